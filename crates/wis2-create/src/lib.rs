@@ -1,0 +1,1 @@
+//! wis2-create

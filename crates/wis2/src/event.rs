@@ -1,0 +1,226 @@
+//! CloudEvents 1.0 (JSON, structured mode) as the chain's services exchange them, and
+//! the file events `wis2-watch` emits.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// CloudEvents `type` of a new file.
+pub const FILE_CREATED: &str = "int.wmo.wis2.chain.file.created";
+/// CloudEvents `type` of a changed file.
+pub const FILE_UPDATED: &str = "int.wmo.wis2.chain.file.updated";
+/// CloudEvents `type` of a removed file.
+pub const FILE_DELETED: &str = "int.wmo.wis2.chain.file.deleted";
+
+/// Largest event the chain accepts, in bytes.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+/// A CloudEvents 1.0 event in JSON structured mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloudEvent {
+    pub specversion: String,
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datacontenttype: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataschema: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+/// What happened to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileChange {
+    Created,
+    Updated,
+    Deleted,
+}
+
+impl FileChange {
+    /// The CloudEvents `type` for this change.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            FileChange::Created => FILE_CREATED,
+            FileChange::Updated => FILE_UPDATED,
+            FileChange::Deleted => FILE_DELETED,
+        }
+    }
+
+    /// The change an event type names, if it is one of ours.
+    pub fn from_event_type(t: &str) -> Option<Self> {
+        match t {
+            FILE_CREATED => Some(FileChange::Created),
+            FILE_UPDATED => Some(FileChange::Updated),
+            FILE_DELETED => Some(FileChange::Deleted),
+            _ => None,
+        }
+    }
+}
+
+/// `data` of a file event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileData {
+    /// Path under the data directory, `/`-separated, never absolute, never `..`.
+    pub path: String,
+    /// Size when the event was emitted (absent for deletions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Modification time when the event was emitted, RFC3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
+}
+
+/// Why an event cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("event is {0} bytes, over the {MAX_EVENT_BYTES}-byte limit: send a reference to the file, not its content")]
+    TooLarge(usize),
+    #[error("event is not JSON: {0}; send a CloudEvents 1.0 JSON object (structured mode)")]
+    NotJson(serde_json::Error),
+    #[error("event is not a CloudEvent: {0}; it needs specversion \"1.0\", id, source and type")]
+    Shape(serde_json::Error),
+    #[error("unsupported CloudEvents specversion `{0}`: only \"1.0\" is accepted")]
+    SpecVersion(String),
+    #[error("unknown event type `{0}`: expected {FILE_CREATED}, {FILE_UPDATED}, {FILE_DELETED} or a STAC item event")]
+    UnknownType(String),
+    #[error("file event has no usable data: {0}; data must be {{\"path\": \"relative/path\"}}")]
+    FileData(String),
+    #[error("path `{0}` escapes the data directory: give a path relative to it, without `..`")]
+    PathEscape(String),
+}
+
+impl CloudEvent {
+    /// A file event with a fresh id.
+    pub fn file(source: &str, change: FileChange, data: FileData) -> Self {
+        CloudEvent {
+            specversion: "1.0".into(),
+            id: Uuid::new_v4().to_string(),
+            source: source.to_string(),
+            kind: change.event_type().into(),
+            subject: Some(data.path.clone()),
+            time: Some(crate::message::rfc3339(&Utc::now())),
+            datacontenttype: Some("application/json".into()),
+            dataschema: None,
+            data: serde_json::to_value(data).ok(),
+        }
+    }
+
+    /// Parses and checks an event received from the bus.
+    pub fn parse(bytes: &[u8]) -> Result<Self, EventError> {
+        if bytes.len() > MAX_EVENT_BYTES {
+            return Err(EventError::TooLarge(bytes.len()));
+        }
+        let v: Value = serde_json::from_slice(bytes).map_err(EventError::NotJson)?;
+        let ev: CloudEvent = serde_json::from_value(v).map_err(EventError::Shape)?;
+        if ev.specversion != "1.0" {
+            return Err(EventError::SpecVersion(ev.specversion));
+        }
+        Ok(ev)
+    }
+
+    /// The file change and data of one of our file events.
+    pub fn file_event(&self) -> Result<(FileChange, FileData), EventError> {
+        let change = FileChange::from_event_type(&self.kind)
+            .ok_or_else(|| EventError::UnknownType(self.kind.clone()))?;
+        let data = self
+            .data
+            .clone()
+            .ok_or_else(|| EventError::FileData("no data".into()))?;
+        let data: FileData =
+            serde_json::from_value(data).map_err(|e| EventError::FileData(e.to_string()))?;
+        check_relative(&data.path)?;
+        Ok((change, data))
+    }
+
+    /// Compact JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The event time, when it parses.
+    pub fn time_utc(&self) -> Option<DateTime<Utc>> {
+        self.time
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+/// Checks that a path is relative and stays under its root: not empty, not absolute,
+/// no `..`, no empty or `.` segments, no NUL.
+pub fn check_relative(path: &str) -> Result<(), EventError> {
+    let bad = path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\\')
+        || path.contains('\0')
+        || path
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..");
+    if bad {
+        Err(EventError::PathEscape(path.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_event_round_trip() {
+        let ev = CloudEvent::file(
+            "wis2-watch",
+            FileChange::Created,
+            FileData {
+                path: "a/R1.nc".into(),
+                size: Some(3),
+                modified: None,
+            },
+        );
+        let back = CloudEvent::parse(ev.to_json().as_bytes()).unwrap();
+        let (c, d) = back.file_event().unwrap();
+        assert_eq!(c, FileChange::Created);
+        assert_eq!(d.path, "a/R1.nc");
+        assert_eq!(back.subject.as_deref(), Some("a/R1.nc"));
+    }
+
+    #[test]
+    fn bad_events_name_the_problem() {
+        assert!(matches!(
+            CloudEvent::parse(b"not json"),
+            Err(EventError::NotJson(_))
+        ));
+        assert!(matches!(
+            CloudEvent::parse(b"{\"a\":1}"),
+            Err(EventError::Shape(_))
+        ));
+        let big = vec![b' '; MAX_EVENT_BYTES + 1];
+        assert!(matches!(
+            CloudEvent::parse(&big),
+            Err(EventError::TooLarge(_))
+        ));
+        let ev = CloudEvent::parse(
+            br#"{"specversion":"1.0","id":"1","source":"s","type":"x.y","data":{"path":"a"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(ev.file_event(), Err(EventError::UnknownType(_))));
+    }
+
+    #[test]
+    fn escaping_paths_are_refused() {
+        for p in ["../../etc/passwd", "/etc/passwd", "a/../b", "", "a//b", "./a"] {
+            assert!(check_relative(p).is_err(), "{p}");
+        }
+        assert!(check_relative("a/b.nc").is_ok());
+    }
+}

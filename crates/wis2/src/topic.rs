@@ -1,0 +1,1 @@
+//! The WIS2 Topic Hierarchy.

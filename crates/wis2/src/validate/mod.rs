@@ -1,0 +1,1 @@
+//! The WNM abstract test suite, the authoritative JSON Schema, reports.

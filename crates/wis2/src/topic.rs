@@ -1,1 +1,767 @@
-//! The WIS2 Topic Hierarchy.
+//! The WIS2 Topic Hierarchy (WTH).
+//!
+//! `{channel}/{version}/{system}/{centre-id}/{notification-type}/{data-policy}/{earth-system-discipline}/{sub-levels...}`
+//!
+//! [`check`] returns every problem of a topic with its fix (an empty list means the
+//! topic is valid). Without [`TopicTables`] the built-in level rules apply (fixed
+//! levels, syntax); with the tables loaded from the official WTH bundle the centre-id
+//! is checked against the registry and every sub-level against
+//! `earth-system-discipline.csv`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::report::{Finding, Report, TestResult};
+
+/// Test id of the topic check in reports.
+pub const TOPIC_TEST_ID: &str = "http://wis.wmo.int/spec/wth/1/conf/core/topic";
+
+/// Level 1, built in.
+pub const CHANNELS: [&str; 2] = ["origin", "cache"];
+/// Level 2, built in.
+pub const VERSION: &str = "a";
+/// Level 3, built in.
+pub const SYSTEM: &str = "wis2";
+/// Level 5, built in.
+pub const NOTIFICATION_TYPES: [&str; 2] = ["data", "metadata"];
+/// Level 6, built in.
+pub const DATA_POLICIES: [&str; 2] = ["core", "recommended"];
+/// Level 7, built in.
+pub const DISCIPLINES: [&str; 7] = [
+    "atmospheric-composition",
+    "climate",
+    "cryosphere",
+    "hydrology",
+    "ocean",
+    "space-weather",
+    "weather",
+];
+
+/// The sub-level under a discipline that accepts any further sub-levels.
+pub const EXPERIMENTAL: &str = "experimental";
+
+/// Whether a topic is used to publish (concrete) or to subscribe (wildcards allowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Publish,
+    Subscribe,
+}
+
+/// The WTH tables could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicError {
+    #[error(
+        "cannot read WTH table {path}: {source} (fix: point --wth-dir / WIS2_WTH_DIR at a directory holding the unzipped wth-bundle CSVs, or run `wis2-validate topic sync`)"
+    )]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "WTH table {path} is malformed: {reason} (fix: re-download the bundle with `wis2-validate topic sync`)"
+    )]
+    Malformed { path: PathBuf, reason: String },
+}
+
+/// The WTH code tables (one CSV per level, as the official `wth-bundle.zip` ships them).
+#[derive(Debug, Clone, Default)]
+pub struct TopicTables {
+    channels: Vec<String>,
+    versions: Vec<String>,
+    systems: Vec<String>,
+    notification_types: Vec<String>,
+    data_policies: Vec<String>,
+    /// centre-id -> status (`Operational`, `Pre-operational`, `Retired`, ...).
+    centres: BTreeMap<String, String>,
+    disciplines: Vec<String>,
+    /// Every allowed path below level 6, `ocean/surface-based-observations/...`.
+    paths: HashSet<String>,
+    /// Path -> allowed child names, in file order (for fix texts).
+    children: HashMap<String, Vec<String>>,
+}
+
+/// One CSV row: its fields.
+type Row = Vec<String>;
+
+/// Minimal RFC 4180 reader: quoted fields with `""` escapes, CRLF or LF.
+fn parse_csv(text: &str) -> Result<Vec<Row>, String> {
+    let mut rows = Vec::new();
+    let mut row: Row = Vec::new();
+    let mut field = String::new();
+    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
+    let mut in_quotes = false;
+    let mut any = false;
+    while let Some(c) = chars.next() {
+        any = true;
+        if in_quotes {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                field.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' => in_quotes = true,
+            ',' => row.push(std::mem::take(&mut field)),
+            '\r' => {}
+            '\n' => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+                any = false;
+            }
+            _ => field.push(c),
+        }
+    }
+    if in_quotes {
+        return Err("unterminated quoted field".into());
+    }
+    if any {
+        row.push(field);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Reads `Name` (and `Status` when present) of a level table.
+fn read_table(dir: &Path, file: &str) -> Result<Vec<(String, Option<String>)>, TopicError> {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).map_err(|source| TopicError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let rows = parse_csv(&text).map_err(|reason| TopicError::Malformed {
+        path: path.clone(),
+        reason,
+    })?;
+    let mut rows = rows.into_iter();
+    let header = rows.next().ok_or_else(|| TopicError::Malformed {
+        path: path.clone(),
+        reason: "empty file".into(),
+    })?;
+    let name_col = header
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case("name"))
+        .ok_or_else(|| TopicError::Malformed {
+            path: path.clone(),
+            reason: "no `Name` column".into(),
+        })?;
+    let status_col = header
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case("status"));
+    let mut out = Vec::new();
+    for row in rows {
+        let Some(name) = row.get(name_col).map(|n| n.trim()) else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let status = status_col
+            .and_then(|c| row.get(c))
+            .map(|s| s.trim().to_string());
+        out.push((name.to_string(), status));
+    }
+    if out.is_empty() {
+        return Err(TopicError::Malformed {
+            path,
+            reason: "no entries".into(),
+        });
+    }
+    Ok(out)
+}
+
+fn names(rows: Vec<(String, Option<String>)>) -> Vec<String> {
+    rows.into_iter().map(|(n, _)| n).collect()
+}
+
+impl TopicTables {
+    /// Loads the level CSVs (`channel.csv`, `version.csv`, `system.csv`,
+    /// `centre-id.csv`, `notification-type.csv`, `data-policy.csv`,
+    /// `earth-system-discipline.csv`) from `dir`.
+    pub fn load_dir(dir: &Path) -> Result<Self, TopicError> {
+        let mut t = TopicTables {
+            channels: names(read_table(dir, "channel.csv")?),
+            versions: names(read_table(dir, "version.csv")?),
+            systems: names(read_table(dir, "system.csv")?),
+            notification_types: names(read_table(dir, "notification-type.csv")?),
+            data_policies: names(read_table(dir, "data-policy.csv")?),
+            ..Default::default()
+        };
+        for (name, status) in read_table(dir, "centre-id.csv")? {
+            t.centres.insert(name, status.unwrap_or_default());
+        }
+        for (path, _) in read_table(dir, "earth-system-discipline.csv")? {
+            let path = path.trim_matches('/').to_string();
+            match path.rsplit_once('/') {
+                None => t.disciplines.push(path.clone()),
+                Some((parent, child)) => {
+                    let kids = t.children.entry(parent.to_string()).or_default();
+                    if !kids.iter().any(|k| k == child) {
+                        kids.push(child.to_string());
+                    }
+                }
+            }
+            t.paths.insert(path);
+        }
+        if t.disciplines.is_empty() {
+            return Err(TopicError::Malformed {
+                path: dir.join("earth-system-discipline.csv"),
+                reason: "no top-level discipline".into(),
+            });
+        }
+        Ok(t)
+    }
+
+    /// Every registered centre-id (including retired ones), sorted.
+    pub fn centre_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        self.centres.keys().map(String::as_str)
+    }
+
+    /// The registry status of a centre-id (`Operational`, `Pre-operational`,
+    /// `Retired`), or `None` when it is not registered.
+    pub fn centre_status(&self, centre_id: &str) -> Option<&str> {
+        self.centres.get(centre_id).map(String::as_str)
+    }
+
+    /// True when the centre-id is registered and not retired.
+    pub fn is_active_centre(&self, centre_id: &str) -> bool {
+        self.centre_status(centre_id)
+            .is_some_and(|s| !s.eq_ignore_ascii_case("retired"))
+    }
+
+    /// The allowed earth-system disciplines (level 7).
+    pub fn disciplines(&self) -> impl Iterator<Item = &str> + '_ {
+        self.disciplines.iter().map(String::as_str)
+    }
+
+    /// True when `path` (below level 6, e.g. `ocean/surface-based-observations`) is in
+    /// `earth-system-discipline.csv`.
+    pub fn has_path(&self, path: &str) -> bool {
+        self.paths.contains(path)
+    }
+
+    /// The allowed sub-levels directly below `path`.
+    pub fn children(&self, path: &str) -> &[String] {
+        self.children.get(path).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// The centre-id (level 4) of a topic.
+pub fn centre_id(topic: &str) -> Option<&str> {
+    topic.split('/').nth(3).filter(|l| !l.is_empty())
+}
+
+/// The notification type (level 5) of a topic.
+pub fn notification_type(topic: &str) -> Option<&str> {
+    topic.split('/').nth(4).filter(|l| !l.is_empty())
+}
+
+/// The data policy (level 6) of a data topic.
+pub fn data_policy(topic: &str) -> Option<&str> {
+    topic.split('/').nth(5).filter(|l| !l.is_empty())
+}
+
+/// The metadata topic of a centre.
+pub fn metadata_topic(centre_id: &str) -> String {
+    format!("origin/a/wis2/{centre_id}/metadata")
+}
+
+/// Checks a topic; an empty list means it is valid.
+pub fn check(topic: &str, tables: Option<&TopicTables>, mode: Mode) -> Vec<Finding> {
+    Checker {
+        topic,
+        tables,
+        mode,
+        out: Vec::new(),
+    }
+    .run()
+}
+
+/// Checks a topic and returns a one-test report ([`TOPIC_TEST_ID`]).
+pub fn check_report(topic: &str, tables: Option<&TopicTables>, mode: Mode) -> Report {
+    Report::new(
+        Some(topic.to_string()),
+        vec![check_result(topic, tables, mode)],
+        Vec::new(),
+    )
+}
+
+/// The topic test alone, to add to a message report.
+pub fn check_result(topic: &str, tables: Option<&TopicTables>, mode: Mode) -> TestResult {
+    TestResult::from_errors(TOPIC_TEST_ID, check(topic, tables, mode))
+}
+
+fn level_path(n: usize) -> String {
+    format!("level {n}")
+}
+
+fn is_wildcard(l: &str) -> bool {
+    l == "+" || l == "#"
+}
+
+/// A fix listing allowed values, truncated.
+fn allowed_list(values: &[String]) -> String {
+    const SHOWN: usize = 12;
+    let mut s = values
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if values.len() > SHOWN {
+        s.push_str(&format!(", ... ({} more)", values.len() - SHOWN));
+    }
+    s
+}
+
+struct Checker<'a> {
+    topic: &'a str,
+    tables: Option<&'a TopicTables>,
+    mode: Mode,
+    out: Vec<Finding>,
+}
+
+impl<'a> Checker<'a> {
+    fn push(&mut self, level: usize, msg: String, fix: String) {
+        self.out
+            .push(Finding::new(level_path(level), msg).with_fix(fix));
+    }
+
+    fn table_or<'t>(
+        &self,
+        f: impl Fn(&'t TopicTables) -> &'t [String],
+        builtin: &[&str],
+    ) -> Vec<String>
+    where
+        'a: 't,
+    {
+        match self.tables {
+            Some(t) => f(t).to_vec(),
+            None => builtin.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn in_table(
+        &self,
+        value: &str,
+        f: impl Fn(&TopicTables) -> &[String],
+        builtin: &[&str],
+    ) -> bool {
+        match self.tables {
+            Some(t) => f(t).iter().any(|v| v == value),
+            None => builtin.contains(&value),
+        }
+    }
+
+    /// Syntax of one level; returns false when it is not a usable name.
+    fn syntax(&mut self, n: usize, l: &str, last: bool) -> bool {
+        if l.is_empty() {
+            let fixed: Vec<&str> = self.topic.split('/').filter(|l| !l.is_empty()).collect();
+            self.push(
+                n,
+                "empty level (a leading, trailing or doubled `/`)".into(),
+                format!("remove the extra `/`: {}", fixed.join("/")),
+            );
+            return false;
+        }
+        if l.contains(['+', '#']) {
+            match self.mode {
+                Mode::Publish => self.push(
+                    n,
+                    format!("wildcard `{l}` in a topic to publish on"),
+                    "publish on a concrete topic; the wildcards `+` and `#` are for subscriptions only"
+                        .into(),
+                ),
+                Mode::Subscribe => {
+                    if l == "#" && !last {
+                        self.push(
+                            n,
+                            "`#` must be the last level".into(),
+                            "put `#` last (it matches every deeper level), or use `+` for one level"
+                                .into(),
+                        );
+                    } else if !is_wildcard(l) {
+                        self.push(
+                            n,
+                            format!("wildcard inside the level `{l}`"),
+                            "a wildcard must be a whole level: `+` for one level, `#` for the rest"
+                                .into(),
+                        );
+                    }
+                }
+            }
+            return false;
+        }
+        let bytes = l.as_bytes();
+        let valid = bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+            && bytes.first() != Some(&b'-')
+            && bytes.last() != Some(&b'-')
+            && !l.contains("--");
+        if valid {
+            return true;
+        }
+        let fixed: String = l
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        let why = if l.contains('.') {
+            "contains a dot"
+        } else if l.bytes().any(|b| b.is_ascii_uppercase()) {
+            "is not lowercase"
+        } else if l.contains(['_', ' ']) {
+            "joins words with something other than `-`"
+        } else {
+            "is not lowercase words joined by `-`"
+        };
+        self.push(
+            n,
+            format!("level `{l}` {why}"),
+            format!("levels are lowercase letters and digits, words joined by `-`, no dots: use `{fixed}`"),
+        );
+        false
+    }
+
+    fn run(mut self) -> Vec<Finding> {
+        let topic = self.topic;
+        if topic.is_empty() {
+            self.out.push(Finding::new("", "empty topic").with_fix(
+                "a data topic is origin/a/wis2/<centre-id>/data/<core|recommended>/<discipline>/<sub-levels...>",
+            ));
+            return self.out;
+        }
+        let levels: Vec<&str> = topic.split('/').collect();
+        let count = levels.len();
+        let mut ok = Vec::with_capacity(count);
+        for (i, l) in levels.iter().enumerate() {
+            let good = self.syntax(i + 1, l, i + 1 == count);
+            ok.push(good);
+        }
+        let ends_with_hash = self.mode == Mode::Subscribe && levels.last() == Some(&"#");
+        // Levels that are concrete names and may be checked against the tables.
+        let usable = |i: usize| ok.get(i).copied().unwrap_or(false);
+
+        // Level 1 to 3: fixed vocabularies.
+        let fixed_levels: [(usize, &str, fn(&TopicTables) -> &[String], &[&str]); 3] = [
+            (0, "channel", |t| &t.channels, &CHANNELS),
+            (1, "version", |t| &t.versions, &[VERSION]),
+            (2, "system", |t| &t.systems, &[SYSTEM]),
+        ];
+        for (i, what, f, builtin) in fixed_levels {
+            if usable(i) && !self.in_table(levels[i], f, builtin) {
+                let allowed = self.table_or(f, builtin);
+                let hint = if i == 0 {
+                    " (origin for data providers, cache for Global Caches)"
+                } else {
+                    ""
+                };
+                self.push(
+                    i + 1,
+                    format!("`{}` is not a WTH {what}", levels[i]),
+                    format!(
+                        "level {} is the {what}: {}{hint}; a data topic starts origin/a/wis2/<centre-id>/",
+                        i + 1,
+                        allowed.join(" or ")
+                    ),
+                );
+            }
+        }
+
+        // Level 4: centre-id.
+        if usable(3) {
+            self.centre(levels[3]);
+        }
+
+        if count < 5 {
+            if !ends_with_hash
+                && !(self.mode == Mode::Subscribe && levels.iter().any(|l| *l == "+"))
+            {
+                self.push(
+                    count,
+                    format!("topic has {count} levels, too few"),
+                    "a data topic is origin/a/wis2/<centre-id>/data/<core|recommended>/<discipline>/<sub-levels...>, a metadata topic origin/a/wis2/<centre-id>/metadata".into(),
+                );
+            }
+            return self.out;
+        }
+
+        // Levels 5 and 6, with the frequent swap of the older draft order.
+        let l5 = levels[4];
+        let l6 = levels.get(5).copied();
+        let is_type = |s: &str| self.in_table(s, |t| &t.notification_types, &NOTIFICATION_TYPES);
+        let is_policy = |s: &str| self.in_table(s, |t| &t.data_policies, &DATA_POLICIES);
+        if usable(4) && is_policy(l5) {
+            if let Some(l6) = l6.filter(|s| is_type(s)) {
+                let mut fixed = levels.clone();
+                fixed.swap(4, 5);
+                let fixed = if l6 == "metadata" {
+                    metadata_topic(levels[3])
+                } else {
+                    fixed.join("/")
+                };
+                self.push(
+                    5,
+                    format!("levels 5 and 6 are swapped (`{l5}/{l6}`, the older draft order)"),
+                    format!(
+                        "level 5 is the notification type (data or metadata) and level 6 the data policy (core or recommended); use {fixed}"
+                    ),
+                );
+                return self.out;
+            }
+            self.push(
+                5,
+                format!("`{l5}` is a data policy, not a notification type"),
+                "level 5 is the notification type (data or metadata) and level 6 the data policy (core or recommended)".into(),
+            );
+            return self.out;
+        }
+        if usable(4) && !is_type(l5) {
+            self.push(
+                5,
+                format!("`{l5}` is not a WTH notification type"),
+                "level 5 is the notification type: data or metadata".into(),
+            );
+            return self.out;
+        }
+        if l5 == "metadata" {
+            self.metadata(&levels);
+            return self.out;
+        }
+        // Level 6: data policy.
+        match l6 {
+            None => {
+                if !ends_with_hash {
+                    self.too_short(&levels);
+                }
+                return self.out;
+            }
+            Some(p) => {
+                if usable(5) && !is_policy(p) {
+                    let fix = if is_type(p) {
+                        format!(
+                            "level 6 is the data policy (core or recommended), not a second notification type `{p}`"
+                        )
+                    } else {
+                        "level 6 is the data policy: core or recommended".into()
+                    };
+                    self.push(6, format!("`{p}` is not a WTH data policy"), fix);
+                }
+            }
+        }
+
+        // Level 7: discipline; levels 8+: sub-levels.
+        let Some(&disc) = levels.get(6) else {
+            if !ends_with_hash {
+                self.too_short(&levels);
+            }
+            return self.out;
+        };
+        if !usable(6) {
+            if disc == "+" {
+                self.sub_levels_depth(&levels, ends_with_hash);
+            }
+            return self.out;
+        }
+        let known_disc = match self.tables {
+            Some(t) => t.disciplines.iter().any(|d| d == disc),
+            None => DISCIPLINES.contains(&disc),
+        };
+        if !known_disc {
+            let allowed = match self.tables {
+                Some(t) => t.disciplines.clone(),
+                None => DISCIPLINES.iter().map(|s| s.to_string()).collect(),
+            };
+            self.push(
+                7,
+                format!("`{disc}` is not a WTH earth-system discipline"),
+                format!(
+                    "level 7 is the earth-system discipline: {}",
+                    allowed.join(", ")
+                ),
+            );
+            return self.out;
+        }
+        self.sub_levels(&levels, &ok, ends_with_hash);
+        self.out
+    }
+
+    fn centre(&mut self, c: &str) {
+        let Some(t) = self.tables else {
+            return;
+        };
+        match t.centre_status(c) {
+            Some(s) if s.eq_ignore_ascii_case("retired") => self.push(
+                4,
+                format!("centre-id `{c}` is retired in the WTH registry"),
+                "use the centre-id currently registered for your centre (Global Brokers discard messages from unregistered centre-ids)".into(),
+            ),
+            Some(_) => {}
+            None => {
+                let prefix = c.split('-').next().unwrap_or(c);
+                let similar: Vec<String> = t
+                    .centre_ids()
+                    .filter(|id| id.split('-').next() == Some(prefix))
+                    .map(str::to_string)
+                    .collect();
+                let hint = if similar.is_empty() {
+                    String::new()
+                } else {
+                    format!("; registered ids starting `{prefix}-`: {}", allowed_list(&similar))
+                };
+                self.push(
+                    4,
+                    format!("centre-id `{c}` is not in the WTH centre-id registry"),
+                    format!(
+                        "use your registered centre-id, or register it with WMO (Global Brokers discard messages from unregistered centre-ids){hint}"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn metadata(&mut self, levels: &[&str]) {
+        let count = levels.len();
+        if count == 5 {
+            return;
+        }
+        if self.mode == Mode::Subscribe && count == 6 && levels[5] == "#" {
+            return;
+        }
+        let centre = levels[3];
+        self.push(
+            6,
+            format!("metadata topic has {count} levels"),
+            format!(
+                "metadata is published on exactly origin/a/wis2/<centre-id>/metadata: use {}",
+                metadata_topic(centre)
+            ),
+        );
+    }
+
+    fn too_short(&mut self, levels: &[&str]) {
+        let count = levels.len();
+        let hint = match (self.tables, levels.get(6)) {
+            (Some(t), Some(d)) if t.disciplines.iter().any(|x| x == d) => {
+                format!("; sub-levels of {d}: {}", allowed_list(t.children(d)))
+            }
+            _ => String::new(),
+        };
+        let extra = if self.mode == Mode::Subscribe {
+            " (or end a subscription with `/#`)"
+        } else {
+            ""
+        };
+        self.push(
+            count,
+            format!("data topic has {count} levels; data is published at level 8 or deeper"),
+            format!(
+                "add the earth-system discipline (level 7) and its sub-levels from earth-system-discipline.csv{extra}{hint}"
+            ),
+        );
+    }
+
+    /// After a `+` discipline: only the depth can be checked.
+    fn sub_levels_depth(&mut self, levels: &[&str], ends_with_hash: bool) {
+        if levels.len() < 8 && !ends_with_hash {
+            self.too_short(levels);
+        }
+    }
+
+    fn sub_levels(&mut self, levels: &[&str], ok: &[bool], ends_with_hash: bool) {
+        if levels.len() < 8 {
+            if !ends_with_hash {
+                self.too_short(levels);
+            }
+            return;
+        }
+        let Some(t) = self.tables else {
+            return;
+        };
+        let mut path = levels[6].to_string();
+        for i in 7..levels.len() {
+            let l = levels[i];
+            if i == 7 && l == EXPERIMENTAL {
+                return;
+            }
+            if !ok[i] {
+                // A wildcard or a malformed level: deeper names cannot be resolved.
+                if l == "+" && t.children(&path).is_empty() {
+                    self.push(
+                        i + 1,
+                        format!("`{path}` has no sub-levels"),
+                        format!("remove the levels after {path}"),
+                    );
+                }
+                return;
+            }
+            let parent_len = path.len();
+            path.push('/');
+            path.push_str(l);
+            if !t.has_path(&path) {
+                let parent = &path[..parent_len];
+                let kids = t.children(parent);
+                let fix = if kids.is_empty() {
+                    format!(
+                        "`{parent}` has no sub-levels: publish on {}",
+                        levels[..i].join("/")
+                    )
+                } else {
+                    format!(
+                        "allowed sub-levels of {parent}: {} (or {}/experimental/... for anything else)",
+                        allowed_list(kids),
+                        levels[6]
+                    )
+                };
+                self.push(
+                    i + 1,
+                    format!("`{l}` is not a WTH sub-level of `{parent}`"),
+                    fix,
+                );
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_crlf() {
+        let rows = parse_csv("Name,Desc\r\na,\"x, \"\"y\"\"\"\r\nb,z").unwrap_or_default();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1][1], "x, \"y\"");
+        assert_eq!(rows[2][0], "b");
+    }
+
+    #[test]
+    fn builtin_rules() {
+        let argo = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
+        assert!(check(argo, None, Mode::Publish).is_empty());
+        let swapped = argo.replace("data/core", "core/data");
+        let f = check(&swapped, None, Mode::Publish);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].fix.as_deref().unwrap_or("").contains(argo));
+        assert!(check("origin/a/wis2/x/metadata", None, Mode::Publish).is_empty());
+        assert!(!check("origin/a/wis2/x/data/core/ocean", None, Mode::Publish).is_empty());
+        assert!(check("origin/a/wis2/+/data/core/#", None, Mode::Subscribe).is_empty());
+        assert!(!check("origin/a/wis2/+/data/core/#", None, Mode::Publish).is_empty());
+        assert_eq!(centre_id(argo), Some("fr-ifremer-argo"));
+    }
+}

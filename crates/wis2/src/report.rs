@@ -222,7 +222,7 @@ mod tests {
         );
         assert!(!r.is_valid());
         assert_eq!(r.failed_ids(), vec!["b"]);
-        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).expect("report JSON");
         assert_eq!(v["ets-report"]["summary"]["PASSED"], 1);
         assert_eq!(v["ets-report"]["summary"]["FAILED"], 1);
         assert_eq!(v["ets-report"]["summary"]["SKIPPED"], 1);

@@ -83,6 +83,14 @@ pub struct TopicTables {
     children: HashMap<String, Vec<String>>,
 }
 
+/// Level index, name, table accessor, built-in values.
+type FixedLevel = (
+    usize,
+    &'static str,
+    fn(&TopicTables) -> &[String],
+    &'static [&'static str],
+);
+
 /// One CSV row: its fields.
 type Row = Vec<String>;
 
@@ -457,7 +465,7 @@ impl<'a> Checker<'a> {
         let usable = |i: usize| ok.get(i).copied().unwrap_or(false);
 
         // Level 1 to 3: fixed vocabularies.
-        let fixed_levels: [(usize, &str, fn(&TopicTables) -> &[String], &[&str]); 3] = [
+        let fixed_levels: [FixedLevel; 3] = [
             (0, "channel", |t| &t.channels, &CHANNELS),
             (1, "version", |t| &t.versions, &[VERSION]),
             (2, "system", |t| &t.systems, &[SYSTEM]),
@@ -488,9 +496,7 @@ impl<'a> Checker<'a> {
         }
 
         if count < 5 {
-            if !ends_with_hash
-                && !(self.mode == Mode::Subscribe && levels.iter().any(|l| *l == "+"))
-            {
+            if !(ends_with_hash || self.mode == Mode::Subscribe && levels.contains(&"+")) {
                 self.push(
                     count,
                     format!("topic has {count} levels, too few"),

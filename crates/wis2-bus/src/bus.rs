@@ -1,0 +1,350 @@
+//! The MQTT connection of a service: one task owns and polls the rumqttc event loop;
+//! everything else talks to it through [`Bus`].
+//!
+//! - QoS 1 everywhere, persistent session (fixed client id, clean session off), manual
+//!   acknowledgements: the broker redelivers what a service received but did not
+//!   acknowledge.
+//! - [`Bus::publish`] returns only once the broker has acknowledged the message
+//!   (PUBACK). rumqttc gives no per-publish completion, so the loop pairs each
+//!   `Outgoing::Publish(pkid)` with the oldest waiting publish (requests are sent in
+//!   the order they were queued, and a retransmission reuses its packet id), then
+//!   completes it on `Incoming::PubAck(pkid)`.
+//! - On errors the loop backs off (capped exponential, with jitter) and polls again,
+//!   which reconnects; when the broker has no session it subscribes again.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+/// A failure to hand a message to the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("the MQTT connection is closed (service shutting down)")]
+    Closed,
+    #[error("MQTT client error: {0}")]
+    Client(#[from] rumqttc::ClientError),
+    #[error("the broker did not acknowledge the message on `{topic}` within {secs} s")]
+    AckTimeout { topic: String, secs: u64 },
+}
+
+/// One message received on a subscription. Acknowledge it with [`Bus::ack`] once its
+/// result is safely published; until then the broker keeps it for redelivery.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// Set when the broker redelivers a message it had sent before.
+    pub redelivered: bool,
+    publish: Publish,
+}
+
+impl Delivery {
+    /// A delivery built outside the broker (one-shot commands reuse stage handlers).
+    pub fn detached(topic: impl Into<String>, payload: Vec<u8>) -> Self {
+        let topic = topic.into();
+        Delivery {
+            publish: Publish::new(topic.clone(), QoS::AtMostOnce, payload.clone()),
+            topic,
+            payload,
+            redelivered: false,
+        }
+    }
+}
+
+/// Counters any service exposes.
+#[derive(Debug, Default)]
+pub struct BusStats {
+    pub connected: AtomicBool,
+    pub reconnects: AtomicU64,
+    pub received: AtomicU64,
+    pub published: AtomicU64,
+}
+
+#[derive(Default)]
+struct AckTracker {
+    /// Publishes queued to the client, not yet seen leaving (FIFO).
+    queued: VecDeque<oneshot::Sender<()>>,
+    /// Publishes sent, by packet id, waiting for PUBACK.
+    sent: HashMap<u16, oneshot::Sender<()>>,
+}
+
+/// A service's connection to the broker.
+#[derive(Clone)]
+pub struct Bus {
+    client: AsyncClient,
+    tracker: Arc<std::sync::Mutex<AckTracker>>,
+    /// Serialises (queue tracker entry, hand request to client) so the FIFO order is
+    /// the order the event loop sees.
+    order: Arc<Mutex<()>>,
+    stats: Arc<BusStats>,
+    connected_rx: watch::Receiver<bool>,
+    ack_timeout: Duration,
+}
+
+/// What [`Bus::connect`] returns: the bus, the stream of deliveries, and the handle of
+/// the task that owns the event loop (it ends after [`Bus::disconnect`]).
+pub struct Connection {
+    pub bus: Bus,
+    pub deliveries: mpsc::Receiver<Delivery>,
+    pub task: JoinHandle<()>,
+}
+
+/// Options of [`Bus::connect`].
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub mqtt: MqttOptions,
+    /// Topic filters to subscribe to at QoS 1 (again after every session loss).
+    pub subscriptions: Vec<String>,
+    /// How long [`Bus::publish`] waits for PUBACK while connected.
+    pub ack_timeout: Duration,
+    /// Deliveries buffered between the event loop and the handler.
+    pub buffer: usize,
+}
+
+impl ConnectOptions {
+    pub fn new(mqtt: MqttOptions, subscriptions: Vec<String>) -> Self {
+        ConnectOptions {
+            mqtt,
+            subscriptions,
+            ack_timeout: Duration::from_secs(60),
+            buffer: 256,
+        }
+    }
+}
+
+impl Bus {
+    /// Starts the connection task. It connects (and keeps reconnecting) in the
+    /// background; a service started before its broker simply waits.
+    pub fn connect(opts: ConnectOptions) -> Connection {
+        let (client, eventloop) = AsyncClient::new(opts.mqtt.clone(), 1024);
+        let (tx, rx) = mpsc::channel(opts.buffer.max(1));
+        let (connected_tx, connected_rx) = watch::channel(false);
+        let tracker = Arc::new(std::sync::Mutex::new(AckTracker::default()));
+        let stats = Arc::new(BusStats::default());
+        let task = tokio::spawn(event_loop(
+            eventloop,
+            client.clone(),
+            opts.subscriptions.clone(),
+            tx,
+            tracker.clone(),
+            stats.clone(),
+            connected_tx,
+        ));
+        Connection {
+            bus: Bus {
+                client,
+                tracker,
+                order: Arc::new(Mutex::new(())),
+                stats,
+                connected_rx,
+                ack_timeout: opts.ack_timeout,
+            },
+            deliveries: rx,
+            task,
+        }
+    }
+
+    /// Publishes at QoS 1 (retain off) and waits until the broker acknowledges it.
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) -> Result<(), BusError> {
+        let done = self.publish_nowait(topic, payload).await?;
+        self.wait_ack(topic, done).await
+    }
+
+    /// Queues a QoS 1 publish and returns the receiver that completes on PUBACK, so a
+    /// caller can pipeline several publishes and wait for them together.
+    pub async fn publish_nowait(
+        &self,
+        topic: &str,
+        payload: impl Into<Vec<u8>>,
+    ) -> Result<oneshot::Receiver<()>, BusError> {
+        let (done_tx, done_rx) = oneshot::channel();
+        let _order = self.order.lock().await;
+        lock(&self.tracker).queued.push_back(done_tx);
+        if let Err(e) = self
+            .client
+            .publish(topic, QoS::AtLeastOnce, false, payload.into())
+            .await
+        {
+            lock(&self.tracker).queued.pop_back();
+            return Err(e.into());
+        }
+        Ok(done_rx)
+    }
+
+    /// Waits for the PUBACK of a publish queued with [`Bus::publish_nowait`]. The
+    /// timeout only runs while connected: a broker that is down is waited for.
+    pub async fn wait_ack(&self, topic: &str, mut done: oneshot::Receiver<()>) -> Result<(), BusError> {
+        let mut connected = self.connected_rx.clone();
+        loop {
+            if !*connected.borrow_and_update() {
+                tokio::select! {
+                    r = &mut done => return r.map_err(|_| BusError::Closed),
+                    c = connected.changed() => if c.is_err() { return Err(BusError::Closed) },
+                }
+                continue;
+            }
+            tokio::select! {
+                r = &mut done => return r.map_err(|_| BusError::Closed),
+                c = connected.changed() => if c.is_err() { return Err(BusError::Closed) },
+                _ = tokio::time::sleep(self.ack_timeout) => {
+                    return Err(BusError::AckTimeout { topic: topic.to_string(), secs: self.ack_timeout.as_secs() });
+                }
+            }
+        }
+    }
+
+    /// Acknowledges a delivery (after its results are acknowledged by the broker).
+    pub async fn ack(&self, d: &Delivery) -> Result<(), BusError> {
+        if d.publish.qos == QoS::AtMostOnce {
+            return Ok(());
+        }
+        self.client.ack(&d.publish).await.map_err(Into::into)
+    }
+
+    /// Waits until the connection is up (or the bus is closed).
+    pub async fn wait_connected(&self) -> Result<(), BusError> {
+        let mut rx = self.connected_rx.clone();
+        rx.wait_for(|c| *c).await.map(|_| ()).map_err(|_| BusError::Closed)
+    }
+
+    /// True while connected to the broker.
+    pub fn is_connected(&self) -> bool {
+        *self.connected_rx.borrow()
+    }
+
+    /// Counters of this connection.
+    pub fn stats(&self) -> &BusStats {
+        &self.stats
+    }
+
+    /// Sends DISCONNECT; the event loop task ends once it is out.
+    pub async fn disconnect(&self) {
+        if let Err(e) = self.client.disconnect().await {
+            debug!(error = %e, "disconnect request not queued (event loop already gone)");
+        }
+    }
+}
+
+fn lock(m: &std::sync::Mutex<AckTracker>) -> std::sync::MutexGuard<'_, AckTracker> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn event_loop(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    subscriptions: Vec<String>,
+    tx: mpsc::Sender<Delivery>,
+    tracker: Arc<std::sync::Mutex<AckTracker>>,
+    stats: Arc<BusStats>,
+    connected: watch::Sender<bool>,
+) {
+    let mut failures: u32 = 0;
+    let mut ever_connected = false;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                failures = 0;
+                stats.connected.store(true, Ordering::Relaxed);
+                if ever_connected {
+                    stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                ever_connected = true;
+                info!(session_present = ack.session_present, "connected to the broker");
+                if !ack.session_present {
+                    for topic in &subscriptions {
+                        // try_subscribe: never block the loop that must drain the queue.
+                        if let Err(e) = client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
+                            warn!(topic, error = %e, "cannot queue subscription");
+                        }
+                    }
+                }
+                let _ = connected.send(true);
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                stats.received.fetch_add(1, Ordering::Relaxed);
+                let d = Delivery {
+                    topic: p.topic.clone(),
+                    payload: p.payload.to_vec(),
+                    redelivered: p.dup,
+                    publish: p,
+                };
+                if tx.send(d).await.is_err() {
+                    debug!("delivery receiver gone; message stays unacknowledged for redelivery");
+                }
+            }
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                let mut t = lock(&tracker);
+                if !t.sent.contains_key(&pkid)
+                    && let Some(done) = t.queued.pop_front()
+                {
+                    t.sent.insert(pkid, done);
+                }
+            }
+            Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                stats.published.fetch_add(1, Ordering::Relaxed);
+                if let Some(done) = lock(&tracker).sent.remove(&ack.pkid) {
+                    let _ = done.send(());
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(s))) => {
+                for code in &s.return_codes {
+                    if matches!(code, rumqttc::SubscribeReasonCode::Failure) {
+                        warn!("the broker refused a subscription: check the ACL of this account");
+                    }
+                }
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                let _ = connected.send(false);
+                debug!("disconnected");
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let was = *connected.borrow();
+                let _ = connected.send(false);
+                stats.connected.store(false, Ordering::Relaxed);
+                if let rumqttc::ConnectionError::RequestsDone = e {
+                    return;
+                }
+                failures = failures.saturating_add(1);
+                let delay = backoff(failures);
+                if was || failures == 1 {
+                    warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "broker connection lost; reconnecting");
+                } else {
+                    debug!(error = %e, retry_in_ms = delay.as_millis() as u64, "still reconnecting");
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Capped exponential backoff with full jitter: 100 ms doubling up to 10 s.
+pub fn backoff(failures: u32) -> Duration {
+    let cap_ms: u64 = 10_000;
+    let base = 100u64.saturating_mul(1u64 << failures.min(10).saturating_sub(1));
+    let max = base.min(cap_ms);
+    let jitter = rand::random_range(0..=max / 2);
+    Duration::from_millis(max / 2 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for f in 1..40 {
+            let d = backoff(f);
+            assert!(d <= Duration::from_secs(10), "{f}: {d:?}");
+            assert!(d >= Duration::from_millis(50), "{f}: {d:?}");
+        }
+        assert!(backoff(20) >= Duration::from_secs(5));
+    }
+}

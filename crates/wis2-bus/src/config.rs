@@ -1,0 +1,263 @@
+//! Connection settings shared by every service: one clap struct flattened into each
+//! binary's own, every field with a flag and an environment variable.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use rumqttc::{MqttOptions, Transport};
+use url::Url;
+
+/// Why the broker settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("WIS2_BROKER_URL `{0}` is not a URL: {1}; write it as mqtt://user:password@host:1883")]
+    Url(String, url::ParseError),
+    #[error(
+        "WIS2_BROKER_URL scheme `{0}` is not supported: use mqtt://, mqtts://, ws:// or wss://"
+    )]
+    Scheme(String),
+    #[error("WIS2_BROKER_URL `{0}` has no host: write it as mqtt://user:password@host:1883")]
+    NoHost(String),
+    #[error("cannot read {what} from {path}: {source}")]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How to reach the MQTT broker.
+#[derive(Clone, Args)]
+pub struct BrokerArgs {
+    /// Broker URL: mqtt://, mqtts://, ws:// or wss://, with optional user:password@.
+    #[arg(
+        long = "broker-url",
+        env = "WIS2_BROKER_URL",
+        default_value = "mqtt://localhost:1883",
+        hide_env_values = true
+    )]
+    pub broker_url: String,
+
+    /// Broker user (overrides the one in the URL).
+    #[arg(long = "broker-user", env = "WIS2_BROKER_USER")]
+    pub broker_user: Option<String>,
+
+    /// Broker password (overrides the one in the URL; prefer --broker-password-file).
+    #[arg(
+        long = "broker-password",
+        env = "WIS2_BROKER_PASSWORD",
+        hide_env_values = true
+    )]
+    pub broker_password: Option<String>,
+
+    /// File holding the broker password (Docker secrets).
+    #[arg(long = "broker-password-file", env = "WIS2_BROKER_PASSWORD_FILE")]
+    pub broker_password_file: Option<PathBuf>,
+
+    /// MQTT client id; fixed so that the broker keeps the session across restarts.
+    #[arg(long = "client-id", env = "WIS2_CLIENT_ID")]
+    pub client_id: Option<String>,
+
+    /// PEM file of the certificate authorities to trust for mqtts/wss (default: system roots).
+    #[arg(long = "ca-file", env = "WIS2_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// MQTT keep-alive interval in seconds.
+    #[arg(long = "keep-alive", env = "WIS2_KEEP_ALIVE", default_value_t = 30)]
+    pub keep_alive: u64,
+}
+
+impl fmt::Debug for BrokerArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BrokerArgs")
+            .field("broker_url", &self.redacted_url())
+            .field("broker_user", &self.broker_user)
+            .field("broker_password", &self.broker_password.as_ref().map(|_| "***"))
+            .field("broker_password_file", &self.broker_password_file)
+            .field("client_id", &self.client_id)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+impl BrokerArgs {
+    /// Settings for `url` with everything else default (tests, remote brokers).
+    pub fn from_url(url: &str) -> Self {
+        BrokerArgs {
+            broker_url: url.to_string(),
+            broker_user: None,
+            broker_password: None,
+            broker_password_file: None,
+            client_id: None,
+            ca_file: None,
+            keep_alive: 30,
+        }
+    }
+
+    /// The URL with any password masked, for logs.
+    pub fn redacted_url(&self) -> String {
+        match Url::parse(&self.broker_url) {
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                u.to_string()
+            }
+            Err(_) => "<invalid url>".into(),
+        }
+    }
+
+    /// rumqttc options for a persistent session under `default_client_id`.
+    pub fn mqtt_options(&self, default_client_id: &str) -> Result<MqttOptions, ConfigError> {
+        let url = Url::parse(&self.broker_url)
+            .map_err(|e| ConfigError::Url(self.redacted_url(), e))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| ConfigError::NoHost(self.redacted_url()))?
+            .to_string();
+        let scheme = url.scheme().to_string();
+        let (default_port, ws) = match scheme.as_str() {
+            "mqtt" | "tcp" => (1883, false),
+            "mqtts" | "ssl" | "tls" => (8883, false),
+            "ws" => (80, true),
+            "wss" => (443, true),
+            other => return Err(ConfigError::Scheme(other.to_string())),
+        };
+        let port = url.port().unwrap_or(default_port);
+        let client_id = self
+            .client_id
+            .clone()
+            .unwrap_or_else(|| default_client_id.to_string());
+        let mut opts = if ws {
+            // rumqttc takes the full websocket URL as the "host" and the port separately.
+            let path = if url.path().is_empty() {
+                "/mqtt"
+            } else {
+                url.path()
+            };
+            MqttOptions::new(client_id, format!("{scheme}://{host}:{port}{path}"), port)
+        } else {
+            MqttOptions::new(client_id, host, port)
+        };
+        let user = self
+            .broker_user
+            .clone()
+            .or_else(|| (!url.username().is_empty()).then(|| decode(url.username())));
+        let password = match (&self.broker_password, &self.broker_password_file) {
+            (Some(p), _) => Some(p.clone()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::File {
+                        what: "the broker password",
+                        path: path.clone(),
+                        source,
+                    })?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string(),
+            ),
+            (None, None) => url.password().map(decode),
+        };
+        if let Some(user) = user {
+            opts.set_credentials(user, password.unwrap_or_default());
+        }
+        opts.set_keep_alive(Duration::from_secs(self.keep_alive.max(5)))
+            .set_clean_session(false)
+            .set_manual_acks(true)
+            .set_inflight(100)
+            .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
+        let tls = matches!(scheme.as_str(), "mqtts" | "ssl" | "tls" | "wss");
+        if tls {
+            let transport = match &self.ca_file {
+                Some(path) => {
+                    let ca = std::fs::read(path).map_err(|source| ConfigError::File {
+                        what: "the CA certificates",
+                        path: path.clone(),
+                        source,
+                    })?;
+                    let cfg = rumqttc::TlsConfiguration::Simple {
+                        ca,
+                        alpn: None,
+                        client_auth: None,
+                    };
+                    if ws {
+                        Transport::wss_with_config(cfg)
+                    } else {
+                        Transport::tls_with_config(cfg)
+                    }
+                }
+                None => {
+                    if ws {
+                        Transport::wss_with_default_config()
+                    } else {
+                        Transport::tls_with_default_config()
+                    }
+                }
+            };
+            opts.set_transport(transport);
+        } else if ws {
+            opts.set_transport(Transport::Ws);
+        }
+        Ok(opts)
+    }
+}
+
+fn decode(s: &str) -> String {
+    // Percent-decoding of user info: `%40` -> `@` and so on.
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && bytes[i + 1].is_ascii_hexdigit()
+            && bytes[i + 2].is_ascii_hexdigit()
+        {
+            let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+            out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_gives_host_port_and_credentials() {
+        let a = BrokerArgs::from_url("mqtt://wis2-create:s%40cret@broker:1884");
+        let o = a.mqtt_options("wis2-create").expect("options");
+        assert_eq!(o.broker_address(), ("broker".to_string(), 1884));
+        assert_eq!(
+            o.credentials(),
+            Some(("wis2-create".to_string(), "s@cret".to_string()))
+        );
+        assert!(!o.clean_session());
+        assert_eq!(a.redacted_url(), "mqtt://wis2-create:***@broker:1884");
+    }
+
+    #[test]
+    fn bad_urls_say_how_to_write_them() {
+        let e = BrokerArgs::from_url("broker:1883")
+            .mqtt_options("x")
+            .expect_err("no scheme");
+        assert!(e.to_string().contains("scheme"), "{e}");
+        let e = BrokerArgs::from_url("http://h").mqtt_options("x").expect_err("http");
+        assert!(e.to_string().contains("mqtt://"), "{e}");
+    }
+
+    #[test]
+    fn passwords_do_not_debug_print() {
+        let mut a = BrokerArgs::from_url("mqtt://u:topsecret@h");
+        a.broker_password = Some("alsosecret".into());
+        let d = format!("{a:?}");
+        assert!(!d.contains("topsecret") && !d.contains("alsosecret"), "{d}");
+    }
+}

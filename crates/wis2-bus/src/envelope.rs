@@ -1,0 +1,104 @@
+//! What travels on the chain's internal topics between `wis2-create`,
+//! `wis2-validate` and `wis2-publish`: the message exactly as it will be published
+//! (raw JSON bytes, so the size checked is the size sent), the WIS2 topic it is for,
+//! and the id of the file event it came from, which follows the file to the end.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A notification message on its way to the WIS2 topic.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The WIS2 topic to publish on.
+    pub topic: String,
+    /// Id of the CloudEvent that started it (absent for messages injected by hand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// Path of the file under the data directory, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The WNM, byte for byte as it will be published.
+    pub message: Box<RawValue>,
+}
+
+/// Why an envelope cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error(
+        "not a chain envelope: {0}; expected {{\"topic\": ..., \"message\": {{...}}}} from wis2-create"
+    )]
+    Shape(serde_json::Error),
+    #[error("the message is not valid JSON: {0}")]
+    Message(serde_json::Error),
+}
+
+impl Envelope {
+    /// Wraps a serialized message.
+    pub fn new(
+        topic: impl Into<String>,
+        event_id: Option<String>,
+        path: Option<String>,
+        message_json: String,
+    ) -> Result<Self, EnvelopeError> {
+        let message = RawValue::from_string(message_json).map_err(EnvelopeError::Message)?;
+        Ok(Envelope {
+            topic: topic.into(),
+            event_id,
+            path,
+            message,
+        })
+    }
+
+    pub fn parse(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        serde_json::from_slice(bytes).map_err(EnvelopeError::Shape)
+    }
+
+    /// The message bytes as they will be published.
+    pub fn message_bytes(&self) -> &[u8] {
+        self.message.get().as_bytes()
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// On `chain/rejected`: the message, where it was going, and the full report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rejection {
+    pub topic: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub report: wis2::report::Report,
+    pub message: Box<RawValue>,
+}
+
+/// On `chain/published`: a file's notification is on the WIS2 topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub topic: String,
+    pub message_id: String,
+    pub data_id: String,
+    pub rel: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_bytes_are_kept_exactly() {
+        let m = r#"{"id": "x",  "a" : 1}"#;
+        let e = Envelope::new("origin/a/wis2/x", Some("ev".into()), None, m.into()).unwrap();
+        let back = Envelope::parse(&e.to_vec()).unwrap();
+        assert_eq!(back.message_bytes(), m.as_bytes());
+        assert_eq!(back.event_id.as_deref(), Some("ev"));
+        assert!(Envelope::parse(b"{}").is_err());
+    }
+}

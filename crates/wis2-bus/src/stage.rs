@@ -1,0 +1,278 @@
+//! The stage loop every service runs: receive → handle → publish results → wait for
+//! the broker's acknowledgements → acknowledge the input. Failures go to the
+//! dead-letter topic (and folder) with the stage and the reason; the service keeps
+//! running.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use crate::bus::{Bus, BusError, Connection, Delivery};
+
+/// One message a handler wants published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+impl Output {
+    pub fn new(topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> Self {
+        Output {
+            topic: topic.into(),
+            payload: payload.into(),
+        }
+    }
+}
+
+/// A delivery that could not be processed: why, and what to publish anyway (for
+/// example the validation report on the rejected topic).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub reason: String,
+    pub outputs: Vec<Output>,
+}
+
+impl Failure {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Failure {
+            reason: reason.into(),
+            outputs: Vec::new(),
+        }
+    }
+
+    pub fn with_output(mut self, o: Output) -> Self {
+        self.outputs.push(o);
+        self
+    }
+}
+
+/// What a stage does with one delivery. `handle` may block (file I/O, hashing): it
+/// runs on tokio's blocking pool.
+pub trait Handler: Send + Sync + 'static {
+    /// Name of the stage, written into dead letters and logs.
+    fn stage(&self) -> &'static str;
+    /// Identifiers of the delivery for the log span (event id, message id, data_id).
+    fn describe(&self, _d: &Delivery) -> String {
+        String::new()
+    }
+    fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure>;
+}
+
+/// A message that could not be processed, as published on the dead-letter topic and
+/// written to the dead-letter folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: String,
+    pub stage: String,
+    pub reason: String,
+    pub time: String,
+    /// Topic the original payload arrived on.
+    pub topic: String,
+    /// `utf-8` or `base64`.
+    pub payload_encoding: String,
+    pub payload: String,
+}
+
+impl DeadLetter {
+    pub fn new(stage: &str, reason: &str, topic: &str, payload: &[u8]) -> Self {
+        use base64::Engine;
+        let (payload_encoding, payload) = match std::str::from_utf8(payload) {
+            Ok(s) => ("utf-8".to_string(), s.to_string()),
+            Err(_) => (
+                "base64".to_string(),
+                base64::engine::general_purpose::STANDARD.encode(payload),
+            ),
+        };
+        DeadLetter {
+            id: uuid::Uuid::new_v4().to_string(),
+            stage: stage.to_string(),
+            reason: reason.to_string(),
+            time: wis2::message::rfc3339(&chrono::Utc::now()),
+            topic: topic.to_string(),
+            payload_encoding,
+            payload,
+        }
+    }
+
+    /// The original payload bytes.
+    pub fn original(&self) -> Vec<u8> {
+        use base64::Engine;
+        if self.payload_encoding == "base64" {
+            base64::engine::general_purpose::STANDARD
+                .decode(&self.payload)
+                .unwrap_or_default()
+        } else {
+            self.payload.clone().into_bytes()
+        }
+    }
+
+    /// Writes the dead letter as `<dir>/<time>-<stage>-<id>.json`.
+    pub fn write_to(&self, dir: &std::path::Path) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        let stamp = self.time.replace([':', '-'], "");
+        let path = dir.join(format!("{stamp}-{}-{}.json", self.stage, self.id));
+        let tmp = dir.join(format!(".{}.tmp", self.id));
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).unwrap_or_default())?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(path)
+    }
+}
+
+/// Settings of the stage loop.
+#[derive(Debug, Clone)]
+pub struct StageConfig {
+    pub deadletter_topic: String,
+    pub deadletter_dir: Option<PathBuf>,
+    /// Deliveries handled at once (acknowledgements still go out in order).
+    pub concurrency: usize,
+    /// How long shutdown waits for in-flight work and acknowledgements.
+    pub drain_timeout: Duration,
+}
+
+impl StageConfig {
+    pub fn new(deadletter_topic: impl Into<String>) -> Self {
+        StageConfig {
+            deadletter_topic: deadletter_topic.into(),
+            deadletter_dir: None,
+            concurrency: 16,
+            drain_timeout: Duration::from_secs(8),
+        }
+    }
+}
+
+type Pending = (Delivery, Vec<oneshot::Receiver<()>>, Vec<String>);
+
+/// Runs a stage until `shutdown` completes, then stops taking input, waits (bounded)
+/// for in-flight work and acknowledgements, and disconnects.
+pub async fn run_stage<H: Handler>(
+    conn: Connection,
+    handler: Arc<H>,
+    cfg: StageConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let Connection {
+        bus,
+        mut deliveries,
+        task,
+    } = conn;
+    let cfg = Arc::new(cfg);
+    let (seq_tx, mut seq_rx) =
+        mpsc::channel::<tokio::task::JoinHandle<Option<Pending>>>(cfg.concurrency.max(1));
+
+    // The sequencer: waits for each delivery's outputs to be acknowledged, in arrival
+    // order, then acknowledges the delivery.
+    let seq_bus = bus.clone();
+    let sequencer = tokio::spawn(async move {
+        while let Some(job) = seq_rx.recv().await {
+            let Ok(Some((delivery, acks, topics))) = job.await else {
+                continue;
+            };
+            let mut ok = true;
+            for (rx, topic) in acks.into_iter().zip(topics) {
+                if let Err(e) = seq_bus.wait_ack(&topic, rx).await {
+                    warn!(error = %e, topic, "output not acknowledged; input left for redelivery");
+                    ok = false;
+                }
+            }
+            if ok && let Err(e) = seq_bus.ack(&delivery).await {
+                warn!(error = %e, "cannot acknowledge input");
+            }
+        }
+    });
+
+    tokio::pin!(shutdown);
+    info!(stage = handler.stage(), "stage running");
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => {
+                info!(stage = handler.stage(), "shutdown requested: no more input");
+                break;
+            }
+            d = deliveries.recv() => {
+                let Some(d) = d else { break };
+                let job = tokio::spawn(process(bus.clone(), handler.clone(), cfg.clone(), d));
+                if seq_tx.send(job).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(seq_tx);
+    if tokio::time::timeout(cfg.drain_timeout, sequencer)
+        .await
+        .is_err()
+    {
+        warn!("in-flight work not finished in time; the broker will redeliver it");
+    }
+    bus.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    info!(stage = handler.stage(), "stopped");
+    Ok(())
+}
+
+async fn process<H: Handler>(
+    bus: Bus,
+    handler: Arc<H>,
+    cfg: Arc<StageConfig>,
+    d: Delivery,
+) -> Option<Pending> {
+    let span = info_span!("msg", stage = handler.stage(), ids = %handler.describe(&d));
+    async move {
+        let h = handler.clone();
+        let d2 = d.clone();
+        let result = match tokio::task::spawn_blocking(move || h.handle(&d2)).await {
+            Ok(r) => r,
+            Err(e) => Err(Failure::new(format!("handler crashed: {e}"))),
+        };
+        let outputs = match result {
+            Ok(outputs) => {
+                debug!(outputs = outputs.len(), "handled");
+                outputs
+            }
+            Err(f) => {
+                warn!(reason = %f.reason, "dead-lettered");
+                let dl = DeadLetter::new(handler.stage(), &f.reason, &d.topic, &d.payload);
+                if let Some(dir) = &cfg.deadletter_dir {
+                    let dl = dl.clone();
+                    let dir = dir.clone();
+                    match tokio::task::spawn_blocking(move || dl.write_to(&dir)).await {
+                        Ok(Ok(p)) => debug!(path = %p.display(), "dead letter written"),
+                        Ok(Err(e)) => error!(error = %e, "cannot write dead letter to folder (kept on the topic)"),
+                        Err(e) => error!(error = %e, "dead-letter writer crashed"),
+                    }
+                }
+                let mut outs = f.outputs;
+                outs.push(Output::new(
+                    cfg.deadletter_topic.clone(),
+                    serde_json::to_vec(&dl).unwrap_or_default(),
+                ));
+                outs
+            }
+        };
+        let mut acks = Vec::with_capacity(outputs.len());
+        let mut topics = Vec::with_capacity(outputs.len());
+        for o in outputs {
+            match bus.publish_nowait(&o.topic, o.payload).await {
+                Ok(rx) => {
+                    acks.push(rx);
+                    topics.push(o.topic);
+                }
+                Err(BusError::Closed) => return None,
+                Err(e) => {
+                    warn!(error = %e, topic = o.topic, "cannot publish; input left for redelivery");
+                    return None;
+                }
+            }
+        }
+        Some((d, acks, topics))
+    }
+    .instrument(span)
+    .await
+}

@@ -235,10 +235,9 @@ mod tests {
         let a = BrokerArgs::from_url("mqtt://wis2-create:s%40cret@broker:1884");
         let o = a.mqtt_options("wis2-create").expect("options");
         assert_eq!(o.broker_address(), ("broker".to_string(), 1884));
-        assert_eq!(
-            o.credentials(),
-            Some(("wis2-create".to_string(), "s@cret".to_string()))
-        );
+        let login = o.credentials().expect("credentials");
+        assert_eq!(login.username, "wis2-create");
+        assert_eq!(login.password, "s@cret");
         assert!(!o.clean_session());
         assert_eq!(a.redacted_url(), "mqtt://wis2-create:***@broker:1884");
     }

@@ -1,0 +1,443 @@
+//! Argo netCDF: time from `JULD` (or `JULD_LOCATION`), place from `LATITUDE`/`LONGITUDE`.
+//!
+//! Read through libnetcdf (the `netcdf` crate), so netCDF classic (CDF-1, CDF-2, CDF-5)
+//! and netCDF-4/HDF5 files are read the same way. libnetcdf is not thread-safe: every
+//! call into it, including the implicit close when a file is dropped, happens while
+//! [`NC_LOCK`] is held.
+//!
+//! Rules (Argo user manual):
+//! - `JULD` is days since `REFERENCE_DATE_TIME` (`YYYYMMDDHHMISS`, normally
+//!   1950-01-01 00:00:00 UTC); a CF `units` attribute `days since ...` wins when present.
+//!   Values equal to `_FillValue` (999999), not finite, or whose `JULD_QC` is `9`
+//!   (missing) are skipped. When no `JULD` value is usable, `JULD_LOCATION` is used.
+//! - Days are converted with integer-millisecond precision, then rounded to the whole
+//!   second: Argo times are whole seconds stored as fractional days, so
+//!   `26405.408333333333` is 2022-04-18T09:48:00Z, not 09:47:59.99997.
+//! - Positions equal to `_FillValue` (99999), not finite, out of range, or whose
+//!   `POSITION_QC` is `9` are skipped.
+//! - Files without these variables (`_meta`, `_tech`, non-Argo netCDF) give an unknown
+//!   time and no geometry, with notes saying what was looked for: that is not an error.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+
+use crate::message::{Geometry, Temporal};
+
+/// Serialises every call into libnetcdf (not thread-safe) made by this crate.
+pub static NC_LOCK: Mutex<()> = Mutex::new(());
+
+/// Argo's fill value for `JULD` and `JULD_LOCATION`.
+pub const JULD_FILL: f64 = 999_999.0;
+/// Argo's fill value for `LATITUDE` and `LONGITUDE`.
+pub const POSITION_FILL: f64 = 99_999.0;
+/// Reference time when neither `units` nor `REFERENCE_DATE_TIME` says otherwise.
+pub const DEFAULT_REFERENCE: &str = "1950-01-01T00:00:00Z";
+
+/// Variables longer than this are not read (a damaged header can claim any size).
+const MAX_VALUES: usize = 20_000_000;
+
+/// Derived times outside these years are damage, not data.
+const PLAUSIBLE_YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
+
+/// Time and place of an Argo (or any) netCDF file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NetcdfFacts {
+    pub temporal: Temporal,
+    pub geometry: Option<Geometry>,
+    /// Which variable gave the time (`JULD` or `JULD_LOCATION`), if any.
+    pub time_variable: Option<&'static str>,
+    /// What was skipped or assumed, for the operator.
+    pub notes: Vec<String>,
+}
+
+/// Why a netCDF file cannot be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NetcdfError {
+    #[error("libnetcdf cannot open it ({0}): the file is damaged, truncated or not netCDF")]
+    Open(String),
+    #[error("cannot read variable {var} ({reason}): the file is damaged or truncated")]
+    Read { var: String, reason: String },
+    #[error(
+        "{var} has {len} values, more than the {MAX_VALUES} this reader accepts: the header is damaged"
+    )]
+    TooLarge { var: String, len: usize },
+    #[error("{var} units `{units}` are not understood: expected `days since YYYY-MM-DD HH:MM:SS`")]
+    Units { var: String, units: String },
+    #[error(
+        "REFERENCE_DATE_TIME `{0}` is not a date YYYYMMDDHHMISS: correct it (normally 19500101000000)"
+    )]
+    Reference(String),
+    #[error("{var} is not numeric: it must be days (double)")]
+    NotNumeric { var: String },
+}
+
+/// Reads time and place from a netCDF file (Argo conventions).
+pub fn read(path: &Path) -> Result<NetcdfFacts, NetcdfError> {
+    let _guard = NC_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+    // `file` is declared after `_guard`, so it is closed before the lock is released.
+    let file = netcdf::open(path).map_err(|e| NetcdfError::Open(e.to_string()))?;
+    read_open(&file)
+}
+
+fn read_open(file: &netcdf::File) -> Result<NetcdfFacts, NetcdfError> {
+    let mut facts = NetcdfFacts::default();
+    read_time(file, &mut facts)?;
+    read_place(file, &mut facts)?;
+    Ok(facts)
+}
+
+fn read_time(file: &netcdf::File, facts: &mut NetcdfFacts) -> Result<(), NetcdfError> {
+    let reference = reference_date_time(file, &mut facts.notes)?;
+    let mut tried = Vec::new();
+    for name in ["JULD", "JULD_LOCATION"] {
+        let Some(var) = file.variable(name) else {
+            tried.push(format!("{name} absent"));
+            continue;
+        };
+        let values = numbers(&var, name)?;
+        let (scale_ms, base) = match string_attribute(&var, "units") {
+            Some(units) => {
+                let (scale_ms, base) = parse_units(&units).ok_or_else(|| NetcdfError::Units {
+                    var: name.into(),
+                    units: units.clone(),
+                })?;
+                if let Some(r) = reference
+                    && r != base
+                {
+                    facts.notes.push(format!(
+                        "{name} units `{units}` disagree with REFERENCE_DATE_TIME {r}; the units are used"
+                    ));
+                }
+                (scale_ms, base)
+            }
+            None => (MS_PER_DAY, reference.unwrap_or_else(default_reference)),
+        };
+        let fill = fill_value(&var).unwrap_or(JULD_FILL);
+        // JULD_QC applies to JULD only; the location time has no QC of its own.
+        let qc = if name == "JULD" {
+            qc_flags(file, "JULD_QC", values.len(), &mut facts.notes)?
+        } else {
+            None
+        };
+        let (mut fills, mut nans, mut flagged, mut implausible) = (0, 0, 0, 0);
+        let mut times = Vec::new();
+        for (i, &d) in values.iter().enumerate() {
+            if !d.is_finite() {
+                nans += 1;
+            } else if d == fill || d == JULD_FILL {
+                fills += 1;
+            } else if qc.as_ref().is_some_and(|q| q.get(i) == Some(&b'9')) {
+                flagged += 1;
+            } else {
+                match offset_to_time(base, d, scale_ms) {
+                    Some(t) => times.push(t),
+                    None => implausible += 1,
+                }
+            }
+        }
+        let skipped = [
+            (nans, "not a number"),
+            (fills, "fill value"),
+            (flagged, "JULD_QC 9 (missing)"),
+            (implausible, "outside 1900-2200"),
+        ];
+        for (n, why) in skipped {
+            if n > 0 {
+                facts
+                    .notes
+                    .push(format!("{n} {name} value(s) skipped: {why}"));
+            }
+        }
+        if times.is_empty() {
+            tried.push(format!("{name} has no usable value"));
+            continue;
+        }
+        facts.temporal = Temporal::from_times(times);
+        facts.time_variable = Some(name);
+        return Ok(());
+    }
+    facts
+        .notes
+        .push(format!("time unknown: {}", tried.join(", ")));
+    Ok(())
+}
+
+fn read_place(file: &netcdf::File, facts: &mut NetcdfFacts) -> Result<(), NetcdfError> {
+    let (Some(lat), Some(lon)) = (file.variable("LATITUDE"), file.variable("LONGITUDE")) else {
+        facts
+            .notes
+            .push("place unknown: LATITUDE and LONGITUDE are not both present".into());
+        return Ok(());
+    };
+    let lats = numbers(&lat, "LATITUDE")?;
+    let lons = numbers(&lon, "LONGITUDE")?;
+    if lats.len() != lons.len() {
+        facts.notes.push(format!(
+            "LATITUDE has {} values, LONGITUDE {}: only the first {} pairs are used",
+            lats.len(),
+            lons.len(),
+            lats.len().min(lons.len())
+        ));
+    }
+    let lat_fill = fill_value(&lat).unwrap_or(POSITION_FILL);
+    let lon_fill = fill_value(&lon).unwrap_or(POSITION_FILL);
+    let qc = qc_flags(file, "POSITION_QC", lats.len(), &mut facts.notes)?;
+    let mut skipped = 0;
+    let mut positions = Vec::new();
+    for (i, (&la, &lo)) in lats.iter().zip(&lons).enumerate() {
+        let missing = la == lat_fill
+            || lo == lon_fill
+            || la == POSITION_FILL
+            || lo == POSITION_FILL
+            || qc.as_ref().is_some_and(|q| q.get(i) == Some(&b'9'));
+        if missing {
+            skipped += 1;
+        } else {
+            // Geometry::from_positions skips non-finite and out-of-range values.
+            positions.push((lo, la));
+        }
+    }
+    if skipped > 0 {
+        facts.notes.push(format!(
+            "{skipped} position(s) skipped: fill value or POSITION_QC 9"
+        ));
+    }
+    facts.geometry = Geometry::from_positions(positions);
+    if facts.geometry.is_none() {
+        facts
+            .notes
+            .push("place unknown: no valid LATITUDE/LONGITUDE pair".into());
+    }
+    Ok(())
+}
+
+fn default_reference() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(DEFAULT_REFERENCE)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+/// `REFERENCE_DATE_TIME` when present and filled.
+fn reference_date_time(
+    file: &netcdf::File,
+    notes: &mut Vec<String>,
+) -> Result<Option<DateTime<Utc>>, NetcdfError> {
+    let Some(var) = file.variable("REFERENCE_DATE_TIME") else {
+        return Ok(None);
+    };
+    let Some(text) = chars(&var, "REFERENCE_DATE_TIME")? else {
+        notes.push("REFERENCE_DATE_TIME is not a character variable; ignored".into());
+        return Ok(None);
+    };
+    let text = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+    if text.is_empty() {
+        notes.push("REFERENCE_DATE_TIME is empty; 1950-01-01 00:00:00 UTC assumed".into());
+        return Ok(None);
+    }
+    NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S")
+        .map(|t| Some(t.and_utc()))
+        .map_err(|_| NetcdfError::Reference(text.to_string()))
+}
+
+/// The bytes of a character variable as text (`None` when it is not `char`/`string`).
+fn chars(var: &netcdf::Variable<'_>, name: &str) -> Result<Option<String>, NetcdfError> {
+    let read_err = |e: netcdf::Error| NetcdfError::Read {
+        var: name.into(),
+        reason: e.to_string(),
+    };
+    match var.vartype() {
+        netcdf::types::NcVariableType::Char => {
+            check_len(var, name)?;
+            let raw = var.get_raw_values(..).map_err(read_err)?;
+            Ok(Some(String::from_utf8_lossy(&raw).into_owned()))
+        }
+        netcdf::types::NcVariableType::String if var.len() == 1 => {
+            Ok(Some(var.get_string(..).map_err(read_err)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// One QC flag per value, when the flag variable exists and has that many.
+fn qc_flags(
+    file: &netcdf::File,
+    name: &str,
+    expected: usize,
+    notes: &mut Vec<String>,
+) -> Result<Option<Vec<u8>>, NetcdfError> {
+    let Some(var) = file.variable(name) else {
+        return Ok(None);
+    };
+    if var.vartype() != netcdf::types::NcVariableType::Char {
+        notes.push(format!("{name} is not a character variable; ignored"));
+        return Ok(None);
+    }
+    check_len(&var, name)?;
+    let raw = var.get_raw_values(..).map_err(|e| NetcdfError::Read {
+        var: name.into(),
+        reason: e.to_string(),
+    })?;
+    if raw.len() != expected {
+        notes.push(format!(
+            "{name} has {} flags for {expected} values; ignored",
+            raw.len()
+        ));
+        return Ok(None);
+    }
+    Ok(Some(raw))
+}
+
+fn check_len(var: &netcdf::Variable<'_>, name: &str) -> Result<(), NetcdfError> {
+    let len = var.len();
+    if len > MAX_VALUES {
+        return Err(NetcdfError::TooLarge {
+            var: name.into(),
+            len,
+        });
+    }
+    Ok(())
+}
+
+/// All values of a numeric variable as `f64`.
+fn numbers(var: &netcdf::Variable<'_>, name: &str) -> Result<Vec<f64>, NetcdfError> {
+    use netcdf::types::NcVariableType as T;
+    if !matches!(var.vartype(), T::Int(_) | T::Float(_)) {
+        return Err(NetcdfError::NotNumeric { var: name.into() });
+    }
+    check_len(var, name)?;
+    if var.len() == 0 {
+        return Ok(Vec::new());
+    }
+    var.get_values::<f64, _>(..).map_err(|e| NetcdfError::Read {
+        var: name.into(),
+        reason: e.to_string(),
+    })
+}
+
+fn fill_value(var: &netcdf::Variable<'_>) -> Option<f64> {
+    let v = var.attribute_value("_FillValue")?.ok()?;
+    match v {
+        netcdf::AttributeValue::Doubles(v) => v.first().copied(),
+        netcdf::AttributeValue::Floats(v) => v.first().map(|x| f64::from(*x)),
+        other => f64::try_from(other).ok(),
+    }
+}
+
+fn string_attribute(var: &netcdf::Variable<'_>, name: &str) -> Option<String> {
+    match var.attribute_value(name)?.ok()? {
+        netcdf::AttributeValue::Str(s) => Some(s),
+        netcdf::AttributeValue::Strs(v) => v.into_iter().next(),
+        _ => None,
+    }
+}
+
+/// `<unit> since <date>[ <time>][ UTC|Z|+00:00]` → (milliseconds per unit, reference).
+/// Only UTC references are accepted: a time zone offset other than zero is refused
+/// rather than guessed.
+pub fn parse_units(units: &str) -> Option<(i64, DateTime<Utc>)> {
+    let (unit, since) = units.trim().split_once(" since ")?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "days" | "day" | "d" => 86_400_000,
+        "hours" | "hour" | "h" => 3_600_000,
+        "minutes" | "minute" | "min" => 60_000,
+        "seconds" | "second" | "s" | "sec" => 1_000,
+        _ => return None,
+    };
+    let mut s = since.trim().to_string();
+    for suffix in [
+        " UTC", " utc", " GMT", "Z", "+00:00", " +00:00", "+0000", " 00:00",
+    ] {
+        if let Some(rest) = s.strip_suffix(suffix) {
+            s = rest.trim_end().to_string();
+            break;
+        }
+    }
+    let s = s.replace('T', " ");
+    let t = NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M"))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(&s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })?;
+    Some((scale, t.and_utc()))
+}
+
+/// Milliseconds in a day.
+pub const MS_PER_DAY: i64 = 86_400_000;
+
+/// `base + days`, converted with integer-millisecond precision and rounded to the
+/// nearest whole second (half away from zero). `None` when out of the plausible range.
+pub fn days_to_time(base: DateTime<Utc>, days: f64) -> Option<DateTime<Utc>> {
+    offset_to_time(base, days, MS_PER_DAY)
+}
+
+/// `base + value` units of `ms_per_unit` milliseconds, as [`days_to_time`].
+pub fn offset_to_time(base: DateTime<Utc>, value: f64, ms_per_unit: i64) -> Option<DateTime<Utc>> {
+    let ms = value * ms_per_unit as f64;
+    // 1e16 ms is ~300,000 years: beyond it the value is meaningless (and i64 is near).
+    if !ms.is_finite() || ms.abs() > 1e16 {
+        return None;
+    }
+    let ms = ms.round() as i64;
+    let secs = if ms >= 0 {
+        (ms + 500) / 1000
+    } else {
+        -((-ms + 500) / 1000)
+    };
+    let t = base.checked_add_signed(TimeDelta::try_seconds(secs)?)?;
+    PLAUSIBLE_YEARS.contains(&t.year()).then_some(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("test time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn days_are_rounded_to_the_second() {
+        let base = default_reference();
+        assert_eq!(
+            days_to_time(base, 26405.408333333333),
+            Some(t("2022-04-18T09:48:00Z"))
+        );
+        // 05:44:42.99999... is 05:44:43, not 05:44:42.
+        assert_eq!(
+            days_to_time(base, 24980.239386574016),
+            Some(t("2018-05-24T05:44:43Z"))
+        );
+        assert_eq!(days_to_time(base, 0.0), Some(t("1950-01-01T00:00:00Z")));
+        assert_eq!(days_to_time(base, -1.0), Some(t("1949-12-31T00:00:00Z")));
+        assert_eq!(days_to_time(base, f64::NAN), None);
+        assert_eq!(days_to_time(base, 999_999.0), None, "year 4687");
+        assert_eq!(days_to_time(base, 1e300), None);
+    }
+
+    #[test]
+    fn units_are_parsed() {
+        let r = t("1950-01-01T00:00:00Z");
+        for u in [
+            "days since 1950-01-01 00:00:00 UTC",
+            "days since 1950-01-01T00:00:00Z",
+            "days since 1950-01-01",
+            "days since 1950-01-01 00:00",
+        ] {
+            assert_eq!(parse_units(u), Some((86_400_000, r)), "{u}");
+        }
+        assert_eq!(
+            parse_units("seconds since 1970-01-01 00:00:00"),
+            Some((1000, DateTime::<Utc>::UNIX_EPOCH))
+        );
+        assert_eq!(parse_units("days since 1950-01-01 00:00:00 +02:00"), None);
+        assert_eq!(parse_units("degree_north"), None);
+        assert_eq!(parse_units("fortnights since 1950-01-01"), None);
+    }
+}

@@ -110,6 +110,15 @@ impl BrokerArgs {
         }
     }
 
+    /// rumqttc options for a one-shot command: a fresh client id and a clean session,
+    /// so that one-off runs leave no session behind on the broker.
+    pub fn oneshot_options(&self, prefix: &str) -> Result<MqttOptions, ConfigError> {
+        let mut o = self.mqtt_options(prefix)?;
+        let id = format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        o.set_client_id(id).set_clean_session(true);
+        Ok(o)
+    }
+
     /// rumqttc options for a persistent session under `default_client_id`.
     pub fn mqtt_options(&self, default_client_id: &str) -> Result<MqttOptions, ConfigError> {
         let url = Url::parse(&self.broker_url)

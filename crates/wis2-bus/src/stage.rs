@@ -62,6 +62,9 @@ pub trait Handler: Send + Sync + 'static {
         String::new()
     }
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure>;
+    /// Called (on the blocking pool) once every output of a successfully handled
+    /// delivery is acknowledged by the broker, before the delivery is acknowledged.
+    fn acknowledged(&self, _d: &Delivery) {}
 }
 
 /// A message that could not be processed, as published on the dead-letter topic and
@@ -146,7 +149,9 @@ impl StageConfig {
     }
 }
 
-type Pending = (Delivery, Vec<oneshot::Receiver<()>>, Vec<String>);
+/// A handled delivery: its output acknowledgements, their topics, and whether it was
+/// handled successfully (not dead-lettered).
+type Pending = (Delivery, Vec<oneshot::Receiver<()>>, Vec<String>, bool);
 
 /// Runs a stage until `shutdown` completes, then stops taking input, waits (bounded)
 /// for in-flight work and acknowledgements, and disconnects.
@@ -168,9 +173,10 @@ pub async fn run_stage<H: Handler>(
     // The sequencer: waits for each delivery's outputs to be acknowledged, in arrival
     // order, then acknowledges the delivery.
     let seq_bus = bus.clone();
+    let seq_handler = handler.clone();
     let sequencer = tokio::spawn(async move {
         while let Some(job) = seq_rx.recv().await {
-            let Ok(Some((delivery, acks, topics))) = job.await else {
+            let Ok(Some((delivery, acks, topics, handled))) = job.await else {
                 continue;
             };
             let mut ok = true;
@@ -178,6 +184,13 @@ pub async fn run_stage<H: Handler>(
                 if let Err(e) = seq_bus.wait_ack(&topic, rx).await {
                     warn!(error = %e, topic, "output not acknowledged; input left for redelivery");
                     ok = false;
+                }
+            }
+            if ok && handled {
+                let h = seq_handler.clone();
+                let d = delivery.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || h.acknowledged(&d)).await {
+                    warn!(error = %e, "post-acknowledgement step crashed");
                 }
             }
             if ok && let Err(e) = seq_bus.ack(&delivery).await {
@@ -231,6 +244,7 @@ async fn process<H: Handler>(
             Ok(r) => r,
             Err(e) => Err(Failure::new(format!("handler crashed: {e}"))),
         };
+        let handled = result.is_ok();
         let outputs = match result {
             Ok(outputs) => {
                 debug!(outputs = outputs.len(), "handled");
@@ -271,7 +285,7 @@ async fn process<H: Handler>(
                 }
             }
         }
-        Some((d, acks, topics))
+        Some((d, acks, topics, handled))
     }
     .instrument(span)
     .await

@@ -1,1 +1,306 @@
-//! wis2-create
+//! # wis2-create: file events in, WIS2 notification messages out
+//!
+//! [`Creator`] builds the message for one file (reads and hashes it once, streaming;
+//! asks [`wis2::formats`] for time and place). [`run`] is the service: it handles the
+//! CloudEvents of `wis2-watch` and publishes an [`Envelope`] per message for
+//! `wis2-validate`.
+
+use std::fs::File;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use wis2::event::{CloudEvent, FileChange};
+use wis2::formats;
+use wis2::hash::{Method, digest_reader};
+use wis2::message::{MessageSpec, Notification, Relation, Temporal, data_id_for, public_href};
+use wis2_bus::envelope::Envelope;
+use wis2_bus::{BrokerArgs, Bus, ConnectOptions, Delivery, Failure, Handler, Output, StageConfig};
+
+/// The default WIS2 topic: Argo profiles of Ifremer.
+pub const DEFAULT_TOPIC: &str =
+    "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
+
+/// What every message needs to know about the centre and the dataset.
+#[derive(Debug, Clone, Args)]
+pub struct CreateSettings {
+    /// Directory the data files live in; paths in events are relative to it.
+    #[arg(long = "data-dir", env = "WIS2_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Public URL prefix of the data directory (links are this + the relative path).
+    #[arg(
+        long = "base-url",
+        env = "WIS2_BASE_URL",
+        default_value = "http://localhost:8080/data"
+    )]
+    pub base_url: String,
+
+    /// WIS2 centre id (level 4 of the topic).
+    #[arg(long = "centre-id", env = "WIS2_CENTRE_ID", default_value = "fr-ifremer-argo")]
+    pub centre_id: String,
+
+    /// WCMP2 record id of the dataset (`properties.metadata_id`).
+    #[arg(
+        long = "metadata-id",
+        env = "WIS2_METADATA_ID",
+        default_value = "urn:wmo:md:fr-ifremer-argo:cor:msg:argo"
+    )]
+    pub metadata_id: String,
+
+    /// WIS2 topic the data are published on.
+    #[arg(long = "topic", env = "WIS2_TOPIC", default_value = DEFAULT_TOPIC)]
+    pub topic: String,
+
+    /// Integrity method: sha256, sha384, sha512, sha3-256, sha3-384 or sha3-512.
+    #[arg(long = "integrity", env = "WIS2_INTEGRITY_METHOD", default_value = "sha512")]
+    pub integrity: Method,
+}
+
+/// Why a message could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("{path}: {source}; check that the file exists under WIS2_DATA_DIR and is readable")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} is not a regular file: only files are announced")]
+    NotAFile(String),
+    #[error("{0} resolves outside the data directory {1}: only files under WIS2_DATA_DIR are published")]
+    Outside(String, String),
+    #[error("{0} changed while it was being hashed ({1}); it is announced again once complete")]
+    Changed(String, String),
+    #[error("the topic's centre id `{topic_centre}` differs from WIS2_CENTRE_ID `{centre}`: set WIS2_TOPIC to origin/a/wis2/{centre}/data/... or fix WIS2_CENTRE_ID")]
+    CentreMismatch { topic_centre: String, centre: String },
+    #[error("{0}")]
+    Event(#[from] wis2::event::EventError),
+    #[error("cannot read the data of {0}")]
+    Format(#[from] formats::FormatError),
+}
+
+/// Builds messages for files under a data directory.
+#[derive(Debug, Clone)]
+pub struct Creator {
+    settings: CreateSettings,
+    data_root: PathBuf,
+}
+
+impl Creator {
+    /// Checks the settings (topic centre id against WIS2_CENTRE_ID, data directory).
+    pub fn new(settings: CreateSettings) -> Result<Self, CreateError> {
+        let topic_centre = settings.topic.split('/').nth(3).unwrap_or_default();
+        if topic_centre != settings.centre_id {
+            return Err(CreateError::CentreMismatch {
+                topic_centre: topic_centre.to_string(),
+                centre: settings.centre_id.clone(),
+            });
+        }
+        let data_root = settings
+            .data_dir
+            .canonicalize()
+            .map_err(|source| CreateError::Io {
+                path: settings.data_dir.display().to_string(),
+                source,
+            })?;
+        Ok(Creator {
+            settings,
+            data_root,
+        })
+    }
+
+    pub fn settings(&self) -> &CreateSettings {
+        &self.settings
+    }
+
+    /// The path of `file` relative to the data directory (`/`-separated), checking
+    /// that it resolves inside it.
+    pub fn relative_path(&self, file: &Path) -> Result<String, CreateError> {
+        let abs = if file.is_absolute() {
+            file.to_path_buf()
+        } else if file.exists() {
+            std::env::current_dir()
+                .map_err(|source| CreateError::Io {
+                    path: ".".into(),
+                    source,
+                })?
+                .join(file)
+        } else {
+            self.data_root.join(file)
+        };
+        let canon = abs.canonicalize().map_err(|source| CreateError::Io {
+            path: file.display().to_string(),
+            source,
+        })?;
+        let rel = canon.strip_prefix(&self.data_root).map_err(|_| {
+            CreateError::Outside(
+                file.display().to_string(),
+                self.data_root.display().to_string(),
+            )
+        })?;
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        Ok(parts.join("/"))
+    }
+
+    /// Builds the message for a file (new or changed) given by its relative path.
+    pub fn message_for(&self, rel: &str, relation: Relation) -> Result<Notification, CreateError> {
+        wis2::event::check_relative(rel)?;
+        let path = self.data_root.join(rel);
+        let canon = path.canonicalize().map_err(|source| CreateError::Io {
+            path: rel.to_string(),
+            source,
+        })?;
+        if !canon.starts_with(&self.data_root) {
+            return Err(CreateError::Outside(
+                rel.to_string(),
+                self.data_root.display().to_string(),
+            ));
+        }
+        let io = |source| CreateError::Io {
+            path: rel.to_string(),
+            source,
+        };
+        let before = std::fs::metadata(&canon).map_err(io)?;
+        if !before.is_file() {
+            return Err(CreateError::NotAFile(rel.to_string()));
+        }
+        let file = File::open(&canon).map_err(io)?;
+        let digested = digest_reader(self.settings.integrity, file).map_err(io)?;
+        let after = std::fs::metadata(&canon).map_err(io)?;
+        if after.len() != digested.length
+            || before.len() != after.len()
+            || before.modified().ok() != after.modified().ok()
+        {
+            return Err(CreateError::Changed(
+                rel.to_string(),
+                format!("{} bytes read, {} bytes now", digested.length, after.len()),
+            ));
+        }
+        let facts = formats::describe(&canon)?;
+        Ok(Notification::build(MessageSpec {
+            data_id: data_id_for(&self.settings.topic, rel),
+            metadata_id: Some(self.settings.metadata_id.clone()),
+            href: public_href(&self.settings.base_url, rel),
+            media_type: Some(facts.media_type),
+            length: Some(digested.length),
+            integrity: Some(digested.integrity),
+            temporal: facts.temporal,
+            geometry: facts.geometry,
+            relation,
+            ..Default::default()
+        }))
+    }
+
+    /// The deletion message of a file that is gone.
+    pub fn deletion_for(&self, rel: &str) -> Result<Notification, CreateError> {
+        wis2::event::check_relative(rel)?;
+        Ok(Notification::build(MessageSpec {
+            data_id: data_id_for(&self.settings.topic, rel),
+            metadata_id: Some(self.settings.metadata_id.clone()),
+            href: public_href(&self.settings.base_url, rel),
+            media_type: Some(formats::sniff::sniff_media_type(&[], Path::new(rel)).to_string()),
+            temporal: Temporal::Unknown,
+            relation: Relation::Deletion,
+            ..Default::default()
+        }))
+    }
+
+    /// The message for a file event.
+    pub fn message_for_event(&self, ev: &CloudEvent) -> Result<Notification, CreateError> {
+        let (change, data) = ev.file_event()?;
+        match change {
+            FileChange::Created => self.message_for(&data.path, Relation::Canonical),
+            FileChange::Updated => self.message_for(&data.path, Relation::Update),
+            FileChange::Deleted => self.deletion_for(&data.path),
+        }
+    }
+}
+
+/// Settings of the `run` service.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub settings: CreateSettings,
+    /// Topic the file events arrive on.
+    #[arg(long = "events-topic", env = "WIS2_EVENTS_TOPIC", default_value = wis2_bus::topics::EVENTS)]
+    pub events_topic: String,
+    /// Topic the built messages go to.
+    #[arg(long = "created-topic", env = "WIS2_CREATED_TOPIC", default_value = wis2_bus::topics::CREATED)]
+    pub created_topic: String,
+    /// Dead-letter topic.
+    #[arg(long = "deadletter-topic", env = "WIS2_DEADLETTER_TOPIC", default_value = wis2_bus::topics::DEADLETTER)]
+    pub deadletter_topic: String,
+    /// Folder where dead letters are also written.
+    #[arg(long = "deadletter-dir", env = "WIS2_DEADLETTER_DIR")]
+    pub deadletter_dir: Option<PathBuf>,
+    /// Files handled at once.
+    #[arg(long = "concurrency", env = "WIS2_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+struct CreateStage {
+    creator: Creator,
+    created_topic: String,
+}
+
+impl Handler for CreateStage {
+    fn stage(&self) -> &'static str {
+        "wis2-create"
+    }
+
+    fn describe(&self, d: &Delivery) -> String {
+        CloudEvent::parse(&d.payload)
+            .map(|e| format!("event_id={} subject={}", e.id, e.subject.unwrap_or_default()))
+            .unwrap_or_default()
+    }
+
+    fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
+        let ev = CloudEvent::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
+        let msg = self
+            .creator
+            .message_for_event(&ev)
+            .map_err(|e| Failure::new(format!("{e:#}")))?;
+        let path = ev.file_event().ok().map(|(_, data)| data.path);
+        let env = Envelope::new(
+            self.creator.settings.topic.clone(),
+            Some(ev.id.clone()),
+            path,
+            msg.to_json(),
+        )
+        .map_err(|e| Failure::new(e.to_string()))?;
+        tracing::info!(
+            event_id = ev.id,
+            message_id = %msg.id,
+            data_id = msg.properties.data_id,
+            "message built"
+        );
+        Ok(vec![Output::new(self.created_topic.clone(), env.to_vec())])
+    }
+}
+
+/// Runs the service until `shutdown` completes.
+pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let creator = Creator::new(args.settings.clone()).context("invalid wis2-create settings")?;
+    let mqtt = args
+        .broker
+        .mqtt_options("wis2-create")
+        .context("invalid broker settings")?;
+    tracing::info!(broker = %args.broker.redacted_url(), data_dir = %args.settings.data_dir.display(), topic = %args.settings.topic, "wis2-create starting");
+    let conn = Bus::connect(ConnectOptions::new(mqtt, vec![args.events_topic.clone()]));
+    let mut cfg = StageConfig::new(args.deadletter_topic.clone());
+    cfg.deadletter_dir = args.deadletter_dir.clone();
+    cfg.concurrency = args.concurrency.max(1);
+    let stage = Arc::new(CreateStage {
+        creator,
+        created_topic: args.created_topic.clone(),
+    });
+    wis2_bus::run_stage(conn, stage, cfg, shutdown).await
+}

@@ -1,1 +1,79 @@
-fn main() {}
+//! `wis2-publish`: publishes validated messages on the WIS2 topic. `run` is the
+//! service; `message` publishes one WNM file and exits after the acknowledgement.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use wis2_bus::BrokerArgs;
+use wis2_publish::RunArgs;
+
+#[derive(Debug, Parser)]
+#[command(name = "wis2-publish", version, about = "Publishes WIS2 notification messages")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service: validated messages in, the WIS2 topic out.
+    Run(RunArgs),
+    /// Publish one WNM file on the WIS2 topic and exit after the broker's acknowledgement.
+    Message {
+        /// The WNM (JSON) file.
+        file: PathBuf,
+        /// WIS2 topic to publish on.
+        #[arg(
+            long = "topic",
+            env = "WIS2_TOPIC",
+            default_value = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers"
+        )]
+        topic: String,
+        /// Publish even when the message fails the built-in WNM checks.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        broker: BrokerArgs,
+    },
+}
+
+async fn message(file: PathBuf, topic: String, force: bool, broker: BrokerArgs) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let report = wis2::validate::Validator::builtin().check_message(&bytes, Some(&topic));
+    if !report.is_valid() {
+        eprint!("{}", report.to_human());
+        if !force {
+            anyhow::bail!(
+                "{} is not a valid WIS2 notification message (see above); fix it, or pass --force to publish anyway",
+                file.display()
+            );
+        }
+    }
+    wis2_publish::publish_once(&broker, &topic, bytes).await?;
+    eprintln!("published {} on {topic}", file.display());
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    wis2_bus::telemetry::init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => wis2_publish::run(args, wis2_bus::shutdown::signal()).await,
+        Command::Message {
+            file,
+            topic,
+            force,
+            broker,
+        } => message(file, topic, force, broker).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wis2-publish: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,1 +1,41 @@
-fn main() {}
+//! `wis2-validate`: checks WIS2 notification messages, topics and WCMP2 records.
+//! `run` is the service; the other subcommands check files or topics once.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wis2_validate::{RunArgs, metadata_cmd, oneshot};
+
+#[derive(Debug, Parser)]
+#[command(name = "wis2-validate", version, about = "Checks WIS2 notification messages, topics and WCMP2 records")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service: messages in, validated or rejected out.
+    Run(RunArgs),
+    #[command(flatten)]
+    OneShot(oneshot::Command),
+    /// Check WCMP2 discovery metadata records (or `metadata sync` the schema and code lists).
+    Metadata(metadata_cmd::MetadataArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    wis2_bus::telemetry::init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => match wis2_validate::run(args, wis2_bus::shutdown::signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wis2-validate: error: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+        Command::OneShot(cmd) => ExitCode::from(oneshot::execute(cmd).clamp(0, 255) as u8),
+        Command::Metadata(args) => ExitCode::from(metadata_cmd::execute(args).clamp(0, 255) as u8),
+    }
+}

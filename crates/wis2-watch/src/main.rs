@@ -1,1 +1,53 @@
-fn main() {}
+//! `wis2-watch`: file events for the chain. `run` is the service; `emit` publishes the
+//! event of one file and exits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wis2_bus::BrokerArgs;
+use wis2_watch::{RunArgs, WatchArgs};
+
+#[derive(Debug, Parser)]
+#[command(name = "wis2-watch", version, about = "Watches the data directory and emits file events")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service: watch the data directory, emit one event per complete file.
+    Run(RunArgs),
+    /// Emit the event of FILE (inside WIS2_DATA_DIR) and exit after the broker's acknowledgement.
+    Emit {
+        file: PathBuf,
+        #[command(flatten)]
+        watch: WatchArgs,
+        #[command(flatten)]
+        broker: BrokerArgs,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    wis2_bus::telemetry::init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => wis2_watch::run(args, wis2_bus::shutdown::signal()).await,
+        Command::Emit {
+            file,
+            watch,
+            broker,
+        } => wis2_watch::emit_once(&broker, &watch, &file).await.map(|ev| {
+            println!("{}", ev.to_json());
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wis2-watch: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

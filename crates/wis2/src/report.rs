@@ -215,7 +215,10 @@ mod tests {
             Some("m.json".into()),
             vec![
                 TestResult::from_errors("a", vec![]),
-                TestResult::from_errors("b", vec![Finding::new("/id", "bad").with_fix("use a UUID")]),
+                TestResult::from_errors(
+                    "b",
+                    vec![Finding::new("/id", "bad").with_fix("use a UUID")],
+                ),
                 TestResult::skipped("c", "no schema"),
             ],
             vec![],

@@ -1,1 +1,292 @@
 //! The WNM abstract test suite, the authoritative JSON Schema, reports.
+//!
+//! A [`Validator`] runs one test per requirement class of the WIS2 Notification
+//! Message standard (ids `http://wis.wmo.int/spec/wnm/1/conf/core/<name>`, see [`ids`])
+//! and, when a topic is given, the WIS2 Topic Hierarchy test, and returns a
+//! [`Report`] shaped like pywis-pubsub's `ets-report`.
+//!
+//! The `validation` test is the authoritative WNM JSON Schema (Draft 2020-12 with the
+//! `date-time` and `uuid` formats asserted), compiled once per validator. Without the
+//! schema a built-in structural check (the schema written out by hand) still runs: the
+//! test fails on what it finds, and is otherwise SKIPPED with a message saying the
+//! authoritative schema was not checked.
+//!
+//! ```no_run
+//! use wis2::validate::{Validator, ValidatorOptions};
+//! let v = Validator::new(&ValidatorOptions {
+//!     schema: Some("wis2-notification-message-bundled.json".into()),
+//!     wth_dir: None,
+//! })?;
+//! let report = v.check_message(br#"{"id": "..."}"#, Some("origin/a/wis2/..."));
+//! println!("{}", report.to_human());
+//! # Ok::<(), wis2::validate::ValidateError>(())
+//! ```
+
+mod ets;
+mod schema;
+mod structure;
+pub mod time;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::report::{Finding, Report, TestResult};
+use crate::topic::{self, Mode, TopicError, TopicTables};
+
+/// Test ids, one per requirement class of the WNM abstract test suite.
+pub mod ids {
+    /// The message validates against the authoritative WNM JSON Schema.
+    pub const VALIDATION: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/validation";
+    /// `id` is a UUID.
+    pub const IDENTIFIER: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/identifier";
+    /// `conformsTo` holds the WNM core class (or the deprecated `version: v04`).
+    pub const CONFORMANCE: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/conformance";
+    /// `geometry` is null, a Point or a Polygon in WGS84.
+    pub const GEOMETRY: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/geometry";
+    /// `properties.data_id` is a non-empty string.
+    pub const DATA_ID: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/data_id";
+    /// `properties.metadata_id` is `urn:wmo:md:<centre-id>:...` with the topic's centre-id.
+    pub const METADATA_ID: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/metadata_id";
+    /// `properties.pubtime` is RFC 3339 in UTC.
+    pub const PUBTIME: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/pubtime";
+    /// `datetime`, or `start_datetime` and `end_datetime`, RFC 3339 in UTC.
+    pub const TEMPORAL: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/temporal";
+    /// `links`: schemes, exactly one canonical/update/deletion.
+    pub const LINKS: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/links";
+    /// The message is at most 8192 bytes.
+    pub const MESSAGE_SIZE: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/message_size";
+    /// Inline `content`: encoding, at most 4096 encoded bytes.
+    pub const CONTENT: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/content";
+    /// The topic the message came on (WIS2 Topic Hierarchy).
+    pub const TOPIC: &str = crate::topic::TOPIC_TEST_ID;
+
+    /// Every WNM test, in report order (the topic test is added when a topic is given).
+    pub const ALL: [&str; 11] = [
+        VALIDATION,
+        IDENTIFIER,
+        CONFORMANCE,
+        GEOMETRY,
+        DATA_ID,
+        METADATA_ID,
+        PUBTIME,
+        TEMPORAL,
+        LINKS,
+        MESSAGE_SIZE,
+        CONTENT,
+    ];
+}
+
+/// Where the validator finds the standards; `None` means built-in rules only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidatorOptions {
+    /// The bundled WNM JSON Schema (`wis2-notification-message-bundled.json`).
+    pub schema: Option<PathBuf>,
+    /// A directory holding the WTH bundle's CSV tables.
+    pub wth_dir: Option<PathBuf>,
+}
+
+/// The validator could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    #[error(
+        "cannot read the WNM schema {path}: {source} (fix: pass --schema / WIS2_WNM_SCHEMA with the path of wis2-notification-message-bundled.json, or run `wis2-validate schema sync`)"
+    )]
+    SchemaRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the WNM schema {path} is not JSON: {source} (fix: re-download it with `wis2-validate schema sync`)"
+    )]
+    SchemaJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "the WNM schema {path} does not compile: {reason} (fix: use the bundled, self-contained schema wis2-notification-message-bundled.json; `wis2-validate schema sync` fetches it)"
+    )]
+    SchemaCompile { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Topic(#[from] TopicError),
+}
+
+/// Runs the WNM test suite (and the topic test); build once, share between threads.
+#[derive(Debug)]
+pub struct Validator {
+    schema: Option<schema::Schema>,
+    tables: Option<TopicTables>,
+}
+
+const SKIPPED_SCHEMA: &str = "built-in structural check passed; the authoritative WNM schema was not checked (none loaded: pass --schema or run `wis2-validate schema sync`)";
+
+impl Validator {
+    /// Loads and compiles the schema and loads the WTH tables, as given.
+    pub fn new(opts: &ValidatorOptions) -> Result<Self, ValidateError> {
+        let schema = opts
+            .schema
+            .as_deref()
+            .map(schema::Schema::load)
+            .transpose()?;
+        let tables = opts
+            .wth_dir
+            .as_deref()
+            .map(TopicTables::load_dir)
+            .transpose()?;
+        Ok(Validator { schema, tables })
+    }
+
+    /// Built-in rules only: no schema, no WTH tables.
+    pub fn builtin() -> Self {
+        Validator {
+            schema: None,
+            tables: None,
+        }
+    }
+
+    /// A validator with these tables (and the schema, if any, of `self`).
+    pub fn with_tables(mut self, tables: TopicTables) -> Self {
+        self.tables = Some(tables);
+        self
+    }
+
+    /// True when the authoritative schema is loaded.
+    pub fn has_schema(&self) -> bool {
+        self.schema.is_some()
+    }
+
+    /// Where the schema was loaded from.
+    pub fn schema_path(&self) -> Option<&Path> {
+        self.schema.as_ref().map(|s| s.path.as_path())
+    }
+
+    /// The WTH tables, when loaded.
+    pub fn tables(&self) -> Option<&TopicTables> {
+        self.tables.as_ref()
+    }
+
+    /// Checks a message as received (raw bytes: the size test measures them), and
+    /// the topic it came on when given (its test is part of the same report).
+    pub fn check_message(&self, raw: &[u8], topic: Option<&str>) -> Report {
+        match serde_json::from_slice::<Value>(raw) {
+            Ok(v) => self.run(&v, raw.len(), topic),
+            Err(err) => {
+                let mut tests = Vec::with_capacity(ids::ALL.len() + 1);
+                let why = format!("the message is not JSON: {err}");
+                tests.push(TestResult::from_errors(
+                    ids::VALIDATION,
+                    vec![
+                        Finding::new("", why)
+                            .with_fix("send one UTF-8 JSON object (a GeoJSON Feature) per message"),
+                    ],
+                ));
+                for id in &ids::ALL[1..] {
+                    if *id == ids::MESSAGE_SIZE {
+                        let null = Value::Null;
+                        tests.push(ets::message_size(&ets::Ctx::new(&null, raw.len(), None)));
+                    } else {
+                        tests.push(TestResult::skipped(*id, "the message is not JSON"));
+                    }
+                }
+                if let Some(t) = topic {
+                    tests.push(topic::check_result(t, self.tables.as_ref(), Mode::Publish));
+                }
+                Report::new(None, tests, Vec::new())
+            }
+        }
+    }
+
+    /// Checks a parsed message; the size test measures its compact serialization.
+    pub fn check_value(&self, v: &Value, topic: Option<&str>) -> Report {
+        let mut counter = ByteCounter(0);
+        let size = match serde_json::to_writer(&mut counter, v) {
+            Ok(()) => counter.0,
+            Err(_) => 0,
+        };
+        self.run(v, size, topic)
+    }
+
+    /// Checks a topic alone (the WTH tables are used when loaded).
+    pub fn check_topic(&self, topic: &str, mode: Mode) -> Report {
+        topic::check_report(topic, self.tables.as_ref(), mode)
+    }
+
+    fn validation(&self, v: &Value) -> TestResult {
+        let mut errors = Vec::new();
+        match &self.schema {
+            Some(s) => {
+                if s.is_valid(v) {
+                    // A weaker (non-standard) schema may let through what the built-in
+                    // check catches.
+                    structure::check(v, &mut errors);
+                } else {
+                    s.errors(v, &mut errors);
+                }
+                TestResult::from_errors(ids::VALIDATION, errors)
+            }
+            None => {
+                structure::check(v, &mut errors);
+                if errors.is_empty() {
+                    TestResult::skipped(ids::VALIDATION, SKIPPED_SCHEMA)
+                } else {
+                    TestResult::from_errors(ids::VALIDATION, errors)
+                }
+            }
+        }
+    }
+
+    fn run(&self, v: &Value, size: usize, topic: Option<&str>) -> Report {
+        let c = ets::Ctx::new(v, size, topic);
+        let mut warnings = Vec::new();
+        let mut tests = Vec::with_capacity(ids::ALL.len() + usize::from(topic.is_some()));
+        tests.push(self.validation(v));
+        tests.push(ets::identifier(&c));
+        tests.push(ets::conformance(&c));
+        tests.push(ets::geometry(&c));
+        tests.push(ets::data_id(&c, &mut warnings));
+        tests.push(ets::metadata_id(&c));
+        tests.push(ets::pubtime(&c));
+        tests.push(ets::temporal(&c));
+        tests.push(ets::links(&c));
+        tests.push(ets::message_size(&c));
+        ets::integrity_warnings(&c, &mut warnings);
+        tests.push(ets::content(&c, &mut warnings));
+        if let Some(t) = topic {
+            tests.push(topic::check_result(t, self.tables.as_ref(), Mode::Publish));
+        }
+        let subject = v.get("id").and_then(Value::as_str).map(str::to_string);
+        Report::new(subject, tests, warnings)
+    }
+}
+
+/// Counts serialized bytes without keeping them.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validator_is_send_sync() {
+        fn assert<T: Send + Sync>() {}
+        assert::<Validator>();
+    }
+
+    #[test]
+    fn not_json() {
+        let r = Validator::builtin().check_message(b"{not json", None);
+        assert_eq!(r.failed_ids(), vec![ids::VALIDATION]);
+    }
+}

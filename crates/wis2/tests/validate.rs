@@ -1,0 +1,1061 @@
+//! The WNM test suite and the topic checks against the standard's own examples, real
+//! messages, the smallest violating variants of a valid message, and the
+//! authoritative schema (differential test).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+use wis2::report::{Code, Report};
+use wis2::topic::{self, Mode, TopicTables};
+use wis2::validate::{Validator, ValidatorOptions, ids};
+
+const ARGO: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
+
+fn shared(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared")
+        .join(rel)
+}
+
+fn schema_path() -> PathBuf {
+    shared("standards/wnm/wis2-notification-message-bundled.json")
+}
+
+/// Schema and WTH tables loaded.
+fn full() -> &'static Validator {
+    static V: OnceLock<Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        Validator::new(&ValidatorOptions {
+            schema: Some(schema_path()),
+            wth_dir: Some(shared("standards/wth")),
+        })
+        .expect("schema and tables load")
+    })
+}
+
+fn builtin() -> &'static Validator {
+    static V: OnceLock<Validator> = OnceLock::new();
+    V.get_or_init(Validator::builtin)
+}
+
+fn tables() -> &'static TopicTables {
+    full().tables().expect("tables loaded")
+}
+
+/// The authoritative schema, compiled independently of the validator.
+fn reference_schema() -> &'static jsonschema::Validator {
+    static S: OnceLock<jsonschema::Validator> = OnceLock::new();
+    S.get_or_init(|| {
+        let text = std::fs::read(schema_path()).expect("schema readable");
+        let doc: Value = serde_json::from_slice(&text).expect("schema JSON");
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&doc)
+            .expect("schema compiles")
+    })
+}
+
+fn read_json(p: PathBuf) -> Value {
+    let text = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A valid Argo message: inline content, correct size and base64 sha512 integrity.
+fn base() -> Value {
+    json!({
+        "id": "6f2d0c58-3c1e-4b4e-9f57-0e4c3f1d2a10",
+        "conformsTo": ["http://wis.wmo.int/spec/wnm/1/conf/core"],
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [22.86, 36.537]},
+        "properties": {
+            "data_id": "wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers/R6903247_274.nc",
+            "metadata_id": "urn:wmo:md:fr-ifremer-argo:core.ocean.argo",
+            "pubtime": "2024-05-01T12:00:00Z",
+            "datetime": "2022-04-18T09:48:00Z",
+            "integrity": {
+                "method": "sha512",
+                "value": "MJ7MSJwS1utMxA9QyQLytNDtd+5RGnx6m808qG1M2G+YndNbxf9JlnDaNCVbRbDP2DDoH2Bdz33FVC6TrpzXbw=="
+            },
+            "content": {"encoding": "utf-8", "size": 11, "value": "hello world"}
+        },
+        "links": [{
+            "href": "https://data.example.org/argo/R6903247_274.nc",
+            "rel": "canonical",
+            "type": "application/netcdf",
+            "length": 122032
+        }]
+    })
+}
+
+fn failed(r: &Report) -> BTreeSet<String> {
+    r.failed_ids().into_iter().map(str::to_string).collect()
+}
+
+fn code(r: &Report, id: &str) -> Option<Code> {
+    r.ets_report
+        .tests
+        .iter()
+        .find(|t| t.id == id)
+        .map(|t| t.code)
+}
+
+/// Applies `edit` to the base message; asserts exactly `expected` fail, with the
+/// schema and with the built-in rules alike.
+fn assert_fails(what: &str, edit: impl FnOnce(&mut Value), expected: &[&str]) -> Report {
+    let mut m = base();
+    edit(&mut m);
+    let want: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+    let r = full().check_value(&m, Some(ARGO));
+    assert_eq!(failed(&r), want, "{what} (schema):\n{}", r.to_human());
+    let b = builtin().check_value(&m, Some(ARGO));
+    assert_eq!(failed(&b), want, "{what} (built-in):\n{}", b.to_human());
+    r
+}
+
+fn props(m: &mut Value) -> &mut serde_json::Map<String, Value> {
+    m["properties"].as_object_mut().expect("properties")
+}
+
+#[test]
+fn base_message_is_valid_without_warnings() {
+    let r = full().check_value(&base(), Some(ARGO));
+    assert!(r.is_valid(), "{}", r.to_human());
+    assert_eq!(r.ets_report.summary.passed, 12);
+    assert!(
+        r.ets_report.warnings.is_empty(),
+        "{:?}",
+        r.ets_report.warnings
+    );
+    let raw = serde_json::to_vec(&base()).expect("serialize");
+    assert!(full().check_message(&raw, Some(ARGO)).is_valid());
+}
+
+#[test]
+fn standard_examples_pass() {
+    let dir = shared("standards/wnm/examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples dir") {
+        let path = entry.expect("entry").path();
+        let raw = std::fs::read(&path).expect("example readable");
+        let r = full().check_message(&raw, None);
+        assert!(r.is_valid(), "{}: {}", path.display(), r.to_human());
+        assert_eq!(code(&r, ids::VALIDATION), Some(Code::Passed));
+        n += 1;
+    }
+    assert!(n >= 7);
+}
+
+#[test]
+fn real_node_messages_pass() {
+    let fc = read_json(shared("data/wnm/wis2watch_node_messages_gh_gmet.json"));
+    let features = fc["features"].as_array().expect("a FeatureCollection");
+    assert!(!features.is_empty());
+    for f in features {
+        let r = full().check_value(f, None);
+        assert!(r.is_valid(), "{}", r.to_human());
+        // Their topic is derived from the data_id's centre.
+        let topic = "origin/a/wis2/gh-gmet/data/core/weather/surface-based-observations/synop";
+        assert!(full().check_value(f, Some(topic)).is_valid());
+    }
+}
+
+#[test]
+fn builtin_without_schema_skips_only_the_schema_part() {
+    let r = builtin().check_value(&base(), Some(ARGO));
+    assert!(r.is_valid());
+    assert_eq!(code(&r, ids::VALIDATION), Some(Code::Skipped));
+    let msg = r.ets_report.tests[0].message.clone().unwrap_or_default();
+    assert!(msg.contains("schema was not checked"), "{msg}");
+    assert_eq!(r.ets_report.summary.skipped, 1);
+    // The structural check still fails a broken message.
+    let mut m = base();
+    m["type"] = json!("FeatureCollection");
+    let r = builtin().check_value(&m, None);
+    assert_eq!(code(&r, ids::VALIDATION), Some(Code::Failed));
+    assert!(r.to_human().contains("/type"));
+}
+
+#[test]
+fn report_shape_matches_pywis_pubsub() {
+    let mut m = base();
+    props(&mut m)["pubtime"] = json!("2024-05-01T14:00:00+02:00");
+    let r = full().check_value(&m, None);
+    let v: Value = serde_json::from_str(&r.to_json()).expect("JSON");
+    let er = &v["ets-report"];
+    assert_eq!(er["summary"]["FAILED"], 1);
+    let t = er["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .find(|t| t["id"] == ids::PUBTIME)
+        .expect("pubtime test");
+    assert_eq!(t["code"], "FAILED");
+    assert_eq!(t["errors"][0]["path"], "/properties/pubtime");
+    assert!(
+        t["errors"][0]["fix"]
+            .as_str()
+            .unwrap_or("")
+            .contains("2024-05-01T12:00:00Z")
+    );
+}
+
+// ---- one rule at a time ------------------------------------------------------------
+
+#[test]
+fn message_over_8192_bytes() {
+    assert_fails(
+        "padding",
+        |m| {
+            props(m).insert("padding".into(), json!("x".repeat(8200)));
+        },
+        &[ids::MESSAGE_SIZE],
+    );
+    // Measured as received: whitespace counts.
+    let pretty = format!(
+        "{}{}",
+        serde_json::to_string(&base()).expect("json"),
+        " ".repeat(8000)
+    );
+    let r = full().check_message(pretty.as_bytes(), None);
+    assert_eq!(failed(&r), BTreeSet::from([ids::MESSAGE_SIZE.to_string()]));
+}
+
+#[test]
+fn non_utc_pubtime() {
+    let r = assert_fails(
+        "+02:00",
+        |m| props(m)["pubtime"] = json!("2024-05-01T14:00:00+02:00"),
+        &[ids::PUBTIME],
+    );
+    assert!(r.to_human().contains("2024-05-01T12:00:00Z"));
+    assert_fails(
+        "-00:00",
+        |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00-00:00"),
+        &[ids::PUBTIME],
+    );
+    // +00:00 is UTC.
+    assert_fails(
+        "+00:00",
+        |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00+00:00"),
+        &[],
+    );
+}
+
+#[test]
+fn malformed_pubtime() {
+    for bad in [
+        "2024-05-01 12:00:00Z",
+        "2024-05-01T12:00:00",
+        "2024-13-01T12:00:00Z",
+        "yesterday",
+    ] {
+        assert_fails(
+            bad,
+            |m| props(m)["pubtime"] = json!(bad),
+            &[ids::VALIDATION, ids::PUBTIME],
+        );
+    }
+    assert_fails(
+        "missing",
+        |m| {
+            props(m).remove("pubtime");
+        },
+        &[ids::VALIDATION, ids::PUBTIME],
+    );
+}
+
+#[test]
+fn temporal_rules() {
+    assert_fails(
+        "datetime +02:00",
+        |m| props(m)["datetime"] = json!("2022-04-18T11:48:00+02:00"),
+        &[ids::TEMPORAL],
+    );
+    assert_fails(
+        "datetime malformed",
+        |m| props(m)["datetime"] = json!("2022-04-18"),
+        &[ids::VALIDATION, ids::TEMPORAL],
+    );
+    assert_fails("datetime null", |m| props(m)["datetime"] = Value::Null, &[]);
+    let span = |m: &mut Value, s: Value, e: Value| {
+        let p = props(m);
+        p.remove("datetime");
+        p.insert("start_datetime".into(), s);
+        p.insert("end_datetime".into(), e);
+    };
+    assert_fails(
+        "span",
+        |m| {
+            span(
+                m,
+                json!("2022-04-18T09:00:00Z"),
+                json!("2022-04-18T10:00:00Z"),
+            )
+        },
+        &[],
+    );
+    assert_fails(
+        "start after end",
+        |m| {
+            span(
+                m,
+                json!("2022-04-18T11:00:00Z"),
+                json!("2022-04-18T10:00:00Z"),
+            )
+        },
+        &[ids::TEMPORAL],
+    );
+    assert_fails(
+        "start null",
+        |m| span(m, Value::Null, json!("2022-04-18T10:00:00Z")),
+        &[ids::VALIDATION, ids::TEMPORAL],
+    );
+    assert_fails(
+        "start only",
+        |m| {
+            span(m, json!("2022-04-18T09:00:00Z"), Value::Null);
+            props(m).remove("end_datetime");
+        },
+        &[ids::VALIDATION, ids::TEMPORAL],
+    );
+    assert_fails(
+        "both forms",
+        |m| {
+            let p = props(m);
+            p.insert("start_datetime".into(), json!("2022-04-18T09:00:00Z"));
+            p.insert("end_datetime".into(), json!("2022-04-18T10:00:00Z"));
+        },
+        &[ids::VALIDATION, ids::TEMPORAL],
+    );
+    assert_fails(
+        "no time",
+        |m| {
+            props(m).remove("datetime");
+        },
+        &[ids::VALIDATION, ids::TEMPORAL],
+    );
+}
+
+#[test]
+fn link_rules() {
+    let second = |rel: &str| json!({"href": "https://data.example.org/argo/other.nc", "rel": rel});
+    let r = assert_fails(
+        "two canonical",
+        |m| {
+            m["links"]
+                .as_array_mut()
+                .expect("links")
+                .push(second("canonical"))
+        },
+        &[ids::LINKS],
+    );
+    assert!(r.to_human().contains("2 links with rel canonical"));
+    let r = assert_fails(
+        "canonical + update",
+        |m| {
+            m["links"]
+                .as_array_mut()
+                .expect("links")
+                .push(second("update"))
+        },
+        &[ids::LINKS],
+    );
+    assert!(r.to_human().contains("canonical and update"));
+    assert_fails(
+        "update + deletion",
+        |m| {
+            m["links"][0]["rel"] = json!("update");
+            m["links"]
+                .as_array_mut()
+                .expect("links")
+                .push(second("deletion"));
+        },
+        &[ids::LINKS],
+    );
+    assert_fails(
+        "deletion alone",
+        |m| m["links"][0]["rel"] = json!("deletion"),
+        &[],
+    );
+    assert_fails(
+        "no canonical",
+        |m| m["links"][0]["rel"] = json!("item"),
+        &[ids::LINKS],
+    );
+    assert_fails(
+        "extra alternate link",
+        |m| {
+            m["links"]
+                .as_array_mut()
+                .expect("links")
+                .push(second("alternate"))
+        },
+        &[],
+    );
+    for bad in [
+        "mailto:argo@example.org",
+        "httpx://example.org/a",
+        "file:///data/a.nc",
+        "/data/a.nc",
+    ] {
+        assert_fails(bad, |m| m["links"][0]["href"] = json!(bad), &[ids::LINKS]);
+    }
+    for good in [
+        "http://example.org/a",
+        "ftp://example.org/a",
+        "sftp://example.org/a",
+    ] {
+        assert_fails(good, |m| m["links"][0]["href"] = json!(good), &[]);
+    }
+    assert_fails(
+        "empty links",
+        |m| m["links"] = json!([]),
+        &[ids::VALIDATION, ids::LINKS],
+    );
+    assert_fails(
+        "missing href",
+        |m| {
+            m["links"][0].as_object_mut().expect("link").remove("href");
+        },
+        &[ids::VALIDATION, ids::LINKS],
+    );
+}
+
+#[test]
+fn geometry_rules() {
+    assert_fails(
+        "longitude 200",
+        |m| m["geometry"]["coordinates"] = json!([200.0, 36.5]),
+        &[ids::GEOMETRY],
+    );
+    let r = assert_fails(
+        "latitude 120 (swapped)",
+        |m| m["geometry"]["coordinates"] = json!([36.5, 120.0]),
+        &[ids::GEOMETRY],
+    );
+    assert!(r.to_human().contains("swapped"));
+    assert_fails(
+        "height",
+        |m| m["geometry"]["coordinates"] = json!([22.86, 36.537, -1000.0]),
+        &[],
+    );
+    assert_fails(
+        "LineString",
+        |m| m["geometry"] = json!({"type": "LineString", "coordinates": [[0.0, 0.0], [1.0, 1.0]]}),
+        &[ids::VALIDATION, ids::GEOMETRY],
+    );
+    assert_fails(
+        "string coordinates",
+        |m| m["geometry"]["coordinates"] = json!(["22.86", "36.537"]),
+        &[ids::VALIDATION, ids::GEOMETRY],
+    );
+    assert_fails("null", |m| m["geometry"] = Value::Null, &[]);
+    assert_fails(
+        "missing",
+        |m| {
+            m.as_object_mut().expect("msg").remove("geometry");
+        },
+        &[ids::VALIDATION, ids::GEOMETRY],
+    );
+    let poly = |ring: Value| json!({"type": "Polygon", "coordinates": [ring]});
+    assert_fails(
+        "closed polygon",
+        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 0]])),
+        &[],
+    );
+    assert_fails(
+        "open polygon",
+        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 1]])),
+        &[ids::GEOMETRY],
+    );
+    assert_fails(
+        "3-position ring",
+        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [0, 0]])),
+        &[ids::VALIDATION, ids::GEOMETRY],
+    );
+    assert_fails(
+        "polygon out of range",
+        |m| m["geometry"] = poly(json!([[0, 0], [181, 0], [1, 1], [0, 0]])),
+        &[ids::GEOMETRY],
+    );
+}
+
+#[test]
+fn data_id_rules() {
+    assert_fails(
+        "missing",
+        |m| {
+            props(m).remove("data_id");
+        },
+        &[ids::VALIDATION, ids::DATA_ID],
+    );
+    assert_fails(
+        "empty",
+        |m| props(m)["data_id"] = json!(""),
+        &[ids::DATA_ID],
+    );
+    assert_fails(
+        "number",
+        |m| props(m)["data_id"] = json!(7),
+        &[ids::VALIDATION, ids::DATA_ID],
+    );
+}
+
+#[test]
+fn conformance_rules() {
+    assert_fails(
+        "missing",
+        |m| {
+            m.as_object_mut().expect("msg").remove("conformsTo");
+        },
+        &[ids::VALIDATION, ids::CONFORMANCE],
+    );
+    assert_fails(
+        "both",
+        |m| m["version"] = json!("v04"),
+        &[ids::VALIDATION, ids::CONFORMANCE],
+    );
+    assert_fails(
+        "version v04 only",
+        |m| {
+            m.as_object_mut().expect("msg").remove("conformsTo");
+            m["version"] = json!("v04");
+        },
+        &[],
+    );
+    assert_fails(
+        "other class",
+        |m| m["conformsTo"] = json!(["http://wis.wmo.int/spec/wnm/2/conf/core"]),
+        &[ids::VALIDATION, ids::CONFORMANCE],
+    );
+}
+
+#[test]
+fn identifier_rules() {
+    assert_fails(
+        "not a uuid",
+        |m| m["id"] = json!("message-1"),
+        &[ids::VALIDATION, ids::IDENTIFIER],
+    );
+    assert_fails(
+        "missing",
+        |m| {
+            m.as_object_mut().expect("msg").remove("id");
+        },
+        &[ids::VALIDATION, ids::IDENTIFIER],
+    );
+}
+
+#[test]
+fn metadata_id_rules() {
+    let r = assert_fails(
+        "other centre",
+        |m| props(m)["metadata_id"] = json!("urn:wmo:md:fr-meteo-france:core.ocean.argo"),
+        &[ids::METADATA_ID],
+    );
+    assert!(
+        r.to_human()
+            .contains("urn:wmo:md:fr-ifremer-argo:core.ocean.argo")
+    );
+    assert_fails(
+        "not a urn",
+        |m| props(m)["metadata_id"] = json!("argo"),
+        &[ids::METADATA_ID],
+    );
+    assert_fails(
+        "absent (recommended only)",
+        |m| {
+            props(m).remove("metadata_id");
+        },
+        &[],
+    );
+}
+
+#[test]
+fn content_rules() {
+    assert_fails(
+        "encoding zip",
+        |m| props(m)["content"]["encoding"] = json!("zip"),
+        &[ids::VALIDATION, ids::CONTENT],
+    );
+    // 2100 two-byte characters: within the schema's maxLength (characters), over 4096 bytes.
+    assert_fails(
+        "4200 bytes",
+        |m| {
+            props(m)["content"]["value"] = json!("é".repeat(2100));
+            props(m)["content"]["size"] = json!(4096);
+        },
+        &[ids::CONTENT],
+    );
+    assert_fails(
+        "5000 characters",
+        |m| {
+            props(m)["content"]["value"] = json!("a".repeat(5000));
+            props(m)["content"]["size"] = json!(4096);
+        },
+        &[ids::VALIDATION, ids::CONTENT],
+    );
+    assert_fails(
+        "bad base64",
+        |m| {
+            props(m)["content"] = json!({"encoding": "base64", "size": 3, "value": "%%%"});
+        },
+        &[ids::CONTENT],
+    );
+    assert_fails(
+        "missing size",
+        |m| {
+            props(m)["content"]
+                .as_object_mut()
+                .expect("content")
+                .remove("size");
+        },
+        &[ids::VALIDATION, ids::CONTENT],
+    );
+}
+
+#[test]
+fn content_and_integrity_warnings() {
+    let mut m = base();
+    props(&mut m)["content"]["size"] = json!(12);
+    let r = full().check_value(&m, None);
+    assert!(r.is_valid());
+    assert!(r.to_human().contains("\"size\": 11"), "{}", r.to_human());
+
+    let mut m = base();
+    props(&mut m)["content"]["value"] = json!("hello world!");
+    props(&mut m)["content"]["size"] = json!(12);
+    let r = full().check_value(&m, None);
+    assert!(r.is_valid());
+    assert!(
+        r.to_human()
+            .contains("digest of the inline content differs"),
+        "{}",
+        r.to_human()
+    );
+
+    // base64 content, same bytes: no warning.
+    let mut m = base();
+    props(&mut m)["content"] =
+        json!({"encoding": "base64", "size": 11, "value": "aGVsbG8gd29ybGQ="});
+    let r = full().check_value(&m, None);
+    assert!(r.ets_report.warnings.is_empty(), "{}", r.to_human());
+
+    // A hex digest: the usual mistake, converted in the fix.
+    let mut m = base();
+    props(&mut m).remove("content");
+    props(&mut m)["integrity"]["value"] = json!(
+        "309ecc489c12d6eb4cc40f50c902f2b4d0ed77ee511a7c7a9bcd3ca86d4cd86f989dd35bc5ff499670da34255b45b0cfd830e81f605dcf7dc5542e93ae9cd76f"
+    );
+    let r = full().check_value(&m, None);
+    assert!(r.is_valid());
+    let human = r.to_human();
+    assert!(human.contains("hex"), "{human}");
+    assert!(human.contains("MJ7MSJwS1utMxA9QyQLytNDtd+5RGnx6m808qG1M2G+YndNbxf9JlnDaNCVbRbDP2DDoH2Bdz33FVC6TrpzXbw=="), "{human}");
+
+    // The real EUMETSAT example carries a hex digest too.
+    let ex = read_json(shared(
+        "standards/wnm/examples/eumetsat-msg-seviri-core-notification.json",
+    ));
+    let r = full().check_value(&ex, None);
+    assert!(r.is_valid());
+    assert!(
+        r.ets_report
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("hex"))
+    );
+
+    // A digest of the wrong length for the method.
+    let mut m = base();
+    props(&mut m)["integrity"]["method"] = json!("sha256");
+    let r = full().check_value(&m, None);
+    assert!(r.to_human().contains("32 bytes"), "{}", r.to_human());
+}
+
+#[test]
+fn topic_is_a_test_of_the_message_report() {
+    let bad = ARGO.replace("data/core", "core/data");
+    let r = full().check_message(&serde_json::to_vec(&base()).expect("json"), Some(&bad));
+    assert_eq!(failed(&r), BTreeSet::from([ids::TOPIC.to_string()]));
+}
+
+// ---- differential: our schema verdict = the authoritative schema's -------------------
+
+fn corpus() -> Vec<Value> {
+    let mut seeds = vec![base()];
+    for entry in std::fs::read_dir(shared("standards/wnm/examples")).expect("examples") {
+        seeds.push(read_json(entry.expect("entry").path()));
+    }
+    let fc = read_json(shared("data/wnm/wis2watch_node_messages_gh_gmet.json"));
+    seeds.extend(
+        fc["features"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .take(3),
+    );
+
+    let odd = [
+        Value::Null,
+        json!(1),
+        json!(1.5),
+        json!("x"),
+        json!(""),
+        json!(true),
+        json!([]),
+        json!({}),
+        json!("2024-05-01T12:00:00+02:00"),
+        json!("2024-05-01T12:00:00"),
+        json!(["http://wis.wmo.int/spec/wnm/1/conf/core"]),
+    ];
+    let mut out = Vec::new();
+    for seed in &seeds {
+        out.push(seed.clone());
+        let Some(obj) = seed.as_object() else {
+            continue;
+        };
+        for key in obj.keys() {
+            let mut m = seed.clone();
+            m.as_object_mut().expect("obj").remove(key);
+            out.push(m);
+            for o in &odd {
+                let mut m = seed.clone();
+                m[key] = o.clone();
+                out.push(m);
+            }
+        }
+        if let Some(p) = seed["properties"].as_object() {
+            for key in p.keys() {
+                let mut m = seed.clone();
+                m["properties"].as_object_mut().expect("props").remove(key);
+                out.push(m);
+                for o in &odd {
+                    let mut m = seed.clone();
+                    m["properties"][key] = o.clone();
+                    out.push(m);
+                }
+            }
+            for key in ["integrity", "content"] {
+                if let Some(inner) = p.get(key).and_then(Value::as_object) {
+                    for k in inner.keys() {
+                        let mut m = seed.clone();
+                        m["properties"][key]
+                            .as_object_mut()
+                            .expect("inner")
+                            .remove(k);
+                        out.push(m);
+                        for o in &odd {
+                            let mut m = seed.clone();
+                            m["properties"][key][k] = o.clone();
+                            out.push(m);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(l) = seed["links"]
+            .as_array()
+            .and_then(|l| l.first())
+            .and_then(Value::as_object)
+        {
+            for k in l.keys() {
+                let mut m = seed.clone();
+                m["links"][0].as_object_mut().expect("link").remove(k);
+                out.push(m);
+                for o in &odd {
+                    let mut m = seed.clone();
+                    m["links"][0][k] = o.clone();
+                    out.push(m);
+                }
+            }
+        }
+        for g in [
+            json!({"type": "Point", "coordinates": [1]}),
+            json!({"type": "Point", "coordinates": [1, 2, 3, 4]}),
+            json!({"type": "Point"}),
+            json!({"type": "Polygon", "coordinates": []}),
+            json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]}),
+            json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}),
+            json!({"type": "Polygon", "coordinates": [[[0, 0], [1], [1, 1], [0, 0]]]}),
+            json!({"type": "MultiPoint", "coordinates": [[0, 0]]}),
+            json!({"coordinates": [0, 0]}),
+        ] {
+            let mut m = seed.clone();
+            m["geometry"] = g;
+            out.push(m);
+        }
+    }
+    out.push(json!([]));
+    out.push(json!("a string"));
+    out
+}
+
+#[test]
+fn differential_schema_verdict() {
+    let corpus = corpus();
+    assert!(corpus.len() > 200, "corpus of {}", corpus.len());
+    let (mut valid, mut invalid) = (0, 0);
+    for m in &corpus {
+        let reference = reference_schema().is_valid(m);
+        if reference {
+            valid += 1;
+        } else {
+            invalid += 1;
+        }
+        let ours = full().check_value(m, None);
+        let ours_ok = code(&ours, ids::VALIDATION) == Some(Code::Passed);
+        assert_eq!(
+            ours_ok,
+            reference,
+            "schema verdict differs on {m}\n{}",
+            ours.to_human()
+        );
+        // The built-in structural check (no schema) agrees too.
+        let b = builtin().check_value(m, None);
+        let b_ok = code(&b, ids::VALIDATION) != Some(Code::Failed);
+        assert_eq!(
+            b_ok,
+            reference,
+            "built-in verdict differs on {m}\n{}",
+            b.to_human()
+        );
+    }
+    eprintln!("differential corpus: {valid} valid, {invalid} invalid");
+    assert!(
+        valid > 20 && invalid > 100,
+        "{valid} valid, {invalid} invalid"
+    );
+}
+
+// ---- topics ---------------------------------------------------------------------
+
+#[test]
+fn argo_topic_is_valid() {
+    assert!(topic::check(ARGO, Some(tables()), Mode::Publish).is_empty());
+    assert!(topic::check(ARGO, None, Mode::Publish).is_empty());
+    assert_eq!(topic::centre_id(ARGO), Some("fr-ifremer-argo"));
+    let r = full().check_topic(ARGO, Mode::Publish);
+    assert!(r.is_valid());
+    assert_eq!(r.ets_report.tests[0].id, topic::TOPIC_TEST_ID);
+}
+
+#[test]
+fn core_data_swap_gives_the_corrected_topic() {
+    let bad = "origin/a/wis2/fr-ifremer-argo/core/data/ocean/surface-based-observations/drifting-ocean-profilers";
+    for t in [Some(tables()), None] {
+        let f = topic::check(bad, t, Mode::Publish);
+        assert_eq!(f.len(), 1, "{f:?}");
+        let fix = f[0].fix.clone().unwrap_or_default();
+        assert!(fix.contains("level 5 is the notification type"), "{fix}");
+        assert!(fix.contains("level 6 the data policy"), "{fix}");
+        assert!(fix.contains(ARGO), "{fix}");
+    }
+    let r = full().check_topic(bad, Mode::Publish);
+    assert!(!r.is_valid());
+    assert!(r.to_human().contains(ARGO));
+}
+
+#[test]
+fn wildcards_only_when_subscribing() {
+    for t in [
+        "origin/a/wis2/+/data/core/#",
+        "origin/a/wis2/fr-ifremer-argo/#",
+        "#",
+        "+/a/wis2/+/data/+/ocean/#",
+        "origin/a/wis2/+/metadata",
+    ] {
+        assert!(
+            topic::check(t, Some(tables()), Mode::Subscribe).is_empty(),
+            "{t}: {:?}",
+            topic::check(t, Some(tables()), Mode::Subscribe)
+        );
+        assert!(
+            !topic::check(t, Some(tables()), Mode::Publish).is_empty(),
+            "{t}"
+        );
+    }
+    for t in [
+        "origin/a/wis2/#/data",
+        "origin/a/wis2/fr-*/data/core/ocean/#",
+        "origin/a/wis2/fr+/data/core/#",
+    ] {
+        assert!(
+            !topic::check(t, Some(tables()), Mode::Subscribe).is_empty(),
+            "{t}"
+        );
+    }
+    let f = topic::check(
+        "origin/a/wis2/+/data/core/ocean/#",
+        Some(tables()),
+        Mode::Publish,
+    );
+    assert!(f.iter().any(|x| {
+        x.fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("subscriptions only")
+    }));
+}
+
+#[test]
+fn metadata_topic() {
+    assert!(
+        topic::check(
+            "origin/a/wis2/fr-ifremer-argo/metadata",
+            Some(tables()),
+            Mode::Publish
+        )
+        .is_empty()
+    );
+    let f = topic::check(
+        "origin/a/wis2/fr-ifremer-argo/metadata/core/ocean",
+        Some(tables()),
+        Mode::Publish,
+    );
+    assert_eq!(f.len(), 1);
+    assert!(
+        f[0].fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("use origin/a/wis2/fr-ifremer-argo/metadata")
+    );
+    let f = topic::check(
+        "origin/a/wis2/fr-ifremer-argo/core/metadata",
+        Some(tables()),
+        Mode::Publish,
+    );
+    assert!(
+        f[0].fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("origin/a/wis2/fr-ifremer-argo/metadata")
+    );
+}
+
+#[test]
+fn centre_id_against_the_registry() {
+    let t = "origin/a/wis2/xx-nowhere/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
+    let f = topic::check(t, Some(tables()), Mode::Publish);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].path, "level 4");
+    assert!(f[0].message.contains("not in the WTH centre-id registry"));
+    // Built-in rules cannot know the registry.
+    assert!(topic::check(t, None, Mode::Publish).is_empty());
+    // A similar id is suggested.
+    let f = topic::check(
+        &t.replace("xx-nowhere", "fr-ifremer"),
+        Some(tables()),
+        Mode::Publish,
+    );
+    assert!(
+        f[0].fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("fr-ifremer-argo")
+    );
+    // Retired centres are refused.
+    let f = topic::check(
+        &t.replace("xx-nowhere", "uk-metoffice-nmc"),
+        Some(tables()),
+        Mode::Publish,
+    );
+    assert!(f[0].message.contains("retired"));
+    assert!(tables().centre_ids().any(|c| c == "fr-ifremer-argo"));
+}
+
+#[test]
+fn topic_levels() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "origin/a/wis2/fr-ifremer-argo/data/core/ocean",
+            "level 8 or deeper",
+        ),
+        (
+            "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/argo",
+            "not a WTH sub-level",
+        ),
+        (
+            "origin/a/wis2/fr-ifremer-argo/data/core/oceans/surface-based-observations",
+            "not a WTH earth-system discipline",
+        ),
+        (
+            "origin/a/wis2/fr-ifremer-argo/data/public/ocean/surface-based-observations/drifting-ocean-profilers",
+            "not a WTH data policy",
+        ),
+        (
+            "origin/b/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers",
+            "not a WTH version",
+        ),
+        (
+            "origins/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers",
+            "not a WTH channel",
+        ),
+        (
+            "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/Drifting-Ocean-Profilers",
+            "not lowercase",
+        ),
+        (
+            "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting_ocean_profilers",
+            "joins words",
+        ),
+        (
+            "origin/a/wis2/fr.ifremer/data/core/ocean/surface-based-observations/drifting-ocean-profilers",
+            "dot",
+        ),
+        (
+            "origin/a/wis2/fr-ifremer-argo/data/core/ocean//drifting-ocean-profilers",
+            "empty level",
+        ),
+        (
+            "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers/",
+            "empty level",
+        ),
+    ];
+    for (t, want) in cases {
+        let f = topic::check(t, Some(tables()), Mode::Publish);
+        assert!(f.iter().any(|x| x.message.contains(want)), "{t}: {f:?}");
+        assert!(f.iter().all(|x| x.fix.is_some()), "{t}: {f:?}");
+    }
+    // experimental takes any sub-levels.
+    assert!(
+        topic::check(
+            "origin/a/wis2/fr-ifremer-argo/data/core/ocean/experimental/my/own/levels",
+            Some(tables()),
+            Mode::Publish
+        )
+        .is_empty()
+    );
+    assert!(topic::check("cache/a/wis2/fr-ifremer-argo/data/recommended/weather/surface-based-observations/synop", Some(tables()), Mode::Publish).is_empty());
+    // Sub-level fix lists the allowed children.
+    let f = topic::check(cases[1].0, Some(tables()), Mode::Publish);
+    assert!(
+        f[0].fix
+            .as_deref()
+            .unwrap_or("")
+            .contains("drifting-ocean-profilers")
+    );
+}
+
+#[test]
+fn tables_error_names_the_path_and_fix() {
+    let err = TopicTables::load_dir(std::path::Path::new("/nonexistent/wth")).expect_err("no dir");
+    let s = err.to_string();
+    assert!(
+        s.contains("/nonexistent/wth/channel.csv") && s.contains("topic sync"),
+        "{s}"
+    );
+    let err = Validator::new(&ValidatorOptions {
+        schema: Some("/nonexistent/wnm.json".into()),
+        wth_dir: None,
+    })
+    .expect_err("no schema");
+    let s = err.to_string();
+    assert!(
+        s.contains("/nonexistent/wnm.json") && s.contains("schema sync"),
+        "{s}"
+    );
+}

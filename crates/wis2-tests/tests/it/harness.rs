@@ -1,0 +1,373 @@
+//! Real servers for the tests: mosquitto started from the project's own `broker/`
+//! configuration on a free port, the four services running in-process on their
+//! `run(config, shutdown)`, and an MQTT observer. Readiness is awaited by connecting,
+//! never by sleeping.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Passwords of the test broker's accounts.
+pub const PASSWORDS: [(&str, &str); 5] = [
+    ("wis2-watch", "watch-pw"),
+    ("wis2-create", "create-pw"),
+    ("wis2-validate", "validate-pw"),
+    ("wis2-publish", "publish-pw"),
+    ("operator", "operator-pw"),
+];
+
+pub const CENTRE: &str = "fr-ifremer-argo";
+pub const TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `../shared` next to the repository.
+pub fn shared() -> PathBuf {
+    repo().join("../shared")
+}
+
+pub fn password(user: &str) -> &'static str {
+    PASSWORDS
+        .iter()
+        .find(|(u, _)| *u == user)
+        .map(|(_, p)| *p)
+        .unwrap_or("")
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits until something accepts TCP connections on `port`.
+pub fn wait_port(port: u16, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A mosquitto process started with `broker/start.sh`.
+pub struct Broker {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, free_port())
+    }
+
+    /// Starts (or restarts) on a given state folder and port.
+    pub fn start_in(dir: tempfile::TempDir, port: u16) -> Broker {
+        assert!(
+            Command::new("mosquitto").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok(),
+            "mosquitto is not installed: run scripts/test.sh, which installs it"
+        );
+        let log = std::fs::File::create(dir.path().join("mosquitto.log")).expect("log file");
+        let mut cmd = Command::new("sh");
+        cmd.arg(repo().join("broker/start.sh"))
+            .env("BROKER_RUN_DIR", dir.path().join("run"))
+            .env("BROKER_DATA_DIR", dir.path().join("data"))
+            .env("BROKER_PORT", port.to_string())
+            .env("WIS2_CENTRE_ID", CENTRE)
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log));
+        for (user, pw) in PASSWORDS {
+            let var = match user {
+                "operator" => "WIS2_OPERATOR_PASSWORD".to_string(),
+                u => format!("{}_PASSWORD", u.replace('-', "_").to_uppercase()),
+            };
+            cmd.env(var, pw);
+        }
+        let child = cmd.spawn().expect("start mosquitto");
+        assert!(
+            wait_port(port, Duration::from_secs(15)),
+            "mosquitto did not listen on {port}: {}",
+            std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default()
+        );
+        Broker { port, dir, child }
+    }
+
+    pub fn url(&self, user: &str) -> String {
+        format!("mqtt://{user}:{}@127.0.0.1:{}", password(user), self.port)
+    }
+
+    /// Kills mosquitto with SIGKILL and returns its state folder and port.
+    pub fn kill(mut self) -> (tempfile::TempDir, u16) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Take the fields out without running Drop twice.
+        let port = self.port;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("dir"));
+        (dir, port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running in-process service and the switch that stops it.
+pub struct Service {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Service {
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(15), self.task).await??
+    }
+}
+
+fn stop_pair() -> (oneshot::Sender<()>, impl std::future::Future<Output = ()>) {
+    let (tx, rx) = oneshot::channel::<()>();
+    (tx, async move {
+        let _ = rx.await;
+    })
+}
+
+#[derive(Parser)]
+struct P<T: clap::Args> {
+    #[command(flatten)]
+    a: T,
+}
+
+/// Parses a service's `RunArgs` from flags (so tests use the CLI contract).
+pub fn args<T: clap::Args>(flags: &[String]) -> T {
+    let mut v = vec!["test".to_string()];
+    v.extend(flags.iter().cloned());
+    P::<T>::try_parse_from(v).expect("valid flags").a
+}
+
+pub fn s(x: impl ToString) -> String {
+    x.to_string()
+}
+
+/// The four services wired to one broker and one data directory.
+pub struct Chain {
+    pub services: Vec<(&'static str, Service)>,
+}
+
+pub struct ChainDirs {
+    pub data: PathBuf,
+    pub state: PathBuf,
+    pub output: PathBuf,
+    pub deadletters: PathBuf,
+}
+
+impl ChainDirs {
+    pub fn new(root: &Path) -> Self {
+        let d = ChainDirs {
+            data: root.join("data"),
+            state: root.join("state"),
+            output: root.join("out/"),
+            deadletters: root.join("deadletters"),
+        };
+        std::fs::create_dir_all(&d.data).expect("data dir");
+        d
+    }
+}
+
+pub fn start_watch(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
+    let mut f = vec![
+        s("--broker-url"),
+        b.url("wis2-watch"),
+        s("--data-dir"),
+        d.data.display().to_string(),
+        s("--state-dir"),
+        d.state.display().to_string(),
+        s("--settle-ms"),
+        s(300),
+    ];
+    f.extend(extra.iter().cloned());
+    let a: wis2_watch::RunArgs = args(&f);
+    let (tx, rx) = stop_pair();
+    Service {
+        stop: Some(tx),
+        task: tokio::spawn(wis2_watch::run(a, rx)),
+    }
+}
+
+pub fn start_create(b: &Broker, d: &ChainDirs) -> Service {
+    let a: wis2_create::RunArgs = args(&[
+        s("--broker-url"),
+        b.url("wis2-create"),
+        s("--data-dir"),
+        d.data.display().to_string(),
+        s("--base-url"),
+        s("https://data.example.org/argo"),
+        s("--deadletter-dir"),
+        d.deadletters.display().to_string(),
+    ]);
+    let (tx, rx) = stop_pair();
+    Service {
+        stop: Some(tx),
+        task: tokio::spawn(wis2_create::run(a, rx)),
+    }
+}
+
+pub fn start_validate(b: &Broker, d: &ChainDirs) -> Service {
+    let a: wis2_validate::RunArgs = args(&[
+        s("--broker-url"),
+        b.url("wis2-validate"),
+        s("--schema"),
+        shared()
+            .join("standards/wnm/wis2-notification-message-bundled.json")
+            .display()
+            .to_string(),
+        s("--wth-dir"),
+        shared().join("standards/wth").display().to_string(),
+        s("--deadletter-dir"),
+        d.deadletters.display().to_string(),
+    ]);
+    let (tx, rx) = stop_pair();
+    Service {
+        stop: Some(tx),
+        task: tokio::spawn(wis2_validate::run(a, rx)),
+    }
+}
+
+pub fn start_publish(b: &Broker, d: &ChainDirs) -> Service {
+    let a: wis2_publish::RunArgs = args(&[
+        s("--broker-url"),
+        b.url("wis2-publish"),
+        s("--output"),
+        d.output.display().to_string() + "/",
+        s("--deadletter-dir"),
+        d.deadletters.display().to_string(),
+    ]);
+    let (tx, rx) = stop_pair();
+    Service {
+        stop: Some(tx),
+        task: tokio::spawn(wis2_publish::run(a, rx)),
+    }
+}
+
+impl Chain {
+    pub fn start(b: &Broker, d: &ChainDirs) -> Chain {
+        Chain {
+            services: vec![
+                ("publish", start_publish(b, d)),
+                ("validate", start_validate(b, d)),
+                ("create", start_create(b, d)),
+                ("watch", start_watch(b, d, &[])),
+            ],
+        }
+    }
+
+    pub async fn stop(self) {
+        for (name, s) in self.services {
+            if let Err(e) = s.stop().await {
+                panic!("{name} did not stop cleanly: {e:#}");
+            }
+        }
+    }
+}
+
+/// A message seen by the observer.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+/// An MQTT client that records what arrives on its subscriptions.
+pub struct Observer {
+    pub rx: mpsc::UnboundedReceiver<Seen>,
+    pub client: AsyncClient,
+    _task: JoinHandle<()>,
+}
+
+impl Observer {
+    /// Connects as `user`, subscribes, and returns once the subscriptions are acknowledged.
+    pub async fn connect(b: &Broker, user: &str, filters: &[&str]) -> Observer {
+        let mut o = MqttOptions::new(format!("obs-{}", uuid::Uuid::new_v4().simple()), "127.0.0.1", b.port);
+        o.set_credentials(user, password(user)).set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut el) = AsyncClient::new(o, 1000);
+        for f in filters {
+            client.subscribe(*f, QoS::AtLeastOnce).await.expect("subscribe");
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let want = filters.len();
+        let task = tokio::spawn(async move {
+            let mut subacks = 0;
+            let mut ready = Some(ready_tx);
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        subacks += 1;
+                        if subacks >= want
+                            && let Some(r) = ready.take()
+                        {
+                            let _ = r.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let _ = tx.send(Seen {
+                            topic: p.topic.clone(),
+                            payload: p.payload.to_vec(),
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), ready_rx)
+            .await
+            .expect("subscriptions acknowledged")
+            .expect("observer alive");
+        Observer { rx, client, _task: task }
+    }
+
+    /// Collects messages on topics accepted by `keep` until `n` are in or `timeout`.
+    pub async fn collect(&mut self, n: usize, timeout: Duration, keep: impl Fn(&Seen) -> bool) -> Vec<Seen> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while out.len() < n {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(m)) if keep(&m) => out.push(m),
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        out
+    }
+}
+
+/// Copies a file atomically into `dir` (temporary name, then rename), as a data
+/// centre's producer would.
+pub fn drop_file(src: &Path, dir: &Path, name: &str) -> PathBuf {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::copy(src, &tmp).expect("copy");
+    let dst = dir.join(name);
+    std::fs::rename(&tmp, &dst).expect("rename");
+    dst
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The project's test command: installs what the tests need when it is missing
+# (mosquitto, the netCDF C library), then runs formatting, lint and every test.
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    tests only (no fmt/clippy)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
+{ pkg-config --exists netcdf 2>/dev/null || [ -e /usr/include/netcdf.h ]; } || need+=(libnetcdf-dev)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need[*]}" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian installs mosquitto in /usr/sbin, which is not on every user's PATH.
+export PATH="$PATH:/usr/sbin"
+# Some machines start a mosquitto service on install; the tests start their own on
+# free ports, so it is not needed, but it does no harm either.
+
+if [ "${1:-}" != "--quick" ]; then
+  cargo fmt --all -- --check
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+cargo test --workspace --locked

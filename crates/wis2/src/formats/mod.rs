@@ -14,6 +14,7 @@
 //! a wrong time is worse than no message.
 
 pub mod bufr;
+pub mod classic;
 pub mod netcdf;
 pub mod sniff;
 

@@ -18,14 +18,17 @@
 //! - Files without these variables (`_meta`, `_tech`, non-Argo netCDF) give an unknown
 //!   time and no geometry, with notes saying what was looked for: that is not an error.
 
+use std::io::Read;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError, mpsc};
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 
 use crate::message::{Geometry, Temporal};
 
-/// Serialises every call into libnetcdf (not thread-safe) made by this crate.
+/// Serialises every call into libnetcdf (not thread-safe) made by this crate; held by
+/// [`on_netcdf_thread`] around each job.
 pub static NC_LOCK: Mutex<()> = Mutex::new(());
 
 /// Argo's fill value for `JULD` and `JULD_LOCATION`.
@@ -71,14 +74,116 @@ pub enum NetcdfError {
     Reference(String),
     #[error("{var} is not numeric: it must be days (double)")]
     NotNumeric { var: String },
+    #[error(
+        "the file is {actual} bytes but its header puts the end of its data at byte {expected}: it is truncated (still being written, or cut in transfer); send the complete file"
+    )]
+    Truncated { expected: u64, actual: u64 },
+    #[error(
+        "the netCDF classic header is cut off (the file is {0} bytes): it is truncated; send the complete file"
+    )]
+    HeaderTruncated(u64),
+    #[error("the netCDF classic header is damaged ({0}); re-create the file")]
+    Header(String),
+}
+
+/// Largest classic header read to check a file's length.
+const MAX_HEADER: u64 = 64 * 1024 * 1024;
+
+/// For netCDF classic files, checks that the file is as long as its header says.
+/// HDF5-based files need no such check: libnetcdf refuses truncated ones.
+pub fn check_classic_length(path: &Path) -> Result<(), NetcdfError> {
+    let io = |e: std::io::Error| NetcdfError::Open(e.to_string());
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
+    let mut buf = Vec::new();
+    let mut want: u64 = 64 * 1024;
+    loop {
+        let have = buf.len() as u64;
+        (&mut file)
+            .take(want.saturating_sub(have))
+            .read_to_end(&mut buf)
+            .map_err(io)?;
+        if buf.len() < 4 || &buf[..3] != b"CDF" {
+            return Ok(());
+        }
+        match super::classic::extent(&buf) {
+            Ok(e) if size < e.min_file_len => {
+                return Err(NetcdfError::Truncated {
+                    expected: e.min_file_len,
+                    actual: size,
+                });
+            }
+            Ok(_) => return Ok(()),
+            Err(super::classic::HeaderError::NeedMore) if (buf.len() as u64) < size => {
+                if want >= MAX_HEADER {
+                    return Err(NetcdfError::Header(format!(
+                        "longer than {MAX_HEADER} bytes"
+                    )));
+                }
+                want *= 4;
+            }
+            Err(super::classic::HeaderError::NeedMore) => {
+                return Err(NetcdfError::HeaderTruncated(size));
+            }
+            Err(super::classic::HeaderError::Damaged(why)) => {
+                return Err(NetcdfError::Header(why));
+            }
+        }
+    }
 }
 
 /// Reads time and place from a netCDF file (Argo conventions).
 pub fn read(path: &Path) -> Result<NetcdfFacts, NetcdfError> {
-    let _guard = NC_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
-    // `file` is declared after `_guard`, so it is closed before the lock is released.
-    let file = netcdf::open(path).map_err(|e| NetcdfError::Open(e.to_string()))?;
-    read_open(&file)
+    check_classic_length(path)?;
+    let path = path.to_path_buf();
+    on_netcdf_thread(move || {
+        // `file` is opened after the caller took NC_LOCK, so it is closed before the
+        // lock is released.
+        let file = netcdf::open(&path).map_err(|e| NetcdfError::Open(e.to_string()))?;
+        read_open(&file)
+    })?
+}
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Runs `f` on the one thread that makes libnetcdf calls, holding [`NC_LOCK`].
+///
+/// Why one thread and not only a lock: libnetcdf turns HDF5's automatic error printing
+/// off when it initialises, and a thread-safe HDF5 keeps that setting per thread. Calls
+/// from other threads would print pages of `HDF5-DIAG` to stderr for every attribute
+/// libnetcdf probes and does not find. Anyone else in the process calling libnetcdf
+/// (tests writing files, for one) should go through here too.
+pub fn on_netcdf_thread<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, NetcdfError> {
+    static WORKER: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
+    let worker = WORKER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("wis2-netcdf".into())
+            .spawn(move || {
+                for job in rx {
+                    // A panic inside the netcdf crate must not kill the reader for good:
+                    // the caller sees its reply channel closed and reports an error.
+                    let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    let gone = || NetcdfError::Open("the netCDF reader thread is not running".into());
+    let worker = worker.as_ref().ok_or_else(gone)?;
+    let (tx, rx) = mpsc::sync_channel(1);
+    worker
+        .send(Box::new(move || {
+            let _guard = NC_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+            let r = f();
+            let _ = tx.send(r);
+        }))
+        .map_err(|_| gone())?;
+    rx.recv().map_err(|_| {
+        NetcdfError::Open("libnetcdf failed on this file (the reader panicked)".into())
+    })
 }
 
 fn read_open(file: &netcdf::File) -> Result<NetcdfFacts, NetcdfError> {

@@ -1,0 +1,283 @@
+//! The header of netCDF classic files (CDF-1, CDF-2, CDF-5), read only to know how
+//! long the file must be.
+//!
+//! libnetcdf opens a classic file whose data were cut off (still being written, or a
+//! transfer that stopped) and returns zeros for the missing bytes: `JULD = 0` would be
+//! published as 1950-01-01T00:00:00Z at 0°N 0°E. It even opens some files whose header
+//! is cut. So before libnetcdf reads anything, the header is parsed here (format in the
+//! netCDF User Guide, "The NetCDF Classic Format Specification") and the file size is
+//! compared with the end of the last variable's data.
+
+/// How far a classic header says the data go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    /// Bytes of the header (up to the first byte of data).
+    pub header_len: u64,
+    /// The smallest file size that holds every variable's data.
+    pub min_file_len: u64,
+}
+
+/// Why a header cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderError {
+    /// The header goes on past the bytes given: read more, or the file is truncated.
+    NeedMore,
+    /// The header is inconsistent.
+    Damaged(String),
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    at: usize,
+    /// CDF-5 uses 64-bit counts and sizes.
+    wide: bool,
+}
+
+impl Cursor<'_> {
+    fn u32(&mut self) -> Result<u32, HeaderError> {
+        let s = self
+            .b
+            .get(self.at..self.at + 4)
+            .ok_or(HeaderError::NeedMore)?;
+        self.at += 4;
+        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, HeaderError> {
+        let hi = u64::from(self.u32()?);
+        let lo = u64::from(self.u32()?);
+        Ok(hi << 32 | lo)
+    }
+
+    /// A count or length: 32 bits, 64 in CDF-5.
+    fn count(&mut self) -> Result<u64, HeaderError> {
+        if self.wide {
+            self.u64()
+        } else {
+            self.u32().map(u64::from)
+        }
+    }
+
+    fn skip(&mut self, n: u64) -> Result<(), HeaderError> {
+        let padded = n.div_ceil(4) * 4;
+        let end = (self.at as u64)
+            .checked_add(padded)
+            .ok_or_else(|| damaged("a length overflows"))?;
+        if end > self.b.len() as u64 {
+            return Err(HeaderError::NeedMore);
+        }
+        self.at = end as usize;
+        Ok(())
+    }
+
+    fn name(&mut self) -> Result<(), HeaderError> {
+        let n = self.count()?;
+        if n == 0 || n > 256 * 1024 {
+            return Err(damaged(&format!("a name of {n} bytes")));
+        }
+        self.skip(n)
+    }
+
+    /// `ABSENT` or `tag nelems`: the number of elements.
+    fn list(&mut self, tag: u32, what: &str) -> Result<u64, HeaderError> {
+        let t = self.u32()?;
+        let n = self.count()?;
+        match t {
+            0 if n == 0 => Ok(0),
+            t if t == tag => Ok(n),
+            _ => Err(damaged(&format!("bad {what} list tag {t:#x}"))),
+        }
+    }
+
+    fn attributes(&mut self) -> Result<(), HeaderError> {
+        let n = self.list(0x0C, "attribute")?;
+        for _ in 0..n {
+            self.name()?;
+            let ty = self.u32()?;
+            let len = self.count()?;
+            let size = type_size(ty, self.wide)?;
+            self.skip(
+                len.checked_mul(size)
+                    .ok_or_else(|| damaged("attribute size"))?,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn damaged(what: &str) -> HeaderError {
+    HeaderError::Damaged(what.to_string())
+}
+
+fn type_size(ty: u32, wide: bool) -> Result<u64, HeaderError> {
+    Ok(match ty {
+        1 | 2 => 1,
+        3 => 2,
+        4 | 5 => 4,
+        6 => 8,
+        7 if wide => 1,
+        8 if wide => 2,
+        9 if wide => 4,
+        10 | 11 if wide => 8,
+        _ => return Err(damaged(&format!("unknown type {ty}"))),
+    })
+}
+
+/// Parses a classic header from the first bytes of a file.
+pub fn extent(b: &[u8]) -> Result<Extent, HeaderError> {
+    if b.len() < 4 {
+        return Err(HeaderError::NeedMore);
+    }
+    if &b[..3] != b"CDF" {
+        return Err(damaged("no CDF magic"));
+    }
+    let version = b[3];
+    let wide = version == 5;
+    let offsets64 = version != 1;
+    if !matches!(version, 1 | 2 | 5) {
+        return Err(damaged(&format!("unknown version {version}")));
+    }
+    let mut c = Cursor { b, at: 4, wide };
+    let numrecs = c.count()?;
+    let streaming = if wide {
+        numrecs == u64::MAX
+    } else {
+        numrecs == u64::from(u32::MAX)
+    };
+
+    let ndims = c.list(0x0A, "dimension")?;
+    if ndims > 65_536 {
+        return Err(damaged(&format!("{ndims} dimensions")));
+    }
+    let mut dims = Vec::with_capacity(ndims as usize);
+    for _ in 0..ndims {
+        c.name()?;
+        dims.push(c.count()?);
+    }
+    c.attributes()?;
+
+    let nvars = c.list(0x0B, "variable")?;
+    if nvars > 1_000_000 {
+        return Err(damaged(&format!("{nvars} variables")));
+    }
+    // (begin, bytes per record or in all, is a record variable)
+    let mut vars = Vec::with_capacity(nvars as usize);
+    for _ in 0..nvars {
+        c.name()?;
+        let nd = c.count()?;
+        if nd > 1024 {
+            return Err(damaged(&format!("a variable with {nd} dimensions")));
+        }
+        let mut record = false;
+        let mut elems: u64 = 1;
+        for i in 0..nd {
+            let id = c.count()?;
+            let len = *dims
+                .get(usize::try_from(id).unwrap_or(usize::MAX))
+                .ok_or_else(|| damaged(&format!("dimension id {id} of {ndims}")))?;
+            if len == 0 && i == 0 {
+                record = true;
+            } else {
+                elems = elems
+                    .checked_mul(len)
+                    .ok_or_else(|| damaged("variable size overflows"))?;
+            }
+        }
+        c.attributes()?;
+        let ty = c.u32()?;
+        let size = type_size(ty, wide)?;
+        let _vsize = c.count()?;
+        let begin = if offsets64 {
+            c.u64()?
+        } else {
+            u64::from(c.u32()?)
+        };
+        let bytes = elems
+            .checked_mul(size)
+            .ok_or_else(|| damaged("variable size overflows"))?;
+        vars.push((begin, bytes, record));
+    }
+    let header_len = c.at as u64;
+
+    let recvars: Vec<_> = vars.iter().filter(|v| v.2).collect();
+    // Records are padded to 4 bytes, except when there is exactly one record variable.
+    let recsize: u64 = if recvars.len() == 1 {
+        recvars[0].1
+    } else {
+        recvars.iter().map(|v| v.1.div_ceil(4) * 4).sum()
+    };
+    let mut min_file_len = header_len;
+    for &(begin, bytes, record) in &vars {
+        if begin < header_len {
+            return Err(damaged(&format!(
+                "data begin at byte {begin}, inside the {header_len}-byte header"
+            )));
+        }
+        let end = if record {
+            if streaming || numrecs == 0 {
+                continue;
+            }
+            (numrecs - 1)
+                .checked_mul(recsize)
+                .and_then(|r| r.checked_add(begin))
+                .and_then(|r| r.checked_add(bytes))
+        } else {
+            begin.checked_add(bytes)
+        }
+        .ok_or_else(|| damaged("data end overflows"))?;
+        min_file_len = min_file_len.max(end);
+    }
+    Ok(Extent {
+        header_len,
+        min_file_len,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_or_odd_headers() {
+        assert_eq!(extent(b"CD"), Err(HeaderError::NeedMore));
+        assert_eq!(extent(b"CDF\x01\0\0\0\0"), Err(HeaderError::NeedMore));
+        assert!(matches!(
+            extent(b"CDF\x03\0\0\0\0"),
+            Err(HeaderError::Damaged(_))
+        ));
+        // Empty file: no dims, no attributes, no variables.
+        let empty = [b"CDF\x01".as_slice(), &[0u8; 28]].concat();
+        assert_eq!(
+            extent(&empty),
+            Ok(Extent {
+                header_len: 32,
+                min_file_len: 32
+            })
+        );
+        // Bad list tag.
+        let bad = b"CDF\x01\0\0\0\0\0\0\0\x07\0\0\0\x01";
+        assert!(matches!(extent(bad), Err(HeaderError::Damaged(_))));
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut seed = 0x2545F4914F6CDD1Du64;
+        for len in 0..400 {
+            let mut b = b"CDF\x01".to_vec();
+            for _ in 0..len {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                // Mostly small numbers, as in real headers.
+                b.push(if seed.is_multiple_of(3) {
+                    (seed >> 8) as u8
+                } else {
+                    0
+                });
+            }
+            let _ = extent(&b);
+            b[3] = 5;
+            let _ = extent(&b);
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! Durable record of what `wis2-watch` announced (one redb file).
+//!
+//! Key: the file's path relative to the data directory (`/`-separated). Value: an
+//! [`Entry`] (JSON-encoded, so fields can be added later without a migration).
+//!
+//! Life cycle of an entry:
+//! - the caller [`record`](AnnounceStore::record)s it once the file event is safely
+//!   published (`confirmed: false`);
+//! - when `wis2-publish` confirms the event (event id + path), [`confirm`](AnnounceStore::confirm)
+//!   marks it confirmed; a confirmed deletion (tombstone) is removed;
+//! - [`unconfirmed_older_than`](AnnounceStore::unconfirmed_older_than) lists what to
+//!   re-announce after a timeout.
+//!
+//! The API is synchronous and cheap to clone (`Arc` inside); call it from
+//! `tokio::task::spawn_blocking` if a commit's fsync on the async threads matters.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use wis2::event::FileChange;
+
+use crate::scan::FileNotice;
+
+const ANNOUNCED: TableDefinition<&str, &[u8]> = TableDefinition::new("announced");
+
+/// What was announced for one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Size in bytes when announced (absent for deletions).
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Modification time when announced, nanoseconds since the Unix epoch (absent for
+    /// deletions).
+    #[serde(default)]
+    pub mtime_ns: Option<i64>,
+    /// The announced change; `Deleted` entries are tombstones kept until confirmed.
+    pub change: FileChange,
+    /// Id of the CloudEvent that announced it.
+    pub event_id: String,
+    /// When it was announced, nanoseconds since the Unix epoch.
+    pub announced_at_ns: i64,
+    /// Whether `wis2-publish` confirmed the event.
+    #[serde(default)]
+    pub confirmed: bool,
+}
+
+impl Entry {
+    /// A fresh, unconfirmed entry announced now.
+    pub fn new(
+        change: FileChange,
+        size: Option<u64>,
+        modified: Option<SystemTime>,
+        event_id: impl Into<String>,
+    ) -> Self {
+        let (size, mtime_ns) = match change {
+            FileChange::Deleted => (None, None),
+            _ => (size, modified.map(system_time_ns)),
+        };
+        Entry {
+            size,
+            mtime_ns,
+            change,
+            event_id: event_id.into(),
+            announced_at_ns: system_time_ns(SystemTime::now()),
+            confirmed: false,
+        }
+    }
+
+    /// The entry recording that `notice` was announced now by event `event_id`.
+    pub fn announced(notice: &FileNotice, event_id: &str) -> Self {
+        Entry::new(notice.change, notice.size, notice.modified, event_id)
+    }
+
+    /// The notice to announce this entry again (after a confirmation timeout).
+    pub fn notice(&self, rel: &str) -> FileNotice {
+        FileNotice {
+            change: self.change,
+            rel_path: rel.to_string(),
+            size: self.size,
+            modified: self.mtime_ns.map(ns_system_time),
+        }
+    }
+
+    /// Whether the entry describes the same live file version as `notice` (same size
+    /// and modification time); deletions never match.
+    pub fn same_file(&self, notice: &FileNotice) -> bool {
+        match (notice.change, notice.size, notice.mtime_ns()) {
+            (FileChange::Deleted, _, _) => false,
+            (_, Some(size), Some(mtime)) => self.same_content(size, mtime),
+            _ => false,
+        }
+    }
+
+    /// Whether this entry describes a file that exists (not a tombstone).
+    pub fn is_live(&self) -> bool {
+        self.change != FileChange::Deleted
+    }
+
+    /// Whether the entry describes exactly this (size, mtime) of a live file.
+    pub fn same_content(&self, size: u64, mtime_ns: i64) -> bool {
+        self.is_live() && self.size == Some(size) && self.mtime_ns == Some(mtime_ns)
+    }
+}
+
+/// Nanoseconds since the Unix epoch (negative before it), saturating at the `i64` range.
+pub fn system_time_ns(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos())
+            .map(|n| -n)
+            .unwrap_or(i64::MIN),
+    }
+}
+
+/// The time `ns` nanoseconds after (before, if negative) the Unix epoch.
+pub fn ns_system_time(ns: i64) -> SystemTime {
+    let d = Duration::from_nanos(ns.unsigned_abs());
+    if ns >= 0 {
+        UNIX_EPOCH.checked_add(d).unwrap_or(UNIX_EPOCH)
+    } else {
+        UNIX_EPOCH.checked_sub(d).unwrap_or(UNIX_EPOCH)
+    }
+}
+
+/// Why the announce store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot create the state directory {path}: {source}; create it or point the state path to a writable directory"
+    )]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "announce store {path} is already open by another process: stop the other wis2-watch or give this one its own state path"
+    )]
+    AlreadyOpen { path: PathBuf },
+    #[error(
+        "cannot open the announce store {path}: {source}; check the file is a wis2-watch store and writable, or move it away to start afresh (files already there will be announced again)"
+    )]
+    Open {
+        path: PathBuf,
+        source: redb::DatabaseError,
+    },
+    #[error(
+        "announce store {path}: {op} failed: {source}; check disk space and permissions of the state directory"
+    )]
+    Db {
+        path: PathBuf,
+        op: &'static str,
+        source: redb::Error,
+    },
+    #[error(
+        "announce store {path}: entry for `{key}` is unreadable: {source}; remove it with a fresh store if it persists"
+    )]
+    Corrupt {
+        path: PathBuf,
+        key: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Handle on the announce store; cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct AnnounceStore {
+    db: Arc<Database>,
+    path: Arc<PathBuf>,
+}
+
+impl std::fmt::Debug for AnnounceStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnnounceStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl AnnounceStore {
+    /// Opens the store at `path`, creating it and its parent directories if needed.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let db = Database::create(path).map_err(|source| match source {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+                path: path.to_path_buf(),
+            },
+            source => StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+        let store = AnnounceStore {
+            db: Arc::new(db),
+            path: Arc::new(path.to_path_buf()),
+        };
+        // Make sure the table exists so that readers never see "table missing".
+        let tx = store
+            .db
+            .begin_write()
+            .map_err(|e| store.db_err("open", e))?;
+        tx.open_table(ANNOUNCED)
+            .map_err(|e| store.db_err("open", e))?;
+        tx.commit().map_err(|e| store.db_err("open", e))?;
+        Ok(store)
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db_err(&self, op: &'static str, e: impl Into<redb::Error>) -> StoreError {
+        StoreError::Db {
+            path: self.path.to_path_buf(),
+            op,
+            source: e.into(),
+        }
+    }
+
+    fn decode(&self, key: &str, bytes: &[u8]) -> Result<Entry, StoreError> {
+        serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+            path: self.path.to_path_buf(),
+            key: key.to_string(),
+            source,
+        })
+    }
+
+    fn encode(entry: &Entry) -> Vec<u8> {
+        // Serialising a plain struct of numbers, strings and a unit enum cannot fail.
+        serde_json::to_vec(entry).unwrap_or_default()
+    }
+
+    /// The entry for `rel`, if any.
+    pub fn get(&self, rel: &str) -> Result<Option<Entry>, StoreError> {
+        let tx = self.db.begin_read().map_err(|e| self.db_err("read", e))?;
+        let table = tx
+            .open_table(ANNOUNCED)
+            .map_err(|e| self.db_err("read", e))?;
+        match table.get(rel).map_err(|e| self.db_err("read", e))? {
+            Some(v) => Ok(Some(self.decode(rel, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Inserts or replaces the entry for `rel` (call it once the announcement is
+    /// published).
+    pub fn record(&self, rel: &str, entry: &Entry) -> Result<(), StoreError> {
+        let bytes = Self::encode(entry);
+        let tx = self.db.begin_write().map_err(|e| self.db_err("write", e))?;
+        {
+            let mut table = tx
+                .open_table(ANNOUNCED)
+                .map_err(|e| self.db_err("write", e))?;
+            table
+                .insert(rel, bytes.as_slice())
+                .map_err(|e| self.db_err("write", e))?;
+        }
+        tx.commit().map_err(|e| self.db_err("write", e))
+    }
+
+    /// Forgets `rel` (no error if unknown).
+    pub fn remove(&self, rel: &str) -> Result<(), StoreError> {
+        let tx = self
+            .db
+            .begin_write()
+            .map_err(|e| self.db_err("remove", e))?;
+        {
+            let mut table = tx
+                .open_table(ANNOUNCED)
+                .map_err(|e| self.db_err("remove", e))?;
+            table.remove(rel).map_err(|e| self.db_err("remove", e))?;
+        }
+        tx.commit().map_err(|e| self.db_err("remove", e))
+    }
+
+    /// Marks the entry for `rel` confirmed if its stored event id is `event_id`; a
+    /// confirmed deletion (tombstone) is removed. Returns whether it matched (a
+    /// confirmation of an older event, superseded by a newer announcement, returns
+    /// `false` and changes nothing).
+    pub fn confirm(&self, rel: &str, event_id: &str) -> Result<bool, StoreError> {
+        let tx = self
+            .db
+            .begin_write()
+            .map_err(|e| self.db_err("confirm", e))?;
+        let matched = {
+            let mut table = tx
+                .open_table(ANNOUNCED)
+                .map_err(|e| self.db_err("confirm", e))?;
+            let current = match table.get(rel).map_err(|e| self.db_err("confirm", e))? {
+                Some(v) => Some(self.decode(rel, v.value())?),
+                None => None,
+            };
+            match current {
+                Some(entry) if entry.event_id == event_id => {
+                    if entry.is_live() {
+                        let updated = Entry {
+                            confirmed: true,
+                            ..entry
+                        };
+                        table
+                            .insert(rel, Self::encode(&updated).as_slice())
+                            .map_err(|e| self.db_err("confirm", e))?;
+                    } else {
+                        table.remove(rel).map_err(|e| self.db_err("confirm", e))?;
+                    }
+                    true
+                }
+                _ => false,
+            }
+        };
+        if matched {
+            tx.commit().map_err(|e| self.db_err("confirm", e))?;
+        } else {
+            tx.abort().map_err(|e| self.db_err("confirm", e))?;
+        }
+        Ok(matched)
+    }
+
+    /// Unconfirmed entries announced at least `age` ago, oldest first (to re-announce).
+    pub fn unconfirmed_older_than(
+        &self,
+        age: Duration,
+    ) -> Result<Vec<(String, Entry)>, StoreError> {
+        let age_ns = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX);
+        let cutoff = system_time_ns(SystemTime::now()).saturating_sub(age_ns);
+        let mut out: Vec<(String, Entry)> = self
+            .all()?
+            .into_iter()
+            .filter(|(_, e)| !e.confirmed && e.announced_at_ns <= cutoff)
+            .collect();
+        out.sort_by_key(|(_, e)| e.announced_at_ns);
+        Ok(out)
+    }
+
+    /// Every entry, by path.
+    pub fn all(&self) -> Result<Vec<(String, Entry)>, StoreError> {
+        let tx = self.db.begin_read().map_err(|e| self.db_err("read", e))?;
+        let table = tx
+            .open_table(ANNOUNCED)
+            .map_err(|e| self.db_err("read", e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| self.db_err("read", e))? {
+            let (k, v) = item.map_err(|e| self.db_err("read", e))?;
+            let key = k.value().to_string();
+            let entry = self.decode(&key, v.value())?;
+            out.push((key, entry));
+        }
+        Ok(out)
+    }
+
+    /// Entries at `rel` or below it (`rel/...`), for a removed file or directory.
+    pub fn under(&self, rel: &str) -> Result<Vec<(String, Entry)>, StoreError> {
+        let prefix = format!("{rel}/");
+        let tx = self.db.begin_read().map_err(|e| self.db_err("read", e))?;
+        let table = tx
+            .open_table(ANNOUNCED)
+            .map_err(|e| self.db_err("read", e))?;
+        let mut out = Vec::new();
+        for item in table
+            .range::<&str>(rel..)
+            .map_err(|e| self.db_err("read", e))?
+        {
+            let (k, v) = item.map_err(|e| self.db_err("read", e))?;
+            let key = k.value();
+            if key != rel && !key.starts_with(&prefix) {
+                // Keys sort bytewise: after `rel` come `rel!...`, `rel-...`, `rel.…`
+                // (all below '/') before `rel/...`, so only stop past the prefix.
+                if key > prefix.as_str() {
+                    break;
+                }
+                continue;
+            }
+            let key = key.to_string();
+            let entry = self.decode(&key, v.value())?;
+            out.push((key, entry));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn live(event_id: &str) -> Entry {
+        Entry::new(
+            FileChange::Created,
+            Some(3),
+            Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
+            event_id,
+        )
+    }
+
+    #[test]
+    fn survives_reopen_and_creates_parent_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/deep/announced.redb");
+        {
+            let s = AnnounceStore::open(&path).unwrap();
+            s.record("a/x.nc", &live("e1")).unwrap();
+        }
+        let s = AnnounceStore::open(&path).unwrap();
+        let e = s.get("a/x.nc").unwrap().unwrap();
+        assert_eq!(e.event_id, "e1");
+        assert_eq!(e.size, Some(3));
+        assert_eq!(e.mtime_ns, Some(1_700_000_000_000_000_000));
+        assert!(!e.confirmed);
+        assert_eq!(s.all().unwrap().len(), 1);
+        assert!(s.get("other").unwrap().is_none());
+    }
+
+    #[test]
+    fn second_open_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.redb");
+        let _s = AnnounceStore::open(&path).unwrap();
+        // Within one process redb reports the second open as already open.
+        match AnnounceStore::open(&path) {
+            Err(e) => assert!(e.to_string().contains("a.redb"), "{e}"),
+            Ok(_) => panic!("second open of the same store must fail"),
+        }
+    }
+
+    #[test]
+    fn unusable_path_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        std::fs::write(&file, b"x").unwrap();
+        let err = AnnounceStore::open(&file.join("s.redb")).unwrap_err();
+        assert!(matches!(err, StoreError::CreateDir { .. }), "{err}");
+        assert!(err.to_string().contains("plain"), "{err}");
+        let err = AnnounceStore::open(&file).unwrap_err();
+        assert!(err.to_string().contains("plain"), "{err}");
+    }
+
+    #[test]
+    fn confirm_matches_event_id_and_removes_tombstones() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = AnnounceStore::open(&dir.path().join("s.redb")).unwrap();
+        s.record("x.nc", &live("e1")).unwrap();
+        assert!(!s.confirm("x.nc", "other").unwrap());
+        assert!(!s.get("x.nc").unwrap().unwrap().confirmed);
+        assert!(!s.confirm("unknown", "e1").unwrap());
+        assert!(s.confirm("x.nc", "e1").unwrap());
+        assert!(s.get("x.nc").unwrap().unwrap().confirmed);
+
+        s.record(
+            "x.nc",
+            &Entry::new(FileChange::Deleted, Some(3), None, "e2"),
+        )
+        .unwrap();
+        let t = s.get("x.nc").unwrap().unwrap();
+        assert!(!t.is_live());
+        assert_eq!(t.size, None);
+        assert!(s.confirm("x.nc", "e2").unwrap());
+        assert!(s.get("x.nc").unwrap().is_none());
+
+        s.record("y.nc", &live("e3")).unwrap();
+        s.remove("y.nc").unwrap();
+        s.remove("y.nc").unwrap();
+        assert!(s.all().unwrap().is_empty());
+    }
+
+    #[test]
+    fn unconfirmed_older_than_lists_old_unconfirmed_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = AnnounceStore::open(&dir.path().join("s.redb")).unwrap();
+        let now = system_time_ns(SystemTime::now());
+        let mut old = live("old");
+        old.announced_at_ns = now - 3_600_000_000_000;
+        let mut older = live("older");
+        older.announced_at_ns = now - 7_200_000_000_000;
+        let mut confirmed = live("c");
+        confirmed.announced_at_ns = now - 7_200_000_000_000;
+        confirmed.confirmed = true;
+        s.record("old", &old).unwrap();
+        s.record("older", &older).unwrap();
+        s.record("confirmed", &confirmed).unwrap();
+        s.record("fresh", &live("fresh")).unwrap();
+
+        let due = s.unconfirmed_older_than(Duration::from_secs(60)).unwrap();
+        let names: Vec<&str> = due.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["older", "old"]);
+        let all = s.unconfirmed_older_than(Duration::ZERO).unwrap();
+        assert_eq!(all.len(), 3);
+    }
+
+    #[test]
+    fn under_lists_a_directory_subtree_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = AnnounceStore::open(&dir.path().join("s.redb")).unwrap();
+        for k in ["a", "a.nc", "a-b/x", "a/x", "a/y/z", "ab/x", "b"] {
+            s.record(k, &live(k)).unwrap();
+        }
+        let keys: Vec<String> = s.under("a").unwrap().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a", "a/x", "a/y/z"]);
+        assert!(s.under("c").unwrap().is_empty());
+    }
+
+    #[test]
+    fn notice_round_trip() {
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        let n = FileNotice {
+            change: FileChange::Updated,
+            rel_path: "a/b.nc".into(),
+            size: Some(9),
+            modified: Some(t),
+        };
+        let e = Entry::announced(&n, "ev");
+        assert!(e.same_file(&n));
+        assert_eq!(e.notice("a/b.nc"), n);
+        let mut other = n.clone();
+        other.size = Some(10);
+        assert!(!e.same_file(&other));
+        let gone = Entry::new(FileChange::Deleted, Some(9), Some(t), "ev2");
+        assert!(!gone.same_file(&n));
+        assert_eq!(gone.notice("a/b.nc").size, None);
+    }
+
+    #[test]
+    fn system_time_ns_handles_pre_epoch() {
+        assert_eq!(ns_system_time(-5), UNIX_EPOCH - Duration::from_nanos(5));
+        assert_eq!(system_time_ns(UNIX_EPOCH), 0);
+        assert_eq!(system_time_ns(UNIX_EPOCH - Duration::from_nanos(5)), -5);
+    }
+
+    #[test]
+    fn handle_is_send_sync_clone() {
+        fn check<T: Send + Sync + Clone + 'static>() {}
+        check::<AnnounceStore>();
+    }
+}

@@ -274,7 +274,7 @@ mod cdf {
     }
 
     fn pad(b: &mut Vec<u8>) {
-        while b.len() % 4 != 0 {
+        while !b.len().is_multiple_of(4) {
             b.push(0);
         }
     }
@@ -847,4 +847,44 @@ fn stac_check_local_file_reports_size_then_digest() {
         check_local_file(&asset, &dir.path().join("missing.nc")),
         Err(StacError::Io { .. })
     ));
+}
+
+// ---------------------------------------------------------------- JSON sniffing
+
+#[test]
+fn json_files_of_shared_data() {
+    // A WCMP2 record is a GeoJSON Feature; a CloudEvent is plain JSON.
+    let f = ok(shared!("wcmp2/ifremer_fr-ifremer-argo-core-metadata.json"));
+    assert_eq!(f.media_type, "application/geo+json");
+    assert_eq!(f.temporal, Temporal::Unknown);
+    let f = ok(shared!("wnm/wis2watch_node_messages_gh_gmet.json"));
+    assert_eq!(f.media_type, "application/geo+json", "a FeatureCollection");
+    let f = ok(shared!("wnm/ifremer_netcdf-creation-cloudevent_STAC.json"));
+    assert_eq!(f.media_type, "application/json");
+    // The same answers from the first bytes alone.
+    for (rel, want) in [
+        (
+            shared!("wcmp2/ifremer_fr-ifremer-argo-core-metadata.json"),
+            "application/geo+json",
+        ),
+        (
+            shared!("wnm/ifremer_netcdf-creation-cloudevent_STAC.json"),
+            "application/json",
+        ),
+        (shared!("argo/R6903247_274.nc"), NETCDF),
+        (shared!("argo/2902746_Sprof.nc"), NETCDF),
+        (
+            shared!("bufr/A_IOBH03LFPW161000_C_EDZW_20240216112202_27622614.bin"),
+            BUFR,
+        ),
+    ] {
+        let bytes = std::fs::read(rel).expect("read");
+        let head = &bytes[..bytes.len().min(wis2::formats::sniff::HEAD_LEN)];
+        assert_eq!(
+            wis2::formats::sniff_media_type(head, rel),
+            want,
+            "{}",
+            rel.display()
+        );
+    }
 }

@@ -240,15 +240,66 @@ pub fn json_is_geojson(v: &serde_json::Value) -> bool {
 }
 
 /// GeoJSON from the first bytes only: parse them when they hold the whole document,
-/// else look for a `"type"` member whose value is `"Feature"`/`"FeatureCollection"`.
+/// else scan them for a top-level `"type"` member whose value is `"Feature"` or
+/// `"FeatureCollection"` (nested members, such as a STAC item inside a CloudEvent,
+/// do not count).
 fn json_head_is_geojson(head: &[u8]) -> bool {
     let body = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         return json_is_geojson(&v);
     }
-    let text = String::from_utf8_lossy(body);
-    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    compact.contains("\"type\":\"Feature\"") || compact.contains("\"type\":\"FeatureCollection\"")
+    matches!(
+        top_level_type(body).as_deref(),
+        Some("Feature") | Some("FeatureCollection")
+    )
+}
+
+/// The string value of the top-level object's `"type"` member, if the bytes show it.
+fn top_level_type(b: &[u8]) -> Option<String> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    // The last string seen at depth 1 and whether it was followed by `:` (a key).
+    let mut last_key: Option<String> = None;
+    let mut expect_value_of_type = false;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                let text = String::from_utf8_lossy(b.get(start..i.min(b.len()))?).into_owned();
+                if depth == 1 {
+                    if expect_value_of_type {
+                        return Some(text);
+                    }
+                    last_key = Some(text);
+                }
+            }
+            b':' if depth == 1 => {
+                expect_value_of_type = last_key.as_deref() == Some("type");
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                expect_value_of_type = false;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+            }
+            b',' if depth == 1 => {
+                expect_value_of_type = false;
+                last_key = None;
+            }
+            c if !c.is_ascii_whitespace() && depth == 1 => {
+                // A number, `true`, `null`... as the value of "type": not GeoJSON.
+                expect_value_of_type = false;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -316,6 +367,18 @@ mod tests {
         let mut head = vec![b' '; INDICATOR_WINDOW];
         head.extend_from_slice(b"BUFR");
         assert_eq!(magic(&head), Magic::Unknown);
+    }
+
+    #[test]
+    fn top_level_type_ignores_nested_members() {
+        let ev = br#"{"id": "x", "data": {"type": "Feature", "a": [1, {"type": "Feature"}]}, "type": "fr.ifremer"#;
+        assert_eq!(top_level_type(ev).as_deref(), Some("fr.ifremer"));
+        assert_eq!(sniff_media_type(ev, p("e.json")), JSON);
+        let f = br#"{"id": "x", "properties": {"type": "x"}, "type" : "Feature", "geometry": {"#;
+        assert_eq!(top_level_type(f).as_deref(), Some("Feature"));
+        let esc = br#"{"a\"type": 1, "type": "FeatureCollection", "features": ["#;
+        assert_eq!(top_level_type(esc).as_deref(), Some("FeatureCollection"));
+        assert_eq!(top_level_type(br#"{"type": 3, "x": "Feature""#), None);
     }
 
     #[test]

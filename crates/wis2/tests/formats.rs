@@ -888,3 +888,67 @@ fn json_files_of_shared_data() {
         );
     }
 }
+
+#[test]
+fn libnetcdf_written_classic_files_with_record_variables_pass_the_length_check() {
+    // libnetcdf lays out record variables (unlimited N_PROF, as in trajectory files);
+    // the header check must agree with it for CDF-1, CDF-2 and CDF-5, and refuse the
+    // same files one byte short.
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, opts) in [
+        ("cdf1.nc", netcdf::Options::empty()),
+        ("cdf2.nc", netcdf::Options::_64BIT_OFFSET),
+        ("cdf5.nc", netcdf::Options::_64BIT_DATA),
+    ] {
+        let p = dir.path().join(name);
+        let target = p.clone();
+        wis2::formats::netcdf::on_netcdf_thread(move || {
+            let mut f = netcdf::create_with(&target, opts).expect("create");
+            f.add_unlimited_dimension("N_PROF").expect("dim");
+            f.add_dimension("N_LEVELS", 3).expect("dim");
+            f.add_attribute("title", "test").expect("attr");
+            // Classic files: define everything first, then write.
+            f.add_variable::<f64>("JULD", &["N_PROF"])
+                .expect("var")
+                .put_attribute("units", "days since 1950-01-01 00:00:00 UTC")
+                .expect("units");
+            f.add_variable::<i16>("CYCLE", &["N_PROF"]).expect("short");
+            f.add_variable::<f64>("LATITUDE", &["N_PROF"]).expect("lat");
+            f.add_variable::<f64>("LONGITUDE", &["N_PROF"])
+                .expect("lon");
+            f.add_variable::<f32>("PRES", &["N_PROF", "N_LEVELS"])
+                .expect("pres");
+            f.add_variable::<i8>("FLAGS", &["N_LEVELS"]).expect("fixed");
+            f.enddef().expect("enddef");
+            let mut put = |name: &str, v: &[f64]| {
+                f.variable_mut(name)
+                    .expect("defined")
+                    .put_values(v, ..)
+                    .expect("put");
+            };
+            put("JULD", &[D1, D2, D1]);
+            put("CYCLE", &[1.0, 2.0, 3.0]);
+            put("LATITUDE", &[1.0, 2.0, 3.0]);
+            put("LONGITUDE", &[4.0, 5.0, 6.0]);
+            put("PRES", &[1.0; 9]);
+            put("FLAGS", &[1.0, 2.0, 3.0]);
+            f.close().expect("close");
+        })
+        .expect("netcdf thread");
+        let f = ok(&p);
+        assert_eq!(
+            f.temporal,
+            interval("2022-04-18T09:48:00Z", "2022-04-18T10:07:50Z"),
+            "{name}"
+        );
+        assert_eq!(
+            f.geometry,
+            Some(Geometry::bbox(4.0, 1.0, 6.0, 3.0)),
+            "{name}"
+        );
+        let bytes = std::fs::read(&p).expect("read");
+        std::fs::write(&p, &bytes[..bytes.len() - 1]).expect("write");
+        let msg = describe(&p).expect_err("one byte short").to_string();
+        assert!(msg.contains("truncated"), "{name}: {msg}");
+    }
+}

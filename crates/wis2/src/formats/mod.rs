@@ -9,6 +9,11 @@
 //! | BUFR edition 2-4 | `application/bufr` | typical date/time of each message | none |
 //! | GRIB, HDF5, JSON, text, ... | sniffed or by extension | unknown | none |
 //!
+//! netCDF goes through libnetcdf on one dedicated thread (see
+//! [`netcdf::on_netcdf_thread`]); classic files are first checked against the length
+//! their header declares, because libnetcdf reads the missing bytes of a truncated
+//! file as zeros (see [`classic`]).
+//!
 //! A file whose content contradicts its name (`.nc` that is not netCDF, `.bufr` without
 //! a BUFR message) is an error, and so is a damaged netCDF or BUFR file: a message with
 //! a wrong time is worse than no message.

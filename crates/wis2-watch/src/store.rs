@@ -144,7 +144,7 @@ pub enum StoreError {
     )]
     Open {
         path: PathBuf,
-        source: redb::DatabaseError,
+        source: Box<redb::DatabaseError>,
     },
     #[error(
         "announce store {path}: {op} failed: {source}; check disk space and permissions of the state directory"
@@ -152,7 +152,7 @@ pub enum StoreError {
     Db {
         path: PathBuf,
         op: &'static str,
-        source: redb::Error,
+        source: Box<redb::Error>,
     },
     #[error(
         "announce store {path}: entry for `{key}` is unreadable: {source}; remove it with a fresh store if it persists"
@@ -194,7 +194,7 @@ impl AnnounceStore {
             },
             source => StoreError::Open {
                 path: path.to_path_buf(),
-                source,
+                source: Box::new(source),
             },
         })?;
         let store = AnnounceStore {
@@ -221,7 +221,7 @@ impl AnnounceStore {
         StoreError::Db {
             path: self.path.to_path_buf(),
             op,
-            source: e.into(),
+            source: Box::new(e.into()),
         }
     }
 

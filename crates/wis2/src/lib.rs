@@ -21,6 +21,7 @@ pub mod stac;
 pub mod report;
 pub mod topic;
 pub mod validate;
+pub mod wcmp2;
 
 /// The conformance class every WNM declares in `conformsTo`.
 pub const WNM_CONFORMANCE: &str = "http://wis.wmo.int/spec/wnm/1/conf/core";

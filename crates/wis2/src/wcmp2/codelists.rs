@@ -1,0 +1,308 @@
+//! WCMP2 code lists: built in as small constant arrays, replaced by the official CSVs
+//! (`contact-role.csv`, `resource-type.csv`, `link-type.csv`, `global-service-type.csv`,
+//! as `wmo-im/wcmp2-codelists` ships them) when a directory is given.
+//!
+//! The IANA link relations are always built in: like pywcmp, a link's `rel` is valid
+//! when it is an IANA link relation or a WCMP2 link type.
+
+use std::path::{Path, PathBuf};
+
+use super::Wcmp2Error;
+
+/// Contact roles (`contact-role.csv`).
+pub const CONTACT_ROLES: &[&str] = &["licensor", "producer", "processor", "host"];
+
+/// Resource types (`resource-type.csv`).
+pub const RESOURCE_TYPES: &[&str] = &["dataset", "service", "process"];
+
+/// WCMP2 link types (`link-type.csv`).
+pub const LINK_TYPES: &[&str] = &["stations", "station", "update", "deletion", "items", "data"];
+
+/// WIS2 Global Service types (`global-service-type.csv`).
+pub const GLOBAL_SERVICE_TYPES: &[&str] = &[
+    "global-broker",
+    "global-cache",
+    "global-discovery-catalogue",
+    "global-monitor",
+];
+
+/// IANA link relations (<https://www.iana.org/assignments/link-relations/>).
+pub const IANA_LINK_RELATIONS: &[&str] = &[
+    "about",
+    "acl",
+    "alternate",
+    "amphtml",
+    "api-catalog",
+    "appendix",
+    "apple-touch-icon",
+    "apple-touch-startup-image",
+    "archives",
+    "author",
+    "blocked-by",
+    "bookmark",
+    "c2pa-manifest",
+    "canonical",
+    "chapter",
+    "cite-as",
+    "collection",
+    "compression-dictionary",
+    "contents",
+    "convertedfrom",
+    "copyright",
+    "create-form",
+    "current",
+    "deprecation",
+    "describedby",
+    "describes",
+    "disclosure",
+    "dns-prefetch",
+    "duplicate",
+    "edit",
+    "edit-form",
+    "edit-media",
+    "enclosure",
+    "external",
+    "first",
+    "geofeed",
+    "glossary",
+    "help",
+    "hosts",
+    "hub",
+    "ice-server",
+    "icon",
+    "index",
+    "intervalafter",
+    "intervalbefore",
+    "intervalcontains",
+    "intervaldisjoint",
+    "intervalduring",
+    "intervalequals",
+    "intervalfinishedby",
+    "intervalfinishes",
+    "intervalin",
+    "intervalmeets",
+    "intervalmetby",
+    "intervaloverlappedby",
+    "intervaloverlaps",
+    "intervalstartedby",
+    "intervalstarts",
+    "item",
+    "last",
+    "latest-version",
+    "license",
+    "linkset",
+    "lrdd",
+    "manifest",
+    "mask-icon",
+    "me",
+    "media-feed",
+    "memento",
+    "micropub",
+    "modulepreload",
+    "monitor",
+    "monitor-group",
+    "next",
+    "next-archive",
+    "nofollow",
+    "noopener",
+    "noreferrer",
+    "opener",
+    "openid2.local_id",
+    "openid2.provider",
+    "original",
+    "P3Pv1",
+    "payment",
+    "pingback",
+    "preconnect",
+    "predecessor-version",
+    "prefetch",
+    "preload",
+    "prerender",
+    "prev",
+    "prev-archive",
+    "preview",
+    "previous",
+    "privacy-policy",
+    "profile",
+    "publication",
+    "related",
+    "replies",
+    "restconf",
+    "ruleinput",
+    "search",
+    "section",
+    "self",
+    "service",
+    "service-desc",
+    "service-doc",
+    "service-meta",
+    "sip-trunking-capability",
+    "sponsored",
+    "start",
+    "status",
+    "stylesheet",
+    "subsection",
+    "successor-version",
+    "sunset",
+    "tag",
+    "terms-of-service",
+    "timegate",
+    "timemap",
+    "type",
+    "ugc",
+    "up",
+    "version-history",
+    "via",
+    "webmention",
+    "working-copy",
+    "working-copy-of",
+];
+
+/// The file names of the code lists the checker reads from a directory.
+pub const CODELIST_FILES: [&str; 4] = [
+    "contact-role.csv",
+    "resource-type.csv",
+    "link-type.csv",
+    "global-service-type.csv",
+];
+
+/// The code lists in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeLists {
+    pub contact_roles: Vec<String>,
+    pub resource_types: Vec<String>,
+    pub link_types: Vec<String>,
+    pub global_service_types: Vec<String>,
+    /// Where they came from: `None` for the built-in lists.
+    pub source: Option<PathBuf>,
+}
+
+fn owned(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_string()).collect()
+}
+
+impl Default for CodeLists {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+impl CodeLists {
+    /// The built-in lists.
+    pub fn builtin() -> Self {
+        CodeLists {
+            contact_roles: owned(CONTACT_ROLES),
+            resource_types: owned(RESOURCE_TYPES),
+            link_types: owned(LINK_TYPES),
+            global_service_types: owned(GLOBAL_SERVICE_TYPES),
+            source: None,
+        }
+    }
+
+    /// Loads the four CSVs from `dir` (flat layout, as in the `codelists/` folder of
+    /// `wmo-im/wcmp2-codelists`).
+    pub fn load_dir(dir: &Path) -> Result<Self, Wcmp2Error> {
+        Ok(CodeLists {
+            contact_roles: read_codelist(&dir.join("contact-role.csv"))?,
+            resource_types: read_codelist(&dir.join("resource-type.csv"))?,
+            link_types: read_codelist(&dir.join("link-type.csv"))?,
+            global_service_types: read_codelist(&dir.join("global-service-type.csv"))?,
+            source: Some(dir.to_path_buf()),
+        })
+    }
+
+    /// True when `rel` is an IANA link relation or a WCMP2 link type.
+    pub fn is_link_relation(&self, rel: &str) -> bool {
+        IANA_LINK_RELATIONS.contains(&rel) || self.link_types.iter().any(|t| t == rel)
+    }
+}
+
+/// Reads the `Name` column of a code list CSV.
+pub fn read_codelist(path: &Path) -> Result<Vec<String>, Wcmp2Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Wcmp2Error::ReadCodelist {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let malformed = |reason: &str| Wcmp2Error::Codelist {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let rows = parse_csv(&text).map_err(|r| malformed(&r))?;
+    let mut rows = rows.into_iter();
+    let header = rows.next().ok_or_else(|| malformed("empty file"))?;
+    let col = header
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case("name"))
+        .ok_or_else(|| malformed("no `Name` column"))?;
+    let names: Vec<String> = rows
+        .filter_map(|r| r.get(col).map(|n| n.trim().to_string()))
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(malformed("no entries"));
+    }
+    Ok(names)
+}
+
+/// Minimal RFC 4180 reader: quoted fields with `""` escapes, CRLF or LF.
+fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, String> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut in_quotes = false;
+    let mut pending = false;
+    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
+    while let Some(c) = chars.next() {
+        pending = true;
+        if in_quotes {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                '"' => in_quotes = false,
+                _ => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' => in_quotes = true,
+            ',' => row.push(std::mem::take(&mut field)),
+            '\r' => {}
+            '\n' => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+                pending = false;
+            }
+            _ => field.push(c),
+        }
+    }
+    if in_quotes {
+        return Err("unterminated quoted field".into());
+    }
+    if pending {
+        row.push(field);
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_crlf() {
+        let rows = parse_csv("Name,Description\r\nhost,\"a, \"\"b\"\"\"\r\nx,y").expect("csv");
+        assert_eq!(rows[1], vec!["host".to_string(), "a, \"b\"".to_string()]);
+        assert_eq!(rows[2][0], "x");
+    }
+
+    #[test]
+    fn builtin_relations() {
+        let c = CodeLists::builtin();
+        assert!(c.is_link_relation("items"));
+        assert!(c.is_link_relation("license"));
+        assert!(!c.is_link_relation("download"));
+    }
+}

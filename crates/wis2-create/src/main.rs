@@ -70,8 +70,7 @@ fn message(file: PathBuf, rel: Relation, settings: CreateSettings) -> anyhow::Re
         Relation::Deletion => creator.deletion_for(&rel_path)?,
         r => creator.message_for(&rel_path, r)?,
     };
-    let v = msg.to_value();
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    println!("{}", serde_json::to_string_pretty(&msg)?);
     Ok(())
 }
 

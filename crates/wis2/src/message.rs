@@ -85,10 +85,9 @@ impl Geometry {
         );
         let mut distinct = false;
         for (lon, lat) in positions {
-            if !(lon.is_finite() && lat.is_finite())
-                || !(-180.0..=180.0).contains(&lon)
-                || !(-90.0..=90.0).contains(&lat)
-            {
+            // `contains` is false for NaN; infinities are outside the ranges.
+            let valid = (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat);
+            if !valid {
                 continue;
             }
             match first {

@@ -12,12 +12,13 @@ use crate::harness::*;
 
 /// Classic Argo files, with the values read by hand from their variables (JULD with
 /// REFERENCE_DATE_TIME 19500101000000; LATITUDE, LONGITUDE), as listed in
-/// ../shared/data/PROVENANCE.md.
+/// ../shared/data/PROVENANCE.md (D5900865_001's JULD is 06:28:06.99999, which rounds
+/// to 06:28:07; PROVENANCE.md truncates it).
 const FILES: [(&str, &str, f64, f64); 5] = [
     ("R6903247_274.nc", "2022-04-18T09:48:00Z", 36.537, 22.860),
     ("D1900857_000D.nc", "2008-02-25T04:03:00Z", -39.926, 10.809),
     ("R4902481_001.nc", "2019-06-14T05:27:00Z", 56.486, -52.739),
-    ("D5900865_001.nc", "2005-08-28T06:28:06Z", -9.768, 115.852),
+    ("D5900865_001.nc", "2005-08-28T06:28:07Z", -9.768, 115.852),
     ("R2901623_000.nc", "2010-05-17T04:19:00Z", -0.025, 92.214),
 ];
 

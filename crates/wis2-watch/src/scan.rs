@@ -4,6 +4,9 @@
 //! [`spawn`] starts a [`Scanner`]: a notify (inotify) recursive watch plus one worker
 //! thread. It first runs a catch-up scan against the [`AnnounceStore`] (files not in the
 //! store → `Created`, changed → `Updated`, gone → `Deleted`), then follows the events.
+//! The same full scan runs again when the kernel queue overflowed (`Flag::Rescan`), on
+//! a watch error, on [`Scanner::rescan`], and every [`ScanOptions::rescan_interval`]
+//! if set.
 //!
 //! # When a file is complete
 //! - it is closed after writing (`IN_CLOSE_WRITE`), or
@@ -97,6 +100,10 @@ pub struct ScanOptions {
     /// Directories under `data_dir` to leave alone (absolute, or relative to `data_dir`),
     /// e.g. the state directory.
     pub exclude_dirs: Vec<PathBuf>,
+    /// Full rescan at this interval besides the events (`None`: only at start and on
+    /// overflow). Needed when files change without local inotify events, e.g. a data
+    /// directory on NFS written by other hosts.
+    pub rescan_interval: Option<Duration>,
 }
 
 impl ScanOptions {
@@ -107,6 +114,7 @@ impl ScanOptions {
             settle: DEFAULT_SETTLE,
             ignore_suffixes: Vec::new(),
             exclude_dirs: Vec::new(),
+            rescan_interval: None,
         }
     }
 }
@@ -321,6 +329,8 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
     let worker = Worker {
         root,
         settle: opts.settle,
+        rescan_interval: opts.rescan_interval.filter(|d| !d.is_zero()),
+        next_full: None,
         suffixes,
         exclude,
         store_file,
@@ -444,6 +454,8 @@ impl FileState {
 struct Worker {
     root: PathBuf,
     settle: Duration,
+    rescan_interval: Option<Duration>,
+    next_full: Option<Instant>,
     suffixes: Vec<String>,
     exclude: Vec<PathBuf>,
     store_file: PathBuf,
@@ -475,6 +487,9 @@ impl Worker {
             }
             self.check_pending();
             self.check_retries();
+            if self.next_full.is_some_and(|t| t <= Instant::now()) {
+                self.full_rescan("periodic");
+            }
         }
         tracing::debug!("file scanner stopped");
     }
@@ -482,7 +497,7 @@ impl Worker {
     fn next_deadline(&self) -> Option<Instant> {
         let settle = self.pending.values().map(|p| p.last_activity + self.settle);
         let retry = self.retries.values().map(|r| r.due);
-        settle.chain(retry).min()
+        settle.chain(retry).chain(self.next_full).min()
     }
 
     fn emit(&mut self, notice: FileNotice) {
@@ -841,6 +856,7 @@ impl Worker {
     /// Updated, known but gone → Deleted.
     fn full_rescan(&mut self, why: &str) {
         let started = Instant::now();
+        self.next_full = self.rescan_interval.map(|d| started + d);
         let mut seen = HashSet::new();
         let mut unreadable = Vec::new();
         let root = self.root.clone();
@@ -1331,6 +1347,20 @@ mod tests {
             .unwrap();
         expect(&mut s, &f.store, FileChange::Created, "x.nc").await;
         quiet(&mut s, QUIET).await;
+    }
+
+    #[tokio::test]
+    async fn periodic_rescan_catches_changes_without_events() {
+        let f = fixture();
+        let mut o = f.opts(SETTLE);
+        o.rescan_interval = Some(Duration::from_millis(500));
+        let mut s = spawn(o, f.store.clone()).unwrap();
+        std::fs::write(f.data.join("x.nc"), b"x").unwrap();
+        expect(&mut s, &f.store, FileChange::Created, "x.nc").await;
+        // As if another host wrote it: no inotify event, only the store says otherwise.
+        f.store.remove("x.nc").unwrap();
+        expect(&mut s, &f.store, FileChange::Created, "x.nc").await;
+        quiet(&mut s, Duration::from_millis(1200)).await;
     }
 
     #[tokio::test]

@@ -1,1 +1,255 @@
-//! wis2-watch
+//! # wis2-watch: the file system in, file events out
+//!
+//! Watches the data directory ([`scan`]), publishes one CloudEvent per complete file
+//! (created, updated, deleted) and remembers what it announced ([`store`]). A file
+//! stays pending until `wis2-publish` confirms its notification is on the WIS2 topic;
+//! a file still pending after the confirmation timeout is announced again, so a
+//! message lost anywhere downstream (even by a broker crash) is not lost for good.
+
+pub mod scan;
+pub mod store;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use clap::Args;
+use wis2::event::{CloudEvent, FileChange, FileData};
+use wis2_bus::envelope::Confirmation;
+use wis2_bus::{BrokerArgs, Bus, ConnectOptions};
+
+/// Settings of the `run` service.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+    /// File announced at start (relative to WIS2_DATA_DIR, or absolute inside it).
+    #[arg(long = "input-file", env = "WIS2_INPUT_FILE")]
+    pub input_file: Option<PathBuf>,
+    /// Folder of the durable state (what was announced, what is pending).
+    #[arg(long = "state-dir", env = "WIS2_STATE_DIR", default_value = ".wis2-state")]
+    pub state_dir: PathBuf,
+    /// Milliseconds a file's size must stay unchanged to count as complete when no
+    /// close-after-write is seen.
+    #[arg(long = "settle-ms", env = "WIS2_SETTLE_MS", default_value_t = 2000)]
+    pub settle_ms: u64,
+    /// Seconds after which a file whose publication is not confirmed is announced again.
+    #[arg(long = "confirm-timeout", env = "WIS2_CONFIRM_TIMEOUT", default_value_t = 300)]
+    pub confirm_timeout: u64,
+    /// Topic the confirmations of wis2-publish arrive on.
+    #[arg(long = "published-topic", env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
+    pub published_topic: String,
+}
+
+/// Where events go.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Directory of the data files, watched recursively.
+    #[arg(long = "data-dir", env = "WIS2_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Topic the file events go to.
+    #[arg(long = "events-topic", env = "WIS2_EVENTS_TOPIC", default_value = wis2_bus::topics::EVENTS)]
+    pub events_topic: String,
+    /// CloudEvents `source` of the events.
+    #[arg(long = "source", env = "WIS2_EVENT_SOURCE", default_value = "urn:wis2-chain:wis2-watch")]
+    pub source: String,
+}
+
+fn rfc3339(t: Option<SystemTime>) -> Option<String> {
+    t.map(|t| wis2::message::rfc3339(&chrono::DateTime::<chrono::Utc>::from(t)))
+}
+
+/// The CloudEvent of a file notice.
+pub fn event_for(source: &str, notice: &scan::FileNotice) -> CloudEvent {
+    CloudEvent::file(
+        source,
+        notice.change,
+        FileData {
+            path: notice.rel_path.clone(),
+            size: if notice.change == FileChange::Deleted {
+                None
+            } else {
+                notice.size
+            },
+            modified: rfc3339(notice.modified),
+        },
+    )
+}
+
+/// `wis2-watch emit FILE`: publishes the event of one file and returns after the
+/// broker's acknowledgement.
+pub async fn emit_once(broker: &BrokerArgs, watch: &WatchArgs, file: &Path) -> anyhow::Result<CloudEvent> {
+    let notice = scan::describe_path(&watch.data_dir, file)?;
+    let ev = event_for(&watch.source, &notice);
+    let mqtt = broker
+        .oneshot_options("wis2-watch")
+        .context("invalid broker settings")?;
+    let conn = Bus::connect(ConnectOptions::new(mqtt, vec![]));
+    tokio::time::timeout(Duration::from_secs(30), conn.bus.wait_connected())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to {} within 30 s: check WIS2_BROKER_URL and the credentials",
+                broker.redacted_url()
+            )
+        })??;
+    conn.bus
+        .publish(&watch.events_topic, ev.to_json())
+        .await
+        .context("publishing the event")?;
+    conn.bus.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.task).await;
+    Ok(ev)
+}
+
+struct Watcher {
+    bus: Bus,
+    store: store::AnnounceStore,
+    args: RunArgs,
+}
+
+impl Watcher {
+    /// Publishes the event of a notice (waiting for the acknowledgement), then records
+    /// it as pending.
+    async fn announce(&self, notice: &scan::FileNotice) -> anyhow::Result<()> {
+        let ev = event_for(&self.args.watch.source, notice);
+        self.bus
+            .publish(&self.args.watch.events_topic, ev.to_json())
+            .await
+            .context("publishing the file event")?;
+        tracing::info!(event_id = ev.id, path = notice.rel_path, change = ?notice.change, "file announced");
+        let entry = store::Entry::announced(notice, &ev.id);
+        let store = self.store.clone();
+        let rel = notice.rel_path.clone();
+        tokio::task::spawn_blocking(move || store.record(&rel, &entry))
+            .await
+            .context("store task")?
+            .context("recording the announcement")?;
+        Ok(())
+    }
+
+    async fn confirm(&self, payload: &[u8]) {
+        let Ok(c) = serde_json::from_slice::<Confirmation>(payload) else {
+            tracing::warn!("ignoring a confirmation that is not JSON of the expected shape");
+            return;
+        };
+        let (Some(path), Some(event_id)) = (c.path.clone(), c.event_id.clone()) else {
+            return;
+        };
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.confirm(&path, &event_id)).await {
+            Ok(Ok(true)) => tracing::debug!(path = c.path, "publication confirmed"),
+            Ok(Ok(false)) => tracing::debug!(path = c.path, "confirmation of an older announcement"),
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot record a confirmation"),
+            Err(e) => tracing::error!(error = %e, "store task crashed"),
+        }
+    }
+
+    async fn reannounce_overdue(&self) {
+        let store = self.store.clone();
+        let age = Duration::from_secs(self.args.confirm_timeout);
+        let overdue = match tokio::task::spawn_blocking(move || store.unconfirmed_older_than(age)).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read pending announcements");
+                return;
+            }
+            Err(_) => return,
+        };
+        for (rel, entry) in overdue {
+            let notice = entry.notice(&rel);
+            tracing::warn!(path = rel, "publication not confirmed in time: announcing again");
+            if let Err(e) = self.announce(&notice).await {
+                tracing::warn!(error = %e, path = rel, "re-announcement failed; retried later");
+                return;
+            }
+        }
+    }
+}
+
+/// Runs the service until `shutdown` completes.
+pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let data_dir = args.watch.data_dir.canonicalize().with_context(|| {
+        format!(
+            "WIS2_DATA_DIR {} cannot be opened: create it or point WIS2_DATA_DIR at the data",
+            args.watch.data_dir.display()
+        )
+    })?;
+    let store = store::AnnounceStore::open(&args.state_dir.join("announced.redb"))?;
+    let mqtt = args
+        .broker
+        .mqtt_options("wis2-watch")
+        .context("invalid broker settings")?;
+    tracing::info!(broker = %args.broker.redacted_url(), data_dir = %data_dir.display(), "wis2-watch starting");
+    let conn = Bus::connect(ConnectOptions::new(mqtt, vec![args.published_topic.clone()]));
+    let mut deliveries = conn.deliveries;
+    let w = Watcher {
+        bus: conn.bus.clone(),
+        store: store.clone(),
+        args: args.clone(),
+    };
+
+    tokio::pin!(shutdown);
+
+    // The file named in the configuration first, as the original demo did.
+    if let Some(input) = &args.input_file {
+        match scan::describe_path(&data_dir, input) {
+            Ok(notice) => {
+                let known = store.get(&notice.rel_path)?;
+                if known.as_ref().is_some_and(|e| e.same_file(&notice)) {
+                    tracing::info!(path = notice.rel_path, "WIS2_INPUT_FILE already announced and unchanged");
+                } else {
+                    tokio::select! {
+                        r = w.announce(&notice) => r?,
+                        _ = &mut shutdown => return Ok(()),
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "WIS2_INPUT_FILE cannot be announced"),
+        }
+    }
+
+    let mut opts = scan::ScanOptions::new(data_dir.clone());
+    opts.settle = Duration::from_millis(args.settle_ms);
+    if let Ok(state) = args.state_dir.canonicalize()
+        && state.starts_with(&data_dir)
+    {
+        opts.exclude_dirs.push(state);
+    }
+    let mut scanner = scan::spawn(opts, store.clone())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(
+        (args.confirm_timeout / 4).clamp(1, 60),
+    ));
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            d = deliveries.recv() => {
+                let Some(d) = d else { break };
+                w.confirm(&d.payload).await;
+                if let Err(e) = w.bus.ack(&d).await {
+                    tracing::warn!(error = %e, "cannot acknowledge a confirmation");
+                }
+            }
+            n = scanner.next() => {
+                let Some(notice) = n else { break };
+                let result = tokio::select! {
+                    r = w.announce(&notice) => r,
+                    _ = &mut shutdown => break,
+                };
+                if let Err(e) = result {
+                    tracing::error!(error = %format!("{e:#}"), path = notice.rel_path, "announcement failed; the file stays for the next scan");
+                }
+                scanner.done(&notice.rel_path);
+            }
+            _ = tick.tick() => w.reannounce_overdue().await,
+        }
+    }
+    tracing::info!("wis2-watch stopping");
+    w.bus.disconnect().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.task).await;
+    Ok(())
+}

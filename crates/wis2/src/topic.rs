@@ -660,6 +660,10 @@ impl<'a> Checker<'a> {
     }
 
     fn too_short(&mut self, levels: &[&str]) {
+        // A publish topic with wildcards was already refused; its depth says nothing.
+        if self.mode == Mode::Publish && self.topic.contains(['+', '#']) {
+            return;
+        }
         let count = levels.len();
         let hint = match (self.tables, levels.get(6)) {
             (Some(t), Some(d)) if t.disciplines.iter().any(|x| x == d) => {

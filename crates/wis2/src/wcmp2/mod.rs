@@ -611,31 +611,31 @@ impl Wcmp2Checker {
             && !centre.ends_with("-test")
         {
             match tables.centre_status(centre) {
-                    None => out.push(
-                        Finding::new(
-                            "/id",
-                            format!("centre-id {centre:?} of the id is not registered in the WTH centre-id table"),
-                        )
-                        .with_fix("use the centre-id WMO registered for your centre (centre-id.csv of the WTH bundle), or register it; test centres end with -test"),
-                    ),
-                    Some(s) if s.eq_ignore_ascii_case("retired") => warnings.push(
-                        Finding::new("/id", format!("centre-id {centre:?} is retired in the WTH centre-id table"))
-                            .with_fix("publish under the centre-id that replaced it"),
-                    ),
-                    Some(_) => {}
-                }
+                None => out.push(
+                    Finding::new(
+                        "/id",
+                        format!("centre-id {centre:?} of the id is not registered in the WTH centre-id table"),
+                    )
+                    .with_fix("use the centre-id WMO registered for your centre (centre-id.csv of the WTH bundle), or register it; test centres end with -test"),
+                ),
+                Some(s) if s.eq_ignore_ascii_case("retired") => warnings.push(
+                    Finding::new("/id", format!("centre-id {centre:?} is retired in the WTH centre-id table"))
+                        .with_fix("publish under the centre-id that replaced it"),
+                ),
+                Some(_) => {}
+            }
         }
         for (i, ch) in cx.wis2_channels() {
             if let Some(tc) = topic::centre_id(ch)
                 && tc != centre
             {
                 out.push(
-                        Finding::new(
-                            "/id",
-                            format!("centre-id {centre:?} of the id differs from centre-id {tc:?} of /links/{i}/channel {ch:?}"),
-                        )
-                        .with_fix("the Global Discovery Catalogue requires the record id's centre-id to be the topic's: use one centre-id in both"),
-                    );
+                    Finding::new(
+                        "/id",
+                        format!("centre-id {centre:?} of the id differs from centre-id {tc:?} of /links/{i}/channel {ch:?}"),
+                    )
+                    .with_fix("the Global Discovery Catalogue requires the record id's centre-id to be the topic's: use one centre-id in both"),
+                );
             }
         }
         out
@@ -802,12 +802,12 @@ impl Wcmp2Checker {
                     && !esd_concepts.contains(&d)
                 {
                     warnings.push(
-                            Finding::new(
-                                "/properties/themes",
-                                format!("discipline {d:?} of /links/{i}/channel is not among the earth-system-discipline concepts"),
-                            )
-                            .with_fix(format!("add {{\"id\": \"{d}\"}} to the earth-system-discipline theme")),
-                        );
+                        Finding::new(
+                            "/properties/themes",
+                            format!("discipline {d:?} of /links/{i}/channel is not among the earth-system-discipline concepts"),
+                        )
+                        .with_fix(format!("add {{\"id\": \"{d}\"}} to the earth-system-discipline theme")),
+                    );
                 }
             }
         }
@@ -848,9 +848,9 @@ impl Wcmp2Checker {
                 && let Some(t) = types.iter().find(|t| c.ends_with(t.as_str()))
             {
                 return vec![
-                            Finding::new("/properties/themes", format!("the record of Global Service centre {c:?} has no global-service-type theme"))
-                                .with_fix(format!("add {{\"scheme\": \"https://codes.wmo.int/wis/global-service-type\", \"concepts\": [{{\"id\": \"{t}\"}}]}}")),
-                        ];
+                    Finding::new("/properties/themes", format!("the record of Global Service centre {c:?} has no global-service-type theme"))
+                        .with_fix(format!("add {{\"scheme\": \"https://codes.wmo.int/wis/global-service-type\", \"concepts\": [{{\"id\": \"{t}\"}}]}}")),
+                ];
             }
             return Vec::new();
         };
@@ -1401,9 +1401,9 @@ fn data_policy(cx: &Ctx<'_>) -> Vec<Finding> {
                 && topic::DATA_POLICIES.contains(&tp)
             {
                 out.push(
-                        Finding::new(path, format!("data policy {p:?} differs from level 6 {tp:?} of /links/{i}/channel {ch:?}"))
-                            .with_fix(format!("publish {p} data on a .../data/{p}/... topic, or set wmo:dataPolicy to {tp:?}")),
-                    );
+                    Finding::new(path, format!("data policy {p:?} differs from level 6 {tp:?} of /links/{i}/channel {ch:?}"))
+                        .with_fix(format!("publish {p} data on a .../data/{p}/... topic, or set wmo:dataPolicy to {tp:?}")),
+                );
             }
         }
     }

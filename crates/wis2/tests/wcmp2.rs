@@ -881,3 +881,52 @@ fn mqtt_channels_and_record_time() {
         None
     );
 }
+
+/// Every member of the record replaced, one at a time, by odd values: the checker
+/// reports, it never panics.
+#[test]
+fn odd_values_never_panic() {
+    fn pointers(v: &Value, here: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, c)| {
+                pointers(
+                    c,
+                    format!("{here}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                )
+            }),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, c)| pointers(c, format!("{here}/{i}"), out)),
+            _ => {}
+        }
+        out.push(here);
+    }
+    let base = project_record();
+    let mut ps = Vec::new();
+    pointers(&base, String::new(), &mut ps);
+    let odd = [
+        Value::Null,
+        json!(-1e308),
+        json!("12€-01"),
+        json!("€€€€€€€€€€€€"),
+        json!(""),
+        json!([]),
+        json!({}),
+        json!([[1]]),
+    ];
+    for p in ps.iter().filter(|p| !p.is_empty()) {
+        for o in &odd {
+            let mut v = base.clone();
+            if let Some(slot) = v.pointer_mut(p) {
+                *slot = o.clone();
+            }
+            let _ = checker().check_value(&v);
+            let _ = Wcmp2Checker::builtin().check_value(&v);
+        }
+    }
+    for o in &odd {
+        let _ = checker().check_value(o);
+    }
+}

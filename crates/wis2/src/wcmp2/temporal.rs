@@ -324,7 +324,7 @@ pub fn parse_time_point(s: &str) -> Result<TimePoint, (String, String)> {
         },
         7 => {
             let ok = s.as_bytes()[4] == b'-';
-            let y = digits(&s[0..4]);
+            let y = s.get(0..4).and_then(digits);
             let m = s.get(5..7).and_then(digits);
             match (ok, y, m) {
                 (true, Some(y), Some(m)) => {
@@ -400,6 +400,12 @@ mod tests {
             Ok(TimePoint::TimeOfDay)
         ));
         assert!(parse_time_point("yesterday").is_err());
+        // Multi-byte characters never split a slice.
+        for odd in ["12€-01", "1€", "199€", "2024-0€-01", "T1€Z", "P1€", "€€€€€€€€€€€€€€€€€€€€"] {
+            assert!(parse_time_point(odd).is_err(), "{odd}");
+            assert!(parse_duration(odd).is_err(), "{odd}");
+            assert!(parse_rfc3339(odd).is_none(), "{odd}");
+        }
         assert!(parse_rfc3339("2024-01-01 00:00:00Z").is_none());
     }
 }

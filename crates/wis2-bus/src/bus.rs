@@ -14,13 +14,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
+
+use crate::health::Metrics;
 
 /// A failure to hand a message to the broker.
 #[derive(Debug, thiserror::Error)]
@@ -57,14 +58,6 @@ impl Delivery {
     }
 }
 
-/// Counters any service exposes.
-#[derive(Debug, Default)]
-pub struct BusStats {
-    pub connected: AtomicBool,
-    pub reconnects: AtomicU64,
-    pub received: AtomicU64,
-    pub published: AtomicU64,
-}
 
 #[derive(Default)]
 struct AckTracker {
@@ -82,8 +75,9 @@ pub struct Bus {
     /// Serialises (queue tracker entry, hand request to client) so the FIFO order is
     /// the order the event loop sees.
     order: Arc<Mutex<()>>,
-    stats: Arc<BusStats>,
+    stats: Arc<Metrics>,
     connected_rx: watch::Receiver<bool>,
+    ready_rx: watch::Receiver<bool>,
     ack_timeout: Duration,
 }
 
@@ -105,6 +99,8 @@ pub struct ConnectOptions {
     pub ack_timeout: Duration,
     /// Deliveries buffered between the event loop and the handler.
     pub buffer: usize,
+    /// Where to serve `/healthz` and `/metrics` (none: no HTTP endpoint).
+    pub health_addr: Option<std::net::SocketAddr>,
 }
 
 impl ConnectOptions {
@@ -114,6 +110,7 @@ impl ConnectOptions {
             subscriptions,
             ack_timeout: Duration::from_secs(60),
             buffer: 256,
+            health_addr: None,
         }
     }
 }
@@ -125,8 +122,9 @@ impl Bus {
         let (client, eventloop) = AsyncClient::new(opts.mqtt.clone(), 1024);
         let (tx, rx) = mpsc::channel(opts.buffer.max(1));
         let (connected_tx, connected_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = watch::channel(false);
         let tracker = Arc::new(std::sync::Mutex::new(AckTracker::default()));
-        let stats = Arc::new(BusStats::default());
+        let stats = Arc::new(Metrics::new());
         let task = tokio::spawn(event_loop(
             eventloop,
             client.clone(),
@@ -135,6 +133,7 @@ impl Bus {
             tracker.clone(),
             stats.clone(),
             connected_tx,
+            ready_tx,
         ));
         Connection {
             bus: Bus {
@@ -143,11 +142,13 @@ impl Bus {
                 order: Arc::new(Mutex::new(())),
                 stats,
                 connected_rx,
+                ready_rx,
                 ack_timeout: opts.ack_timeout,
             },
             deliveries: rx,
             task,
         }
+        .with_health(opts.health_addr)
     }
 
     /// Publishes at QoS 1 (retain off) and waits until the broker acknowledges it.
@@ -218,8 +219,19 @@ impl Bus {
         *self.connected_rx.borrow()
     }
 
-    /// Counters of this connection.
-    pub fn stats(&self) -> &BusStats {
+    /// True while connected with every subscription acknowledged: the service can work.
+    pub fn is_ready(&self) -> bool {
+        *self.ready_rx.borrow()
+    }
+
+    /// Waits until the service is ready (connected and subscribed).
+    pub async fn wait_ready(&self) -> Result<(), BusError> {
+        let mut rx = self.ready_rx.clone();
+        rx.wait_for(|c| *c).await.map(|_| ()).map_err(|_| BusError::Closed)
+    }
+
+    /// Metrics of this connection and its service.
+    pub fn metrics(&self) -> &Metrics {
         &self.stats
     }
 
@@ -241,33 +253,41 @@ async fn event_loop(
     subscriptions: Vec<String>,
     tx: mpsc::Sender<Delivery>,
     tracker: Arc<std::sync::Mutex<AckTracker>>,
-    stats: Arc<BusStats>,
+    stats: Arc<Metrics>,
     connected: watch::Sender<bool>,
+    ready: watch::Sender<bool>,
 ) {
     let mut failures: u32 = 0;
     let mut ever_connected = false;
+    let mut subacks_missing = 0usize;
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 failures = 0;
-                stats.connected.store(true, Ordering::Relaxed);
+                stats.connected.set(1);
                 if ever_connected {
-                    stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    stats.reconnects.inc();
                 }
                 ever_connected = true;
                 info!(session_present = ack.session_present, "connected to the broker");
-                if !ack.session_present {
-                    for topic in &subscriptions {
-                        // try_subscribe: never block the loop that must drain the queue.
-                        if let Err(e) = client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
-                            warn!(topic, error = %e, "cannot queue subscription");
-                        }
+                // Subscribe on every connection: harmless when the session kept the
+                // subscriptions, necessary when it did not (or they changed).
+                subacks_missing = 0;
+                for topic in &subscriptions {
+                    // try_subscribe: never block the loop that must drain the queue.
+                    match client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
+                        Ok(()) => subacks_missing += 1,
+                        Err(e) => warn!(topic, error = %e, "cannot queue subscription"),
                     }
                 }
                 let _ = connected.send(true);
+                if subacks_missing == 0 {
+                    let _ = ready.send(true);
+                    stats.ready.set(1);
+                }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                stats.received.fetch_add(1, Ordering::Relaxed);
+                stats.received.inc();
                 let d = Delivery {
                     topic: p.topic.clone(),
                     payload: p.payload.to_vec(),
@@ -287,7 +307,7 @@ async fn event_loop(
                 }
             }
             Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                stats.published.fetch_add(1, Ordering::Relaxed);
+                stats.published.inc();
                 if let Some(done) = lock(&tracker).sent.remove(&ack.pkid) {
                     let _ = done.send(());
                 }
@@ -298,9 +318,15 @@ async fn event_loop(
                         warn!("the broker refused a subscription: check the ACL of this account");
                     }
                 }
+                subacks_missing = subacks_missing.saturating_sub(1);
+                if subacks_missing == 0 {
+                    let _ = ready.send(true);
+                    stats.ready.set(1);
+                }
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 let _ = connected.send(false);
+                let _ = ready.send(false);
                 debug!("disconnected");
                 return;
             }
@@ -308,9 +334,17 @@ async fn event_loop(
             Err(e) => {
                 let was = *connected.borrow();
                 let _ = connected.send(false);
-                stats.connected.store(false, Ordering::Relaxed);
+                let _ = ready.send(false);
+                stats.connected.set(0);
+                stats.ready.set(0);
                 if let rumqttc::ConnectionError::RequestsDone = e {
                     return;
+                }
+                if let rumqttc::ConnectionError::ConnectionRefused(code) = &e {
+                    tracing::error!(
+                        ?code,
+                        "the broker refused the connection: check the user and password (WIS2_BROKER_URL, WIS2_BROKER_USER, WIS2_BROKER_PASSWORD) and the broker's accounts"
+                    );
                 }
                 failures = failures.saturating_add(1);
                 let delay = backoff(failures);

@@ -68,6 +68,10 @@ pub struct BrokerArgs {
     /// MQTT keep-alive interval in seconds.
     #[arg(long = "keep-alive", env = "WIS2_KEEP_ALIVE", default_value_t = 30)]
     pub keep_alive: u64,
+
+    /// Address to serve /healthz and /metrics on (e.g. 0.0.0.0:9101); none by default.
+    #[arg(long = "health-addr", env = "WIS2_HEALTH_ADDR")]
+    pub health_addr: Option<std::net::SocketAddr>,
 }
 
 impl fmt::Debug for BrokerArgs {
@@ -79,6 +83,7 @@ impl fmt::Debug for BrokerArgs {
             .field("broker_password_file", &self.broker_password_file)
             .field("client_id", &self.client_id)
             .field("ca_file", &self.ca_file)
+            .field("health_addr", &self.health_addr)
             .finish()
     }
 }
@@ -94,6 +99,7 @@ impl BrokerArgs {
             client_id: None,
             ca_file: None,
             keep_alive: 30,
+            health_addr: None,
         }
     }
 
@@ -116,6 +122,19 @@ impl BrokerArgs {
         let mut o = self.mqtt_options(prefix)?;
         let id = format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         o.set_client_id(id).set_clean_session(true);
+        Ok(o)
+    }
+
+    /// Options of a service's connection: a persistent session under
+    /// `default_client_id` (or `--client-id`), subscribed to `subscriptions`, serving
+    /// `/healthz` and `/metrics` on `--health-addr`.
+    pub fn service_connection(
+        &self,
+        default_client_id: &str,
+        subscriptions: Vec<String>,
+    ) -> Result<crate::bus::ConnectOptions, ConfigError> {
+        let mut o = crate::bus::ConnectOptions::new(self.mqtt_options(default_client_id)?, subscriptions);
+        o.health_addr = self.health_addr;
         Ok(o)
     }
 

@@ -10,6 +10,7 @@
 pub mod bus;
 pub mod config;
 pub mod envelope;
+pub mod health;
 pub mod shutdown;
 pub mod stage;
 pub mod telemetry;

@@ -151,7 +151,13 @@ impl StageConfig {
 
 /// A handled delivery: its output acknowledgements, their topics, and whether it was
 /// handled successfully (not dead-lettered).
-type Pending = (Delivery, Vec<oneshot::Receiver<()>>, Vec<String>, bool);
+type Pending = (
+    Delivery,
+    Vec<oneshot::Receiver<()>>,
+    Vec<String>,
+    bool,
+    std::time::Instant,
+);
 
 /// Runs a stage until `shutdown` completes, then stops taking input, waits (bounded)
 /// for in-flight work and acknowledgements, and disconnects.
@@ -176,14 +182,22 @@ pub async fn run_stage<H: Handler>(
     let seq_handler = handler.clone();
     let sequencer = tokio::spawn(async move {
         while let Some(job) = seq_rx.recv().await {
-            let Ok(Some((delivery, acks, topics, handled))) = job.await else {
+            let Ok(Some((delivery, acks, topics, handled, started))) = job.await else {
                 continue;
             };
             let mut ok = true;
             for (rx, topic) in acks.into_iter().zip(topics) {
                 if let Err(e) = seq_bus.wait_ack(&topic, rx).await {
                     warn!(error = %e, topic, "output not acknowledged; input left for redelivery");
+                    seq_bus.metrics().retries.inc();
                     ok = false;
+                }
+            }
+            if ok {
+                if handled {
+                    seq_bus.metrics().success(started.elapsed().as_secs_f64());
+                } else {
+                    seq_bus.metrics().deadlettered.inc();
                 }
             }
             if ok && handled {
@@ -236,6 +250,7 @@ async fn process<H: Handler>(
     cfg: Arc<StageConfig>,
     d: Delivery,
 ) -> Option<Pending> {
+    let started = std::time::Instant::now();
     let span = info_span!("msg", stage = handler.stage(), ids = %handler.describe(&d));
     async move {
         let h = handler.clone();
@@ -285,7 +300,7 @@ async fn process<H: Handler>(
                 }
             }
         }
-        Some((d, acks, topics, handled))
+        Some((d, acks, topics, handled, started))
     }
     .instrument(span)
     .await

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use clap::Args;
 use wis2::validate::Validator;
 use wis2_bus::envelope::{Envelope, Rejection};
-use wis2_bus::{BrokerArgs, Bus, ConnectOptions, Delivery, Failure, Handler, Output, StageConfig};
+use wis2_bus::{BrokerArgs, Bus, Delivery, Failure, Handler, Output, StageConfig};
 
 /// Settings of the `run` service.
 #[derive(Debug, Clone, Args)]
@@ -115,12 +115,12 @@ impl Handler for ValidateStage {
 pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use anyhow::Context;
     let validator = oneshot::load_validator(&args.standards)?;
-    let mqtt = args
-        .broker
-        .mqtt_options("wis2-validate")
-        .context("invalid broker settings")?;
     tracing::info!(broker = %args.broker.redacted_url(), schema = validator.has_schema(), "wis2-validate starting");
-    let conn = Bus::connect(ConnectOptions::new(mqtt, vec![args.created_topic.clone()]));
+    let conn = Bus::connect(
+        args.broker
+            .service_connection("wis2-validate", vec![args.created_topic.clone()])
+            .context("invalid broker settings")?,
+    );
     let mut cfg = StageConfig::new(args.deadletter_topic.clone());
     cfg.deadletter_dir = args.deadletter_dir.clone();
     cfg.concurrency = args.concurrency.max(1);

@@ -179,12 +179,12 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         )
     })?;
     let store = store::AnnounceStore::open(&args.state_dir.join("announced.redb"))?;
-    let mqtt = args
-        .broker
-        .mqtt_options("wis2-watch")
-        .context("invalid broker settings")?;
     tracing::info!(broker = %args.broker.redacted_url(), data_dir = %data_dir.display(), "wis2-watch starting");
-    let conn = Bus::connect(ConnectOptions::new(mqtt, vec![args.published_topic.clone()]));
+    let conn = Bus::connect(
+        args.broker
+            .service_connection("wis2-watch", vec![args.published_topic.clone()])
+            .context("invalid broker settings")?,
+    );
     let mut deliveries = conn.deliveries;
     let w = Watcher {
         bus: conn.bus.clone(),

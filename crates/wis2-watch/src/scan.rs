@@ -342,7 +342,7 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
         warned: HashSet::new(),
         closed: false,
     };
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("wis2-watch-scan".into())
         .spawn(move || worker.run(ctl_rx))
         .map_err(ScanError::Thread)?;
@@ -350,6 +350,7 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
         rx,
         ctl: ctl_tx,
         _watcher: watcher,
+        thread: Some(thread),
     })
 }
 
@@ -365,6 +366,7 @@ pub struct Scanner {
     rx: mpsc::Receiver<FileNotice>,
     ctl: std_mpsc::Sender<Msg>,
     _watcher: RecommendedWatcher,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Scanner {
@@ -394,8 +396,15 @@ impl Scanner {
 }
 
 impl Drop for Scanner {
+    /// Stops the worker thread and waits for it, so that the store it holds is
+    /// released when the scanner is gone (a restarted service reopens it at once).
     fn drop(&mut self) {
+        // Closing the receiver first makes a worker blocked on a full channel return.
+        self.rx.close();
         let _ = self.ctl.send(Msg::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use wis2::formats;
 use wis2::hash::{Method, digest_reader};
 use wis2::message::{MessageSpec, Notification, Relation, Temporal, data_id_for, public_href};
 use wis2_bus::envelope::Envelope;
-use wis2_bus::{BrokerArgs, Bus, ConnectOptions, Delivery, Failure, Handler, Output, StageConfig};
+use wis2_bus::{BrokerArgs, Bus, Delivery, Failure, Handler, Output, StageConfig};
 
 /// The default WIS2 topic: Argo profiles of Ifremer.
 pub const DEFAULT_TOPIC: &str =
@@ -289,12 +289,12 @@ impl Handler for CreateStage {
 pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use anyhow::Context;
     let creator = Creator::new(args.settings.clone()).context("invalid wis2-create settings")?;
-    let mqtt = args
-        .broker
-        .mqtt_options("wis2-create")
-        .context("invalid broker settings")?;
     tracing::info!(broker = %args.broker.redacted_url(), data_dir = %args.settings.data_dir.display(), topic = %args.settings.topic, "wis2-create starting");
-    let conn = Bus::connect(ConnectOptions::new(mqtt, vec![args.events_topic.clone()]));
+    let conn = Bus::connect(
+        args.broker
+            .service_connection("wis2-create", vec![args.events_topic.clone()])
+            .context("invalid broker settings")?,
+    );
     let mut cfg = StageConfig::new(args.deadletter_topic.clone());
     cfg.deadletter_dir = args.deadletter_dir.clone();
     cfg.concurrency = args.concurrency.max(1);

@@ -166,10 +166,6 @@ impl Handler for PublishStage {
 /// Runs the service until `shutdown` completes.
 pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use anyhow::Context;
-    let mqtt = args
-        .broker
-        .mqtt_options("wis2-publish")
-        .context("invalid broker settings")?;
     let output = args
         .output
         .as_ref()
@@ -180,7 +176,11 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         _ => None,
     };
     tracing::info!(broker = %args.broker.redacted_url(), output = ?args.output, remote = remote.is_some(), "wis2-publish starting");
-    let conn = Bus::connect(ConnectOptions::new(mqtt, vec![args.validated_topic.clone()]));
+    let conn = Bus::connect(
+        args.broker
+            .service_connection("wis2-publish", vec![args.validated_topic.clone()])
+            .context("invalid broker settings")?,
+    );
     let mut cfg = StageConfig::new(args.deadletter_topic.clone());
     cfg.deadletter_dir = args.deadletter_dir.clone();
     cfg.concurrency = args.concurrency.max(1);

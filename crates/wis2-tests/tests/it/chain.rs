@@ -36,7 +36,7 @@ async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
     let root = tempfile::tempdir().expect("tmp");
     let dirs = ChainDirs::new(root.path());
     let mut obs = Observer::connect(&broker, "operator", &["origin/a/wis2/#", "chain/rejected", "chain/deadletter"]).await;
-    let chain = Chain::start(&broker, &dirs);
+    let chain = Chain::start(&broker, &dirs).await;
 
     let start = Utc::now();
     std::fs::create_dir_all(dirs.data.join("2024")).expect("subdir");
@@ -102,11 +102,7 @@ async fn the_input_file_is_announced_at_start_and_not_again_on_restart() {
     let dirs = ChainDirs::new(root.path());
     drop_file(&shared().join("data/argo/R6903247_274.nc"), &dirs.data, "R6903247_274.nc");
     let mut obs = Observer::connect(&broker, "operator", &["origin/a/wis2/#"]).await;
-    let services = vec![
-        start_publish(&broker, &dirs),
-        start_validate(&broker, &dirs),
-        start_create(&broker, &dirs),
-    ];
+    let services = start_downstream(&broker, &dirs).await;
     let watch = start_watch(&broker, &dirs, &[s("--input-file"), s("R6903247_274.nc")]);
     let got = obs.collect(1, Duration::from_secs(30), |_| true).await;
     assert_eq!(got.len(), 1);
@@ -120,7 +116,7 @@ async fn the_input_file_is_announced_at_start_and_not_again_on_restart() {
     let m: serde_json::Value = serde_json::from_slice(&got[0].payload).expect("json");
     assert!(m["properties"]["data_id"].as_str().expect("data_id").ends_with("R4902481_001.nc"));
     watch.stop().await.expect("watch stops");
-    for s in services {
+    for (_, s) in services {
         s.stop().await.expect("stops");
     }
 }
@@ -131,7 +127,7 @@ async fn a_bad_file_is_dead_lettered_and_the_chain_keeps_going() {
     let root = tempfile::tempdir().expect("tmp");
     let dirs = ChainDirs::new(root.path());
     let mut obs = Observer::connect(&broker, "operator", &["origin/a/wis2/#", "chain/deadletter", "chain/rejected"]).await;
-    let chain = Chain::start(&broker, &dirs);
+    let chain = Chain::start(&broker, &dirs).await;
     // An event whose path escapes the data directory, sent with wis2-watch's account.
     let mut bad = rumqttc::MqttOptions::new("bad-producer", "127.0.0.1", broker.port);
     bad.set_credentials("wis2-watch", password("wis2-watch"));

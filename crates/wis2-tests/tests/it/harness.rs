@@ -138,9 +138,45 @@ impl Drop for Broker {
 pub struct Service {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
+    health_port: u16,
+}
+
+/// The status code of `GET /healthz` on `port`, if something answers.
+fn healthz(port: u16) -> Option<u16> {
+    match ureq::get(&format!("http://127.0.0.1:{port}/healthz")).call() {
+        Ok(r) => Some(r.status().as_u16()),
+        Err(ureq::Error::StatusCode(code)) => Some(code),
+        Err(_) => None,
+    }
 }
 
 impl Service {
+    fn new(stop: oneshot::Sender<()>, task: JoinHandle<anyhow::Result<()>>, health_port: u16) -> Self {
+        Service {
+            stop: Some(stop),
+            task,
+            health_port,
+        }
+    }
+
+    /// Waits until the service's `/healthz` says it is connected and subscribed.
+    pub async fn wait_ready(&self) {
+        let port = self.health_port;
+        let ok = tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(20) {
+                if healthz(port) == Some(200) {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        })
+        .await
+        .expect("health poller");
+        assert!(ok, "service on health port {port} not ready within 20 s");
+    }
+
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -198,7 +234,13 @@ impl ChainDirs {
     }
 }
 
+fn health_flags() -> (u16, [String; 2]) {
+    let port = free_port();
+    (port, [s("--health-addr"), format!("127.0.0.1:{port}")])
+}
+
 pub fn start_watch(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
+    let (hp, hf) = health_flags();
     let mut f = vec![
         s("--broker-url"),
         b.url("wis2-watch"),
@@ -210,16 +252,17 @@ pub fn start_watch(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
         s(300),
     ];
     f.extend(extra.iter().cloned());
+    f.extend(hf);
     let a: wis2_watch::RunArgs = args(&f);
     let (tx, rx) = stop_pair();
-    Service {
-        stop: Some(tx),
-        task: tokio::spawn(wis2_watch::run(a, rx)),
-    }
+    Service::new(tx, tokio::spawn(wis2_watch::run(a, rx)), hp)
 }
 
 pub fn start_create(b: &Broker, d: &ChainDirs) -> Service {
+    let (hp, [h1, h2]) = health_flags();
     let a: wis2_create::RunArgs = args(&[
+        h1,
+        h2,
         s("--broker-url"),
         b.url("wis2-create"),
         s("--data-dir"),
@@ -230,14 +273,14 @@ pub fn start_create(b: &Broker, d: &ChainDirs) -> Service {
         d.deadletters.display().to_string(),
     ]);
     let (tx, rx) = stop_pair();
-    Service {
-        stop: Some(tx),
-        task: tokio::spawn(wis2_create::run(a, rx)),
-    }
+    Service::new(tx, tokio::spawn(wis2_create::run(a, rx)), hp)
 }
 
 pub fn start_validate(b: &Broker, d: &ChainDirs) -> Service {
+    let (hp, [h1, h2]) = health_flags();
     let a: wis2_validate::RunArgs = args(&[
+        h1,
+        h2,
         s("--broker-url"),
         b.url("wis2-validate"),
         s("--schema"),
@@ -251,14 +294,14 @@ pub fn start_validate(b: &Broker, d: &ChainDirs) -> Service {
         d.deadletters.display().to_string(),
     ]);
     let (tx, rx) = stop_pair();
-    Service {
-        stop: Some(tx),
-        task: tokio::spawn(wis2_validate::run(a, rx)),
-    }
+    Service::new(tx, tokio::spawn(wis2_validate::run(a, rx)), hp)
 }
 
 pub fn start_publish(b: &Broker, d: &ChainDirs) -> Service {
+    let (hp, [h1, h2]) = health_flags();
     let a: wis2_publish::RunArgs = args(&[
+        h1,
+        h2,
         s("--broker-url"),
         b.url("wis2-publish"),
         s("--output"),
@@ -267,22 +310,31 @@ pub fn start_publish(b: &Broker, d: &ChainDirs) -> Service {
         d.deadletters.display().to_string(),
     ]);
     let (tx, rx) = stop_pair();
-    Service {
-        stop: Some(tx),
-        task: tokio::spawn(wis2_publish::run(a, rx)),
+    Service::new(tx, tokio::spawn(wis2_publish::run(a, rx)), hp)
+}
+
+/// Starts publish, validate and create and waits until each is connected and
+/// subscribed, so that nothing is published before its reader has a session.
+pub async fn start_downstream(b: &Broker, d: &ChainDirs) -> Vec<(&'static str, Service)> {
+    let services = vec![
+        ("publish", start_publish(b, d)),
+        ("validate", start_validate(b, d)),
+        ("create", start_create(b, d)),
+    ];
+    for (_, s) in &services {
+        s.wait_ready().await;
     }
+    services
 }
 
 impl Chain {
-    pub fn start(b: &Broker, d: &ChainDirs) -> Chain {
-        Chain {
-            services: vec![
-                ("publish", start_publish(b, d)),
-                ("validate", start_validate(b, d)),
-                ("create", start_create(b, d)),
-                ("watch", start_watch(b, d, &[])),
-            ],
-        }
+    /// The whole chain, each service ready.
+    pub async fn start(b: &Broker, d: &ChainDirs) -> Chain {
+        let mut services = start_downstream(b, d).await;
+        let watch = start_watch(b, d, &[]);
+        watch.wait_ready().await;
+        services.push(("watch", watch));
+        Chain { services }
     }
 
     pub async fn stop(self) {

@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// Seconds after which a file whose publication is not confirmed is announced again.
     #[arg(long = "confirm-timeout", env = "WIS2_CONFIRM_TIMEOUT", default_value_t = 300)]
     pub confirm_timeout: u64,
+    /// Hours between re-announcements of every current metadata record (the Global
+    /// Discovery Catalogue expects them daily); 0 turns it off.
+    #[arg(long = "metadata-reannounce-hours", env = "WIS2_METADATA_REANNOUNCE_HOURS", default_value_t = 24)]
+    pub metadata_reannounce_hours: u64,
     /// Topic the confirmations of wis2-publish arrive on.
     #[arg(long = "published-topic", env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
     pub published_topic: String,
@@ -56,6 +60,32 @@ pub struct WatchArgs {
     /// CloudEvents `source` of the events.
     #[arg(long = "source", env = "WIS2_EVENT_SOURCE", default_value = "urn:wis2-chain:wis2-watch")]
     pub source: String,
+    /// Folder of the WCMP2 discovery metadata records, relative to WIS2_DATA_DIR.
+    #[arg(long = "metadata-dir", env = "WIS2_METADATA_DIR", default_value = "metadata")]
+    pub metadata_dir: String,
+}
+
+impl WatchArgs {
+    /// Whether `rel` is a WCMP2 record of the metadata folder.
+    pub fn is_metadata(&self, rel: &str) -> bool {
+        let dir = self.metadata_dir.trim_matches('/');
+        !dir.is_empty()
+            && rel.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+            && rel.ends_with(".json")
+    }
+
+    /// The `id` of the record at `rel`, when it is a readable WCMP2 record.
+    pub fn record_id(&self, data_dir: &Path, rel: &str) -> Option<String> {
+        if !self.is_metadata(rel) {
+            return None;
+        }
+        let bytes = std::fs::read(data_dir.join(rel)).ok()?;
+        if bytes.len() > wis2::event::MAX_EVENT_BYTES {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        v.get("id")?.as_str().map(str::to_string)
+    }
 }
 
 fn rfc3339(t: Option<SystemTime>) -> Option<String> {
@@ -63,7 +93,12 @@ fn rfc3339(t: Option<SystemTime>) -> Option<String> {
 }
 
 /// The CloudEvent of a file notice.
-pub fn event_for(source: &str, notice: &scan::FileNotice) -> CloudEvent {
+pub fn event_for(
+    source: &str,
+    notice: &scan::FileNotice,
+    record_id: Option<String>,
+    reannounce: bool,
+) -> CloudEvent {
     CloudEvent::file(
         source,
         notice.change,
@@ -75,6 +110,8 @@ pub fn event_for(source: &str, notice: &scan::FileNotice) -> CloudEvent {
                 notice.size
             },
             modified: rfc3339(notice.modified),
+            record_id,
+            reannounce,
         },
     )
 }
@@ -83,7 +120,12 @@ pub fn event_for(source: &str, notice: &scan::FileNotice) -> CloudEvent {
 /// broker's acknowledgement.
 pub async fn emit_once(broker: &BrokerArgs, watch: &WatchArgs, file: &Path) -> anyhow::Result<CloudEvent> {
     let notice = scan::describe_path(&watch.data_dir, file)?;
-    let ev = event_for(&watch.source, &notice);
+    let ev = event_for(
+        &watch.source,
+        &notice,
+        watch.record_id(&watch.data_dir, &notice.rel_path),
+        false,
+    );
     let mqtt = broker
         .oneshot_options("wis2-watch")
         .context("invalid broker settings")?;
@@ -109,19 +151,36 @@ struct Watcher {
     bus: Bus,
     store: store::AnnounceStore,
     args: RunArgs,
+    data_dir: PathBuf,
 }
 
 impl Watcher {
     /// Publishes the event of a notice (waiting for the acknowledgement), then records
     /// it as pending.
     async fn announce(&self, notice: &scan::FileNotice) -> anyhow::Result<()> {
-        let ev = event_for(&self.args.watch.source, notice);
+        self.announce_as(notice, false).await
+    }
+
+    async fn announce_as(&self, notice: &scan::FileNotice, reannounce: bool) -> anyhow::Result<()> {
+        // A record's id is read from the file, or (for a deletion) from what was
+        // announced before.
+        let record_id = if notice.change == FileChange::Deleted {
+            self.store
+                .get(&notice.rel_path)
+                .ok()
+                .flatten()
+                .and_then(|e| e.record_id)
+        } else {
+            self.args.watch.record_id(&self.data_dir, &notice.rel_path)
+        };
+        let ev = event_for(&self.args.watch.source, notice, record_id.clone(), reannounce);
         self.bus
             .publish(&self.args.watch.events_topic, ev.to_json())
             .await
             .context("publishing the file event")?;
         tracing::info!(event_id = ev.id, path = notice.rel_path, change = ?notice.change, "file announced");
-        let entry = store::Entry::announced(notice, &ev.id);
+        let mut entry = store::Entry::announced(notice, &ev.id);
+        entry.record_id = record_id;
         let store = self.store.clone();
         let rel = notice.rel_path.clone();
         tokio::task::spawn_blocking(move || store.record(&rel, &entry))
@@ -170,6 +229,38 @@ impl Watcher {
     }
 }
 
+impl Watcher {
+    /// Announces again every current metadata record last announced longer ago than
+    /// the re-announce interval, with new event (and so message) ids.
+    async fn reannounce_metadata(&self) {
+        let hours = self.args.metadata_reannounce_hours;
+        if hours == 0 {
+            return;
+        }
+        let store = self.store.clone();
+        let Ok(Ok(all)) = tokio::task::spawn_blocking(move || store.all()).await else {
+            return;
+        };
+        let cutoff = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+            - (hours as i64).saturating_mul(3_600_000_000_000);
+        for (rel, entry) in all {
+            if !self.args.watch.is_metadata(&rel)
+                || entry.change == FileChange::Deleted
+                || !entry.confirmed
+                || entry.announced_at_ns > cutoff
+            {
+                continue;
+            }
+            let notice = entry.notice(&rel);
+            tracing::info!(path = rel, "re-announcing a metadata record (daily)");
+            if let Err(e) = self.announce_as(&notice, true).await {
+                tracing::warn!(error = %e, path = rel, "metadata re-announcement failed; retried later");
+                return;
+            }
+        }
+    }
+}
+
 /// Runs the service until `shutdown` completes.
 pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let data_dir = args.watch.data_dir.canonicalize().with_context(|| {
@@ -190,6 +281,7 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         bus: conn.bus.clone(),
         store: store.clone(),
         args: args.clone(),
+        data_dir: data_dir.clone(),
     };
 
     tokio::pin!(shutdown);
@@ -245,7 +337,10 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
                 }
                 scanner.done(&notice.rel_path);
             }
-            _ = tick.tick() => w.reannounce_overdue().await,
+            _ = tick.tick() => {
+                w.reannounce_overdue().await;
+                w.reannounce_metadata().await;
+            }
         }
     }
     tracing::info!("wis2-watch stopping");

@@ -45,6 +45,9 @@ pub struct Entry {
     /// Whether `wis2-publish` confirmed the event.
     #[serde(default)]
     pub confirmed: bool,
+    /// The `id` of the WCMP2 record, for files of the metadata folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
 }
 
 impl Entry {
@@ -66,6 +69,7 @@ impl Entry {
             event_id: event_id.into(),
             announced_at_ns: system_time_ns(SystemTime::now()),
             confirmed: false,
+            record_id: None,
         }
     }
 

@@ -77,6 +77,14 @@ pub struct FileData {
     /// Modification time when the event was emitted, RFC3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified: Option<String>,
+    /// For a WCMP2 record of the metadata folder: the record's `id` (kept by
+    /// `wis2-watch`, so that a deletion can still name the record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
+    /// A periodic re-announcement of an unchanged file (metadata records are
+    /// re-published daily): publish it again even though it was published before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reannounce: bool,
 }
 
 /// Why an event cannot be used.
@@ -185,6 +193,8 @@ mod tests {
                 path: "a/R1.nc".into(),
                 size: Some(3),
                 modified: None,
+                record_id: None,
+                reannounce: false,
             },
         );
         let back = CloudEvent::parse(ev.to_json().as_bytes()).unwrap();

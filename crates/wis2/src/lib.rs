@@ -17,6 +17,7 @@ pub mod event;
 pub mod formats;
 pub mod hash;
 pub mod message;
+pub mod metadata;
 pub mod stac;
 pub mod report;
 pub mod topic;

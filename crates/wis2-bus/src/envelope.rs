@@ -19,6 +19,13 @@ pub struct Envelope {
     pub path: Option<String>,
     /// The WNM, byte for byte as it will be published.
     pub message: Box<RawValue>,
+    /// For a metadata message: the WCMP2 record it announces, checked by
+    /// `wis2-validate` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<Box<RawValue>>,
+    /// A periodic re-announcement: published again even if published before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reannounce: bool,
 }
 
 /// Why an envelope cannot be used.
@@ -46,7 +53,15 @@ impl Envelope {
             event_id,
             path,
             message,
+            record: None,
+            reannounce: false,
         })
+    }
+
+    /// Attaches the WCMP2 record a metadata message announces.
+    pub fn with_record(mut self, record_json: String) -> Result<Self, EnvelopeError> {
+        self.record = Some(RawValue::from_string(record_json).map_err(EnvelopeError::Message)?);
+        Ok(self)
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, EnvelopeError> {

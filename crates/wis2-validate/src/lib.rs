@@ -9,12 +9,15 @@
 pub mod metadata_cmd;
 pub mod oneshot;
 
+use std::collections::BTreeSet;
 use std::future::Future;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use clap::Args;
+use wis2::report::{Finding, Report};
 use wis2::validate::Validator;
+use wis2::wcmp2::{Wcmp2Checker, Wcmp2Options};
 use wis2_bus::envelope::{Envelope, Rejection};
 use wis2_bus::{BrokerArgs, Bus, Delivery, Failure, Handler, Output, StageConfig};
 
@@ -43,11 +46,85 @@ pub struct RunArgs {
     /// Messages checked at once.
     #[arg(long = "concurrency", env = "WIS2_CONCURRENCY", default_value_t = 8)]
     pub concurrency: usize,
+    /// Bundled WCMP2 JSON Schema for the records of metadata messages (default: the
+    /// copy cached by `metadata sync`, else built-in rules only).
+    #[arg(long = "wcmp2-schema", env = "WIS2_WCMP2_SCHEMA")]
+    pub wcmp2_schema: Option<PathBuf>,
+    /// Directory of the WCMP2 code list CSVs (default: cached, else built-in).
+    #[arg(long = "wcmp2-codelists", env = "WIS2_WCMP2_CODELISTS")]
+    pub wcmp2_codelists: Option<PathBuf>,
+    /// Folder of the centre's WCMP2 records: their MQTT link channels announce the
+    /// data topics (records published through the chain are added as they pass).
+    #[arg(long = "records-dir", env = "WIS2_RECORDS_DIR")]
+    pub records_dir: Option<PathBuf>,
+    /// Reject (instead of warn about) data messages whose topic no known record
+    /// announces; Global Brokers may discard them.
+    #[arg(long = "require-metadata", env = "WIS2_REQUIRE_METADATA")]
+    pub require_metadata: bool,
+}
+
+/// Test id of the check that a data topic is announced by discovery metadata.
+pub const ANNOUNCED_TEST_ID: &str = "https://wis2-chain.org/conf/data-topic-announced";
+
+/// The MQTT channels of the centre's known records.
+#[derive(Debug, Default)]
+pub struct KnownChannels {
+    channels: Mutex<BTreeSet<String>>,
+}
+
+impl KnownChannels {
+    /// Reads the channels of every record (`*.json`) under `dir`; unreadable or
+    /// invalid files are skipped with a warning.
+    pub fn load_dir(&self, dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            tracing::warn!(dir = %dir.display(), "WIS2_RECORDS_DIR cannot be read: no records known at start");
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                self.load_dir(&p);
+                continue;
+            }
+            if p.extension().and_then(|x| x.to_str()) != Some("json") {
+                continue;
+            }
+            match std::fs::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            {
+                Some(v) => self.add(&v),
+                None => tracing::warn!(file = %p.display(), "not a JSON record; skipped"),
+            }
+        }
+    }
+
+    /// Adds the channels of a record.
+    pub fn add(&self, record: &serde_json::Value) {
+        let mut c = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        c.extend(wis2::wcmp2::mqtt_channels(record));
+    }
+
+    /// Whether some known channel (an MQTT filter) matches `topic`.
+    pub fn announces(&self, topic: &str) -> bool {
+        let c = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        c.iter().any(|f| rumqttc::matches(topic, f))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
 }
 
 /// The validate stage: one compiled validator shared by all deliveries.
 pub struct ValidateStage {
     validator: Validator,
+    wcmp2: Wcmp2Checker,
+    known: KnownChannels,
+    require_metadata: bool,
     validated_topic: String,
     rejected_topic: String,
 }
@@ -56,9 +133,77 @@ impl ValidateStage {
     pub fn new(validator: Validator, validated_topic: String, rejected_topic: String) -> Self {
         ValidateStage {
             validator,
+            wcmp2: Wcmp2Checker::builtin(),
+            known: KnownChannels::default(),
+            require_metadata: false,
             validated_topic,
             rejected_topic,
         }
+    }
+
+    /// Checks records of metadata messages with this checker.
+    pub fn with_wcmp2(mut self, checker: Wcmp2Checker) -> Self {
+        self.wcmp2 = checker;
+        self
+    }
+
+    /// Known records and whether an unannounced data topic is an error.
+    pub fn with_known(mut self, known: KnownChannels, require: bool) -> Self {
+        self.known = known;
+        self.require_metadata = require;
+        self
+    }
+
+    /// The full report of an envelope: the WNM suite, the WCMP2 suite on the
+    /// record of a metadata message, and the announcement of a data topic.
+    pub fn check(&self, env: &Envelope) -> Report {
+        let report = self
+            .validator
+            .check_message(env.message_bytes(), Some(&env.topic));
+        let is_metadata = wis2::topic::notification_type(&env.topic) == Some("metadata");
+        let r = report.ets_report;
+        let mut tests = r.tests;
+        let mut warnings = r.warnings;
+        if is_metadata {
+            match &env.record {
+                Some(record) => {
+                    let rec = self.wcmp2.check_record(record.get().as_bytes());
+                    if rec.is_valid()
+                        && let Ok(v) = serde_json::from_str::<serde_json::Value>(record.get())
+                    {
+                        self.known.add(&v);
+                    }
+                    tests.extend(rec.ets_report.tests);
+                    warnings.extend(rec.ets_report.warnings);
+                }
+                None => warnings.push(
+                    Finding::new(
+                        "",
+                        "metadata message without its WCMP2 record: the record was not checked",
+                    )
+                    .with_fix("send metadata through wis2-create, which attaches the record"),
+                ),
+            }
+        } else {
+            let announced = self.known.announces(&env.topic);
+            let finding = || {
+                Finding::new(
+                    "topic",
+                    format!("no known WCMP2 record announces the topic {} in an MQTT link channel; Global Brokers may discard its messages", env.topic),
+                )
+                .with_fix("publish the dataset's WCMP2 record (data/metadata/) with a link whose channel is this topic")
+            };
+            if self.require_metadata {
+                let errors = if announced { vec![] } else { vec![finding()] };
+                tests.push(wis2::report::TestResult::from_errors(
+                    ANNOUNCED_TEST_ID,
+                    errors,
+                ));
+            } else if !announced {
+                warnings.push(finding());
+            }
+        }
+        Report::new(r.subject, tests, warnings)
     }
 }
 
@@ -85,15 +230,16 @@ impl Handler for ValidateStage {
 
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
         let env = Envelope::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
-        let report = self
-            .validator
-            .check_message(env.message_bytes(), Some(&env.topic));
+        let report = self.check(&env);
         for w in &report.ets_report.warnings {
             tracing::warn!(warning = %w, "message warning");
         }
         if report.is_valid() {
             tracing::info!("message valid");
-            return Ok(vec![Output::new(self.validated_topic.clone(), d.payload.clone())]);
+            return Ok(vec![Output::new(
+                self.validated_topic.clone(),
+                d.payload.clone(),
+            )]);
         }
         let failed = report.failed_ids().join(", ");
         tracing::warn!(failed, report = %report.to_human(), "message rejected");
@@ -104,10 +250,12 @@ impl Handler for ValidateStage {
             report,
             message: env.message,
         };
-        Err(Failure::new(format!("invalid message: failed {failed}")).with_output(Output::new(
-            self.rejected_topic.clone(),
-            serde_json::to_vec(&rejection).unwrap_or_default(),
-        )))
+        Err(
+            Failure::new(format!("invalid message: failed {failed}")).with_output(Output::new(
+                self.rejected_topic.clone(),
+                serde_json::to_vec(&rejection).unwrap_or_default(),
+            )),
+        )
     }
 }
 
@@ -124,10 +272,31 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
     let mut cfg = StageConfig::new(args.deadletter_topic.clone());
     cfg.deadletter_dir = args.deadletter_dir.clone();
     cfg.concurrency = args.concurrency.max(1);
-    let stage = Arc::new(ValidateStage::new(
-        validator,
-        args.validated_topic.clone(),
-        args.rejected_topic.clone(),
-    ));
+    let wth_dir = args.standards.resolve().wth_dir;
+    let wcmp2 = Wcmp2Checker::new(&Wcmp2Options {
+        schema: args
+            .wcmp2_schema
+            .clone()
+            .or_else(metadata_cmd::cached_wcmp2_schema),
+        codelists_dir: args
+            .wcmp2_codelists
+            .clone()
+            .or_else(metadata_cmd::cached_codelists_dir),
+        wth_dir,
+    })
+    .context("cannot set up the WCMP2 checker")?;
+    let known = KnownChannels::default();
+    if let Some(dir) = &args.records_dir {
+        known.load_dir(dir);
+    }
+    let stage = Arc::new(
+        ValidateStage::new(
+            validator,
+            args.validated_topic.clone(),
+            args.rejected_topic.clone(),
+        )
+        .with_wcmp2(wcmp2)
+        .with_known(known, args.require_metadata),
+    );
     wis2_bus::run_stage(conn, stage, cfg, shutdown).await
 }

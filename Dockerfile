@@ -7,9 +7,13 @@ RUN apt-get update \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates ./crates
+# The target folder is a cache kept across builds; the sources' own modification
+# times may be older than what it holds, so touch them: only the project's crates
+# are rebuilt, the dependencies stay cached.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked \
+    find crates -name '*.rs' -exec touch {} + \
+ && cargo build --release --locked \
       -p wis2-watch -p wis2-create -p wis2-validate -p wis2-publish \
  && mkdir -p /out \
  && cp target/release/wis2-watch target/release/wis2-create \

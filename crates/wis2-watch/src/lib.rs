@@ -43,6 +43,14 @@ pub struct RunArgs {
     /// Discovery Catalogue expects them daily); 0 turns it off.
     #[arg(long = "metadata-reannounce-hours", env = "WIS2_METADATA_REANNOUNCE_HOURS", default_value_t = 24)]
     pub metadata_reannounce_hours: u64,
+    /// Name endings never announced (comma-separated, case-insensitive), besides
+    /// temporary names (`.name`, `*.tmp`, `*.part`, ...).
+    #[arg(long = "ignore", env = "WIS2_IGNORE", value_delimiter = ',', default_value = "README.md")]
+    pub ignore: Vec<String>,
+    /// Seconds between full rescans of the data directory, for file systems without
+    /// local change events (NFS written by other hosts); 0 for none.
+    #[arg(long = "rescan-secs", env = "WIS2_RESCAN_SECS", default_value_t = 0)]
+    pub rescan_secs: u64,
     /// Topic the confirmations of wis2-publish arrive on.
     #[arg(long = "published-topic", env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
     pub published_topic: String,
@@ -306,6 +314,8 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
 
     let mut opts = scan::ScanOptions::new(data_dir.clone());
     opts.settle = Duration::from_millis(args.settle_ms);
+    opts.ignore_suffixes = args.ignore.clone();
+    opts.rescan_interval = (args.rescan_secs > 0).then(|| Duration::from_secs(args.rescan_secs));
     if let Ok(state) = args.state_dir.canonicalize()
         && state.starts_with(&data_dir)
     {

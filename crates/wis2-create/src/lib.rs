@@ -2,8 +2,12 @@
 //!
 //! [`Creator`] builds the message for one file (reads and hashes it once, streaming;
 //! asks [`wis2::formats`] for time and place). [`run`] is the service: it handles the
-//! CloudEvents of `wis2-watch` and publishes an [`Envelope`] per message for
-//! `wis2-validate`.
+//! CloudEvents of `wis2-watch`, and upstream CloudEvents carrying a STAC Item (see
+//! [`stac`]), and publishes an [`Envelope`] per message for `wis2-validate`.
+//!
+//! Options beyond the basics: the integrity method (`--integrity`), inline content for
+//! small files (`--inline-max-bytes`, see [`content`]) and the extension → media type
+//! table (`--media-type EXT=TYPE`, used when the content has no magic number).
 
 use std::fs::File;
 use std::future::Future;
@@ -13,14 +17,20 @@ use std::sync::Arc;
 use clap::Args;
 use wis2::event::{CloudEvent, FileChange};
 use wis2::formats;
-use wis2::hash::{Method, digest_reader};
+use wis2::hash::Method;
 use wis2::message::{MessageSpec, Notification, Relation, Temporal, data_id_for, public_href};
 use wis2_bus::envelope::Envelope;
 use wis2_bus::{BrokerArgs, Bus, Delivery, Failure, Handler, Output, StageConfig};
 
+pub mod content;
+pub mod digest;
+pub mod stac;
+
+/// The largest message the WNM allows, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 8192;
+
 /// The default WIS2 topic: Argo profiles of Ifremer.
-pub const DEFAULT_TOPIC: &str =
-    "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
+pub const DEFAULT_TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
 
 /// What every message needs to know about the centre and the dataset.
 #[derive(Debug, Clone, Args)]
@@ -38,7 +48,11 @@ pub struct CreateSettings {
     pub base_url: String,
 
     /// WIS2 centre id (level 4 of the topic).
-    #[arg(long = "centre-id", env = "WIS2_CENTRE_ID", default_value = "fr-ifremer-argo")]
+    #[arg(
+        long = "centre-id",
+        env = "WIS2_CENTRE_ID",
+        default_value = "fr-ifremer-argo"
+    )]
     pub centre_id: String,
 
     /// WCMP2 record id of the dataset (`properties.metadata_id`).
@@ -54,8 +68,85 @@ pub struct CreateSettings {
     pub topic: String,
 
     /// Integrity method: sha256, sha384, sha512, sha3-256, sha3-384 or sha3-512.
-    #[arg(long = "integrity", env = "WIS2_INTEGRITY_METHOD", default_value = "sha512")]
+    #[arg(
+        long = "integrity",
+        env = "WIS2_INTEGRITY_METHOD",
+        default_value = "sha512"
+    )]
     pub integrity: Method,
+
+    /// Inline the data of small files in `properties.content` when the encoded value
+    /// is at most this many bytes (capped at 4096, the WNM limit); 0 = never.
+    #[arg(
+        long = "inline-max-bytes",
+        env = "WIS2_INLINE_MAX_BYTES",
+        default_value_t = 0
+    )]
+    pub inline_max_bytes: usize,
+
+    /// Media type of an extension, for content without a magic number: EXT=TYPE,
+    /// repeatable (environment: comma-separated, `nc=application/x-netcdf,bin=application/bufr`).
+    /// Adds to or overrides the built-in table; content sniffing comes first.
+    #[arg(
+        long = "media-type",
+        env = "WIS2_MEDIA_TYPES",
+        value_name = "EXT=TYPE",
+        value_delimiter = ','
+    )]
+    pub media_types: Vec<MediaTypeRule>,
+}
+
+/// One `EXT=TYPE` entry of the media type table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaTypeRule {
+    /// Extension, lowercase, without the dot.
+    pub ext: String,
+    pub media_type: String,
+}
+
+impl std::str::FromStr for MediaTypeRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let usage = "give EXT=TYPE, for example nc=application/x-netcdf";
+        let (ext, media_type) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}` has no `=`: {usage}"))?;
+        let ext = ext.trim().trim_start_matches('.').to_ascii_lowercase();
+        let media_type = media_type.trim();
+        if ext.is_empty() || ext.contains(['/', '\\', '.', ' ']) {
+            return Err(format!("`{s}`: `{ext}` is not a file extension; {usage}"));
+        }
+        let valid_type = media_type.split_once('/').is_some_and(|(t, sub)| {
+            let tok = |x: &str| {
+                !x.is_empty()
+                    && x.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+            };
+            tok(t) && tok(sub.split(';').next().unwrap_or_default().trim())
+        });
+        if !valid_type {
+            return Err(format!(
+                "`{s}`: `{media_type}` is not a media type (type/subtype); {usage}"
+            ));
+        }
+        Ok(MediaTypeRule {
+            ext,
+            media_type: media_type.to_string(),
+        })
+    }
+}
+
+impl CreateSettings {
+    /// The options of [`formats::describe_with`]: the built-in extension table with
+    /// the configured entries added.
+    pub fn format_options(&self) -> formats::Options {
+        let mut opts = formats::Options::default();
+        for r in &self.media_types {
+            opts.media_types.insert(&r.ext, &r.media_type);
+        }
+        opts
+    }
 }
 
 /// Why a message could not be built.
@@ -69,16 +160,27 @@ pub enum CreateError {
     },
     #[error("{0} is not a regular file: only files are announced")]
     NotAFile(String),
-    #[error("{0} resolves outside the data directory {1}: only files under WIS2_DATA_DIR are published")]
+    #[error(
+        "{0} resolves outside the data directory {1}: only files under WIS2_DATA_DIR are published"
+    )]
     Outside(String, String),
     #[error("{0} changed while it was being hashed ({1}); it is announced again once complete")]
     Changed(String, String),
-    #[error("the topic's centre id `{topic_centre}` differs from WIS2_CENTRE_ID `{centre}`: set WIS2_TOPIC to origin/a/wis2/{centre}/data/... or fix WIS2_CENTRE_ID")]
-    CentreMismatch { topic_centre: String, centre: String },
+    #[error(
+        "the topic's centre id `{topic_centre}` differs from WIS2_CENTRE_ID `{centre}`: set WIS2_TOPIC to origin/a/wis2/{centre}/data/... or fix WIS2_CENTRE_ID"
+    )]
+    CentreMismatch {
+        topic_centre: String,
+        centre: String,
+    },
     #[error("{0}")]
     Event(#[from] wis2::event::EventError),
     #[error("cannot read the data of {0}")]
     Format(#[from] formats::FormatError),
+    #[error("{0}")]
+    Stac(#[from] wis2::stac::StacError),
+    #[error("asset href `{href}` is not usable: {reason}")]
+    Href { href: String, reason: String },
 }
 
 /// Builds messages for files under a data directory.
@@ -86,18 +188,13 @@ pub enum CreateError {
 pub struct Creator {
     settings: CreateSettings,
     data_root: PathBuf,
+    formats: formats::Options,
 }
 
 impl Creator {
     /// Checks the settings (topic centre id against WIS2_CENTRE_ID, data directory).
     pub fn new(settings: CreateSettings) -> Result<Self, CreateError> {
-        let topic_centre = settings.topic.split('/').nth(3).unwrap_or_default();
-        if topic_centre != settings.centre_id {
-            return Err(CreateError::CentreMismatch {
-                topic_centre: topic_centre.to_string(),
-                centre: settings.centre_id.clone(),
-            });
-        }
+        Self::check_centre(&settings)?;
         let data_root = settings
             .data_dir
             .canonicalize()
@@ -106,9 +203,45 @@ impl Creator {
                 source,
             })?;
         Ok(Creator {
+            formats: settings.format_options(),
             settings,
             data_root,
         })
+    }
+
+    /// Like [`Creator::new`], but a data directory that does not exist is accepted:
+    /// STAC events are then turned into messages from the item alone (no local copy
+    /// to check), and file events fail as their file is not found. For the one-shot
+    /// `event` command.
+    pub fn for_events(settings: CreateSettings) -> Result<Self, CreateError> {
+        match Self::new(settings.clone()) {
+            Err(CreateError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                let data_root =
+                    std::path::absolute(&settings.data_dir).map_err(|source| CreateError::Io {
+                        path: settings.data_dir.display().to_string(),
+                        source,
+                    })?;
+                Ok(Creator {
+                    formats: settings.format_options(),
+                    settings,
+                    data_root,
+                })
+            }
+            other => other,
+        }
+    }
+
+    fn check_centre(settings: &CreateSettings) -> Result<(), CreateError> {
+        let topic_centre = settings.topic.split('/').nth(3).unwrap_or_default();
+        if topic_centre != settings.centre_id {
+            return Err(CreateError::CentreMismatch {
+                topic_centre: topic_centre.to_string(),
+                centre: settings.centre_id.clone(),
+            });
+        }
+        Ok(())
     }
 
     pub fn settings(&self) -> &CreateSettings {
@@ -148,6 +281,10 @@ impl Creator {
     }
 
     /// Builds the message for a file (new or changed) given by its relative path.
+    ///
+    /// The file is read once: streamed through the digest (see [`digest`]), or, when
+    /// inline content is on and the file may fit, read whole (at most 4096 bytes) and
+    /// hashed from memory.
     pub fn message_for(&self, rel: &str, relation: Relation) -> Result<Notification, CreateError> {
         wis2::event::check_relative(rel)?;
         let path = self.data_root.join(rel);
@@ -169,8 +306,26 @@ impl Creator {
         if !before.is_file() {
             return Err(CreateError::NotAFile(rel.to_string()));
         }
+        let limit = content::limit(self.settings.inline_max_bytes);
         let file = File::open(&canon).map_err(io)?;
-        let digested = digest_reader(self.settings.integrity, file).map_err(io)?;
+        let (digested, small) = if content::may_fit(before.len(), limit) {
+            let mut bytes = Vec::with_capacity(before.len() as usize + 1);
+            // One byte more than allowed tells a file that grew.
+            std::io::Read::read_to_end(
+                &mut std::io::Read::take(file, limit as u64 + 1),
+                &mut bytes,
+            )
+            .map_err(io)?;
+            let d = wis2::hash::Digested {
+                integrity: digest::digest_bytes(self.settings.integrity, &bytes),
+                length: bytes.len() as u64,
+            };
+            (d, Some(bytes))
+        } else {
+            let d =
+                digest::digest_reader(self.settings.integrity, file, before.len()).map_err(io)?;
+            (d, None)
+        };
         let after = std::fs::metadata(&canon).map_err(io)?;
         if after.len() != digested.length
             || before.len() != after.len()
@@ -181,8 +336,11 @@ impl Creator {
                 format!("{} bytes read, {} bytes now", digested.length, after.len()),
             ));
         }
-        let facts = formats::describe(&canon)?;
-        Ok(Notification::build(MessageSpec {
+        let facts = formats::describe_with(&canon, &self.formats)?;
+        let content = small
+            .as_deref()
+            .and_then(|b| content::inline(b, Some(&facts.media_type), limit));
+        Ok(self.build(MessageSpec {
             data_id: data_id_for(&self.settings.topic, rel),
             metadata_id: Some(self.settings.metadata_id.clone()),
             href: public_href(&self.settings.base_url, rel),
@@ -192,8 +350,29 @@ impl Creator {
             temporal: facts.temporal,
             geometry: facts.geometry,
             relation,
+            content,
             ..Default::default()
         }))
+    }
+
+    /// Builds the message; inline content that would take the message over 8192
+    /// bytes (text with much JSON escaping) is left out.
+    fn build(&self, spec: MessageSpec) -> Notification {
+        if spec.content.is_none() {
+            return Notification::build(spec);
+        }
+        let msg = Notification::build(spec.clone());
+        if msg.to_json().len() <= MAX_MESSAGE_BYTES {
+            return msg;
+        }
+        tracing::info!(
+            data_id = spec.data_id,
+            "inline content left out: the message would be over 8192 bytes"
+        );
+        Notification::build(MessageSpec {
+            content: None,
+            ..spec
+        })
     }
 
     /// The deletion message of a file that is gone.
@@ -203,7 +382,12 @@ impl Creator {
             data_id: data_id_for(&self.settings.topic, rel),
             metadata_id: Some(self.settings.metadata_id.clone()),
             href: public_href(&self.settings.base_url, rel),
-            media_type: Some(formats::sniff::sniff_media_type(&[], Path::new(rel)).to_string()),
+            media_type: Some(
+                self.formats
+                    .media_types
+                    .sniff(&[], Path::new(rel))
+                    .to_string(),
+            ),
             temporal: Temporal::Unknown,
             relation: Relation::Deletion,
             ..Default::default()
@@ -231,6 +415,10 @@ pub struct RunArgs {
     /// Topic the file events arrive on.
     #[arg(long = "events-topic", env = "WIS2_EVENTS_TOPIC", default_value = wis2_bus::topics::EVENTS)]
     pub events_topic: String,
+    /// Topic of upstream CloudEvents carrying a STAC Item, subscribed to in addition
+    /// to the events topic (none by default).
+    #[arg(long = "stac-topic", env = "WIS2_STAC_TOPIC")]
+    pub stac_topic: Option<String>,
     /// Topic the built messages go to.
     #[arg(long = "created-topic", env = "WIS2_CREATED_TOPIC", default_value = wis2_bus::topics::CREATED)]
     pub created_topic: String,
@@ -257,31 +445,83 @@ impl Handler for CreateStage {
 
     fn describe(&self, d: &Delivery) -> String {
         CloudEvent::parse(&d.payload)
-            .map(|e| format!("event_id={} subject={}", e.id, e.subject.unwrap_or_default()))
+            .map(|e| {
+                format!(
+                    "event_id={} subject={}",
+                    e.id,
+                    e.subject.unwrap_or_default()
+                )
+            })
             .unwrap_or_default()
     }
 
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
         let ev = CloudEvent::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
-        let msg = self
-            .creator
-            .message_for_event(&ev)
-            .map_err(|e| Failure::new(format!("{e:#}")))?;
-        let path = ev.file_event().ok().map(|(_, data)| data.path);
-        let env = Envelope::new(
-            self.creator.settings.topic.clone(),
-            Some(ev.id.clone()),
-            path,
-            msg.to_json(),
-        )
-        .map_err(|e| Failure::new(e.to_string()))?;
-        tracing::info!(
-            event_id = ev.id,
-            message_id = %msg.id,
-            data_id = msg.properties.data_id,
-            "message built"
-        );
-        Ok(vec![Output::new(self.created_topic.clone(), env.to_vec())])
+        let fail = |e: CreateError| Failure::new(format!("{e:#}"));
+        let (msgs, path) = match EventKind::of(&ev) {
+            EventKind::File => {
+                let msg = self.creator.message_for_event(&ev).map_err(fail)?;
+                (vec![msg], ev.file_event().ok().map(|(_, data)| data.path))
+            }
+            // STAC messages have no file of wis2-watch to confirm: no path.
+            EventKind::Stac => (
+                self.creator.messages_for_stac_event(&ev).map_err(fail)?,
+                None,
+            ),
+        };
+        let mut out = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            let env = Envelope::new(
+                self.creator.settings.topic.clone(),
+                Some(ev.id.clone()),
+                path.clone(),
+                msg.to_json(),
+            )
+            .map_err(|e| Failure::new(e.to_string()))?;
+            tracing::info!(
+                event_id = ev.id,
+                message_id = %msg.id,
+                data_id = msg.properties.data_id,
+                "message built"
+            );
+            out.push(Output::new(self.created_topic.clone(), env.to_vec()));
+        }
+        Ok(out)
+    }
+}
+
+/// Which kind of event a CloudEvent is, told by its `type` and the shape of `data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A file event of `wis2-watch` (one of the chain's `type`s), or anything else
+    /// that is not a STAC item (it then fails as an unknown type).
+    File,
+    /// `data` is a STAC Item: a GeoJSON `Feature` with `assets` (as an object, or as
+    /// a JSON string).
+    Stac,
+}
+
+impl EventKind {
+    pub fn of(ev: &CloudEvent) -> Self {
+        if FileChange::from_event_type(&ev.kind).is_some() {
+            return EventKind::File;
+        }
+        let is_item = |v: &serde_json::Value| {
+            v.get("type").and_then(|t| t.as_str()) == Some("Feature")
+                && v.get("assets").is_some_and(|a| a.is_object())
+        };
+        let stac = match &ev.data {
+            Some(serde_json::Value::String(s)) => {
+                serde_json::from_str::<serde_json::Value>(s).is_ok_and(|v| is_item(&v))
+            }
+            Some(v) => is_item(v),
+            None => false,
+        };
+        if stac {
+            EventKind::Stac
+        } else {
+            EventKind::File
+        }
     }
 }
 
@@ -290,9 +530,16 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
     use anyhow::Context;
     let creator = Creator::new(args.settings.clone()).context("invalid wis2-create settings")?;
     tracing::info!(broker = %args.broker.redacted_url(), data_dir = %args.settings.data_dir.display(), topic = %args.settings.topic, "wis2-create starting");
+    let mut topics = vec![args.events_topic.clone()];
+    if let Some(t) = args.stac_topic.as_ref().filter(|t| !t.trim().is_empty()) {
+        if *t != args.events_topic {
+            topics.push(t.clone());
+        }
+        tracing::info!(stac_topic = %t, "also taking STAC item events");
+    }
     let conn = Bus::connect(
         args.broker
-            .service_connection("wis2-create", vec![args.events_topic.clone()])
+            .service_connection("wis2-create", topics)
             .context("invalid broker settings")?,
     );
     let mut cfg = StageConfig::new(args.deadletter_topic.clone());

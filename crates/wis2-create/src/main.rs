@@ -1,16 +1,22 @@
 //! `wis2-create`: builds WIS2 notification messages. `run` is the service; `message`
-//! prints the message for one file.
+//! prints the message for one file; `event` prints the messages of one CloudEvent
+//! (a file event, or an upstream STAC item event: one message per asset).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use wis2::event::CloudEvent;
 use wis2::message::Relation;
-use wis2_create::{CreateSettings, Creator, RunArgs};
+use wis2_create::{CreateSettings, Creator, EventKind, RunArgs};
 
 #[derive(Debug, Parser)]
-#[command(name = "wis2-create", version, about = "Builds WIS2 notification messages from data files")]
+#[command(
+    name = "wis2-create",
+    version,
+    about = "Builds WIS2 notification messages from data files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,6 +33,14 @@ enum Command {
         /// Link relation: canonical (new), update (changed) or deletion.
         #[arg(long, default_value = "canonical", value_parser = parse_relation)]
         rel: Relation,
+        #[command(flatten)]
+        settings: CreateSettings,
+    },
+    /// Print the messages of the CloudEvent in FILE (`-`: standard input), one compact
+    /// JSON document per line: one per asset for a STAC item event.
+    Event {
+        /// A CloudEvents 1.0 JSON document.
+        file: PathBuf,
         #[command(flatten)]
         settings: CreateSettings,
     },
@@ -74,6 +88,35 @@ fn message(file: PathBuf, rel: Relation, settings: CreateSettings) -> anyhow::Re
     Ok(())
 }
 
+fn event(file: PathBuf, settings: CreateSettings) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let limit = wis2::event::MAX_EVENT_BYTES as u64 + 1;
+    let mut bytes = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .context("cannot read the event from standard input")?;
+    } else {
+        std::fs::File::open(&file)
+            .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+            .with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    let ev = CloudEvent::parse(&bytes).with_context(|| format!("{}", file.display()))?;
+    let creator = Creator::for_events(settings).context("invalid settings")?;
+    let msgs = match EventKind::of(&ev) {
+        EventKind::Stac => creator.messages_for_stac_event(&ev)?,
+        EventKind::File => vec![creator.message_for_event(&ev)?],
+    };
+    // All or nothing: the messages are printed once every asset is accepted.
+    let mut out = std::io::stdout().lock();
+    for m in msgs {
+        writeln!(out, "{}", m.to_json())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     wis2_bus::telemetry::init();
@@ -85,6 +128,7 @@ async fn main() -> ExitCode {
             rel,
             settings,
         } => message(file, rel, settings),
+        Command::Event { file, settings } => event(file, settings),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -58,7 +58,6 @@ impl Delivery {
     }
 }
 
-
 #[derive(Default)]
 struct AckTracker {
     /// Publishes queued to the client, not yet seen leaving (FIFO).
@@ -180,7 +179,11 @@ impl Bus {
 
     /// Waits for the PUBACK of a publish queued with [`Bus::publish_nowait`]. The
     /// timeout only runs while connected: a broker that is down is waited for.
-    pub async fn wait_ack(&self, topic: &str, mut done: oneshot::Receiver<()>) -> Result<(), BusError> {
+    pub async fn wait_ack(
+        &self,
+        topic: &str,
+        mut done: oneshot::Receiver<()>,
+    ) -> Result<(), BusError> {
         let mut connected = self.connected_rx.clone();
         loop {
             if !*connected.borrow_and_update() {
@@ -211,7 +214,10 @@ impl Bus {
     /// Waits until the connection is up (or the bus is closed).
     pub async fn wait_connected(&self) -> Result<(), BusError> {
         let mut rx = self.connected_rx.clone();
-        rx.wait_for(|c| *c).await.map(|_| ()).map_err(|_| BusError::Closed)
+        rx.wait_for(|c| *c)
+            .await
+            .map(|_| ())
+            .map_err(|_| BusError::Closed)
     }
 
     /// True while connected to the broker.
@@ -227,7 +233,10 @@ impl Bus {
     /// Waits until the service is ready (connected and subscribed).
     pub async fn wait_ready(&self) -> Result<(), BusError> {
         let mut rx = self.ready_rx.clone();
-        rx.wait_for(|c| *c).await.map(|_| ()).map_err(|_| BusError::Closed)
+        rx.wait_for(|c| *c)
+            .await
+            .map(|_| ())
+            .map_err(|_| BusError::Closed)
     }
 
     /// Metrics of this connection and its service.
@@ -269,7 +278,10 @@ async fn event_loop(
                     stats.reconnects.inc();
                 }
                 ever_connected = true;
-                info!(session_present = ack.session_present, "connected to the broker");
+                info!(
+                    session_present = ack.session_present,
+                    "connected to the broker"
+                );
                 // Subscribe on every connection: harmless when the session kept the
                 // subscriptions, necessary when it did not (or they changed).
                 subacks_missing = 0;

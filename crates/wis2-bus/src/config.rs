@@ -79,7 +79,10 @@ impl fmt::Debug for BrokerArgs {
         f.debug_struct("BrokerArgs")
             .field("broker_url", &self.redacted_url())
             .field("broker_user", &self.broker_user)
-            .field("broker_password", &self.broker_password.as_ref().map(|_| "***"))
+            .field(
+                "broker_password",
+                &self.broker_password.as_ref().map(|_| "***"),
+            )
             .field("broker_password_file", &self.broker_password_file)
             .field("client_id", &self.client_id)
             .field("ca_file", &self.ca_file)
@@ -120,7 +123,10 @@ impl BrokerArgs {
     /// so that one-off runs leave no session behind on the broker.
     pub fn oneshot_options(&self, prefix: &str) -> Result<MqttOptions, ConfigError> {
         let mut o = self.mqtt_options(prefix)?;
-        let id = format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let id = format!(
+            "{prefix}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         o.set_client_id(id).set_clean_session(true);
         Ok(o)
     }
@@ -133,15 +139,16 @@ impl BrokerArgs {
         default_client_id: &str,
         subscriptions: Vec<String>,
     ) -> Result<crate::bus::ConnectOptions, ConfigError> {
-        let mut o = crate::bus::ConnectOptions::new(self.mqtt_options(default_client_id)?, subscriptions);
+        let mut o =
+            crate::bus::ConnectOptions::new(self.mqtt_options(default_client_id)?, subscriptions);
         o.health_addr = self.health_addr;
         Ok(o)
     }
 
     /// rumqttc options for a persistent session under `default_client_id`.
     pub fn mqtt_options(&self, default_client_id: &str) -> Result<MqttOptions, ConfigError> {
-        let url = Url::parse(&self.broker_url)
-            .map_err(|e| ConfigError::Url(self.redacted_url(), e))?;
+        let url =
+            Url::parse(&self.broker_url).map_err(|e| ConfigError::Url(self.redacted_url(), e))?;
         let host = url
             .host_str()
             .ok_or_else(|| ConfigError::NoHost(self.redacted_url()))?
@@ -276,7 +283,9 @@ mod tests {
             .mqtt_options("x")
             .expect_err("no scheme");
         assert!(e.to_string().contains("mqtt://"), "{e}");
-        let e = BrokerArgs::from_url("http://h").mqtt_options("x").expect_err("http");
+        let e = BrokerArgs::from_url("http://h")
+            .mqtt_options("x")
+            .expect_err("http");
         assert!(e.to_string().contains("mqtt://"), "{e}");
     }
 

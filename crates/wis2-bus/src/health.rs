@@ -62,17 +62,57 @@ impl Metrics {
             last_success: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("messages_received", "Messages received from the broker", m.received.clone());
-        registry.register("messages_published", "Messages published and acknowledged by the broker", m.published.clone());
-        registry.register("messages_handled", "Inputs handled successfully", m.handled.clone());
-        registry.register("messages_deadlettered", "Inputs sent to the dead letters", m.deadlettered.clone());
-        registry.register("messages_rejected", "Messages rejected by validation", m.rejected.clone());
-        registry.register("publish_retries", "Outputs not acknowledged, left for redelivery", m.retries.clone());
-        registry.register("reconnects", "Reconnections to the broker", m.reconnects.clone());
-        registry.register("connected", "1 while connected to the broker", m.connected.clone());
+        registry.register(
+            "messages_received",
+            "Messages received from the broker",
+            m.received.clone(),
+        );
+        registry.register(
+            "messages_published",
+            "Messages published and acknowledged by the broker",
+            m.published.clone(),
+        );
+        registry.register(
+            "messages_handled",
+            "Inputs handled successfully",
+            m.handled.clone(),
+        );
+        registry.register(
+            "messages_deadlettered",
+            "Inputs sent to the dead letters",
+            m.deadlettered.clone(),
+        );
+        registry.register(
+            "messages_rejected",
+            "Messages rejected by validation",
+            m.rejected.clone(),
+        );
+        registry.register(
+            "publish_retries",
+            "Outputs not acknowledged, left for redelivery",
+            m.retries.clone(),
+        );
+        registry.register(
+            "reconnects",
+            "Reconnections to the broker",
+            m.reconnects.clone(),
+        );
+        registry.register(
+            "connected",
+            "1 while connected to the broker",
+            m.connected.clone(),
+        );
         registry.register("ready", "1 while connected and subscribed", m.ready.clone());
-        registry.register("processing_seconds", "Time from receiving an input to its outputs being acknowledged", m.latency.clone());
-        registry.register("last_success_timestamp_seconds", "Unix time of the last input handled successfully", m.last_success.clone());
+        registry.register(
+            "processing_seconds",
+            "Time from receiving an input to its outputs being acknowledged",
+            m.latency.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "Unix time of the last input handled successfully",
+            m.last_success.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -103,13 +143,19 @@ async fn healthz(State(bus): State<Bus>) -> impl IntoResponse {
     } else if bus.is_connected() {
         (StatusCode::SERVICE_UNAVAILABLE, "connected, subscribing\n")
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not connected to the broker\n")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not connected to the broker\n",
+        )
     }
 }
 
 async fn metrics(State(bus): State<Bus>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         bus.metrics().render(),
     )
 }

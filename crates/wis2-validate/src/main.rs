@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use wis2_validate::{RunArgs, metadata_cmd, oneshot};
 
 #[derive(Debug, Parser)]
-#[command(name = "wis2-validate", version, about = "Checks WIS2 notification messages, topics and WCMP2 records")]
+#[command(
+    name = "wis2-validate",
+    version,
+    about = "Checks WIS2 notification messages, topics and WCMP2 records"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -30,22 +30,39 @@ pub struct RunArgs {
     #[arg(long = "input-file", env = "WIS2_INPUT_FILE")]
     pub input_file: Option<PathBuf>,
     /// Folder of the durable state (what was announced, what is pending).
-    #[arg(long = "state-dir", env = "WIS2_STATE_DIR", default_value = ".wis2-state")]
+    #[arg(
+        long = "state-dir",
+        env = "WIS2_STATE_DIR",
+        default_value = ".wis2-state"
+    )]
     pub state_dir: PathBuf,
     /// Milliseconds a file's size must stay unchanged to count as complete when no
     /// close-after-write is seen.
     #[arg(long = "settle-ms", env = "WIS2_SETTLE_MS", default_value_t = 2000)]
     pub settle_ms: u64,
     /// Seconds after which a file whose publication is not confirmed is announced again.
-    #[arg(long = "confirm-timeout", env = "WIS2_CONFIRM_TIMEOUT", default_value_t = 300)]
+    #[arg(
+        long = "confirm-timeout",
+        env = "WIS2_CONFIRM_TIMEOUT",
+        default_value_t = 300
+    )]
     pub confirm_timeout: u64,
     /// Hours between re-announcements of every current metadata record (the Global
     /// Discovery Catalogue expects them daily); 0 turns it off.
-    #[arg(long = "metadata-reannounce-hours", env = "WIS2_METADATA_REANNOUNCE_HOURS", default_value_t = 24)]
+    #[arg(
+        long = "metadata-reannounce-hours",
+        env = "WIS2_METADATA_REANNOUNCE_HOURS",
+        default_value_t = 24
+    )]
     pub metadata_reannounce_hours: u64,
     /// Name endings never announced (comma-separated, case-insensitive), besides
     /// temporary names (`.name`, `*.tmp`, `*.part`, ...).
-    #[arg(long = "ignore", env = "WIS2_IGNORE", value_delimiter = ',', default_value = "README.md")]
+    #[arg(
+        long = "ignore",
+        env = "WIS2_IGNORE",
+        value_delimiter = ',',
+        default_value = "README.md"
+    )]
     pub ignore: Vec<String>,
     /// Seconds between full rescans of the data directory, for file systems without
     /// local change events (NFS written by other hosts); 0 for none.
@@ -66,10 +83,18 @@ pub struct WatchArgs {
     #[arg(long = "events-topic", env = "WIS2_EVENTS_TOPIC", default_value = wis2_bus::topics::EVENTS)]
     pub events_topic: String,
     /// CloudEvents `source` of the events.
-    #[arg(long = "source", env = "WIS2_EVENT_SOURCE", default_value = "urn:wis2-chain:wis2-watch")]
+    #[arg(
+        long = "source",
+        env = "WIS2_EVENT_SOURCE",
+        default_value = "urn:wis2-chain:wis2-watch"
+    )]
     pub source: String,
     /// Folder of the WCMP2 discovery metadata records, relative to WIS2_DATA_DIR.
-    #[arg(long = "metadata-dir", env = "WIS2_METADATA_DIR", default_value = "metadata")]
+    #[arg(
+        long = "metadata-dir",
+        env = "WIS2_METADATA_DIR",
+        default_value = "metadata"
+    )]
     pub metadata_dir: String,
 }
 
@@ -126,7 +151,11 @@ pub fn event_for(
 
 /// `wis2-watch emit FILE`: publishes the event of one file and returns after the
 /// broker's acknowledgement.
-pub async fn emit_once(broker: &BrokerArgs, watch: &WatchArgs, file: &Path) -> anyhow::Result<CloudEvent> {
+pub async fn emit_once(
+    broker: &BrokerArgs,
+    watch: &WatchArgs,
+    file: &Path,
+) -> anyhow::Result<CloudEvent> {
     let notice = scan::describe_path(&watch.data_dir, file)?;
     let ev = event_for(
         &watch.source,
@@ -181,7 +210,12 @@ impl Watcher {
         } else {
             self.args.watch.record_id(&self.data_dir, &notice.rel_path)
         };
-        let ev = event_for(&self.args.watch.source, notice, record_id.clone(), reannounce);
+        let ev = event_for(
+            &self.args.watch.source,
+            notice,
+            record_id.clone(),
+            reannounce,
+        );
         self.bus
             .publish(&self.args.watch.events_topic, ev.to_json())
             .await
@@ -209,7 +243,9 @@ impl Watcher {
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || store.confirm(&path, &event_id)).await {
             Ok(Ok(true)) => tracing::debug!(path = c.path, "publication confirmed"),
-            Ok(Ok(false)) => tracing::debug!(path = c.path, "confirmation of an older announcement"),
+            Ok(Ok(false)) => {
+                tracing::debug!(path = c.path, "confirmation of an older announcement")
+            }
             Ok(Err(e)) => tracing::error!(error = %e, "cannot record a confirmation"),
             Err(e) => tracing::error!(error = %e, "store task crashed"),
         }
@@ -218,17 +254,21 @@ impl Watcher {
     async fn reannounce_overdue(&self) {
         let store = self.store.clone();
         let age = Duration::from_secs(self.args.confirm_timeout);
-        let overdue = match tokio::task::spawn_blocking(move || store.unconfirmed_older_than(age)).await {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot read pending announcements");
-                return;
-            }
-            Err(_) => return,
-        };
+        let overdue =
+            match tokio::task::spawn_blocking(move || store.unconfirmed_older_than(age)).await {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot read pending announcements");
+                    return;
+                }
+                Err(_) => return,
+            };
         for (rel, entry) in overdue {
             let notice = entry.notice(&rel);
-            tracing::warn!(path = rel, "publication not confirmed in time: announcing again");
+            tracing::warn!(
+                path = rel,
+                "publication not confirmed in time: announcing again"
+            );
             if let Err(e) = self.announce(&notice).await {
                 tracing::warn!(error = %e, path = rel, "re-announcement failed; retried later");
                 return;
@@ -300,7 +340,10 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
             Ok(notice) => {
                 let known = store.get(&notice.rel_path)?;
                 if known.as_ref().is_some_and(|e| e.same_file(&notice)) {
-                    tracing::info!(path = notice.rel_path, "WIS2_INPUT_FILE already announced and unchanged");
+                    tracing::info!(
+                        path = notice.rel_path,
+                        "WIS2_INPUT_FILE already announced and unchanged"
+                    );
                 } else {
                     tokio::select! {
                         r = w.announce(&notice) => r?,
@@ -322,9 +365,8 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         opts.exclude_dirs.push(state);
     }
     let mut scanner = scan::spawn(opts, store.clone())?;
-    let mut tick = tokio::time::interval(Duration::from_secs(
-        (args.confirm_timeout / 4).clamp(1, 60),
-    ));
+    let mut tick =
+        tokio::time::interval(Duration::from_secs((args.confirm_timeout / 4).clamp(1, 60)));
     loop {
         tokio::select! {
             biased;

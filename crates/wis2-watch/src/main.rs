@@ -9,7 +9,11 @@ use wis2_bus::BrokerArgs;
 use wis2_watch::{RunArgs, WatchArgs};
 
 #[derive(Debug, Parser)]
-#[command(name = "wis2-watch", version, about = "Watches the data directory and emits file events")]
+#[command(
+    name = "wis2-watch",
+    version,
+    about = "Watches the data directory and emits file events"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,9 +43,11 @@ async fn main() -> ExitCode {
             file,
             watch,
             broker,
-        } => wis2_watch::emit_once(&broker, &watch, &file).await.map(|ev| {
-            println!("{}", ev.to_json());
-        }),
+        } => wis2_watch::emit_once(&broker, &watch, &file)
+            .await
+            .map(|ev| {
+                println!("{}", ev.to_json());
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

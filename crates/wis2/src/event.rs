@@ -90,7 +90,9 @@ pub struct FileData {
 /// Why an event cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
-    #[error("event is {0} bytes, over the {MAX_EVENT_BYTES}-byte limit: send a reference to the file, not its content")]
+    #[error(
+        "event is {0} bytes, over the {MAX_EVENT_BYTES}-byte limit: send a reference to the file, not its content"
+    )]
     TooLarge(usize),
     #[error("event is not JSON: {0}; send a CloudEvents 1.0 JSON object (structured mode)")]
     NotJson(serde_json::Error),
@@ -98,7 +100,9 @@ pub enum EventError {
     Shape(serde_json::Error),
     #[error("unsupported CloudEvents specversion `{0}`: only \"1.0\" is accepted")]
     SpecVersion(String),
-    #[error("unknown event type `{0}`: expected {FILE_CREATED}, {FILE_UPDATED}, {FILE_DELETED} or a STAC item event")]
+    #[error(
+        "unknown event type `{0}`: expected {FILE_CREATED}, {FILE_UPDATED}, {FILE_DELETED} or a STAC item event"
+    )]
     UnknownType(String),
     #[error("file event has no usable data: {0}; data must be {{\"path\": \"relative/path\"}}")]
     FileData(String),
@@ -228,7 +232,14 @@ mod tests {
 
     #[test]
     fn escaping_paths_are_refused() {
-        for p in ["../../etc/passwd", "/etc/passwd", "a/../b", "", "a//b", "./a"] {
+        for p in [
+            "../../etc/passwd",
+            "/etc/passwd",
+            "a/../b",
+            "",
+            "a//b",
+            "./a",
+        ] {
             assert!(check_relative(p).is_err(), "{p}");
         }
         assert!(check_relative("a/b.nc").is_ok());

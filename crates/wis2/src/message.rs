@@ -365,8 +365,7 @@ mod tests {
     use crate::hash::{Integrity, Method};
     use chrono::TimeZone;
 
-    const TOPIC: &str =
-        "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
+    const TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
 
     fn spec() -> MessageSpec {
         MessageSpec {
@@ -421,7 +420,12 @@ mod tests {
         s.geometry = None;
         let m = Notification::build(s).to_value();
         assert!(m["properties"]["datetime"].is_null());
-        assert!(m["properties"].as_object().unwrap().contains_key("datetime"));
+        assert!(
+            m["properties"]
+                .as_object()
+                .unwrap()
+                .contains_key("datetime")
+        );
         assert!(m.as_object().unwrap().contains_key("geometry"));
         assert!(m["geometry"].is_null());
     }

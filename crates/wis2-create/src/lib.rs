@@ -551,3 +551,76 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
     });
     wis2_bus::run_stage(conn, stage, cfg, shutdown).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        s: CreateSettings,
+    }
+
+    fn stage(dir: &Path) -> CreateStage {
+        let s = Cli::try_parse_from([
+            "t",
+            "--data-dir",
+            &dir.display().to_string(),
+            "--base-url",
+            "https://data.example.org/argo",
+        ])
+        .expect("settings")
+        .s;
+        CreateStage {
+            creator: Creator::new(s).expect("creator"),
+            created_topic: "chain/created".into(),
+        }
+    }
+
+    fn stac_event(name: &str, size: usize, checksum: &str) -> Vec<u8> {
+        serde_json::json!({
+            "specversion": "1.0", "id": "ev-1", "source": "upstream", "type": "x.stac",
+            "data": {"type": "Feature", "id": "i", "geometry": null,
+                     "properties": {"datetime": "2024-11-09T21:08:00Z"},
+                     "assets": {name: {"href": format!("https://data.example.org/argo/{name}"),
+                                       "roles": ["data"], "file:size": size,
+                                       "file:checksum": checksum}}}
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn the_service_takes_stac_events_and_rejects_bad_local_copies() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let st = stage(dir.path());
+        let sha256_of_abc = "1220ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        // No local copy: the item is trusted.
+        let d = Delivery::detached("upstream/stac", stac_event("a.txt", 3, sha256_of_abc));
+        let out = st.handle(&d).expect("handled");
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].topic, "chain/created");
+        let env = Envelope::parse(&out[0].payload).expect("envelope");
+        assert_eq!(env.topic, DEFAULT_TOPIC);
+        assert_eq!(env.event_id.as_deref(), Some("ev-1"));
+        let msg: serde_json::Value = serde_json::from_slice(env.message_bytes()).expect("message");
+        assert_eq!(msg["properties"]["integrity"]["method"], "sha256");
+        // A local copy that agrees.
+        std::fs::write(dir.path().join("a.txt"), b"abc").expect("write");
+        assert!(st.handle(&d).is_ok());
+        // One that does not: a failure (dead letter) naming the file and the checksum.
+        std::fs::write(dir.path().join("a.txt"), b"abd").expect("write");
+        let f = st.handle(&d).expect_err("digest differs");
+        assert!(f.reason.contains("a.txt"), "{}", f.reason);
+        assert!(f.reason.contains("file:checksum"), "{}", f.reason);
+        // Neither a file event nor a STAC item.
+        let d = Delivery::detached(
+            "upstream/stac",
+            br#"{"specversion":"1.0","id":"x","source":"s","type":"other","data":{}}"#.to_vec(),
+        );
+        let f = st.handle(&d).expect_err("unknown");
+        assert!(f.reason.contains("unknown event type"), "{}", f.reason);
+    }
+}

@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service: file events in, notification messages out.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the notification message for FILE as JSON on stdout.
     Message {
         /// The data file (under WIS2_DATA_DIR, or anywhere: then its folder is the data directory).
@@ -122,7 +122,7 @@ async fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => wis2_create::run(args, wis2_bus::shutdown::signal()).await,
+        Command::Run(args) => wis2_create::run(*args, wis2_bus::shutdown::signal()).await,
         Command::Message {
             file,
             rel,

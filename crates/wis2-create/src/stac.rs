@@ -51,7 +51,7 @@ struct LocalCopy {
 
 impl Creator {
     /// One message per data asset (role `data`, or no roles) of the STAC Item in
-    /// `ev.data`, in the order of the item's `assets`. Any unusable asset rejects
+    /// `ev.data`, in the order of the asset keys. Any unusable asset rejects
     /// the whole event.
     pub fn messages_for_stac_event(
         &self,

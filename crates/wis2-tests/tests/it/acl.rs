@@ -10,10 +10,17 @@ use crate::harness::*;
 /// Connects and publishes one QoS 1 message, returning once the broker acknowledged
 /// it (mosquitto acknowledges denied publishes too, and drops them).
 async fn publish_as(b: &Broker, user: &str, pw: &str, topic: &str, payload: &str) {
-    let mut o = MqttOptions::new(format!("acl-{}", uuid::Uuid::new_v4().simple()), "127.0.0.1", b.port);
+    let mut o = MqttOptions::new(
+        format!("acl-{}", uuid::Uuid::new_v4().simple()),
+        "127.0.0.1",
+        b.port,
+    );
     o.set_credentials(user, pw);
     let (client, mut el) = AsyncClient::new(o, 10);
-    client.publish(topic, QoS::AtLeastOnce, false, payload).await.expect("queue");
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .await
+        .expect("queue");
     let acked = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match el.poll().await {
@@ -29,7 +36,11 @@ async fn publish_as(b: &Broker, user: &str, pw: &str, topic: &str, payload: &str
 }
 
 async fn connect_error(b: &Broker, creds: Option<(&str, &str)>) -> ConnectionError {
-    let mut o = MqttOptions::new(format!("acl-{}", uuid::Uuid::new_v4().simple()), "127.0.0.1", b.port);
+    let mut o = MqttOptions::new(
+        format!("acl-{}", uuid::Uuid::new_v4().simple()),
+        "127.0.0.1",
+        b.port,
+    );
     if let Some((u, p)) = creds {
         o.set_credentials(u, p);
     }
@@ -48,7 +59,12 @@ async fn anonymous_and_wrong_passwords_are_refused() {
     let b = Broker::start();
     let e = connect_error(&b, None).await;
     assert!(
-        matches!(e, ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized | ConnectReturnCode::BadUserNamePassword)),
+        matches!(
+            e,
+            ConnectionError::ConnectionRefused(
+                ConnectReturnCode::NotAuthorized | ConnectReturnCode::BadUserNamePassword
+            )
+        ),
         "{e:?}"
     );
     let e = connect_error(&b, Some(("wis2-publish", "wrong"))).await;
@@ -59,25 +75,78 @@ async fn anonymous_and_wrong_passwords_are_refused() {
 async fn services_publish_only_on_their_topics_and_everyone_only_reads() {
     let b = Broker::start();
     let mut op = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/#"]).await;
-    let mut everyone = Observer::connect(&b, "everyone", &["origin/a/wis2/fr-ifremer-argo/#"]).await;
+    let mut everyone =
+        Observer::connect(&b, "everyone", &["origin/a/wis2/fr-ifremer-argo/#"]).await;
     let everyone_pw = "everyone";
     // Denied first, then an allowed marker: mosquitto delivers in order, so once the
     // marker arrives a denied message would have arrived before it.
-    publish_as(&b, "wis2-create", password("wis2-create"), TOPIC, "create-on-wis2").await;
-    publish_as(&b, "wis2-watch", password("wis2-watch"), TOPIC, "watch-on-wis2").await;
-    publish_as(&b, "wis2-validate", password("wis2-validate"), "chain/published", "validate-confirms").await;
+    publish_as(
+        &b,
+        "wis2-create",
+        password("wis2-create"),
+        TOPIC,
+        "create-on-wis2",
+    )
+    .await;
+    publish_as(
+        &b,
+        "wis2-watch",
+        password("wis2-watch"),
+        TOPIC,
+        "watch-on-wis2",
+    )
+    .await;
+    publish_as(
+        &b,
+        "wis2-validate",
+        password("wis2-validate"),
+        "chain/published",
+        "validate-confirms",
+    )
+    .await;
     publish_as(&b, "everyone", everyone_pw, TOPIC, "everyone-on-wis2").await;
-    publish_as(&b, "operator", password("operator"), "chain/events", "operator-event").await;
-    publish_as(&b, "wis2-publish", password("wis2-publish"), "origin/a/wis2/other-centre/data/core/weather", "other-centre").await;
-    publish_as(&b, "wis2-publish", password("wis2-publish"), TOPIC, "marker").await;
+    publish_as(
+        &b,
+        "operator",
+        password("operator"),
+        "chain/events",
+        "operator-event",
+    )
+    .await;
+    publish_as(
+        &b,
+        "wis2-publish",
+        password("wis2-publish"),
+        "origin/a/wis2/other-centre/data/core/weather",
+        "other-centre",
+    )
+    .await;
+    publish_as(
+        &b,
+        "wis2-publish",
+        password("wis2-publish"),
+        TOPIC,
+        "marker",
+    )
+    .await;
     let seen = op.collect(1, Duration::from_secs(10), |_| true).await;
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].payload, b"marker", "a denied publish got through: {seen:?}");
+    assert_eq!(
+        seen[0].payload, b"marker",
+        "a denied publish got through: {seen:?}"
+    );
     let seen = everyone.collect(1, Duration::from_secs(10), |_| true).await;
     assert_eq!(seen.len(), 1, "everyone reads the centre's WIS2 topics");
     assert_eq!(seen[0].payload, b"marker");
     // Allowed internal publishes do arrive.
-    publish_as(&b, "wis2-create", password("wis2-create"), "chain/created", "created").await;
+    publish_as(
+        &b,
+        "wis2-create",
+        password("wis2-create"),
+        "chain/created",
+        "created",
+    )
+    .await;
     let seen = op.collect(1, Duration::from_secs(10), |_| true).await;
     assert_eq!(seen[0].payload, b"created");
 }

@@ -35,18 +35,35 @@ async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
     let broker = Broker::start();
     let root = tempfile::tempdir().expect("tmp");
     let dirs = ChainDirs::new(root.path());
-    let mut obs = Observer::connect(&broker, "operator", &["origin/a/wis2/#", "chain/rejected", "chain/deadletter"]).await;
+    let mut obs = Observer::connect(
+        &broker,
+        "operator",
+        &["origin/a/wis2/#", "chain/rejected", "chain/deadletter"],
+    )
+    .await;
     let chain = Chain::start(&broker, &dirs).await;
 
     let start = Utc::now();
     std::fs::create_dir_all(dirs.data.join("2024")).expect("subdir");
     for (i, (name, ..)) in FILES.iter().enumerate() {
-        let dir = if i == 0 { dirs.data.join("2024") } else { dirs.data.clone() };
+        let dir = if i == 0 {
+            dirs.data.join("2024")
+        } else {
+            dirs.data.clone()
+        };
         drop_file(&shared().join("data/argo").join(name), &dir, name);
     }
-    let got = obs.collect(FILES.len(), Duration::from_secs(60), |_| true).await;
+    let got = obs
+        .collect(FILES.len(), Duration::from_secs(60), |_| true)
+        .await;
     for m in &got {
-        assert_eq!(m.topic, TOPIC, "unexpected message on {}: {}", m.topic, String::from_utf8_lossy(&m.payload));
+        assert_eq!(
+            m.topic,
+            TOPIC,
+            "unexpected message on {}: {}",
+            m.topic,
+            String::from_utf8_lossy(&m.payload)
+        );
     }
     assert_eq!(got.len(), FILES.len(), "one message per file");
 
@@ -56,14 +73,26 @@ async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
         let report = v.check_message(&m.payload, Some(&m.topic));
         assert!(report.is_valid(), "{}", report.to_human());
         let msg: serde_json::Value = serde_json::from_slice(&m.payload).expect("json");
-        let data_id = msg["properties"]["data_id"].as_str().expect("data_id").to_string();
+        let data_id = msg["properties"]["data_id"]
+            .as_str()
+            .expect("data_id")
+            .to_string();
         let name = data_id.rsplit('/').next().expect("name").to_string();
-        assert!(by_name.insert(name, msg).is_none(), "two messages for {data_id}");
+        assert!(
+            by_name.insert(name, msg).is_none(),
+            "two messages for {data_id}"
+        );
     }
 
     for (i, (name, datetime, lat, lon)) in FILES.iter().enumerate() {
-        let msg = by_name.get(*name).unwrap_or_else(|| panic!("no message for {name}"));
-        let rel = if i == 0 { format!("2024/{name}") } else { name.to_string() };
+        let msg = by_name
+            .get(*name)
+            .unwrap_or_else(|| panic!("no message for {name}"));
+        let rel = if i == 0 {
+            format!("2024/{name}")
+        } else {
+            name.to_string()
+        };
         let bytes = std::fs::read(shared().join("data/argo").join(name)).expect("read");
         let digest = base64::engine::general_purpose::STANDARD.encode(Sha512::digest(&bytes));
         let p = &msg["properties"];
@@ -71,7 +100,9 @@ async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
         assert_eq!(p["integrity"]["value"], digest.as_str(), "{name}");
         assert_eq!(
             p["data_id"],
-            format!("wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers/{rel}")
+            format!(
+                "wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers/{rel}"
+            )
         );
         assert_eq!(p["metadata_id"], "urn:wmo:md:fr-ifremer-argo:cor:msg:argo");
         assert_eq!(p["datetime"], *datetime, "{name}: datetime from JULD");
@@ -83,13 +114,25 @@ async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
         assert_eq!(msg["geometry"]["type"], "Point", "{name}");
         let c = &msg["geometry"]["coordinates"];
         let (glon, glat) = (c[0].as_f64().expect("lon"), c[1].as_f64().expect("lat"));
-        assert!((glon - lon).abs() < 1e-3 && (glat - lat).abs() < 1e-3, "{name}: {c} vs ({lon}, {lat})");
-        let pubtime: DateTime<Utc> = p["pubtime"].as_str().expect("pubtime").parse().expect("rfc3339");
-        assert!(pubtime >= start - chrono::Duration::seconds(1) && pubtime <= Utc::now(), "{name}: pubtime {pubtime}");
+        assert!(
+            (glon - lon).abs() < 1e-3 && (glat - lat).abs() < 1e-3,
+            "{name}: {c} vs ({lon}, {lat})"
+        );
+        let pubtime: DateTime<Utc> = p["pubtime"]
+            .as_str()
+            .expect("pubtime")
+            .parse()
+            .expect("rfc3339");
+        assert!(
+            pubtime >= start - chrono::Duration::seconds(1) && pubtime <= Utc::now(),
+            "{name}: pubtime {pubtime}"
+        );
     }
 
     // Each published message is also in the output folder.
-    let written = std::fs::read_dir(&dirs.output).expect("output folder").count();
+    let written = std::fs::read_dir(&dirs.output)
+        .expect("output folder")
+        .count();
     assert_eq!(written, FILES.len());
 
     chain.stop().await;
@@ -100,7 +143,11 @@ async fn the_input_file_is_announced_at_start_and_not_again_on_restart() {
     let broker = Broker::start();
     let root = tempfile::tempdir().expect("tmp");
     let dirs = ChainDirs::new(root.path());
-    drop_file(&shared().join("data/argo/R6903247_274.nc"), &dirs.data, "R6903247_274.nc");
+    drop_file(
+        &shared().join("data/argo/R6903247_274.nc"),
+        &dirs.data,
+        "R6903247_274.nc",
+    );
     let mut obs = Observer::connect(&broker, "operator", &["origin/a/wis2/#"]).await;
     let services = start_downstream(&broker, &dirs).await;
     let watch = start_watch(&broker, &dirs, &[s("--input-file"), s("R6903247_274.nc")]);
@@ -110,11 +157,20 @@ async fn the_input_file_is_announced_at_start_and_not_again_on_restart() {
     watch.stop().await.expect("watch stops");
     let watch = start_watch(&broker, &dirs, &[s("--input-file"), s("R6903247_274.nc")]);
     // A new file proves the restarted watcher works; only it must arrive.
-    drop_file(&shared().join("data/argo/R4902481_001.nc"), &dirs.data, "R4902481_001.nc");
+    drop_file(
+        &shared().join("data/argo/R4902481_001.nc"),
+        &dirs.data,
+        "R4902481_001.nc",
+    );
     let got = obs.collect(2, Duration::from_secs(10), |_| true).await;
     assert_eq!(got.len(), 1, "only the new file after a restart");
     let m: serde_json::Value = serde_json::from_slice(&got[0].payload).expect("json");
-    assert!(m["properties"]["data_id"].as_str().expect("data_id").ends_with("R4902481_001.nc"));
+    assert!(
+        m["properties"]["data_id"]
+            .as_str()
+            .expect("data_id")
+            .ends_with("R4902481_001.nc")
+    );
     watch.stop().await.expect("watch stops");
     for (_, s) in services {
         s.stop().await.expect("stops");
@@ -126,7 +182,12 @@ async fn a_bad_file_is_dead_lettered_and_the_chain_keeps_going() {
     let broker = Broker::start();
     let root = tempfile::tempdir().expect("tmp");
     let dirs = ChainDirs::new(root.path());
-    let mut obs = Observer::connect(&broker, "operator", &["origin/a/wis2/#", "chain/deadletter", "chain/rejected"]).await;
+    let mut obs = Observer::connect(
+        &broker,
+        "operator",
+        &["origin/a/wis2/#", "chain/deadletter", "chain/rejected"],
+    )
+    .await;
     let chain = Chain::start(&broker, &dirs).await;
     // An event whose path escapes the data directory, sent with wis2-watch's account.
     let mut bad = rumqttc::MqttOptions::new("bad-producer", "127.0.0.1", broker.port);
@@ -134,19 +195,46 @@ async fn a_bad_file_is_dead_lettered_and_the_chain_keeps_going() {
     let (client, mut el) = rumqttc::AsyncClient::new(bad, 10);
     let poller = tokio::spawn(async move { while el.poll().await.is_ok() {} });
     let ev = r#"{"specversion":"1.0","id":"bad-1","source":"test","type":"int.wmo.wis2.chain.file.created","data":{"path":"../../etc/passwd"}}"#;
-    client.publish("chain/events", rumqttc::QoS::AtLeastOnce, false, ev).await.expect("publish");
-    client.publish("chain/events", rumqttc::QoS::AtLeastOnce, false, "not json").await.expect("publish");
-    let dead = obs.collect(2, Duration::from_secs(20), |m| m.topic == "chain/deadletter").await;
+    client
+        .publish("chain/events", rumqttc::QoS::AtLeastOnce, false, ev)
+        .await
+        .expect("publish");
+    client
+        .publish("chain/events", rumqttc::QoS::AtLeastOnce, false, "not json")
+        .await
+        .expect("publish");
+    let dead = obs
+        .collect(2, Duration::from_secs(20), |m| {
+            m.topic == "chain/deadletter"
+        })
+        .await;
     assert_eq!(dead.len(), 2);
     let first: serde_json::Value = serde_json::from_slice(&dead[0].payload).expect("json");
     assert_eq!(first["stage"], "wis2-create");
-    assert!(first["reason"].as_str().expect("reason").contains("escapes the data directory"), "{first}");
+    assert!(
+        first["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("escapes the data directory"),
+        "{first}"
+    );
     assert_eq!(first["payload"], ev);
     // The dead letters are also in the folder.
-    assert_eq!(std::fs::read_dir(&dirs.deadletters).expect("folder").count(), 2);
+    assert_eq!(
+        std::fs::read_dir(&dirs.deadletters)
+            .expect("folder")
+            .count(),
+        2
+    );
     // The chain still works.
-    drop_file(&shared().join("data/argo/D5900865_001.nc"), &dirs.data, "D5900865_001.nc");
-    let ok = obs.collect(1, Duration::from_secs(30), |m| m.topic == TOPIC).await;
+    drop_file(
+        &shared().join("data/argo/D5900865_001.nc"),
+        &dirs.data,
+        "D5900865_001.nc",
+    );
+    let ok = obs
+        .collect(1, Duration::from_secs(30), |m| m.topic == TOPIC)
+        .await;
     assert_eq!(ok.len(), 1);
     poller.abort();
     chain.stop().await;

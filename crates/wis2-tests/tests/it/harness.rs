@@ -84,7 +84,12 @@ impl Broker {
     /// Starts (or restarts) on a given state folder and port.
     pub fn start_in(dir: tempfile::TempDir, port: u16) -> Broker {
         assert!(
-            Command::new("mosquitto").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok(),
+            Command::new("mosquitto")
+                .arg("-h")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok(),
             "mosquitto is not installed: run scripts/test.sh, which installs it"
         );
         let log = std::fs::File::create(dir.path().join("mosquitto.log")).expect("log file");
@@ -151,7 +156,11 @@ fn healthz(port: u16) -> Option<u16> {
 }
 
 impl Service {
-    fn new(stop: oneshot::Sender<()>, task: JoinHandle<anyhow::Result<()>>, health_port: u16) -> Self {
+    fn new(
+        stop: oneshot::Sender<()>,
+        task: JoinHandle<anyhow::Result<()>>,
+        health_port: u16,
+    ) -> Self {
         Service {
             stop: Some(stop),
             task,
@@ -363,11 +372,19 @@ pub struct Observer {
 impl Observer {
     /// Connects as `user`, subscribes, and returns once the subscriptions are acknowledged.
     pub async fn connect(b: &Broker, user: &str, filters: &[&str]) -> Observer {
-        let mut o = MqttOptions::new(format!("obs-{}", uuid::Uuid::new_v4().simple()), "127.0.0.1", b.port);
-        o.set_credentials(user, password(user)).set_max_packet_size(1 << 20, 1 << 20);
+        let mut o = MqttOptions::new(
+            format!("obs-{}", uuid::Uuid::new_v4().simple()),
+            "127.0.0.1",
+            b.port,
+        );
+        o.set_credentials(user, password(user))
+            .set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut el) = AsyncClient::new(o, 1000);
         for f in filters {
-            client.subscribe(*f, QoS::AtLeastOnce).await.expect("subscribe");
+            client
+                .subscribe(*f, QoS::AtLeastOnce)
+                .await
+                .expect("subscribe");
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = oneshot::channel();
@@ -400,11 +417,20 @@ impl Observer {
             .await
             .expect("subscriptions acknowledged")
             .expect("observer alive");
-        Observer { rx, client, _task: task }
+        Observer {
+            rx,
+            client,
+            _task: task,
+        }
     }
 
     /// Collects messages on topics accepted by `keep` until `n` are in or `timeout`.
-    pub async fn collect(&mut self, n: usize, timeout: Duration, keep: impl Fn(&Seen) -> bool) -> Vec<Seen> {
+    pub async fn collect(
+        &mut self,
+        n: usize,
+        timeout: Duration,
+        keep: impl Fn(&Seen) -> bool,
+    ) -> Vec<Seen> {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + timeout;
         while out.len() < n {
@@ -426,4 +452,232 @@ pub fn drop_file(src: &Path, dir: &Path, name: &str) -> PathBuf {
     let dst = dir.join(name);
     std::fs::rename(&tmp, &dst).expect("rename");
     dst
+}
+
+/// `target/debug` (or wherever this test binary's profile lives).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    // target/<profile>/deps/it-<hash>
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("target dir")
+}
+
+/// The path of a service binary, built first when missing.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let path = bin_dir().join(name);
+    if !path.exists() {
+        BUILD.call_once(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "--bins",
+                    "-p",
+                    "wis2-watch",
+                    "-p",
+                    "wis2-create",
+                    "-p",
+                    "wis2-validate",
+                    "-p",
+                    "wis2-publish",
+                ])
+                .current_dir(repo())
+                .status()
+                .expect("cargo build");
+            assert!(status.success(), "building the service binaries failed");
+        });
+    }
+    path
+}
+
+/// A service running as its own process (so that tests can `kill -9` it).
+pub struct Proc {
+    pub name: String,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+    pub health_port: u16,
+}
+
+impl Proc {
+    /// Starts `<bin> run <args>` with a health endpoint on a free port.
+    pub fn start(bin: &str, args: Vec<String>, log_dir: &Path) -> Proc {
+        let mut p = Proc {
+            name: bin.to_string(),
+            args,
+            log: log_dir.join(format!("{bin}.log")),
+            child: None,
+            health_port: free_port(),
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log");
+        let child = Command::new(binary(&self.name))
+            .arg("run")
+            .args(&self.args)
+            .args(["--health-addr", &format!("127.0.0.1:{}", self.health_port)])
+            .env("RUST_LOG", "info")
+            .env("WIS2_LOG_FORMAT", "human")
+            .current_dir(self.log.parent().unwrap_or(Path::new(".")))
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start service");
+        self.child = Some(child);
+    }
+
+    /// Waits until `/healthz` answers 200.
+    pub async fn wait_ready(&self) {
+        let port = self.health_port;
+        let ok = tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(30) {
+                if healthz(port) == Some(200) {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        })
+        .await
+        .expect("poller");
+        assert!(
+            ok,
+            "{} not ready: {}",
+            self.name,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit (at most 15 s); returns how long it took.
+    pub fn terminate(&mut self) -> Duration {
+        let start = Instant::now();
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            while start.elapsed() < Duration::from_secs(15) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return start.elapsed();
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        start.elapsed()
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The four services as processes.
+pub struct ProcChain {
+    pub publish: Proc,
+    pub validate: Proc,
+    pub create: Proc,
+    pub watch: Proc,
+}
+
+impl ProcChain {
+    pub async fn start(b: &Broker, d: &ChainDirs, watch_extra: &[String]) -> ProcChain {
+        let logs = d.state.parent().unwrap_or(&d.state).to_path_buf();
+        std::fs::create_dir_all(&d.state).expect("state");
+        let publish = Proc::start(
+            "wis2-publish",
+            vec![
+                s("--broker-url"),
+                b.url("wis2-publish"),
+                s("--output"),
+                d.output.display().to_string() + "/",
+                s("--deadletter-dir"),
+                d.deadletters.display().to_string(),
+            ],
+            &logs,
+        );
+        publish.wait_ready().await;
+        let validate = Proc::start(
+            "wis2-validate",
+            vec![
+                s("--broker-url"),
+                b.url("wis2-validate"),
+                s("--schema"),
+                shared()
+                    .join("standards/wnm/wis2-notification-message-bundled.json")
+                    .display()
+                    .to_string(),
+                s("--wth-dir"),
+                shared().join("standards/wth").display().to_string(),
+                s("--deadletter-dir"),
+                d.deadletters.display().to_string(),
+            ],
+            &logs,
+        );
+        validate.wait_ready().await;
+        let create = Proc::start(
+            "wis2-create",
+            vec![
+                s("--broker-url"),
+                b.url("wis2-create"),
+                s("--data-dir"),
+                d.data.display().to_string(),
+                s("--base-url"),
+                s("https://data.example.org/argo"),
+                s("--deadletter-dir"),
+                d.deadletters.display().to_string(),
+            ],
+            &logs,
+        );
+        create.wait_ready().await;
+        let mut wargs = vec![
+            s("--broker-url"),
+            b.url("wis2-watch"),
+            s("--data-dir"),
+            d.data.display().to_string(),
+            s("--state-dir"),
+            d.state.join("watch").display().to_string(),
+            s("--settle-ms"),
+            s(300),
+        ];
+        wargs.extend(watch_extra.iter().cloned());
+        let watch = Proc::start("wis2-watch", wargs, &logs);
+        watch.wait_ready().await;
+        ProcChain {
+            publish,
+            validate,
+            create,
+            watch,
+        }
+    }
 }

@@ -4,4 +4,5 @@
 
 mod acl;
 mod chain;
+mod faults;
 mod harness;

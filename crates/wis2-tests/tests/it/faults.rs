@@ -1,0 +1,202 @@
+//! Fault tests: real mosquitto with persistence, the four services as processes,
+//! killed with SIGKILL mid-stream. Every file must end with exactly one message on
+//! the WIS2 topic: none missing, none doubled.
+//!
+//! What is counted: the messages `wis2-publish` wrote to its output folder, which it
+//! does after the broker acknowledged them on the WIS2 topic, and what an observer
+//! subscribed to the WIS2 topic received (for duplicates; it may miss messages a
+//! killed broker lost before delivering them, which is the broker's limit, not the
+//! chain's: see the README).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::harness::*;
+
+const N: usize = 2000;
+
+/// Writes `n` copies of a real Argo file with distinct names, atomically, on a thread.
+fn stream_files(dir: PathBuf, n: usize, prefix: &'static str) -> std::thread::JoinHandle<()> {
+    let src = std::fs::read(shared().join("data/argo/R6903247_274.nc")).expect("read");
+    std::thread::spawn(move || {
+        for i in 0..n {
+            let name = format!("{prefix}{i:05}.nc");
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, &src).expect("write");
+            std::fs::rename(&tmp, dir.join(&name)).expect("rename");
+            if i % 50 == 49 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    })
+}
+
+/// data_id file name → how many messages were published for it.
+fn published(output: &Path) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(output) else {
+        return counts;
+    };
+    for e in entries.flatten() {
+        let Ok(bytes) = std::fs::read(e.path()) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+            continue;
+        };
+        if let Some(id) = v["properties"]["data_id"].as_str() {
+            let name = id.rsplit('/').next().unwrap_or(id).to_string();
+            *counts.entry(name).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Waits until `at_least` distinct files are published (or the timeout).
+async fn wait_published(
+    output: &Path,
+    at_least: usize,
+    timeout: Duration,
+) -> HashMap<String, usize> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let c = published(output);
+        if c.len() >= at_least || tokio::time::Instant::now() >= deadline {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn assert_exactly_once(counts: &HashMap<String, usize>, n: usize, prefix: &str, logs: &str) {
+    let missing: Vec<String> = (0..n)
+        .map(|i| format!("{prefix}{i:05}.nc"))
+        .filter(|f| !counts.contains_key(f))
+        .collect();
+    let doubled: Vec<(&String, &usize)> = counts.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(
+        missing.is_empty() && doubled.is_empty(),
+        "{} files published, {} missing (first: {:?}), {} doubled (first: {:?})\n{logs}",
+        counts.len(),
+        missing.len(),
+        missing.first(),
+        doubled.len(),
+        doubled.first()
+    );
+}
+
+/// Counts data_ids seen by an observer; returns how many were seen more than once.
+fn observer_duplicates(seen: &[Seen]) -> usize {
+    let mut c: HashMap<String, usize> = HashMap::new();
+    for m in seen {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m.payload)
+            && let Some(id) = v["properties"]["data_id"].as_str()
+        {
+            *c.entry(id.to_string()).or_insert(0) += 1;
+        }
+    }
+    c.values().filter(|n| **n > 1).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broker_killed_twice_during_a_stream_of_2000_files() {
+    let broker = Broker::start();
+    let root = tempfile::tempdir().expect("tmp");
+    let dirs = ChainDirs::new(root.path());
+    let chain = ProcChain::start(&broker, &dirs, &[s("--confirm-timeout"), s(5)]).await;
+    let writer = stream_files(dirs.data.clone(), N, "B");
+
+    wait_published(&dirs.output, 500, Duration::from_secs(120)).await;
+    let (dir, port) = broker.kill();
+    let broker = Broker::start_in(dir, port);
+    wait_published(&dirs.output, 1200, Duration::from_secs(120)).await;
+    let (dir, port) = broker.kill();
+    let broker = Broker::start_in(dir, port);
+
+    writer.join().expect("writer");
+    let counts = wait_published(&dirs.output, N, Duration::from_secs(240)).await;
+    let logs = format!("{}\n{}", chain.watch.log(), chain.publish.log());
+    assert_exactly_once(&counts, N, "B", &logs);
+    drop(chain);
+    drop(broker);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_service_killed_and_restarted_mid_stream() {
+    let broker = Broker::start();
+    let root = tempfile::tempdir().expect("tmp");
+    let dirs = ChainDirs::new(root.path());
+    let mut obs = Observer::connect(&broker, "operator", &[TOPIC]).await;
+    let mut chain = ProcChain::start(&broker, &dirs, &[s("--confirm-timeout"), s(5)]).await;
+    let writer = stream_files(dirs.data.clone(), N, "K");
+
+    for (at, which) in [
+        (300, "create"),
+        (700, "validate"),
+        (1100, "publish"),
+        (1500, "watch"),
+    ] {
+        wait_published(&dirs.output, at, Duration::from_secs(120)).await;
+        let p = match which {
+            "create" => &mut chain.create,
+            "validate" => &mut chain.validate,
+            "publish" => &mut chain.publish,
+            _ => &mut chain.watch,
+        };
+        p.restart();
+        p.wait_ready().await;
+    }
+
+    writer.join().expect("writer");
+    let counts = wait_published(&dirs.output, N, Duration::from_secs(240)).await;
+    let logs = format!("{}\n{}", chain.watch.log(), chain.publish.log());
+    assert_exactly_once(&counts, N, "K", &logs);
+    let seen = obs.collect(N + 100, Duration::from_secs(3), |_| true).await;
+    assert_eq!(
+        observer_duplicates(&seen),
+        0,
+        "the observer saw a data_id twice"
+    );
+    assert_eq!(seen.len(), N, "the observer saw every message once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_service_catches_up_and_stops_promptly() {
+    let broker = Broker::start();
+    let root = tempfile::tempdir().expect("tmp");
+    let dirs = ChainDirs::new(root.path());
+    let mut chain = ProcChain::start(&broker, &dirs, &[]).await;
+    let took = chain.create.terminate();
+    assert!(
+        took < Duration::from_secs(5),
+        "wis2-create took {took:?} to stop on SIGTERM"
+    );
+    stream_files(dirs.data.clone(), 200, "S")
+        .join()
+        .expect("writer");
+    // Nothing can be published while wis2-create is down; the events wait in its session.
+    let early = published(&dirs.output);
+    assert!(
+        early.is_empty(),
+        "published without wis2-create: {}",
+        early.len()
+    );
+    chain.create.restart();
+    chain.create.wait_ready().await;
+    let counts = wait_published(&dirs.output, 200, Duration::from_secs(120)).await;
+    assert_exactly_once(&counts, 200, "S", &chain.create.log());
+    for p in [
+        &mut chain.watch,
+        &mut chain.create,
+        &mut chain.validate,
+        &mut chain.publish,
+    ] {
+        let took = p.terminate();
+        assert!(
+            took < Duration::from_secs(5),
+            "{} took {took:?} to stop on SIGTERM",
+            p.name
+        );
+    }
+}

@@ -65,6 +65,9 @@ pub trait Handler: Send + Sync + 'static {
     /// Called (on the blocking pool) once every output of a successfully handled
     /// delivery is acknowledged by the broker, before the delivery is acknowledged.
     fn acknowledged(&self, _d: &Delivery) {}
+    /// Called (on the blocking pool) when an output of a handled delivery was not
+    /// acknowledged: the delivery stays unacknowledged for redelivery.
+    fn not_acknowledged(&self, _d: &Delivery) {}
 }
 
 /// A message that could not be processed, as published on the dead-letter topic and
@@ -200,10 +203,17 @@ pub async fn run_stage<H: Handler>(
                     seq_bus.metrics().deadlettered.inc();
                 }
             }
-            if ok && handled {
+            if handled {
                 let h = seq_handler.clone();
                 let d = delivery.clone();
-                if let Err(e) = tokio::task::spawn_blocking(move || h.acknowledged(&d)).await {
+                let step = tokio::task::spawn_blocking(move || {
+                    if ok {
+                        h.acknowledged(&d)
+                    } else {
+                        h.not_acknowledged(&d)
+                    }
+                });
+                if let Err(e) = step.await {
                     warn!(error = %e, "post-acknowledgement step crashed");
                 }
             }

@@ -8,10 +8,12 @@
 
 pub mod output;
 pub mod remote;
+pub mod store;
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use clap::Args;
 use wis2_bus::envelope::{Confirmation, Envelope};
@@ -34,7 +36,11 @@ pub struct RemoteArgs {
     )]
     pub remote_client_id: String,
     /// Messages kept for the remote broker while it is unreachable.
-    #[arg(long = "remote-outbox", env = "WIS2_REMOTE_OUTBOX", default_value_t = 10_000)]
+    #[arg(
+        long = "remote-outbox",
+        env = "WIS2_REMOTE_OUTBOX",
+        default_value_t = 10_000
+    )]
     pub remote_outbox: usize,
 }
 
@@ -63,12 +69,28 @@ pub struct RunArgs {
     /// Messages published at once.
     #[arg(long = "concurrency", env = "WIS2_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
+    /// Folder of the durable record of what was published (duplicate suppression).
+    #[arg(
+        long = "state-dir",
+        env = "WIS2_STATE_DIR",
+        default_value = ".wis2-state"
+    )]
+    pub state_dir: PathBuf,
 }
 
 struct PublishStage {
     published_topic: String,
     output: Option<output::OutputTarget>,
     remote: Option<remote::RemoteOutbox>,
+    store: store::PublishedStore,
+    /// data_ids being published right now, with the message id.
+    inflight: Mutex<HashMap<String, String>>,
+    /// Message ids handled as duplicates, waiting for their confirmation's PUBACK.
+    duplicates: Mutex<HashSet<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The parts of a message the stage needs.
@@ -77,6 +99,8 @@ struct Parsed {
     id: String,
     data_id: String,
     rel: String,
+    integrity: Option<String>,
+    pubtime: String,
 }
 
 fn parse(d: &Delivery) -> Result<Parsed, Failure> {
@@ -105,11 +129,20 @@ fn parse(d: &Delivery) -> Result<Parsed, Failure> {
             env.topic
         )));
     }
+    let integrity = v["properties"]["integrity"]["value"]
+        .as_str()
+        .map(str::to_string);
+    let pubtime = v["properties"]["pubtime"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     Ok(Parsed {
         env,
         id,
         data_id,
         rel,
+        integrity,
+        pubtime,
     })
 }
 
@@ -132,6 +165,18 @@ impl Handler for PublishStage {
 
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
         let p = parse(d)?;
+        // Deletions are keyed as "no integrity", whatever the message carries.
+        let state = if p.rel == "deletion" {
+            None
+        } else {
+            p.integrity.as_deref()
+        };
+        let duplicate = !p.env.reannounce
+            && (lock(&self.inflight).contains_key(&p.data_id)
+                || self
+                    .store
+                    .is_duplicate(&p.data_id, state)
+                    .map_err(|e| Failure::new(e.to_string()))?);
         let confirmation = Confirmation {
             event_id: p.env.event_id.clone(),
             path: p.env.path.clone(),
@@ -140,17 +185,60 @@ impl Handler for PublishStage {
             data_id: p.data_id.clone(),
             rel: p.rel.clone(),
         };
+        let confirm = Output::new(
+            self.published_topic.clone(),
+            serde_json::to_vec(&confirmation).unwrap_or_default(),
+        );
+        if duplicate {
+            tracing::info!(
+                data_id = p.data_id,
+                "already published in this state: duplicate suppressed, confirmation only"
+            );
+            lock(&self.duplicates).insert(p.id.clone());
+            return Ok(vec![confirm]);
+        }
+        lock(&self.inflight).insert(p.data_id.clone(), p.id.clone());
         Ok(vec![
             Output::new(p.env.topic.clone(), p.env.message_bytes().to_vec()),
-            Output::new(
-                self.published_topic.clone(),
-                serde_json::to_vec(&confirmation).unwrap_or_default(),
-            ),
+            confirm,
         ])
+    }
+
+    fn not_acknowledged(&self, d: &Delivery) {
+        let Ok(p) = parse(d) else { return };
+        lock(&self.duplicates).remove(&p.id);
+        let mut inflight = lock(&self.inflight);
+        if inflight.get(&p.data_id) == Some(&p.id) {
+            inflight.remove(&p.data_id);
+        }
     }
 
     fn acknowledged(&self, d: &Delivery) {
         let Ok(p) = parse(d) else { return };
+        if lock(&self.duplicates).remove(&p.id) {
+            return;
+        }
+        let record = store::Published {
+            integrity: if p.rel == "deletion" {
+                None
+            } else {
+                p.integrity.clone()
+            },
+            rel: p.rel.clone(),
+            message_id: p.id.clone(),
+            topic: p.env.topic.clone(),
+            pubtime: p.pubtime.clone(),
+            published_at: wis2::message::rfc3339(&chrono::Utc::now()),
+        };
+        if let Err(e) = self.store.record(&p.data_id, &record) {
+            tracing::error!(error = %e, "cannot record the publication: a redelivery of it would be published again");
+        }
+        {
+            let mut inflight = lock(&self.inflight);
+            if inflight.get(&p.data_id) == Some(&p.id) {
+                inflight.remove(&p.data_id);
+            }
+        }
         tracing::info!(topic = p.env.topic, rel = p.rel, "published");
         if let Some(out) = &self.output
             && let Err(e) = out.write(&p.data_id, &p.id, p.env.message_bytes())
@@ -184,10 +272,14 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
     let mut cfg = StageConfig::new(args.deadletter_topic.clone());
     cfg.deadletter_dir = args.deadletter_dir.clone();
     cfg.concurrency = args.concurrency.max(1);
+    let store = store::PublishedStore::open(&args.state_dir)?;
     let stage = Arc::new(PublishStage {
         published_topic: args.published_topic.clone(),
         output,
         remote: remote.clone(),
+        store,
+        inflight: Mutex::new(HashMap::new()),
+        duplicates: Mutex::new(HashSet::new()),
     });
     let result = wis2_bus::run_stage(conn, stage, cfg, shutdown).await;
     if let Some(remote) = remote {
@@ -197,7 +289,11 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
 }
 
 /// Publishes one message on `topic` and returns after the broker's acknowledgement.
-pub async fn publish_once(broker: &BrokerArgs, topic: &str, message: Vec<u8>) -> anyhow::Result<()> {
+pub async fn publish_once(
+    broker: &BrokerArgs,
+    topic: &str,
+    message: Vec<u8>,
+) -> anyhow::Result<()> {
     use anyhow::Context;
     let mqtt = broker
         .oneshot_options("wis2-publish")
@@ -206,7 +302,12 @@ pub async fn publish_once(broker: &BrokerArgs, topic: &str, message: Vec<u8>) ->
     let bus = conn.bus;
     tokio::time::timeout(std::time::Duration::from_secs(30), bus.wait_connected())
         .await
-        .with_context(|| format!("cannot connect to {} within 30 s: check WIS2_BROKER_URL and the credentials", broker.redacted_url()))??;
+        .with_context(|| {
+            format!(
+                "cannot connect to {} within 30 s: check WIS2_BROKER_URL and the credentials",
+                broker.redacted_url()
+            )
+        })??;
     bus.publish(topic, message)
         .await
         .with_context(|| format!("publishing on {topic}"))?;

@@ -10,7 +10,11 @@ use wis2_bus::BrokerArgs;
 use wis2_publish::RunArgs;
 
 #[derive(Debug, Parser)]
-#[command(name = "wis2-publish", version, about = "Publishes WIS2 notification messages")]
+#[command(
+    name = "wis2-publish",
+    version,
+    about = "Publishes WIS2 notification messages"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +43,12 @@ enum Command {
     },
 }
 
-async fn message(file: PathBuf, topic: String, force: bool, broker: BrokerArgs) -> anyhow::Result<()> {
+async fn message(
+    file: PathBuf,
+    topic: String,
+    force: bool,
+    broker: BrokerArgs,
+) -> anyhow::Result<()> {
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     let report = wis2::validate::Validator::builtin().check_message(&bytes, Some(&topic));
     if !report.is_valid() {

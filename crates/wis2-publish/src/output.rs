@@ -43,13 +43,24 @@ impl OutputTarget {
     }
 
     /// Writes one published message; returns where.
-    pub fn write(&self, data_id: &str, message_id: &str, message: &[u8]) -> Result<PathBuf, OutputError> {
+    pub fn write(
+        &self,
+        data_id: &str,
+        message_id: &str,
+        message: &[u8],
+    ) -> Result<PathBuf, OutputError> {
         let path = match self {
             OutputTarget::Folder(dir) => {
                 let name = data_id.rsplit('/').next().unwrap_or("message");
                 let safe: String = name
                     .chars()
-                    .map(|c| if c.is_alphanumeric() || "._-".contains(c) { c } else { '_' })
+                    .map(|c| {
+                        if c.is_alphanumeric() || "._-".contains(c) {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
                     .collect();
                 dir.join(format!("{safe}.{message_id}.json"))
             }
@@ -64,8 +75,14 @@ impl OutputTarget {
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, path).inspect_err(|_| {

@@ -317,6 +317,8 @@ pub fn start_publish(b: &Broker, d: &ChainDirs) -> Service {
         d.output.display().to_string() + "/",
         s("--deadletter-dir"),
         d.deadletters.display().to_string(),
+        s("--state-dir"),
+        d.state.join("publish").display().to_string(),
     ]);
     let (tx, rx) = stop_pair();
     Service::new(tx, tokio::spawn(wis2_publish::run(a, rx)), hp)
@@ -623,6 +625,8 @@ impl ProcChain {
                 d.output.display().to_string() + "/",
                 s("--deadletter-dir"),
                 d.deadletters.display().to_string(),
+                s("--state-dir"),
+                d.state.join("publish").display().to_string(),
             ],
             &logs,
         );

@@ -94,6 +94,15 @@ pub struct CreateSettings {
         value_delimiter = ','
     )]
     pub media_types: Vec<MediaTypeRule>,
+
+    /// Folder of the WCMP2 discovery metadata records, relative to WIS2_DATA_DIR:
+    /// its `*.json` files are announced on `origin/a/wis2/<centre-id>/metadata`.
+    #[arg(
+        long = "metadata-dir",
+        env = "WIS2_METADATA_DIR",
+        default_value = "metadata"
+    )]
+    pub metadata_dir: String,
 }
 
 /// One `EXT=TYPE` entry of the media type table.
@@ -181,6 +190,14 @@ pub enum CreateError {
     Stac(#[from] wis2::stac::StacError),
     #[error("asset href `{href}` is not usable: {reason}")]
     Href { href: String, reason: String },
+    #[error("metadata record {0}: {1}")]
+    Metadata(String, wis2::metadata::MetadataError),
+    #[error("metadata record {0} is {1} bytes: a WCMP2 record is at most 1 MiB")]
+    RecordTooLarge(String, u64),
+    #[error(
+        "the deletion of metadata record {0} does not say the record's id: wis2-watch keeps it for records it announced; announce the record before deleting it"
+    )]
+    DeletionWithoutRecordId(String),
 }
 
 /// Builds messages for files under a data directory.
@@ -280,12 +297,97 @@ impl Creator {
         Ok(parts.join("/"))
     }
 
+    /// Whether `rel` is a WCMP2 record of the metadata folder.
+    pub fn is_metadata(&self, rel: &str) -> bool {
+        let dir = self.settings.metadata_dir.trim_matches('/');
+        !dir.is_empty()
+            && rel.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+            && rel.ends_with(".json")
+    }
+
+    /// The topic messages about `rel` go to: the metadata topic for records, the
+    /// data topic otherwise.
+    pub fn topic_for(&self, rel: &str) -> String {
+        if self.is_metadata(rel) {
+            wis2::metadata::metadata_topic(&self.settings.centre_id)
+        } else {
+            self.settings.topic.clone()
+        }
+    }
+
+    /// The notification of a new or changed WCMP2 record, and the record itself.
+    pub fn record_message(
+        &self,
+        rel: &str,
+        relation: Relation,
+    ) -> Result<(Notification, String), CreateError> {
+        wis2::event::check_relative(rel)?;
+        let io = |source| CreateError::Io {
+            path: rel.to_string(),
+            source,
+        };
+        let canon = self.data_root.join(rel).canonicalize().map_err(io)?;
+        if !canon.starts_with(&self.data_root) {
+            return Err(CreateError::Outside(
+                rel.to_string(),
+                self.data_root.display().to_string(),
+            ));
+        }
+        let meta = std::fs::metadata(&canon).map_err(io)?;
+        if meta.len() > wis2::event::MAX_EVENT_BYTES as u64 {
+            return Err(CreateError::RecordTooLarge(rel.to_string(), meta.len()));
+        }
+        let bytes = std::fs::read(&canon).map_err(io)?;
+        let facts = wis2::metadata::RecordFacts::parse(&bytes)
+            .map_err(|e| CreateError::Metadata(rel.to_string(), e))?;
+        let integrity = digest::digest_bytes(self.settings.integrity, &bytes);
+        let spec = wis2::metadata::spec_for_record(
+            &self.settings.centre_id,
+            &facts,
+            public_href(&self.settings.base_url, rel),
+            relation,
+            bytes.len() as u64,
+            integrity,
+        )
+        .map_err(|e| CreateError::Metadata(rel.to_string(), e))?;
+        let record = String::from_utf8(bytes).map_err(|e| {
+            CreateError::Metadata(
+                rel.to_string(),
+                wis2::metadata::MetadataError::NotJson(serde_json::Error::io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    e,
+                ))),
+            )
+        })?;
+        Ok((Notification::build(spec), record))
+    }
+
+    /// The notification of a removed WCMP2 record whose id is `record_id`.
+    pub fn record_deletion(
+        &self,
+        rel: &str,
+        record_id: Option<&str>,
+    ) -> Result<Notification, CreateError> {
+        wis2::event::check_relative(rel)?;
+        let id = record_id.ok_or_else(|| CreateError::DeletionWithoutRecordId(rel.to_string()))?;
+        let spec = wis2::metadata::spec_for_deletion(
+            &self.settings.centre_id,
+            id,
+            public_href(&self.settings.base_url, rel),
+        )
+        .map_err(|e| CreateError::Metadata(rel.to_string(), e))?;
+        Ok(Notification::build(spec))
+    }
+
     /// Builds the message for a file (new or changed) given by its relative path.
     ///
     /// The file is read once: streamed through the digest (see [`digest`]), or, when
     /// inline content is on and the file may fit, read whole (at most 4096 bytes) and
     /// hashed from memory.
     pub fn message_for(&self, rel: &str, relation: Relation) -> Result<Notification, CreateError> {
+        if self.is_metadata(rel) {
+            return self.record_message(rel, relation).map(|(m, _)| m);
+        }
         wis2::event::check_relative(rel)?;
         let path = self.data_root.join(rel);
         let canon = path.canonicalize().map_err(|source| CreateError::Io {
@@ -396,11 +498,33 @@ impl Creator {
 
     /// The message for a file event.
     pub fn message_for_event(&self, ev: &CloudEvent) -> Result<Notification, CreateError> {
+        self.envelope_parts(ev).map(|(m, _)| m)
+    }
+
+    /// The message for a file event and, for a metadata record, the record.
+    pub fn envelope_parts(
+        &self,
+        ev: &CloudEvent,
+    ) -> Result<(Notification, Option<String>), CreateError> {
         let (change, data) = ev.file_event()?;
-        match change {
-            FileChange::Created => self.message_for(&data.path, Relation::Canonical),
-            FileChange::Updated => self.message_for(&data.path, Relation::Update),
-            FileChange::Deleted => self.deletion_for(&data.path),
+        let relation = match change {
+            FileChange::Created => Relation::Canonical,
+            FileChange::Updated => Relation::Update,
+            FileChange::Deleted => Relation::Deletion,
+        };
+        if self.is_metadata(&data.path) {
+            return match relation {
+                Relation::Deletion => self
+                    .record_deletion(&data.path, data.record_id.as_deref())
+                    .map(|m| (m, None)),
+                r => self
+                    .record_message(&data.path, r)
+                    .map(|(m, rec)| (m, Some(rec))),
+            };
+        }
+        match relation {
+            Relation::Deletion => self.deletion_for(&data.path).map(|m| (m, None)),
+            r => self.message_for(&data.path, r).map(|m| (m, None)),
         }
     }
 }
@@ -458,26 +582,40 @@ impl Handler for CreateStage {
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
         let ev = CloudEvent::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
         let fail = |e: CreateError| Failure::new(format!("{e:#}"));
-        let (msgs, path) = match EventKind::of(&ev) {
+        let (msgs, path, record, reannounce) = match EventKind::of(&ev) {
             EventKind::File => {
-                let msg = self.creator.message_for_event(&ev).map_err(fail)?;
-                (vec![msg], ev.file_event().ok().map(|(_, data)| data.path))
+                let (msg, record) = self.creator.envelope_parts(&ev).map_err(fail)?;
+                let data = ev.file_event().ok().map(|(_, data)| data);
+                let reannounce = data.as_ref().is_some_and(|d| d.reannounce);
+                (vec![msg], data.map(|d| d.path), record, reannounce)
             }
             // STAC messages have no file of wis2-watch to confirm: no path.
             EventKind::Stac => (
                 self.creator.messages_for_stac_event(&ev).map_err(fail)?,
                 None,
+                None,
+                false,
             ),
+        };
+        let topic = match &path {
+            Some(p) => self.creator.topic_for(p),
+            None => self.creator.settings.topic.clone(),
         };
         let mut out = Vec::with_capacity(msgs.len());
         for msg in msgs {
-            let env = Envelope::new(
-                self.creator.settings.topic.clone(),
+            let mut env = Envelope::new(
+                topic.clone(),
                 Some(ev.id.clone()),
                 path.clone(),
                 msg.to_json(),
             )
             .map_err(|e| Failure::new(e.to_string()))?;
+            if let Some(record) = &record {
+                env = env
+                    .with_record(record.clone())
+                    .map_err(|e| Failure::new(e.to_string()))?;
+            }
+            env.reannounce = reannounce;
             tracing::info!(
                 event_id = ev.id,
                 message_id = %msg.id,

@@ -257,3 +257,136 @@ async fn a_bad_file_is_dead_lettered_and_the_chain_keeps_going() {
     poller.abort();
     chain.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_metadata_record_is_announced_updated_and_deleted_on_the_metadata_topic() {
+    let broker = Broker::start();
+    let root = tempfile::tempdir().expect("tmp");
+    let dirs = ChainDirs::new(root.path());
+    let meta = dirs.data.join("metadata");
+    std::fs::create_dir_all(&meta).expect("metadata dir");
+    let mut obs = Observer::connect(
+        &broker,
+        "operator",
+        &["origin/a/wis2/#", "chain/rejected", "chain/deadletter"],
+    )
+    .await;
+    let chain = Chain::start(&broker, &dirs).await;
+    let record = repo().join("data/metadata/fr-ifremer-argo-core-metadata.json");
+    let topic = "origin/a/wis2/fr-ifremer-argo/metadata";
+    let wcmp2 = wis2::wcmp2::Wcmp2Checker::new(&wis2::wcmp2::Wcmp2Options {
+        schema: Some(shared().join("standards/wcmp2/wcmp2-bundled.json")),
+        codelists_dir: Some(shared().join("standards/wcmp2/codelists")),
+        wth_dir: Some(shared().join("standards/wth")),
+    })
+    .expect("checker");
+    assert!(
+        wcmp2
+            .check_record(&std::fs::read(&record).expect("read"))
+            .is_valid()
+    );
+
+    drop_file(&record, &meta, "argo.json");
+    let got = obs.collect(1, Duration::from_secs(30), |_| true).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].topic,
+        topic,
+        "{}",
+        String::from_utf8_lossy(&got[0].payload)
+    );
+    let v = validator();
+    let report = v.check_message(&got[0].payload, Some(topic));
+    assert!(report.is_valid(), "{}", report.to_human());
+    let m: serde_json::Value = serde_json::from_slice(&got[0].payload).expect("json");
+    assert_eq!(
+        m["properties"]["data_id"],
+        "fr-ifremer-argo/metadata/cor:msg:argo"
+    );
+    assert_eq!(
+        m["properties"]["metadata_id"],
+        "urn:wmo:md:fr-ifremer-argo:cor:msg:argo"
+    );
+    assert_eq!(m["links"][0]["rel"], "canonical");
+    assert_eq!(m["links"][0]["type"], "application/geo+json");
+    assert_eq!(
+        m["links"][0]["href"],
+        "https://data.example.org/argo/metadata/argo.json"
+    );
+
+    // A changed record: update, same data_id.
+    let mut rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).expect("read")).expect("json");
+    rec["properties"]["updated"] = serde_json::json!("2026-11-29T00:00:00Z");
+    let tmp = meta.join(".argo.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&rec).expect("json")).expect("write");
+    std::fs::rename(&tmp, meta.join("argo.json")).expect("rename");
+    let got = obs.collect(1, Duration::from_secs(30), |_| true).await;
+    assert_eq!(got.len(), 1);
+    let m: serde_json::Value = serde_json::from_slice(&got[0].payload).expect("json");
+    assert_eq!(got[0].topic, topic);
+    assert_eq!(m["links"][0]["rel"], "update");
+    assert_eq!(
+        m["properties"]["data_id"],
+        "fr-ifremer-argo/metadata/cor:msg:argo"
+    );
+    assert_eq!(m["properties"]["datetime"], "2026-11-29T00:00:00Z");
+
+    // Removed: deletion, with the metadata_id.
+    std::fs::remove_file(meta.join("argo.json")).expect("remove");
+    let got = obs.collect(1, Duration::from_secs(30), |_| true).await;
+    assert_eq!(got.len(), 1);
+    let m: serde_json::Value = serde_json::from_slice(&got[0].payload).expect("json");
+    assert_eq!(got[0].topic, topic);
+    assert_eq!(m["links"][0]["rel"], "deletion");
+    assert_eq!(
+        m["properties"]["metadata_id"],
+        "urn:wmo:md:fr-ifremer-argo:cor:msg:argo"
+    );
+    let report = v.check_message(&got[0].payload, Some(topic));
+    assert!(report.is_valid(), "{}", report.to_human());
+    chain.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invalid_record_is_rejected_with_the_wcmp2_report() {
+    let broker = Broker::start();
+    let root = tempfile::tempdir().expect("tmp");
+    let dirs = ChainDirs::new(root.path());
+    let meta = dirs.data.join("metadata");
+    std::fs::create_dir_all(&meta).expect("metadata dir");
+    let mut obs =
+        Observer::connect(&broker, "operator", &["origin/a/wis2/#", "chain/rejected"]).await;
+    let chain = Chain::start(&broker, &dirs).await;
+    let mut rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo().join("data/metadata/fr-ifremer-argo-core-metadata.json"))
+            .expect("read"),
+    )
+    .expect("json");
+    rec["properties"]["title"] = serde_json::Value::Null;
+    std::fs::write(
+        meta.join(".bad.json.tmp"),
+        serde_json::to_vec(&rec).expect("json"),
+    )
+    .expect("write");
+    std::fs::rename(meta.join(".bad.json.tmp"), meta.join("bad.json")).expect("rename");
+    let got = obs.collect(1, Duration::from_secs(30), |_| true).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].topic, "chain/rejected",
+        "an invalid record must not be announced"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&got[0].payload).expect("json");
+    let failed: Vec<&str> = r["report"]["ets-report"]["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .filter(|t| t["code"] == "FAILED")
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert!(
+        failed.contains(&"http://wis.wmo.int/spec/wcmp/2/conf/core/title"),
+        "{failed:?}"
+    );
+    chain.stop().await;
+}

@@ -367,7 +367,8 @@ pub struct Seen {
 /// An MQTT client that records what arrives on its subscriptions.
 pub struct Observer {
     pub rx: mpsc::UnboundedReceiver<Seen>,
-    pub client: AsyncClient,
+    /// Kept so that the connection lives as long as the observer.
+    _client: AsyncClient,
     _task: JoinHandle<()>,
 }
 
@@ -421,7 +422,7 @@ impl Observer {
             .expect("observer alive");
         Observer {
             rx,
-            client,
+            _client: client,
             _task: task,
         }
     }

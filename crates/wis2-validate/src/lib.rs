@@ -61,6 +61,69 @@ pub struct RunArgs {
     /// announces; Global Brokers may discard them.
     #[arg(long = "require-metadata", env = "WIS2_REQUIRE_METADATA")]
     pub require_metadata: bool,
+    /// Seconds a data_id is remembered: a `canonical` message repeating it with other
+    /// data within this window is rejected (it needs `rel=update`); 0 turns it off.
+    #[arg(
+        long = "unique-window-secs",
+        env = "WIS2_UNIQUE_WINDOW_SECS",
+        default_value_t = 3600
+    )]
+    pub unique_window_secs: u64,
+}
+
+/// Test id of the check that a `data_id` sent again as `canonical` carries the same
+/// data (a changed file needs `rel=update`).
+pub const UNIQUE_TEST_ID: &str = "https://wis2-chain.org/conf/data-id-unique";
+
+/// The `data_id`s seen recently with their integrity, for the uniqueness check.
+#[derive(Debug)]
+pub struct SeenIds {
+    window: std::time::Duration,
+    seen: Mutex<std::collections::HashMap<String, (std::time::Instant, Option<String>)>>,
+}
+
+impl SeenIds {
+    pub fn new(window: std::time::Duration) -> Self {
+        SeenIds {
+            window,
+            seen: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// Records a message; returns a finding when a `canonical` message repeats a
+    /// `data_id` seen within the window with other data. The same data again (a
+    /// re-send after a lost confirmation) is fine: `wis2-publish` suppresses it.
+    pub fn check(&self, v: &serde_json::Value) -> Option<Finding> {
+        if self.window.is_zero() {
+            return None;
+        }
+        let data_id = v["properties"]["data_id"].as_str()?;
+        let rel = v["links"].as_array()?.iter().find_map(|l| {
+            l["rel"]
+                .as_str()
+                .filter(|r| matches!(*r, "canonical" | "update" | "deletion"))
+        })?;
+        let integrity = v["properties"]["integrity"]["value"]
+            .as_str()
+            .map(str::to_string);
+        let now = std::time::Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() > 200_000 {
+            let window = self.window;
+            seen.retain(|_, (t, _)| now.duration_since(*t) < window);
+        }
+        let previous = seen.insert(data_id.to_string(), (now, integrity.clone()));
+        match previous {
+            Some((t, prev)) if rel == "canonical" && now.duration_since(t) < self.window && prev != integrity => Some(
+                Finding::new(
+                    "/properties/data_id",
+                    format!("data_id {data_id} was announced with other data {} s ago; a Global Cache drops a known data_id sent again as canonical", now.duration_since(t).as_secs()),
+                )
+                .with_fix("announce changed data with a link rel=update (same data_id, newer pubtime)"),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// Test id of the check that a data topic is announced by discovery metadata.
@@ -125,6 +188,7 @@ pub struct ValidateStage {
     wcmp2: Wcmp2Checker,
     known: KnownChannels,
     require_metadata: bool,
+    seen: SeenIds,
     validated_topic: String,
     rejected_topic: String,
 }
@@ -136,6 +200,7 @@ impl ValidateStage {
             wcmp2: Wcmp2Checker::builtin(),
             known: KnownChannels::default(),
             require_metadata: false,
+            seen: SeenIds::new(std::time::Duration::from_secs(3600)),
             validated_topic,
             rejected_topic,
         }
@@ -151,6 +216,12 @@ impl ValidateStage {
     pub fn with_known(mut self, known: KnownChannels, require: bool) -> Self {
         self.known = known;
         self.require_metadata = require;
+        self
+    }
+
+    /// Remembers data_ids for `window` (zero: no uniqueness check).
+    pub fn with_unique_window(mut self, window: std::time::Duration) -> Self {
+        self.seen = SeenIds::new(window);
         self
     }
 
@@ -202,6 +273,15 @@ impl ValidateStage {
             } else if !announced {
                 warnings.push(finding());
             }
+        }
+        if report_valid_so_far(&tests)
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(env.message_bytes())
+        {
+            let errors: Vec<Finding> = self.seen.check(&v).into_iter().collect();
+            tests.push(wis2::report::TestResult::from_errors(
+                UNIQUE_TEST_ID,
+                errors,
+            ));
         }
         Report::new(r.subject, tests, warnings)
     }
@@ -259,6 +339,10 @@ impl Handler for ValidateStage {
     }
 }
 
+fn report_valid_so_far(tests: &[wis2::report::TestResult]) -> bool {
+    tests.iter().all(|t| t.code != wis2::report::Code::Failed)
+}
+
 /// Runs the service until `shutdown` completes.
 pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use anyhow::Context;
@@ -296,7 +380,38 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
             args.rejected_topic.clone(),
         )
         .with_wcmp2(wcmp2)
-        .with_known(known, args.require_metadata),
+        .with_known(known, args.require_metadata)
+        .with_unique_window(std::time::Duration::from_secs(args.unique_window_secs)),
     );
     wis2_bus::run_stage(conn, stage, cfg, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(data_id: &str, rel: &str, integrity: &str) -> serde_json::Value {
+        serde_json::json!({
+            "properties": {"data_id": data_id, "integrity": {"method": "sha512", "value": integrity}},
+            "links": [{"rel": rel, "href": "https://h/x"}]
+        })
+    }
+
+    #[test]
+    fn a_changed_file_sent_again_as_canonical_is_refused_a_resend_is_not() {
+        let s = SeenIds::new(std::time::Duration::from_secs(60));
+        assert!(s.check(&msg("d", "canonical", "A")).is_none());
+        assert!(
+            s.check(&msg("d", "canonical", "A")).is_none(),
+            "a re-send of the same data"
+        );
+        let f = s
+            .check(&msg("d", "canonical", "B"))
+            .expect("changed data as canonical");
+        assert!(f.to_string().contains("rel=update"), "{f}");
+        assert!(s.check(&msg("d", "update", "C")).is_none());
+        let off = SeenIds::new(std::time::Duration::ZERO);
+        assert!(off.check(&msg("d", "canonical", "A")).is_none());
+        assert!(off.check(&msg("d", "canonical", "B")).is_none());
+    }
 }

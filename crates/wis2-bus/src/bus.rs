@@ -131,8 +131,10 @@ impl Bus {
             tx,
             tracker.clone(),
             stats.clone(),
-            connected_tx,
-            ready_tx,
+            Signals {
+                connected: connected_tx,
+                ready: ready_tx,
+            },
         ));
         Connection {
             bus: Bus {
@@ -252,6 +254,14 @@ impl Bus {
     }
 }
 
+/// What the event loop tells the rest of the service.
+struct Signals {
+    /// Connected to the broker.
+    connected: watch::Sender<bool>,
+    /// Connected with every subscription acknowledged.
+    ready: watch::Sender<bool>,
+}
+
 fn lock(m: &std::sync::Mutex<AckTracker>) -> std::sync::MutexGuard<'_, AckTracker> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -263,9 +273,9 @@ async fn event_loop(
     tx: mpsc::Sender<Delivery>,
     tracker: Arc<std::sync::Mutex<AckTracker>>,
     stats: Arc<Metrics>,
-    connected: watch::Sender<bool>,
-    ready: watch::Sender<bool>,
+    signals: Signals,
 ) {
+    let Signals { connected, ready } = signals;
     let mut failures: u32 = 0;
     let mut ever_connected = false;
     let mut subacks_missing = 0usize;

@@ -10,10 +10,13 @@ use wis2_bus::{BrokerArgs, Bus, ConnectOptions};
 
 use crate::RemoteArgs;
 
+/// The sending side of the outbox queue; `None` once shut down.
+type OutboxSender = Arc<std::sync::Mutex<Option<mpsc::Sender<(String, Vec<u8>)>>>>;
+
 /// Handle of the remote outbox.
 #[derive(Clone)]
 pub struct RemoteOutbox {
-    tx: Arc<std::sync::Mutex<Option<mpsc::Sender<(String, Vec<u8>)>>>>,
+    tx: OutboxSender,
     bus: Bus,
     task: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }

@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service: messages in, validated or rejected out.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     #[command(flatten)]
     OneShot(oneshot::Command),
     /// Check WCMP2 discovery metadata records (or `metadata sync` the schema and code lists).
@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => match wis2_validate::run(args, wis2_bus::shutdown::signal()).await {
+        Command::Run(args) => match wis2_validate::run(*args, wis2_bus::shutdown::signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("wis2-validate: error: {e:#}");

@@ -69,6 +69,12 @@ pub struct BrokerArgs {
     #[arg(long = "keep-alive", env = "WIS2_KEEP_ALIVE", default_value_t = 30)]
     pub keep_alive: u64,
 
+    /// Share the service's input with the other replicas of this group (MQTT shared
+    /// subscriptions, `$share/<group>/<topic>`): each message goes to one replica.
+    /// Each replica then needs its own client id (default: `<service>-<hostname>`).
+    #[arg(long = "shared-group", env = "WIS2_SHARED_GROUP")]
+    pub shared_group: Option<String>,
+
     /// Address to serve /healthz and /metrics on (e.g. 0.0.0.0:9101); none by default.
     #[arg(long = "health-addr", env = "WIS2_HEALTH_ADDR")]
     pub health_addr: Option<std::net::SocketAddr>,
@@ -85,6 +91,7 @@ impl fmt::Debug for BrokerArgs {
             )
             .field("broker_password_file", &self.broker_password_file)
             .field("client_id", &self.client_id)
+            .field("shared_group", &self.shared_group)
             .field("ca_file", &self.ca_file)
             .field("health_addr", &self.health_addr)
             .finish()
@@ -102,6 +109,7 @@ impl BrokerArgs {
             client_id: None,
             ca_file: None,
             keep_alive: 30,
+            shared_group: None,
             health_addr: None,
         }
     }
@@ -139,8 +147,18 @@ impl BrokerArgs {
         default_client_id: &str,
         subscriptions: Vec<String>,
     ) -> Result<crate::bus::ConnectOptions, ConfigError> {
-        let mut o =
-            crate::bus::ConnectOptions::new(self.mqtt_options(default_client_id)?, subscriptions);
+        let group = self.shared_group.as_deref().filter(|g| !g.is_empty());
+        let (client_id, subscriptions) = match group {
+            None => (default_client_id.to_string(), subscriptions),
+            Some(g) => (
+                format!("{default_client_id}-{}", hostname()),
+                subscriptions
+                    .into_iter()
+                    .map(|t| format!("$share/{g}/{t}"))
+                    .collect(),
+            ),
+        };
+        let mut o = crate::bus::ConnectOptions::new(self.mqtt_options(&client_id)?, subscriptions);
         o.health_addr = self.health_addr;
         Ok(o)
     }
@@ -165,6 +183,7 @@ impl BrokerArgs {
         let client_id = self
             .client_id
             .clone()
+            .filter(|c| !c.is_empty())
             .unwrap_or_else(|| default_client_id.to_string());
         let mut opts = if ws {
             // rumqttc takes the full websocket URL as the "host" and the port separately.
@@ -237,6 +256,20 @@ impl BrokerArgs {
         }
         Ok(opts)
     }
+}
+
+/// This machine's (or container's) host name, for per-replica client ids.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string())
 }
 
 fn decode(s: &str) -> String {

@@ -168,6 +168,28 @@ impl Service {
         }
     }
 
+    /// A counter or gauge from the service's `/metrics` (0 when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let url = format!("http://127.0.0.1:{}/metrics", self.health_port);
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            let body = ureq::get(&url)
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_string().ok())
+                .unwrap_or_default();
+            body.lines()
+                .find_map(|l| {
+                    l.strip_prefix(&name)
+                        .and_then(|rest| rest.strip_prefix(' '))
+                        .and_then(|v| v.trim().parse().ok())
+                })
+                .unwrap_or(0.0)
+        })
+        .await
+        .unwrap_or(0.0)
+    }
+
     /// Waits until the service's `/healthz` says it is connected and subscribed.
     pub async fn wait_ready(&self) {
         let port = self.health_port;
@@ -268,8 +290,13 @@ pub fn start_watch(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
 }
 
 pub fn start_create(b: &Broker, d: &ChainDirs) -> Service {
+    start_create_with(b, d, &[])
+}
+
+/// Like [`start_create`], with more flags.
+pub fn start_create_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
     let (hp, [h1, h2]) = health_flags();
-    let a: wis2_create::RunArgs = args(&[
+    let mut f = vec![
         h1,
         h2,
         s("--broker-url"),
@@ -280,14 +307,21 @@ pub fn start_create(b: &Broker, d: &ChainDirs) -> Service {
         s("https://data.example.org/argo"),
         s("--deadletter-dir"),
         d.deadletters.display().to_string(),
-    ]);
+    ];
+    f.extend(extra.iter().cloned());
+    let a: wis2_create::RunArgs = args(&f);
     let (tx, rx) = stop_pair();
     Service::new(tx, tokio::spawn(wis2_create::run(a, rx)), hp)
 }
 
 pub fn start_validate(b: &Broker, d: &ChainDirs) -> Service {
+    start_validate_with(b, d, &[])
+}
+
+/// Like [`start_validate`], with more flags.
+pub fn start_validate_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
     let (hp, [h1, h2]) = health_flags();
-    let a: wis2_validate::RunArgs = args(&[
+    let mut f = vec![
         h1,
         h2,
         s("--broker-url"),
@@ -301,7 +335,9 @@ pub fn start_validate(b: &Broker, d: &ChainDirs) -> Service {
         shared().join("standards/wth").display().to_string(),
         s("--deadletter-dir"),
         d.deadletters.display().to_string(),
-    ]);
+    ];
+    f.extend(extra.iter().cloned());
+    let a: wis2_validate::RunArgs = args(&f);
     let (tx, rx) = stop_pair();
     Service::new(tx, tokio::spawn(wis2_validate::run(a, rx)), hp)
 }

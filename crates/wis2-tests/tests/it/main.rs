@@ -6,3 +6,4 @@ mod acl;
 mod chain;
 mod faults;
 mod harness;
+mod scale;

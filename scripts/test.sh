@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_sub >/dev/null 2>&1 || need+=(mosquitto-clients)
+# The data verification tests download links from a real nginx.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 { pkg-config --exists netcdf 2>/dev/null || [ -e /usr/include/netcdf.h ]; } || need+=(libnetcdf-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 if [ ${#need[@]} -gt 0 ]; then
@@ -19,8 +22,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # Debian installs mosquitto in /usr/sbin, which is not on every user's PATH.
 export PATH="$PATH:/usr/sbin"
-# Some machines start a mosquitto service on install; the tests start their own on
-# free ports, so it is not needed, but it does no harm either.
+# Some machines start mosquitto and nginx services on install; the tests start their
+# own on free ports, so they are not needed, but they do no harm either.
 
 if [ "${1:-}" != "--quick" ]; then
   cargo fmt --all -- --check

@@ -7,7 +7,9 @@
 //! when one is configured.
 
 pub mod output;
+pub mod queue;
 pub mod remote;
+pub mod replay;
 pub mod store;
 
 use std::collections::{HashMap, HashSet};
@@ -35,7 +37,14 @@ pub struct RemoteArgs {
         default_value = "wis2-publish"
     )]
     pub remote_client_id: String,
-    /// Messages kept for the remote broker while it is unreachable.
+    /// Remote broker user (overrides the one in the URL).
+    #[arg(long = "remote-user", env = "WIS2_REMOTE_USER")]
+    pub remote_user: Option<String>,
+    /// File holding the remote broker password (overrides the one in the URL).
+    #[arg(long = "remote-password-file", env = "WIS2_REMOTE_PASSWORD_FILE")]
+    pub remote_password_file: Option<PathBuf>,
+    /// Messages kept (on disk, in `<state-dir>/remote-outbox.redb`) for the remote
+    /// broker while it is unreachable; when full, newer messages are not forwarded.
     #[arg(
         long = "remote-outbox",
         env = "WIS2_REMOTE_OUTBOX",
@@ -69,24 +78,75 @@ pub struct RunArgs {
     /// Messages published at once.
     #[arg(long = "concurrency", env = "WIS2_CONCURRENCY", default_value_t = 32)]
     pub concurrency: usize,
-    /// Folder of the durable record of what was published (duplicate suppression).
+    /// Folder of the durable state: `published.redb` (what was published: duplicate
+    /// suppression and audit), `remote-outbox.redb`, `output-retry.redb`.
     #[arg(
         long = "state-dir",
         env = "WIS2_STATE_DIR",
         default_value = ".wis2-state"
     )]
     pub state_dir: PathBuf,
+    /// Failed WIS2_OUTPUT writes kept for a retry (on disk); when full, the copy of a
+    /// newer message is dropped (the message itself is published and recorded).
+    #[arg(
+        long = "output-retry",
+        env = "WIS2_OUTPUT_RETRY",
+        default_value_t = 1000
+    )]
+    pub output_retry: usize,
+    /// Milliseconds between retries of failed WIS2_OUTPUT writes.
+    #[arg(
+        long = "output-retry-ms",
+        env = "WIS2_OUTPUT_RETRY_MS",
+        default_value_t = 10_000
+    )]
+    pub output_retry_ms: u64,
 }
 
 struct PublishStage {
     published_topic: String,
-    output: Option<output::OutputTarget>,
+    output: Option<output::OutputWriter>,
     remote: Option<remote::RemoteOutbox>,
     store: store::PublishedStore,
-    /// data_ids being published right now, with the message id.
-    inflight: Mutex<HashMap<String, String>>,
-    /// Message ids handled as duplicates, waiting for their confirmation's PUBACK.
-    duplicates: Mutex<HashSet<String>>,
+    inflight: Mutex<Inflight>,
+}
+
+/// What is being published right now (between `handle` and `acknowledged`), so that
+/// two deliveries of the same message or state in flight at once publish it once.
+#[derive(Default)]
+struct Inflight {
+    /// Message ids being published.
+    ids: HashSet<String>,
+    /// (data_id, integrity or "deletion", rel) → message id being published.
+    keys: HashMap<String, String>,
+    /// Message ids of deliveries handled as duplicates, waiting for their
+    /// confirmation's PUBACK (a count: the same id can be redelivered more than once).
+    duplicates: HashMap<String, usize>,
+}
+
+impl Inflight {
+    fn release(&mut self, p: &Parsed) {
+        self.ids.remove(&p.id);
+        let key = p.key();
+        if self.keys.get(&key) == Some(&p.id) {
+            self.keys.remove(&key);
+        }
+    }
+
+    /// Takes one duplicate delivery of `id`; false when there is none.
+    fn take_duplicate(&mut self, id: &str) -> bool {
+        match self.duplicates.get_mut(id) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => {
+                self.duplicates.remove(id);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -101,6 +161,36 @@ struct Parsed {
     rel: String,
     integrity: Option<String>,
     pubtime: String,
+}
+
+impl Parsed {
+    /// The integrity the store compares: none for a deletion, whatever it carries.
+    fn state(&self) -> Option<&str> {
+        if self.rel == "deletion" {
+            None
+        } else {
+            self.integrity.as_deref()
+        }
+    }
+
+    /// The duplicate key: (data_id, integrity value or "deletion", rel).
+    fn key(&self) -> String {
+        format!(
+            "{}\u{1f}{}\u{1f}{}",
+            self.data_id,
+            self.state().unwrap_or("deletion"),
+            self.rel
+        )
+    }
+
+    fn queued(&self) -> queue::Queued {
+        queue::Queued {
+            topic: self.env.topic.clone(),
+            message_id: self.id.clone(),
+            data_id: self.data_id.clone(),
+            message: String::from_utf8_lossy(self.env.message_bytes()).into_owned(),
+        }
+    }
 }
 
 fn parse(d: &Delivery) -> Result<Parsed, Failure> {
@@ -129,6 +219,11 @@ fn parse(d: &Delivery) -> Result<Parsed, Failure> {
             env.topic
         )));
     }
+    if id.is_empty() || data_id.is_empty() {
+        return Err(Failure::new(
+            "the message has no `id` or no `properties.data_id`: it cannot be published once and only once; send it through wis2-validate",
+        ));
+    }
     let integrity = v["properties"]["integrity"]["value"]
         .as_str()
         .map(str::to_string);
@@ -144,6 +239,40 @@ fn parse(d: &Delivery) -> Result<Parsed, Failure> {
         integrity,
         pubtime,
     })
+}
+
+impl PublishStage {
+    /// Whether `p` was published already (or is being published): why, or `None`.
+    /// Registers it as in flight when it is not. Holds the in-flight lock across the
+    /// store lookup so two deliveries of one message cannot both pass.
+    fn claim(&self, p: &Parsed) -> Result<Option<&'static str>, Failure> {
+        let mut inflight = lock(&self.inflight);
+        let key = p.key();
+        let why = if inflight.ids.contains(&p.id) {
+            Some("redelivered message: being published")
+        } else if !p.env.reannounce && inflight.keys.contains_key(&key) {
+            Some("same data_id, integrity and rel: being published")
+        } else {
+            match self
+                .store
+                .check(&p.id, &p.data_id, p.state(), &p.rel, !p.env.reannounce)
+                .map_err(|e| Failure::new(e.to_string()))?
+            {
+                store::Seen::New => None,
+                store::Seen::SameMessage(_) => Some("redelivered message: already published"),
+                store::Seen::SameState(_) => {
+                    Some("same data_id, integrity and rel: already published")
+                }
+            }
+        };
+        if why.is_some() {
+            *inflight.duplicates.entry(p.id.clone()).or_default() += 1;
+        } else {
+            inflight.ids.insert(p.id.clone());
+            inflight.keys.insert(key, p.id.clone());
+        }
+        Ok(why)
+    }
 }
 
 impl Handler for PublishStage {
@@ -165,18 +294,6 @@ impl Handler for PublishStage {
 
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
         let p = parse(d)?;
-        // Deletions are keyed as "no integrity", whatever the message carries.
-        let state = if p.rel == "deletion" {
-            None
-        } else {
-            p.integrity.as_deref()
-        };
-        let duplicate = !p.env.reannounce
-            && (lock(&self.inflight).contains_key(&p.data_id)
-                || self
-                    .store
-                    .is_duplicate(&p.data_id, state)
-                    .map_err(|e| Failure::new(e.to_string()))?);
         let confirmation = Confirmation {
             event_id: p.env.event_id.clone(),
             path: p.env.path.clone(),
@@ -189,15 +306,16 @@ impl Handler for PublishStage {
             self.published_topic.clone(),
             serde_json::to_vec(&confirmation).unwrap_or_default(),
         );
-        if duplicate {
+        if let Some(why) = self.claim(&p)? {
             tracing::info!(
+                message_id = p.id,
                 data_id = p.data_id,
-                "already published in this state: duplicate suppressed, confirmation only"
+                rel = p.rel,
+                why,
+                "duplicate suppressed: not published again, confirmation only"
             );
-            lock(&self.duplicates).insert(p.id.clone());
             return Ok(vec![confirm]);
         }
-        lock(&self.inflight).insert(p.data_id.clone(), p.id.clone());
         Ok(vec![
             Output::new(p.env.topic.clone(), p.env.message_bytes().to_vec()),
             confirm,
@@ -206,47 +324,54 @@ impl Handler for PublishStage {
 
     fn not_acknowledged(&self, d: &Delivery) {
         let Ok(p) = parse(d) else { return };
-        lock(&self.duplicates).remove(&p.id);
         let mut inflight = lock(&self.inflight);
-        if inflight.get(&p.data_id) == Some(&p.id) {
-            inflight.remove(&p.data_id);
+        // The original of a message in flight is older than its redeliveries, and the
+        // stage reports deliveries in arrival order: an id still in flight is its own.
+        if inflight.ids.contains(&p.id) {
+            inflight.release(&p);
+        } else {
+            inflight.take_duplicate(&p.id);
         }
     }
 
     fn acknowledged(&self, d: &Delivery) {
         let Ok(p) = parse(d) else { return };
-        if lock(&self.duplicates).remove(&p.id) {
-            return;
+        {
+            let mut inflight = lock(&self.inflight);
+            if !inflight.ids.contains(&p.id) {
+                // A duplicate: only its confirmation went out.
+                inflight.take_duplicate(&p.id);
+                return;
+            }
+        }
+        let item = p.queued();
+        // The remote outbox first: a crash before the store write then publishes it
+        // again (at-least-once) rather than never forwarding it.
+        if let Some(remote) = &self.remote {
+            remote.push(&item);
         }
         let record = store::Published {
-            integrity: if p.rel == "deletion" {
-                None
-            } else {
-                p.integrity.clone()
-            },
+            integrity: p.state().map(str::to_string),
             rel: p.rel.clone(),
             message_id: p.id.clone(),
             topic: p.env.topic.clone(),
             pubtime: p.pubtime.clone(),
             published_at: wis2::message::rfc3339(&chrono::Utc::now()),
+            data_id: p.data_id.clone(),
         };
         if let Err(e) = self.store.record(&p.data_id, &record) {
-            tracing::error!(error = %e, "cannot record the publication: a redelivery of it would be published again");
+            tracing::error!(error = %e, message_id = p.id, "cannot record the publication: a redelivery of it would be published again");
         }
-        {
-            let mut inflight = lock(&self.inflight);
-            if inflight.get(&p.data_id) == Some(&p.id) {
-                inflight.remove(&p.data_id);
-            }
-        }
-        tracing::info!(topic = p.env.topic, rel = p.rel, "published");
-        if let Some(out) = &self.output
-            && let Err(e) = out.write(&p.data_id, &p.id, p.env.message_bytes())
-        {
-            tracing::error!(error = %e, "cannot write the published message to WIS2_OUTPUT");
-        }
-        if let Some(remote) = &self.remote {
-            remote.push(p.env.topic.clone(), p.env.message_bytes().to_vec());
+        lock(&self.inflight).release(&p);
+        tracing::info!(
+            topic = p.env.topic,
+            message_id = p.id,
+            data_id = p.data_id,
+            rel = p.rel,
+            "published"
+        );
+        if let Some(out) = &self.output {
+            out.write(&item);
         }
     }
 }
@@ -254,16 +379,33 @@ impl Handler for PublishStage {
 /// Runs the service until `shutdown` completes.
 pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use anyhow::Context;
+    let store = store::PublishedStore::open(&args.state_dir)?;
     let output = args
         .output
         .as_ref()
-        .map(|p| output::OutputTarget::new(p.clone()))
+        .map(|p| -> anyhow::Result<output::OutputWriter> {
+            let target = output::OutputTarget::new(p.clone())?;
+            Ok(output::OutputWriter::new(
+                target,
+                &args.state_dir.join("output-retry.redb"),
+                args.output_retry as u64,
+            )?)
+        })
         .transpose()?;
     let remote = match &args.remote.remote_broker_url {
-        Some(url) if !url.is_empty() => Some(remote::RemoteOutbox::start(&args.remote)?),
+        Some(url) if !url.is_empty() => {
+            Some(remote::RemoteOutbox::start(&args.remote, &args.state_dir)?)
+        }
         _ => None,
     };
-    tracing::info!(broker = %args.broker.redacted_url(), output = ?args.output, remote = remote.is_some(), "wis2-publish starting");
+    tracing::info!(
+        broker = %args.broker.redacted_url(),
+        output = ?args.output,
+        remote = remote.is_some(),
+        state_dir = %args.state_dir.display(),
+        published = store.len().unwrap_or(0),
+        "wis2-publish starting"
+    );
     let conn = Bus::connect(
         args.broker
             .service_connection("wis2-publish", vec![args.validated_topic.clone()])
@@ -272,20 +414,61 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
     let mut cfg = StageConfig::new(args.deadletter_topic.clone());
     cfg.deadletter_dir = args.deadletter_dir.clone();
     cfg.concurrency = args.concurrency.max(1);
-    let store = store::PublishedStore::open(&args.state_dir)?;
+    let (stop_retry, retry_task) = match &output {
+        Some(out) => {
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            let every = std::time::Duration::from_millis(args.output_retry_ms.max(10));
+            (
+                Some(tx),
+                Some(tokio::spawn(retry_output(out.clone(), every, rx))),
+            )
+        }
+        None => (None, None),
+    };
     let stage = Arc::new(PublishStage {
         published_topic: args.published_topic.clone(),
         output,
         remote: remote.clone(),
         store,
-        inflight: Mutex::new(HashMap::new()),
-        duplicates: Mutex::new(HashSet::new()),
+        inflight: Mutex::new(Inflight::default()),
     });
     let result = wis2_bus::run_stage(conn, stage, cfg, shutdown).await;
+    if let Some(tx) = stop_retry {
+        let _ = tx.send(true);
+    }
+    if let Some(task) = retry_task {
+        let _ = task.await;
+    }
     if let Some(remote) = remote {
         remote.shutdown().await;
     }
     result
+}
+
+/// Retries failed WIS2_OUTPUT writes every `every` until `stop`.
+async fn retry_output(
+    out: output::OutputWriter,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let o = out.clone();
+        if let Ok(left) =
+            tokio::task::spawn_blocking(move || if o.waiting() == 0 { 0 } else { o.retry() }).await
+            && left > 0
+        {
+            tracing::debug!(
+                waiting = left,
+                "WIS2_OUTPUT writes still waiting for a retry"
+            );
+        }
+    }
 }
 
 /// Publishes one message on `topic` and returns after the broker's acknowledgement.

@@ -41,6 +41,9 @@ enum Command {
         #[command(flatten)]
         broker: BrokerArgs,
     },
+    /// Re-inject dead letters on the topics they came from (after fixing their cause),
+    /// then move them to <DIR>/replayed/.
+    Replay(wis2_publish::replay::ReplayArgs),
 }
 
 async fn message(
@@ -65,6 +68,31 @@ async fn message(
     Ok(())
 }
 
+async fn replay(args: wis2_publish::replay::ReplayArgs) -> anyhow::Result<()> {
+    let report = wis2_publish::replay::replay(&args).await?;
+    for line in report.lines() {
+        eprintln!("{line}");
+    }
+    let verb = if args.dry_run {
+        "would be replayed"
+    } else {
+        "replayed"
+    };
+    eprintln!(
+        "{} dead letter(s) {verb}, {} refused or failed, {} skipped",
+        report.replayed(),
+        report.failed(),
+        report.skipped
+    );
+    if report.failed() > 0 {
+        anyhow::bail!(
+            "{} dead letter(s) not replayed (see above)",
+            report.failed()
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     wis2_bus::telemetry::init();
@@ -77,6 +105,7 @@ async fn main() -> ExitCode {
             force,
             broker,
         } => message(file, topic, force, broker).await,
+        Command::Replay(args) => replay(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,81 +1,237 @@
-//! The remote WIS2 broker: messages published locally are also published there, from
-//! a bounded outbox drained by its own task, so a broken remote broker never blocks
-//! local processing. When the outbox is full the oldest local work is not held back:
-//! the message is logged as not forwarded.
+//! The remote WIS2 broker: every message published locally is also published there,
+//! from a bounded, persistent outbox (`<WIS2_STATE_DIR>/remote-outbox.redb`) drained in
+//! order by its own task with its own connection.
+//!
+//! - Local processing never waits for the remote broker: the stage only appends to the
+//!   outbox (one local commit).
+//! - A message leaves the outbox only once the remote broker acknowledged it (PUBACK).
+//!   The outbox survives restarts; a crash between the remote PUBACK and the removal
+//!   sends that message again, with the same id (at-least-once).
+//! - Order: messages are sent in the order they were published locally (pipelined in
+//!   batches, each batch removed in order up to the first unacknowledged message).
+//! - Full outbox (`--remote-outbox`, `WIS2_REMOTE_OUTBOX`, default 10000 messages):
+//!   a warning when it reaches 90 %; once full the *newest* message is dropped for the
+//!   remote broker only, with an error naming it (it is still on the local broker, in
+//!   the publication store and in WIS2_OUTPUT). Refusing instead would stop local
+//!   publication because a remote broker is down, which is the failure this outbox
+//!   exists to avoid.
+//! - TLS (mqtts://, wss://): the server certificate is always verified, against the
+//!   system roots or `--remote-ca-file`; there is no switch to turn verification off.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::mpsc;
-use wis2_bus::{BrokerArgs, Bus, ConnectOptions};
+use tokio::sync::watch;
+use wis2_bus::{BrokerArgs, Bus, BusError, ConnectOptions};
 
 use crate::RemoteArgs;
+use crate::queue::{DiskQueue, Pushed, Queued};
 
-/// The sending side of the outbox queue; `None` once shut down.
-type OutboxSender = Arc<std::sync::Mutex<Option<mpsc::Sender<(String, Vec<u8>)>>>>;
+/// Messages sent before waiting for their acknowledgements.
+const BATCH: usize = 64;
 
 /// Handle of the remote outbox.
 #[derive(Clone)]
 pub struct RemoteOutbox {
-    tx: OutboxSender,
+    queue: DiskQueue,
     bus: Bus,
+    stop: watch::Sender<bool>,
+    /// Set while the outbox is at or above 90 % (warned once per crossing).
+    high: Arc<AtomicBool>,
     task: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl RemoteOutbox {
-    /// Connects (in the background) and starts draining.
-    pub fn start(args: &RemoteArgs) -> anyhow::Result<Self> {
+    /// Opens the outbox in `state_dir`, connects (in the background) and starts draining.
+    pub fn start(args: &RemoteArgs, state_dir: &std::path::Path) -> anyhow::Result<Self> {
         use anyhow::Context;
         let url = args.remote_broker_url.clone().unwrap_or_default();
         let mut broker = BrokerArgs::from_url(&url);
         broker.ca_file = args.remote_ca_file.clone();
         broker.client_id = Some(args.remote_client_id.clone());
+        broker.broker_user = args.remote_user.clone();
+        broker.broker_password_file = args.remote_password_file.clone();
         let mqtt = broker
             .mqtt_options(&args.remote_client_id)
             .context("invalid WIS2_REMOTE_BROKER_URL")?;
-        tracing::info!(remote = %broker.redacted_url(), "remote WIS2 broker configured");
+        let queue = DiskQueue::open(
+            &state_dir.join("remote-outbox.redb"),
+            args.remote_outbox as u64,
+        )?;
+        let waiting = queue.len()?;
+        tracing::info!(remote = %broker.redacted_url(), waiting, capacity = queue.capacity(), "remote WIS2 broker configured");
         let conn = Bus::connect(ConnectOptions::new(mqtt, vec![]));
         let bus = conn.bus.clone();
-        let (tx, mut rx) = mpsc::channel::<(String, Vec<u8>)>(args.remote_outbox.max(1));
-        let drain_bus = bus.clone();
-        let task = tokio::spawn(async move {
-            while let Some((topic, payload)) = rx.recv().await {
-                if let Err(e) = drain_bus.publish(&topic, payload).await {
-                    tracing::warn!(error = %e, topic, "not forwarded to the remote broker");
-                }
-            }
-        });
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(drain(queue.clone(), bus.clone(), stop_rx));
         Ok(RemoteOutbox {
-            tx: Arc::new(std::sync::Mutex::new(Some(tx))),
+            queue,
             bus,
+            stop,
+            high: Arc::new(AtomicBool::new(false)),
             task: Arc::new(tokio::sync::Mutex::new(Some(task))),
         })
     }
 
-    /// Queues a message for the remote broker; warns when the outbox is full.
-    pub fn push(&self, topic: String, payload: Vec<u8>) {
-        let guard = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(tx) = guard.as_ref() else { return };
-        match tx.try_send((topic, payload)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full((topic, _))) => tracing::warn!(
-                topic,
-                "remote outbox full (WIS2_REMOTE_OUTBOX): the remote broker is not keeping up or unreachable; message not forwarded"
+    /// Queues a published message for the remote broker (blocking: one local commit).
+    /// Never fails the caller: a full outbox or a storage error is logged with the
+    /// message it concerns.
+    pub fn push(&self, item: &Queued) {
+        match self.queue.push(item) {
+            Ok(Pushed::Queued { len }) => {
+                let cap = self.queue.capacity();
+                if len.saturating_mul(10) >= cap.saturating_mul(9) {
+                    if !self.high.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            waiting = len,
+                            capacity = cap,
+                            "remote outbox 90 % full: the remote broker is unreachable or slower than the local flow; when it is full, new messages are NOT forwarded to it (raise WIS2_REMOTE_OUTBOX, or fix WIS2_REMOTE_BROKER_URL)"
+                        );
+                    }
+                } else if len.saturating_mul(2) < cap {
+                    self.high.store(false, Ordering::Relaxed);
+                }
+            }
+            Ok(Pushed::Full { capacity }) => tracing::error!(
+                message_id = item.message_id,
+                data_id = item.data_id,
+                topic = item.topic,
+                capacity,
+                "remote outbox full (WIS2_REMOTE_OUTBOX): message NOT forwarded to the remote broker (it is published locally); fix the remote broker, or raise WIS2_REMOTE_OUTBOX"
             ),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(e) => tracing::error!(
+                message_id = item.message_id,
+                data_id = item.data_id,
+                error = %e,
+                "cannot queue the message for the remote broker: NOT forwarded"
+            ),
         }
     }
 
-    /// Drains what is queued (bounded) and disconnects.
+    /// Messages waiting for the remote broker.
+    pub fn waiting(&self) -> u64 {
+        self.queue.len().unwrap_or(0)
+    }
+
+    /// Stops draining (what is left stays in the outbox for the next start) and
+    /// disconnects.
     pub async fn shutdown(&self) {
-        // Closing the sender lets the task finish once the queue is empty.
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let _ = self.stop.send(true);
         if let Some(task) = self.task.lock().await.take()
             && tokio::time::timeout(std::time::Duration::from_secs(5), task)
                 .await
                 .is_err()
         {
-            tracing::warn!("remote outbox not drained within 5 s; unsent messages are dropped");
+            tracing::warn!("remote outbox task did not stop within 5 s");
+        }
+        let left = self.waiting();
+        if left > 0 {
+            tracing::info!(
+                waiting = left,
+                "messages kept in the remote outbox for the next start"
+            );
         }
         self.bus.disconnect().await;
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
+/// The drain loop: oldest first, removed after the remote PUBACK.
+async fn drain(queue: DiskQueue, bus: Bus, mut stop: watch::Receiver<bool>) {
+    let mut failures: u32 = 0;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let q = queue.clone();
+        let batch = match blocking(move || q.peek(BATCH)).await {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the remote outbox");
+                failures = failures.saturating_add(1);
+                if pause(&mut stop, failures).await {
+                    return;
+                }
+                continue;
+            }
+            None => return,
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                _ = queue.notify.notified() => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        // Send the batch, then wait for the acknowledgements in order.
+        let mut sent = Vec::with_capacity(batch.len());
+        let mut unreadable = Vec::new();
+        for (key, item) in batch {
+            let Some(item) = item else {
+                tracing::error!(key, "unreadable entry in the remote outbox: dropped");
+                unreadable.push(key);
+                continue;
+            };
+            match bus
+                .publish_nowait(&item.topic, item.message.clone().into_bytes())
+                .await
+            {
+                Ok(rx) => sent.push((key, item, rx)),
+                Err(BusError::Closed) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot hand the message to the remote connection; retrying");
+                    break;
+                }
+            }
+        }
+        let mut done = unreadable;
+        let mut complete = true;
+        for (key, item, rx) in sent {
+            tokio::select! {
+                r = bus.wait_ack(&item.topic, rx) => match r {
+                    Ok(()) => {
+                        tracing::debug!(message_id = item.message_id, "forwarded to the remote broker");
+                        done.push(key);
+                    }
+                    Err(BusError::Closed) => { complete = false; break; }
+                    Err(e) => {
+                        tracing::warn!(error = %e, message_id = item.message_id, "remote broker did not acknowledge; retrying");
+                        complete = false;
+                        break;
+                    }
+                },
+                _ = stop.changed() => { complete = false; break; }
+            }
+        }
+        let q = queue.clone();
+        match blocking(move || q.remove(&done)).await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "cannot remove forwarded messages from the remote outbox: they will be sent again")
+            }
+            None => return,
+        }
+        if complete {
+            failures = 0;
+        } else {
+            failures = failures.saturating_add(1);
+            if pause(&mut stop, failures).await {
+                return;
+            }
+        }
+    }
+}
+
+/// Backs off after a failure; true when asked to stop.
+async fn pause(stop: &mut watch::Receiver<bool>, failures: u32) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(wis2_bus::bus::backoff(failures)) => false,
+        _ = stop.changed() => true,
     }
 }

@@ -1,25 +1,37 @@
-//! What `wis2-publish` published: the last state of every `data_id` (its integrity
-//! value, or that it was deleted), in a redb file that survives restarts and crashes.
+//! What `wis2-publish` published, in a redb file (`<WIS2_STATE_DIR>/published.redb`)
+//! that survives restarts and crashes. Two tables:
 //!
-//! A validated message whose `data_id` was last published with the same integrity
-//! (or a deletion of a `data_id` already deleted) is a duplicate: a redelivery after a
-//! crash, or a re-announcement of a file whose confirmation was lost. It is not
+//! - `last_published`: `data_id` → the state it was last published in ([`Published`]:
+//!   integrity value, or none for a deletion, and `rel`). This is the duplicate key:
+//!   (data_id, integrity value or "deletion", rel).
+//! - `messages`: WNM `id` → the same record (audit: message id, data_id, topic,
+//!   pubtime, when the broker acknowledged it). A message whose id is here was
+//!   published: a redelivery of it is a duplicate whatever its state.
+//!
+//! A validated message is a duplicate when its id was published, or when its
+//! `data_id` was last published with the same integrity and `rel` (a redelivery after a
+//! crash, or a re-announcement of a file whose confirmation was lost). It is not
 //! published again; its confirmation is. A changed file (new integrity) and a file
-//! created again after a deletion are published.
+//! created again after a deletion are published: only the *last* state of a data_id
+//! counts, so going back to an earlier content is a change too.
 //!
-//! Limit: the state is recorded once the broker acknowledged the publication. A crash
-//! between that acknowledgement and the write leaves one message that may be
-//! published twice (at-least-once for that window).
+//! Limit (crash window): the record is written once the broker acknowledged the
+//! publication, before the input is acknowledged. A crash between the PUBACK and the
+//! commit leaves the messages acknowledged but not yet recorded — one with
+//! `--concurrency 1`, at most `--concurrency` otherwise — to be published again, with
+//! the same message id, when the broker redelivers their input (at-least-once for that
+//! window; Global Brokers drop a message id they saw within the hour).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, TableDefinition};
+use redb::{Database, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 const LAST: TableDefinition<&str, &[u8]> = TableDefinition::new("last_published");
+const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
 
-/// The state a `data_id` was last published in.
+/// A publication acknowledged by the broker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Published {
     /// Integrity value, or `None` for a deletion.
@@ -30,6 +42,20 @@ pub struct Published {
     pub pubtime: String,
     /// When the broker acknowledged it (RFC3339).
     pub published_at: String,
+    /// The `data_id` (absent in records of older versions).
+    #[serde(default)]
+    pub data_id: String,
+}
+
+/// Why a message is not published again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Not published before: publish it.
+    New,
+    /// This very message id was published (a redelivery).
+    SameMessage(Published),
+    /// The data_id was last published in this state (integrity and rel).
+    SameState(Published),
 }
 
 /// The store cannot be used.
@@ -42,7 +68,7 @@ pub struct StoreError {
     pub message: String,
 }
 
-/// Handle of the store (cheap to clone).
+/// Handle of the store (cheap to clone). Synchronous: call it from the blocking pool.
 #[derive(Clone)]
 pub struct PublishedStore {
     db: Arc<Database>,
@@ -61,6 +87,7 @@ impl PublishedStore {
         let db = Database::create(&path).map_err(|e| err(e.to_string()))?;
         let tx = db.begin_write().map_err(|e| err(e.to_string()))?;
         tx.open_table(LAST).map_err(|e| err(e.to_string()))?;
+        tx.open_table(MESSAGES).map_err(|e| err(e.to_string()))?;
         tx.commit().map_err(|e| err(e.to_string()))?;
         Ok(PublishedStore {
             db: Arc::new(db),
@@ -75,11 +102,14 @@ impl PublishedStore {
         }
     }
 
-    /// The last published state of `data_id`.
-    pub fn last(&self, data_id: &str) -> Result<Option<Published>, StoreError> {
+    fn get(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+    ) -> Result<Option<Published>, StoreError> {
         let tx = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = tx.open_table(LAST).map_err(|e| self.err(e))?;
-        let Some(v) = t.get(data_id).map_err(|e| self.err(e))? else {
+        let t = tx.open_table(table).map_err(|e| self.err(e))?;
+        let Some(v) = t.get(key).map_err(|e| self.err(e))? else {
             return Ok(None);
         };
         serde_json::from_slice(v.value())
@@ -87,21 +117,67 @@ impl PublishedStore {
             .map_err(|e| self.err(e))
     }
 
-    /// Whether publishing `integrity` (None: a deletion) for `data_id` would repeat
-    /// its last published state.
-    pub fn is_duplicate(&self, data_id: &str, integrity: Option<&str>) -> Result<bool, StoreError> {
-        Ok(self
-            .last(data_id)?
-            .is_some_and(|p| p.integrity.as_deref() == integrity))
+    /// The last published state of `data_id`.
+    pub fn last(&self, data_id: &str) -> Result<Option<Published>, StoreError> {
+        self.get(LAST, data_id)
     }
 
-    /// Records a publication acknowledged by the broker.
+    /// The publication of message `id` (audit).
+    pub fn message(&self, id: &str) -> Result<Option<Published>, StoreError> {
+        self.get(MESSAGES, id)
+    }
+
+    /// Whether publishing `integrity` (None: a deletion) with `rel` for `data_id` would
+    /// repeat its last published state.
+    pub fn is_duplicate(
+        &self,
+        data_id: &str,
+        integrity: Option<&str>,
+        rel: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .last(data_id)?
+            .is_some_and(|p| p.integrity.as_deref() == integrity && p.rel == rel))
+    }
+
+    /// Whether message `message_id` (for `data_id` in this state) was published already.
+    /// `state_too: false` checks the message id only (periodic re-announcements).
+    pub fn check(
+        &self,
+        message_id: &str,
+        data_id: &str,
+        integrity: Option<&str>,
+        rel: &str,
+        state_too: bool,
+    ) -> Result<Seen, StoreError> {
+        if !message_id.is_empty()
+            && let Some(p) = self.message(message_id)?
+        {
+            return Ok(Seen::SameMessage(p));
+        }
+        if state_too
+            && let Some(p) = self.last(data_id)?
+            && p.integrity.as_deref() == integrity
+            && p.rel == rel
+        {
+            return Ok(Seen::SameState(p));
+        }
+        Ok(Seen::New)
+    }
+
+    /// Records a publication acknowledged by the broker (last state and audit entry,
+    /// in one transaction).
     pub fn record(&self, data_id: &str, p: &Published) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(p).map_err(|e| self.err(e))?;
+        let mut p = p.clone();
+        p.data_id = data_id.to_string();
+        let bytes = serde_json::to_vec(&p).map_err(|e| self.err(e))?;
         let tx = self.db.begin_write().map_err(|e| self.err(e))?;
         {
             let mut t = tx.open_table(LAST).map_err(|e| self.err(e))?;
             t.insert(data_id, bytes.as_slice())
+                .map_err(|e| self.err(e))?;
+            let mut m = tx.open_table(MESSAGES).map_err(|e| self.err(e))?;
+            m.insert(p.message_id.as_str(), bytes.as_slice())
                 .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))
@@ -109,9 +185,15 @@ impl PublishedStore {
 
     /// How many data_ids are known.
     pub fn len(&self) -> Result<u64, StoreError> {
-        use redb::ReadableTableMetadata;
         let tx = self.db.begin_read().map_err(|e| self.err(e))?;
         let t = tx.open_table(LAST).map_err(|e| self.err(e))?;
+        t.len().map_err(|e| self.err(e))
+    }
+
+    /// How many messages were published (audit entries).
+    pub fn messages(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(MESSAGES).map_err(|e| self.err(e))?;
         t.len().map_err(|e| self.err(e))
     }
 
@@ -132,6 +214,7 @@ mod tests {
             topic: "t".into(),
             pubtime: "2026-01-01T00:00:00Z".into(),
             published_at: "2026-01-01T00:00:01Z".into(),
+            data_id: String::new(),
         }
     }
 
@@ -139,26 +222,62 @@ mod tests {
     fn duplicates_changes_and_deletions() {
         let dir = tempfile::tempdir().unwrap();
         let s = PublishedStore::open(dir.path()).unwrap();
-        assert!(!s.is_duplicate("d", Some("A")).unwrap());
+        assert!(!s.is_duplicate("d", Some("A"), "canonical").unwrap());
         s.record("d", &p(Some("A"), "canonical")).unwrap();
-        assert!(s.is_duplicate("d", Some("A")).unwrap());
+        assert!(s.is_duplicate("d", Some("A"), "canonical").unwrap());
         assert!(
-            !s.is_duplicate("d", Some("B")).unwrap(),
+            !s.is_duplicate("d", Some("B"), "update").unwrap(),
             "a change is published"
         );
         assert!(
-            !s.is_duplicate("d", None).unwrap(),
+            !s.is_duplicate("d", None, "deletion").unwrap(),
             "a deletion is published"
         );
-        s.record("d", &p(None, "deletion")).unwrap();
-        assert!(s.is_duplicate("d", None).unwrap());
+        let mut del = p(None, "deletion");
+        del.message_id = "m2".into();
+        s.record("d", &del).unwrap();
+        assert!(s.is_duplicate("d", None, "deletion").unwrap());
         assert!(
-            !s.is_duplicate("d", Some("A")).unwrap(),
+            !s.is_duplicate("d", Some("A"), "canonical").unwrap(),
             "created again after a deletion"
         );
         drop(s);
         let s = PublishedStore::open(dir.path()).unwrap();
-        assert!(s.is_duplicate("d", None).unwrap(), "survives a restart");
+        assert!(
+            s.is_duplicate("d", None, "deletion").unwrap(),
+            "survives a restart"
+        );
         assert_eq!(s.len().unwrap(), 1);
+        assert_eq!(s.messages().unwrap(), 2, "one audit entry per message");
+        let audit = s.message("m").unwrap().unwrap();
+        assert_eq!(
+            (audit.data_id.as_str(), audit.rel.as_str()),
+            ("d", "canonical")
+        );
+    }
+
+    #[test]
+    fn a_redelivered_message_id_is_a_duplicate_even_for_a_reannouncement() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = PublishedStore::open(dir.path()).unwrap();
+        assert_eq!(
+            s.check("m", "d", Some("A"), "canonical", true).unwrap(),
+            Seen::New
+        );
+        s.record("d", &p(Some("A"), "canonical")).unwrap();
+        assert!(matches!(
+            s.check("m", "d", Some("A"), "canonical", false).unwrap(),
+            Seen::SameMessage(_)
+        ));
+        assert!(matches!(
+            s.check("m-new", "d", Some("A"), "canonical", true).unwrap(),
+            Seen::SameState(_)
+        ));
+        assert_eq!(
+            s.check("m-new", "d", Some("A"), "canonical", false)
+                .unwrap(),
+            Seen::New,
+            "a re-announcement with a new id is published"
+        );
     }
 }

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service: validated messages in, the WIS2 topic out.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Publish one WNM file on the WIS2 topic and exit after the broker's acknowledgement.
     Message {
         /// The WNM (JSON) file.
@@ -98,7 +98,7 @@ async fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => wis2_publish::run(args, wis2_bus::shutdown::signal()).await,
+        Command::Run(args) => wis2_publish::run(*args, wis2_bus::shutdown::signal()).await,
         Command::Message {
             file,
             topic,

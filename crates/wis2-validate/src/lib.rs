@@ -8,6 +8,7 @@
 
 pub mod metadata_cmd;
 pub mod oneshot;
+pub mod verify;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -69,6 +70,11 @@ pub struct RunArgs {
         default_value_t = 3600
     )]
     pub unique_window_secs: u64,
+    /// Also download each message's data (its canonical/update link) and reject the
+    /// message when the link's length or the integrity digest disagrees with it, or
+    /// the download fails. Off by default.
+    #[arg(long = "verify-data", env = "WIS2_VERIFY_DATA")]
+    pub verify_data: bool,
 }
 
 /// Test id of the check that a `data_id` sent again as `canonical` carries the same
@@ -383,6 +389,14 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         .with_known(known, args.require_metadata)
         .with_unique_window(std::time::Duration::from_secs(args.unique_window_secs)),
     );
+    if args.verify_data {
+        tracing::info!("data verification on: each message's data is downloaded and checked");
+        let stage = Arc::new(verify::VerifyingStage::new(
+            stage,
+            args.rejected_topic.clone(),
+        ));
+        return wis2_bus::run_stage(conn, stage, cfg, shutdown).await;
+    }
     wis2_bus::run_stage(conn, stage, cfg, shutdown).await
 }
 

@@ -129,6 +129,9 @@ pub enum Command {
     Topic(TopicArgs),
     /// Manage the WNM JSON Schema (`schema sync`).
     Schema(SchemaArgs),
+    /// Download the data each message links to and check its length and integrity
+    /// (inline content is checked without download).
+    Verify(crate::verify::VerifyArgs),
 }
 
 /// Runs a one-shot command; returns the exit code.
@@ -137,7 +140,51 @@ pub fn execute(cmd: Command) -> i32 {
         Command::Message(a) => message(&a),
         Command::Topic(a) => topic(&a),
         Command::Schema(a) => schema(&a),
+        Command::Verify(a) => verify(&a),
     }
+}
+
+/// `verify FILE...`: 0 all verified, 1 any mismatch or failed download, 2 I/O or
+/// usage error on a local file.
+pub fn verify(args: &crate::verify::VerifyArgs) -> i32 {
+    let agent = crate::verify::agent(std::time::Duration::from_secs(args.timeout_secs.max(1)));
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut code = EXIT_VALID;
+    let mut io_error = false;
+    for path in &args.files {
+        let name = path.display().to_string();
+        let value = match read_input(path).and_then(|raw| {
+            serde_json::from_slice::<serde_json::Value>(&raw).with_context(|| {
+                format!("{name} is not JSON (check it with `wis2-validate message`)")
+            })
+        }) {
+            Ok(v) => v,
+            Err(e) => {
+                print_error(&e);
+                io_error = true;
+                continue;
+            }
+        };
+        let messages = crate::verify::messages_of(&name, value);
+        if messages.is_empty() {
+            print_error(&anyhow::anyhow!(
+                "{name}: a FeatureCollection without features"
+            ));
+            io_error = true;
+        }
+        for (subject, m) in messages {
+            let mut r = crate::verify::verify_message(&m, &agent, args.max_bytes);
+            r.ets_report.subject = Some(subject);
+            if !r.is_valid() {
+                code = EXIT_INVALID;
+            }
+            if emit(&r, args.json, &mut out).is_err() {
+                return EXIT_ERROR;
+            }
+        }
+    }
+    if io_error { EXIT_ERROR } else { code }
 }
 
 /// `message FILE... [--json] [--topic T]`

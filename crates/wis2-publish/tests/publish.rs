@@ -1,0 +1,904 @@
+//! wis2-publish against real mosquitto brokers started from the project's `broker/`
+//! configuration: exactly-once on the WIS2 topic, the persistent remote outbox, dead
+//! letter replay, and output write failures. The service runs in-process on
+//! `wis2_publish::run`; readiness is awaited by connecting, never by sleeping.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use wis2_bus::envelope::{Confirmation, Envelope};
+use wis2_bus::{BrokerArgs, DeadLetter};
+
+const TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
+
+const PASSWORDS: [(&str, &str); 5] = [
+    ("wis2-watch", "watch-pw"),
+    ("wis2-create", "create-pw"),
+    ("wis2-validate", "validate-pw"),
+    ("wis2-publish", "publish-pw"),
+    ("operator", "operator-pw"),
+];
+
+fn password(user: &str) -> &'static str {
+    PASSWORDS
+        .iter()
+        .find(|(u, _)| *u == user)
+        .map(|(_, p)| *p)
+        .unwrap_or("")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Waits until something accepts TCP connections on `port`.
+fn wait_port(port: u16, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+// ---------------------------------------------------------------------------------
+// Logs: one capturing subscriber for the whole test binary.
+
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn logs() -> &'static Logs {
+    static LOGS: OnceLock<Logs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let w = logs.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_ansi(false)
+            .with_writer(move || w.clone())
+            .try_init();
+        logs
+    })
+}
+
+/// The captured log lines that contain every one of `needles`.
+fn log_lines(needles: &[&str]) -> Vec<String> {
+    let text =
+        String::from_utf8_lossy(&logs().0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
+    text.lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------
+// Brokers (same start as crates/wis2-tests/tests/it/harness.rs).
+
+struct Broker {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Broker {
+    fn start() -> Broker {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), free_port())
+    }
+
+    /// Starts (or restarts) on a given state folder and port.
+    fn start_in(dir: tempfile::TempDir, port: u16) -> Broker {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("mosquitto.log"))
+            .expect("log file");
+        let path = format!(
+            "/usr/sbin:/usr/local/sbin:{}",
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new("sh");
+        cmd.arg(repo().join("broker/start.sh"))
+            .env("PATH", path)
+            .env("BROKER_RUN_DIR", dir.path().join("run"))
+            .env("BROKER_DATA_DIR", dir.path().join("data"))
+            .env("BROKER_PORT", port.to_string())
+            .env("WIS2_CENTRE_ID", "fr-ifremer-argo")
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log));
+        for (user, pw) in PASSWORDS {
+            let var = match user {
+                "operator" => "WIS2_OPERATOR_PASSWORD".to_string(),
+                u => format!("{}_PASSWORD", u.replace('-', "_").to_uppercase()),
+            };
+            cmd.env(var, pw);
+        }
+        let child = cmd.spawn().expect("start mosquitto (sh broker/start.sh)");
+        assert!(
+            wait_port(port, Duration::from_secs(15)),
+            "mosquitto did not listen on {port}: {}",
+            std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default()
+        );
+        Broker {
+            port,
+            dir,
+            child: Some(child),
+        }
+    }
+
+    /// Stops mosquitto with SIGTERM (it saves its sessions) and returns its folder and port.
+    fn stop(mut self) -> (tempfile::TempDir, u16) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("dir"));
+        (dir, self.port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn url(user: &str, port: u16) -> String {
+    format!("mqtt://{user}:{}@127.0.0.1:{port}", password(user))
+}
+
+// ---------------------------------------------------------------------------------
+// The service, in-process.
+
+#[derive(Parser)]
+struct P<T: clap::Args> {
+    #[command(flatten)]
+    a: T,
+}
+
+fn args<T: clap::Args>(flags: &[String]) -> T {
+    let mut v = vec!["test".to_string()];
+    v.extend(flags.iter().cloned());
+    P::<T>::try_parse_from(v).expect("valid flags").a
+}
+
+fn s(x: impl ToString) -> String {
+    x.to_string()
+}
+
+struct Service {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+    health_port: u16,
+}
+
+fn healthz(port: u16) -> bool {
+    let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+    if c.write_all(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    let n = c.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).contains(" 200")
+}
+
+impl Service {
+    /// Starts wis2-publish on `broker_port` with its state in `state`.
+    fn start(broker_port: u16, state: &Path, extra: &[String]) -> Service {
+        logs();
+        let health_port = free_port();
+        let mut f = vec![
+            s("--broker-url"),
+            url("wis2-publish", broker_port),
+            s("--state-dir"),
+            state.display().to_string(),
+            s("--health-addr"),
+            format!("127.0.0.1:{health_port}"),
+        ];
+        f.extend(extra.iter().cloned());
+        let a: wis2_publish::RunArgs = args(&f);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(wis2_publish::run(a, async move {
+            let _ = rx.await;
+        }));
+        Service {
+            stop: Some(tx),
+            task,
+            health_port,
+        }
+    }
+
+    /// Waits until `/healthz` says connected and subscribed.
+    async fn ready(self) -> Self {
+        let port = self.health_port;
+        let ok = tokio::task::spawn_blocking(move || {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(20) {
+                if healthz(port) {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        })
+        .await
+        .expect("health poller");
+        assert!(ok, "wis2-publish not ready within 20 s");
+        self
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("stopped in time")
+            .expect("task")
+            .expect("clean stop");
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Observer and producer.
+
+#[derive(Debug, Clone)]
+struct Seen {
+    topic: String,
+    payload: Vec<u8>,
+}
+
+struct Observer {
+    rx: mpsc::UnboundedReceiver<Seen>,
+    client: AsyncClient,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        // The event loop would otherwise reconnect forever (and, with a fixed client
+        // id, take the session over from a later observer).
+        self.task.abort();
+    }
+}
+
+impl Observer {
+    /// A fresh session of `operator` on `port`.
+    async fn connect(port: u16, filters: &[&str]) -> Observer {
+        Self::session(
+            port,
+            &format!("obs-{}", uuid::Uuid::new_v4().simple()),
+            true,
+            filters,
+        )
+        .await
+    }
+
+    /// Connects as `operator` with client id `id`; `clean: false` keeps (or resumes) a
+    /// persistent session, so messages published while it is away are queued for it.
+    async fn session(port: u16, id: &str, clean: bool, filters: &[&str]) -> Observer {
+        let mut o = MqttOptions::new(id, "127.0.0.1", port);
+        o.set_credentials("operator", password("operator"))
+            .set_clean_session(clean)
+            .set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut el) = AsyncClient::new(o, 1000);
+        for f in filters {
+            client
+                .subscribe(*f, QoS::AtLeastOnce)
+                .await
+                .expect("subscribe");
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let want = filters.len();
+        let task = tokio::spawn(async move {
+            let mut subacks = 0;
+            let mut ready = Some(ready_tx);
+            loop {
+                match el.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        subacks += 1;
+                        if subacks >= want
+                            && let Some(r) = ready.take()
+                        {
+                            let _ = r.send(());
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let _ = tx.send(Seen {
+                            topic: p.topic.clone(),
+                            payload: p.payload.to_vec(),
+                        });
+                    }
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(10), ready_rx)
+            .await
+            .expect("subscriptions acknowledged")
+            .expect("observer alive");
+        Observer { rx, client, task }
+    }
+
+    /// Disconnects cleanly (a persistent session stays on the broker).
+    async fn close(mut self) {
+        let _ = self.client.disconnect().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+    }
+
+    /// Messages on topics accepted by `keep`, until `n` are in or `timeout`.
+    async fn collect(
+        &mut self,
+        n: usize,
+        timeout: Duration,
+        keep: impl Fn(&Seen) -> bool,
+    ) -> Vec<Seen> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while out.len() < n {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(m)) if keep(&m) => out.push(m),
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// Takes `n` messages in any of the two kinds, then checks nothing more arrives
+    /// within `quiet`: returns (WIS2 messages, confirmations).
+    async fn wis2_and_confirmations(
+        &mut self,
+        confirmations: usize,
+    ) -> (Vec<Seen>, Vec<Confirmation>) {
+        let mut wis2 = Vec::new();
+        let mut confirmed = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while confirmed.len() < confirmations {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(m)) if m.topic == wis2_bus::topics::PUBLISHED => {
+                    confirmed.push(serde_json::from_slice(&m.payload).expect("confirmation"))
+                }
+                Ok(Some(m)) if m.topic.starts_with("origin/") => wis2.push(m),
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        // A publication precedes its confirmation; a short quiet period catches any
+        // stray re-publication.
+        wis2.extend(
+            self.collect(10, Duration::from_millis(500), |m| {
+                m.topic.starts_with("origin/")
+            })
+            .await,
+        );
+        (wis2, confirmed)
+    }
+}
+
+fn wnm(id: &str, data_id: &str, integrity: &str, rel: &str) -> String {
+    serde_json::json!({
+        "id": id,
+        "conformsTo": ["http://wis.wmo.int/spec/wnm/1/conf/core"],
+        "type": "Feature",
+        "geometry": null,
+        "properties": {
+            "data_id": data_id,
+            "pubtime": wis2::message::rfc3339(&chrono::Utc::now()),
+            "datetime": "2026-01-01T00:00:00Z",
+            "integrity": {"method": "sha256", "value": integrity}
+        },
+        "links": [{"href": format!("https://data.example.org/{data_id}"), "rel": rel, "type": "application/netcdf"}]
+    })
+    .to_string()
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn envelope(message: &str) -> Vec<u8> {
+    Envelope::new(
+        TOPIC,
+        Some(new_id()),
+        Some("R1.nc".into()),
+        message.to_string(),
+    )
+    .expect("envelope")
+    .to_vec()
+}
+
+/// Publishes `payload` on `topic` as wis2-validate, after the broker's PUBACK.
+async fn send(port: u16, topic: &str, payload: Vec<u8>) {
+    wis2_publish::publish_once(
+        &BrokerArgs::from_url(&url("wis2-validate", port)),
+        topic,
+        payload,
+    )
+    .await
+    .expect("published");
+}
+
+async fn validated(port: u16, envelope: &[u8]) {
+    send(port, wis2_bus::topics::VALIDATED, envelope.to_vec()).await
+}
+
+fn message_id(seen: &Seen) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&seen.payload).expect("json");
+    v["id"].as_str().unwrap_or_default().to_string()
+}
+
+// ---------------------------------------------------------------------------------
+// Exactly-once.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
+    let b = Broker::start();
+    let state = tempfile::tempdir().expect("state");
+    let svc = Service::start(b.port, state.path(), &[]).ready().await;
+    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/published"]).await;
+
+    let id = new_id();
+    let env = envelope(&wnm(&id, "wis2/x/R1.nc", "AAAA", "canonical"));
+    validated(b.port, &env).await;
+    validated(b.port, &env).await; // the same message again: a redelivery
+    // A re-announcement: same state, new message id.
+    let again = new_id();
+    validated(
+        b.port,
+        &envelope(&wnm(&again, "wis2/x/R1.nc", "AAAA", "canonical")),
+    )
+    .await;
+    let (wis2, confirmations) = obs.wis2_and_confirmations(3).await;
+    assert_eq!(wis2.len(), 1, "published once: {wis2:?}");
+    assert_eq!(wis2[0].topic, TOPIC);
+    assert_eq!(message_id(&wis2[0]), id);
+    assert_eq!(confirmations.len(), 3, "every delivery is confirmed");
+    let mut confirmed: Vec<&str> = confirmations
+        .iter()
+        .map(|c| c.message_id.as_str())
+        .collect();
+    confirmed.sort();
+    let mut want = vec![id.as_str(), id.as_str(), again.as_str()];
+    want.sort();
+    assert_eq!(confirmed, want);
+    assert!(
+        !log_lines(&["duplicate suppressed", &id]).is_empty(),
+        "the duplicate is logged at info"
+    );
+
+    // A changed file: same data_id, new integrity, rel=update.
+    let update = new_id();
+    validated(
+        b.port,
+        &envelope(&wnm(&update, "wis2/x/R1.nc", "BBBB", "update")),
+    )
+    .await;
+    let (wis2, confirmations) = obs.wis2_and_confirmations(1).await;
+    assert_eq!(wis2.len(), 1, "the update is published");
+    assert_eq!(message_id(&wis2[0]), update);
+    assert_eq!(confirmations[0].rel, "update");
+
+    // Two deliveries of one new state in flight at once: one publication.
+    let (a, c) = (new_id(), new_id());
+    let ea = envelope(&wnm(&a, "wis2/x/R2.nc", "CCCC", "canonical"));
+    let ec = envelope(&wnm(&c, "wis2/x/R2.nc", "CCCC", "canonical"));
+    tokio::join!(validated(b.port, &ea), validated(b.port, &ec));
+    let (wis2, _) = obs.wis2_and_confirmations(2).await;
+    assert_eq!(
+        wis2.len(),
+        1,
+        "one publication for concurrent duplicates: {wis2:?}"
+    );
+    svc.stop().await;
+
+    let store = wis2_publish::store::PublishedStore::open(state.path()).expect("store");
+    let audit = store.message(&id).expect("read").expect("audit entry");
+    assert_eq!(
+        (audit.topic.as_str(), audit.rel.as_str()),
+        (TOPIC, "canonical")
+    );
+    assert!(!audit.published_at.is_empty() && !audit.pubtime.is_empty());
+    assert!(
+        store.message(&again).expect("read").is_none(),
+        "a suppressed duplicate is not a publication"
+    );
+    assert_eq!(
+        store
+            .last("wis2/x/R1.nc")
+            .expect("read")
+            .expect("last")
+            .integrity
+            .as_deref(),
+        Some("BBBB")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_record_survives_a_restart_of_the_service() {
+    let b = Broker::start();
+    let state = tempfile::tempdir().expect("state");
+    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/published"]).await;
+    let id = new_id();
+    let env = envelope(&wnm(&id, "wis2/x/R9.nc", "AAAA", "canonical"));
+
+    let svc = Service::start(b.port, state.path(), &[]).ready().await;
+    validated(b.port, &env).await;
+    let (wis2, _) = obs.wis2_and_confirmations(1).await;
+    assert_eq!(wis2.len(), 1);
+    svc.stop().await;
+
+    let svc = Service::start(b.port, state.path(), &[]).ready().await;
+    validated(b.port, &env).await;
+    let (wis2, confirmations) = obs.wis2_and_confirmations(1).await;
+    assert!(
+        wis2.is_empty(),
+        "not published again after a restart: {wis2:?}"
+    );
+    assert_eq!(confirmations.len(), 1, "but confirmed");
+    assert_eq!(confirmations[0].message_id, id);
+    svc.stop().await;
+}
+
+// ---------------------------------------------------------------------------------
+// Remote outbox.
+
+/// A remote broker that is down, with a persistent observer session on it waiting for
+/// what is forwarded while it is down: it is started once to create the session, then
+/// stopped (mosquitto saves the session).
+async fn remote_down_with_session(session: &str) -> (tempfile::TempDir, u16) {
+    let remote = Broker::start();
+    let obs = Observer::session(remote.port, session, false, &["origin/a/wis2/#"]).await;
+    obs.close().await;
+    remote.stop()
+}
+
+fn remote_flags(port: u16) -> Vec<String> {
+    vec![
+        s("--remote-broker-url"),
+        url("wis2-publish", port),
+        s("--remote-client-id"),
+        s("wis2-publish-remote-test"),
+    ]
+}
+
+async fn publish_n(port: u16, obs: &mut Observer, n: usize, prefix: &str) -> Vec<String> {
+    let ids: Vec<String> = (0..n).map(|_| new_id()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        validated(
+            port,
+            &envelope(&wnm(
+                id,
+                &format!("wis2/x/{prefix}{i}.nc"),
+                "AAAA",
+                "canonical",
+            )),
+        )
+        .await;
+    }
+    let seen = obs
+        .collect(n, Duration::from_secs(20), |m| {
+            m.topic.starts_with("origin/")
+        })
+        .await;
+    assert_eq!(
+        seen.iter().map(message_id).collect::<Vec<_>>(),
+        ids,
+        "published locally"
+    );
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_remote_outbox_queues_while_the_remote_broker_is_down_and_drains_in_order() {
+    let (remote_dir, remote_port) = remote_down_with_session("remote-obs-1").await;
+    let b = Broker::start();
+    let state = tempfile::tempdir().expect("state");
+    let svc = Service::start(b.port, state.path(), &remote_flags(remote_port))
+        .ready()
+        .await;
+    let mut local = Observer::connect(b.port, &["origin/a/wis2/#"]).await;
+    let ids = publish_n(b.port, &mut local, 5, "Q").await;
+
+    let remote = Broker::start_in(remote_dir, remote_port);
+    let mut obs = Observer::session(remote.port, "remote-obs-1", false, &["origin/a/wis2/#"]).await;
+    let seen = obs.collect(5, Duration::from_secs(30), |_| true).await;
+    if seen.len() < 5 {
+        eprintln!("{}", log_lines(&["remote"]).join("\n"));
+        eprintln!(
+            "{}",
+            std::fs::read_to_string(remote.dir.path().join("mosquitto.log")).unwrap_or_default()
+        );
+    }
+    assert_eq!(
+        seen.iter().map(message_id).collect::<Vec<_>>(),
+        ids,
+        "drained in order"
+    );
+    assert!(seen.iter().all(|m| m.topic == TOPIC));
+    svc.stop().await;
+    let outbox = wis2_publish::queue::DiskQueue::open(&state.path().join("remote-outbox.redb"), 10)
+        .expect("outbox");
+    assert!(
+        outbox.is_empty().expect("len"),
+        "removed after the remote PUBACK"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_remote_outbox_survives_a_restart_of_the_service() {
+    let (remote_dir, remote_port) = remote_down_with_session("remote-obs-2").await;
+    let b = Broker::start();
+    let state = tempfile::tempdir().expect("state");
+    let mut local = Observer::connect(b.port, &["origin/a/wis2/#"]).await;
+
+    let svc = Service::start(b.port, state.path(), &remote_flags(remote_port))
+        .ready()
+        .await;
+    let mut ids = publish_n(b.port, &mut local, 3, "S").await;
+    svc.stop().await;
+    let outbox = wis2_publish::queue::DiskQueue::open(&state.path().join("remote-outbox.redb"), 10)
+        .expect("outbox");
+    assert_eq!(outbox.len().expect("len"), 3, "kept on disk");
+    drop(outbox);
+
+    let svc = Service::start(b.port, state.path(), &remote_flags(remote_port))
+        .ready()
+        .await;
+    ids.extend(publish_n(b.port, &mut local, 2, "T").await);
+    let remote = Broker::start_in(remote_dir, remote_port);
+    let mut obs = Observer::session(remote.port, "remote-obs-2", false, &["origin/a/wis2/#"]).await;
+    let seen = obs.collect(5, Duration::from_secs(30), |_| true).await;
+    if seen.len() < 5 {
+        eprintln!("{}", log_lines(&["remote"]).join("\n"));
+        eprintln!(
+            "{}",
+            std::fs::read_to_string(remote.dir.path().join("mosquitto.log")).unwrap_or_default()
+        );
+    }
+    assert_eq!(
+        seen.iter().map(message_id).collect::<Vec<_>>(),
+        ids,
+        "all of them, in order"
+    );
+    svc.stop().await;
+}
+
+// ---------------------------------------------------------------------------------
+// Dead letters replay.
+
+fn replay_args(port: u16, user: &str, dir: &Path) -> wis2_publish::replay::ReplayArgs {
+    args(&[
+        s("--broker-url"),
+        url(user, port),
+        s("--dir"),
+        dir.display().to_string(),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replay_reinjects_a_dead_letter_and_moves_it() {
+    let b = Broker::start();
+    let state = tempfile::tempdir().expect("state");
+    let letters = tempfile::tempdir().expect("letters");
+    let svc = Service::start(b.port, state.path(), &[]).ready().await;
+    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/events"]).await;
+
+    // A message wis2-publish could not handle earlier, and a file event wis2-create could not.
+    let id = new_id();
+    let env = envelope(&wnm(&id, "wis2/x/D1.nc", "AAAA", "canonical"));
+    let dl = DeadLetter::new(
+        "wis2-publish",
+        "store unavailable",
+        wis2_bus::topics::VALIDATED,
+        &env,
+    );
+    let file = dl.write_to(letters.path()).expect("dead letter");
+    let event = br#"{"specversion":"1.0","id":"e1","type":"created"}"#;
+    let dl2 = DeadLetter::new(
+        "wis2-create",
+        "file vanished",
+        wis2_bus::topics::EVENTS,
+        event,
+    );
+    let file2 = dl2.write_to(letters.path()).expect("dead letter");
+
+    // Dry run: nothing moves.
+    let mut dry = replay_args(b.port, "wis2-validate", letters.path());
+    dry.dry_run = true;
+    dry.stage = Some("wis2-publish".into());
+    let report = wis2_publish::replay::replay(&dry).await.expect("dry run");
+    assert_eq!(
+        (report.replayed(), report.failed(), report.skipped),
+        (1, 0, 1)
+    );
+    assert!(file.exists());
+
+    // chain/validated is written by wis2-validate.
+    let mut a = replay_args(b.port, "wis2-validate", letters.path());
+    a.stage = Some("wis2-publish".into());
+    let report = wis2_publish::replay::replay(&a).await.expect("replay");
+    assert_eq!(report.failed(), 0, "{:?}", report.lines());
+    assert!(!file.exists(), "moved");
+    let moved = letters
+        .path()
+        .join("replayed")
+        .join(file.file_name().expect("name"));
+    assert!(moved.exists(), "in replayed/");
+    let seen = obs
+        .collect(1, Duration::from_secs(20), |m| {
+            m.topic.starts_with("origin/")
+        })
+        .await;
+    assert_eq!(seen.len(), 1, "the replayed message is published");
+    assert_eq!(message_id(&seen[0]), id);
+
+    // chain/events may be written by the wis2-publish account (for replay).
+    let report = wis2_publish::replay::replay(&replay_args(b.port, "wis2-publish", letters.path()))
+        .await
+        .expect("replay");
+    assert_eq!(
+        (report.replayed(), report.failed()),
+        (1, 0),
+        "{:?}",
+        report.lines()
+    );
+    assert!(!file2.exists());
+    let seen = obs
+        .collect(1, Duration::from_secs(20), |m| m.topic == "chain/events")
+        .await;
+    assert_eq!(
+        seen.first().map(|m| m.payload.as_slice()),
+        Some(&event[..]),
+        "payload byte for byte"
+    );
+    svc.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replay_refuses_a_topic_the_account_cannot_write() {
+    let letters = tempfile::tempdir().expect("letters");
+    let dl = DeadLetter::new(
+        "wis2-validate",
+        "schema missing",
+        wis2_bus::topics::CREATED,
+        b"{}",
+    );
+    let file = dl.write_to(letters.path()).expect("dead letter");
+    // No broker: the check happens before connecting.
+    let report =
+        wis2_publish::replay::replay(&replay_args(free_port(), "wis2-publish", letters.path()))
+            .await
+            .expect("report");
+    assert_eq!(report.failed(), 1);
+    let line = report.lines().join("\n");
+    assert!(
+        line.contains("chain/created") && line.contains("--broker-user wis2-create"),
+        "{line}"
+    );
+    assert!(file.exists(), "a refused letter stays");
+}
+
+// ---------------------------------------------------------------------------------
+// Output folder failures.
+
+/// Makes `dir` unwritable: read-only, or (as root, who ignores permissions) a file in
+/// its place. Returns a function that undoes it.
+fn break_folder(dir: &Path) -> impl FnOnce() {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let probe = dir.join(".probe");
+    let as_root = std::fs::write(&probe, b"").is_ok();
+    let dir = dir.to_path_buf();
+    if as_root {
+        let _ = std::fs::remove_file(&probe);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::remove_dir_all(&dir).expect("rm");
+        std::fs::write(&dir, b"not a folder").expect("file");
+    }
+    move || {
+        if as_root {
+            std::fs::remove_file(&dir).expect("rm");
+            std::fs::create_dir(&dir).expect("mkdir");
+        } else {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unwritable_output_folder_logs_the_fix_and_the_message_is_still_published() {
+    let b = Broker::start();
+    let state = tempfile::tempdir().expect("state");
+    let root = tempfile::tempdir().expect("out");
+    let out = root.path().join("out");
+    std::fs::create_dir(&out).expect("out");
+    let flags = [
+        s("--output"),
+        format!("{}/", out.display()),
+        s("--output-retry-ms"),
+        s(100),
+    ];
+    let svc = Service::start(b.port, state.path(), &flags).ready().await;
+    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/published"]).await;
+
+    let restore = break_folder(&out);
+    let id = new_id();
+    validated(
+        b.port,
+        &envelope(&wnm(&id, "wis2/x/W1.nc", "AAAA", "canonical")),
+    )
+    .await;
+    let (wis2, confirmations) = obs.wis2_and_confirmations(1).await;
+    assert_eq!(wis2.len(), 1, "published despite the output folder");
+    assert_eq!(confirmations.len(), 1, "and confirmed");
+    svc.stop().await;
+    let errors = log_lines(&["WIS2_OUTPUT", &id]);
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("ERROR") && l.contains("writable")),
+        "a clear error naming WIS2_OUTPUT and the fix: {errors:?}"
+    );
+    {
+        let store = wis2_publish::store::PublishedStore::open(state.path()).expect("store");
+        assert!(store.message(&id).expect("read").is_some(), "recorded");
+        let retry =
+            wis2_publish::queue::DiskQueue::open(&state.path().join("output-retry.redb"), 10)
+                .expect("retry");
+        assert_eq!(retry.len().expect("len"), 1, "the write waits for a retry");
+    }
+
+    // Fixed: the next start writes it.
+    restore();
+    let svc = Service::start(b.port, state.path(), &flags).ready().await;
+    let want = out.join(format!("W1.nc.{id}.json"));
+    let start = Instant::now();
+    while !want.exists() && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(want.exists(), "written once the folder is writable again");
+    svc.stop().await;
+}

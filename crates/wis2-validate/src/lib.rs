@@ -96,13 +96,8 @@ impl SeenIds {
         }
     }
 
-    /// Records a message; returns a finding when a `canonical` message repeats a
-    /// `data_id` seen within the window with other data. The same data again (a
-    /// re-send after a lost confirmation) is fine: `wis2-publish` suppresses it.
-    pub fn check(&self, v: &serde_json::Value) -> Option<Finding> {
-        if self.window.is_zero() {
-            return None;
-        }
+    /// The data_id, rel and integrity of a message.
+    fn key(v: &serde_json::Value) -> Option<(&str, &str, Option<String>)> {
         let data_id = v["properties"]["data_id"].as_str()?;
         let rel = v["links"].as_array()?.iter().find_map(|l| {
             l["rel"]
@@ -112,23 +107,51 @@ impl SeenIds {
         let integrity = v["properties"]["integrity"]["value"]
             .as_str()
             .map(str::to_string);
+        Some((data_id, rel, integrity))
+    }
+
+    /// A finding when a `canonical` message repeats a `data_id` seen within the window
+    /// with other data. The same data again (a re-send after a lost confirmation) is
+    /// fine: `wis2-publish` suppresses it.
+    pub fn check(&self, v: &serde_json::Value) -> Option<Finding> {
+        if self.window.is_zero() {
+            return None;
+        }
+        let (data_id, rel, integrity) = Self::key(v)?;
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let (t, prev) = seen.get(data_id)?;
+        let age = t.elapsed();
+        if rel != "canonical" || age >= self.window || *prev == integrity {
+            return None;
+        }
+        Some(
+            Finding::new(
+                "/properties/data_id",
+                format!(
+                    "data_id {data_id} was announced with other data {} s ago; a Global Cache drops a known data_id sent again as canonical",
+                    age.as_secs()
+                ),
+            )
+            .with_fix("announce changed data with a link rel=update (same data_id, newer pubtime)"),
+        )
+    }
+
+    /// Remembers a message that went on (called once it is handed to wis2-publish, so
+    /// that a rejected message does not block its corrected version).
+    pub fn record(&self, v: &serde_json::Value) {
+        if self.window.is_zero() {
+            return;
+        }
+        let Some((data_id, _, integrity)) = Self::key(v) else {
+            return;
+        };
         let now = std::time::Instant::now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.len() > 200_000 {
             let window = self.window;
             seen.retain(|_, (t, _)| now.duration_since(*t) < window);
         }
-        let previous = seen.insert(data_id.to_string(), (now, integrity.clone()));
-        match previous {
-            Some((t, prev)) if rel == "canonical" && now.duration_since(t) < self.window && prev != integrity => Some(
-                Finding::new(
-                    "/properties/data_id",
-                    format!("data_id {data_id} was announced with other data {} s ago; a Global Cache drops a known data_id sent again as canonical", now.duration_since(t).as_secs()),
-                )
-                .with_fix("announce changed data with a link rel=update (same data_id, newer pubtime)"),
-            ),
-            _ => None,
-        }
+        seen.insert(data_id.to_string(), (now, integrity));
     }
 }
 
@@ -314,6 +337,14 @@ impl Handler for ValidateStage {
         }
     }
 
+    fn acknowledged(&self, d: &Delivery) {
+        if let Ok(env) = Envelope::parse(&d.payload)
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(env.message_bytes())
+        {
+            self.seen.record(&v);
+        }
+    }
+
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
         let env = Envelope::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
         let report = self.check(&env);
@@ -416,6 +447,11 @@ mod tests {
         let s = SeenIds::new(std::time::Duration::from_secs(60));
         assert!(s.check(&msg("d", "canonical", "A")).is_none());
         assert!(
+            s.check(&msg("d", "canonical", "B")).is_none(),
+            "nothing recorded yet: a rejected message does not block its correction"
+        );
+        s.record(&msg("d", "canonical", "A"));
+        assert!(
             s.check(&msg("d", "canonical", "A")).is_none(),
             "a re-send of the same data"
         );
@@ -425,7 +461,7 @@ mod tests {
         assert!(f.to_string().contains("rel=update"), "{f}");
         assert!(s.check(&msg("d", "update", "C")).is_none());
         let off = SeenIds::new(std::time::Duration::ZERO);
-        assert!(off.check(&msg("d", "canonical", "A")).is_none());
+        off.record(&msg("d", "canonical", "A"));
         assert!(off.check(&msg("d", "canonical", "B")).is_none());
     }
 }

@@ -149,16 +149,28 @@ async fn each_service_killed_and_restarted_mid_stream() {
     }
 
     writer.join().expect("writer");
-    let counts = wait_published(&dirs.output, N, Duration::from_secs(240)).await;
+    // The observer stays connected to a broker that is never killed here: what it
+    // sees is what was on the WIS2 topic. (The output folder is a copy written after
+    // the acknowledgement: a kill -9 of wis2-publish in between loses that copy, not
+    // the message.)
+    let mut seen = obs.collect(N, Duration::from_secs(240), |_| true).await;
+    seen.extend(obs.collect(1, Duration::from_secs(3), |_| true).await);
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for m in &seen {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&m.payload)
+            && let Some(id) = v["properties"]["data_id"].as_str()
+        {
+            let name = id.rsplit('/').next().unwrap_or(id).to_string();
+            *counts.entry(name).or_insert(0) += 1;
+        }
+    }
     let logs = format!("{}\n{}", chain.watch.log(), chain.publish.log());
     assert_exactly_once(&counts, N, "K", &logs);
-    let seen = obs.collect(N + 100, Duration::from_secs(3), |_| true).await;
     assert_eq!(
         observer_duplicates(&seen),
         0,
         "the observer saw a data_id twice"
     );
-    assert_eq!(seen.len(), N, "the observer saw every message once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

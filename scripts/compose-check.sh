@@ -70,12 +70,16 @@ check_valid() { # check_valid FILE: every line is a valid WNM
 }
 [ -x target/debug/wis2-validate ] || cargo build -q -p wis2-validate
 
-say "building and starting the broker"
-dc up -d --build --wait broker
+say "building the images"
+t0=$(date +%s)
+dc build >&2
+say "built in $(( $(date +%s) - t0 )) s"
+say "starting the broker"
+dc up -d --wait broker
 sub "$work/all.txt" 100
 say "starting the stack"
 t0=$(date +%s)
-dc up -d --build --wait
+dc up -d --wait
 say "stack up in $(( $(date +%s) - t0 )) s"
 wait_for "$work/all.txt" 'R9900001_001.nc' 120 || { dc logs --tail 50 >&2; fail "no message for the sample file"; }
 say "sample file's message arrived"

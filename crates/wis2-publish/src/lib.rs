@@ -3,8 +3,42 @@
 //! Publishes each validated message on its WIS2 topic at QoS 1, retain off, and
 //! waits for the broker's acknowledgement; then confirms it on the internal
 //! confirmation topic (so `wis2-watch` can drop the file from its pending list),
-//! writes it to the output file or folder, and hands it to the remote WIS2 broker
-//! when one is configured.
+//! records it, hands it to the remote WIS2 broker when one is configured, and writes
+//! it to the output file or folder.
+//!
+//! ## Once and only once on the WIS2 topic
+//! - [`store`] (`<WIS2_STATE_DIR>/published.redb`) keeps, per `data_id`, the state it
+//!   was last published in — the key (data_id, integrity value or "deletion", rel) —
+//!   and, per message id, an audit entry (topic, pubtime, time acknowledged).
+//! - `handle` checks the store and an in-memory in-flight set (same key, same message
+//!   id) under one lock: a redelivered message (same id), or the same state again (a
+//!   re-announcement), is not published; its confirmation is, and the input is
+//!   acknowledged ("duplicate suppressed" at info). A changed file (new integrity,
+//!   `rel=update`) and a file created again after a deletion are published.
+//!   Periodic re-announcements (`Envelope::reannounce`) skip the state check, not the
+//!   message-id check.
+//! - The record is written in `Handler::acknowledged`: after the PUBACK, before the
+//!   input is acknowledged. Crash window: a message acknowledged by the broker but not
+//!   yet recorded (one with `--concurrency 1`, up to `--concurrency` otherwise) is
+//!   published again, same message id, when its input is redelivered: at-least-once
+//!   there (Global Brokers drop an id they saw within the hour). If the WIS2 PUBACK
+//!   arrives but the confirmation's does not, the input is redelivered and, not being
+//!   recorded, published again (same id) too.
+//! - Two different states of one data_id in flight at once are both published, in the
+//!   order the concurrent handlers reach the broker (`--concurrency 1` for strict order).
+//! - The store belongs to one instance: do not scale wis2-publish out with shared
+//!   subscriptions (each replica would have its own record).
+//!
+//! ## Remote WIS2 broker
+//! See [`remote`]: a persistent, bounded outbox drained in arrival order; the newest
+//! message is dropped (error log naming it) when it is full; never blocks local work.
+//!
+//! ## Output copies
+//! See [`output`]: written after the PUBACK and the record; a failed write is queued
+//! (on disk, bounded) and retried, the input is acknowledged anyway.
+//!
+//! ## Dead letters
+//! See [`replay`]: `wis2-publish replay` re-injects them, checking the broker ACL first.
 
 pub mod output;
 pub mod queue;

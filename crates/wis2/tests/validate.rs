@@ -1059,3 +1059,131 @@ fn tables_error_names_the_path_and_fix() {
         "{s}"
     );
 }
+
+/// The findings whose texts and paths are built only on failure keep their exact
+/// paths, messages and fixes.
+#[test]
+fn failure_texts_and_paths_are_exact() {
+    let finding = |r: &Report, path: &str| -> (String, String) {
+        let f = r
+            .ets_report
+            .tests
+            .iter()
+            .filter(|t| t.id != ids::VALIDATION)
+            .flat_map(|t| t.errors.iter())
+            .chain(r.ets_report.warnings.iter())
+            .find(|f| f.path == path)
+            .unwrap_or_else(|| panic!("no finding at {path}:\n{}", r.to_human()));
+        (f.message.clone(), f.fix.clone().unwrap_or_default())
+    };
+
+    // Three canonical links: reported at the second one.
+    let mut m = base();
+    for _ in 0..2 {
+        m["links"]
+            .as_array_mut()
+            .expect("links")
+            .push(json!({"href": "https://data.example.org/x.nc", "rel": "canonical"}));
+    }
+    let r = builtin().check_value(&m, None);
+    let (msg, fix) = finding(&r, "/links/1");
+    assert_eq!(msg, "3 links with rel canonical (exactly one is allowed)");
+    assert!(fix.starts_with("keep one canonical link"), "{fix}");
+
+    // canonical + update + deletion: all named, in order.
+    let mut m = base();
+    for rel in ["update", "deletion"] {
+        m["links"]
+            .as_array_mut()
+            .expect("links")
+            .push(json!({"href": "https://data.example.org/x.nc", "rel": rel}));
+    }
+    let r = builtin().check_value(&m, None);
+    let (msg, _) = finding(&r, "/links");
+    assert_eq!(
+        msg,
+        "rel canonical and update and deletion are combined in one message (never together)"
+    );
+
+    // Polygon: the position path, and the ring path of an open ring.
+    let mut m = base();
+    m["geometry"] = json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 95], [0, 0]]]});
+    let r = builtin().check_value(&m, None);
+    let (msg, _) = finding(&r, "/geometry/coordinates/0/2");
+    assert_eq!(msg, "latitude 95 is outside -90..90");
+    let mut m = base();
+    m["geometry"] = json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]});
+    let r = builtin().check_value(&m, None);
+    let (msg, fix) = finding(&r, "/geometry/coordinates/0");
+    assert!(msg.starts_with("ring is not closed"), "{msg}");
+    assert_eq!(fix, "repeat the first position at the end of the ring");
+    let mut m = base();
+    m["geometry"]["coordinates"] = json!([22.86]);
+    let r = builtin().check_value(&m, None);
+    let (msg, _) = finding(&r, "/geometry/coordinates");
+    assert_eq!(msg, "has 1 values");
+
+    // conformsTo and metadata_id fixes.
+    let mut m = base();
+    m["conformsTo"] = json!(["x"]);
+    let r = builtin().check_value(&m, None);
+    let (_, fix) = finding(&r, "/conformsTo");
+    assert_eq!(
+        fix,
+        "declare \"conformsTo\": [\"http://wis.wmo.int/spec/wnm/1/conf/core\"]"
+    );
+    let mut m = base();
+    m.as_object_mut().expect("msg").remove("conformsTo");
+    m["version"] = json!("v03");
+    let r = builtin().check_value(&m, None);
+    let (_, fix) = finding(&r, "/version");
+    assert_eq!(
+        fix,
+        "declare \"conformsTo\": [\"http://wis.wmo.int/spec/wnm/1/conf/core\"] instead of version"
+    );
+    let mut m = base();
+    props(&mut m)["metadata_id"] = json!("urn:wmo:md:fr-ifremer-argo:");
+    let r = builtin().check_value(&m, Some(ARGO));
+    let (msg, fix) = finding(&r, "/properties/metadata_id");
+    assert_eq!(msg, "has an empty local id");
+    assert_eq!(
+        fix,
+        "use the WCMP2 record id, urn:wmo:md:fr-ifremer-argo:<local-id>"
+    );
+
+    // Wrong size and wrong digest together: both warnings (the digest is still
+    // computed when the size disagrees).
+    let mut m = base();
+    props(&mut m)["content"] =
+        json!({"encoding": "base64", "size": 5, "value": "aGVsbG8gd29ybGQh"});
+    let r = full().check_value(&m, None);
+    assert!(r.is_valid(), "{}", r.to_human());
+    let (msg, fix) = finding(&r, "/properties/content/size");
+    assert_eq!(msg, "size is 5 but the decoded content is 12 bytes");
+    assert_eq!(fix, "set \"size\": 12");
+    let (msg, _) = finding(&r, "/properties/integrity/value");
+    assert_eq!(
+        msg,
+        "the sha512 digest of the inline content differs from integrity.value"
+    );
+
+    // sha3-512 of the inline content, correct: no warning; gzip size from the trailer.
+    let mut m = base();
+    props(&mut m)["integrity"] = json!({
+        "method": "sha3-512",
+        "value": "hAAGZT6ayelRF6FckVyquBZikY6SXengBPd0/4LXB5pA1NJ7GzcmV8YdRtRwMEyIx4izpFJ60HTR3MvuXbqpmg=="
+    });
+    let r = full().check_value(&m, None);
+    assert!(r.ets_report.warnings.is_empty(), "{}", r.to_human());
+    let mut m = base();
+    props(&mut m).remove("integrity");
+    // gzip of "hello world" (11 bytes).
+    props(&mut m)["content"] = json!({
+        "encoding": "gzip",
+        "size": 12,
+        "value": "H4sIAAAAAAACA8tIzcnJVyjPL8pJAQCFEUoNCwAAAA=="
+    });
+    let r = full().check_value(&m, None);
+    let (msg, _) = finding(&r, "/properties/content/size");
+    assert_eq!(msg, "size is 12 but the decoded content is 11 bytes");
+}

@@ -63,11 +63,11 @@ pub(crate) fn identifier(c: &Ctx<'_>) -> TestResult {
 /// `conformsTo` holds the WNM core class, or the deprecated `version: v04`; never both.
 pub(crate) fn conformance(c: &Ctx<'_>) -> TestResult {
     let mut e = Vec::new();
-    let fix = format!("declare \"conformsTo\": [\"{WNM_CONFORMANCE}\"]");
+    let fix = || format!("declare \"conformsTo\": [\"{WNM_CONFORMANCE}\"]");
     let conforms = c.msg.get("conformsTo");
     let version = c.msg.get("version");
     match (conforms, version) {
-        (None, None) => e.push(f("/conformsTo", "missing", fix)),
+        (None, None) => e.push(f("/conformsTo", "missing", fix())),
         (Some(_), Some(_)) => e.push(f(
             "/version",
             "both conformsTo and the deprecated version are present (never both)",
@@ -81,7 +81,7 @@ pub(crate) fn conformance(c: &Ctx<'_>) -> TestResult {
                 e.push(f(
                     "/conformsTo",
                     format!("does not contain {WNM_CONFORMANCE}"),
-                    fix,
+                    fix(),
                 ));
             }
         }
@@ -90,7 +90,7 @@ pub(crate) fn conformance(c: &Ctx<'_>) -> TestResult {
                 e.push(f(
                     "/version",
                     format!("{v} is not the deprecated \"v04\""),
-                    format!("{fix} instead of version"),
+                    format!("{} instead of version", fix()),
                 ));
             }
         }
@@ -98,23 +98,23 @@ pub(crate) fn conformance(c: &Ctx<'_>) -> TestResult {
     TestResult::from_errors(ids::CONFORMANCE, e)
 }
 
-/// Checks one position; pushes findings.
-fn position(e: &mut Vec<Finding>, path: &str, v: &Value) {
+/// Checks one position; pushes findings (at the path `path` builds, on failure only).
+fn position(e: &mut Vec<Finding>, path: impl Fn() -> String, v: &Value) {
     const FIX: &str = "a position is [longitude, latitude] or [longitude, latitude, height] in WGS84 degrees (longitude first)";
     let Some(a) = v.as_array() else {
-        e.push(f(path, "a position must be an array of numbers", FIX));
+        e.push(f(&path(), "a position must be an array of numbers", FIX));
         return;
     };
     if a.len() < 2 || a.len() > 3 {
-        e.push(f(path, format!("has {} values", a.len()), FIX));
+        e.push(f(&path(), format!("has {} values", a.len()), FIX));
         return;
     }
     let (Some(lon), Some(lat)) = (a[0].as_f64(), a[1].as_f64()) else {
-        e.push(f(path, "coordinates must be numbers, not strings", FIX));
+        e.push(f(&path(), "coordinates must be numbers, not strings", FIX));
         return;
     };
     if a.len() == 3 && !a[2].is_number() {
-        e.push(f(path, "height must be a number", FIX));
+        e.push(f(&path(), "height must be a number", FIX));
     }
     if !(-180.0..=180.0).contains(&lon) {
         let hint = if (-90.0..=90.0).contains(&lat) || !(-90.0..=90.0).contains(&lon) {
@@ -123,7 +123,7 @@ fn position(e: &mut Vec<Finding>, path: &str, v: &Value) {
             " (latitude and longitude look swapped: GeoJSON puts longitude first)"
         };
         e.push(f(
-            path,
+            &path(),
             format!("longitude {lon} is outside -180..180"),
             format!("{FIX}{hint}"),
         ));
@@ -135,7 +135,7 @@ fn position(e: &mut Vec<Finding>, path: &str, v: &Value) {
             ""
         };
         e.push(f(
-            path,
+            &path(),
             format!("latitude {lat} is outside -90..90"),
             format!("{FIX}{hint}"),
         ));
@@ -155,7 +155,9 @@ pub(crate) fn geometry(c: &Ctx<'_>) -> TestResult {
         Some(Value::Null) => {}
         Some(Value::Object(g)) => {
             match (g.get("type").and_then(Value::as_str), g.get("coordinates")) {
-                (Some("Point"), Some(p)) => position(&mut e, "/geometry/coordinates", p),
+                (Some("Point"), Some(p)) => {
+                    position(&mut e, || "/geometry/coordinates".to_string(), p)
+                }
                 (Some("Polygon"), Some(Value::Array(rings))) => {
                     if rings.is_empty() {
                         e.push(f(
@@ -165,21 +167,21 @@ pub(crate) fn geometry(c: &Ctx<'_>) -> TestResult {
                         ));
                     }
                     for (r, ring) in rings.iter().enumerate() {
-                        let path = format!("/geometry/coordinates/{r}");
+                        let path = || format!("/geometry/coordinates/{r}");
                         let Some(pos) = ring.as_array() else {
-                            e.push(f(&path, "a ring must be an array of positions", SHAPE));
+                            e.push(f(&path(), "a ring must be an array of positions", SHAPE));
                             continue;
                         };
                         if pos.len() < 4 {
                             e.push(f(
-                            &path,
+                            &path(),
                             format!("ring has {} positions, at least 4 are needed", pos.len()),
                             "a ring is closed: at least 3 corners, then the first position again",
                         ));
                         }
                         let before = e.len();
                         for (i, p) in pos.iter().enumerate() {
-                            position(&mut e, &format!("{path}/{i}"), p);
+                            position(&mut e, || format!("/geometry/coordinates/{r}/{i}"), p);
                         }
                         if e.len() == before
                             && pos.len() >= 2
@@ -193,7 +195,7 @@ pub(crate) fn geometry(c: &Ctx<'_>) -> TestResult {
                                     .and_then(|a| a.get(..2))
                         {
                             e.push(f(
-                                &path,
+                                &path(),
                                 "ring is not closed (its last position differs from its first)",
                                 "repeat the first position at the end of the ring",
                             ));
@@ -253,10 +255,12 @@ pub(crate) fn data_id(c: &Ctx<'_>, warnings: &mut Vec<Finding>) -> TestResult {
 pub(crate) fn metadata_id(c: &Ctx<'_>) -> TestResult {
     let mut e = Vec::new();
     const PATH: &str = "/properties/metadata_id";
-    let example = format!(
-        "urn:wmo:md:{}:<local-id>",
-        c.topic_centre.unwrap_or("<centre-id>")
-    );
+    let example = || {
+        format!(
+            "urn:wmo:md:{}:<local-id>",
+            c.topic_centre.unwrap_or("<centre-id>")
+        )
+    };
     match c.prop("metadata_id") {
         None => {
             let deletion = c
@@ -271,7 +275,7 @@ pub(crate) fn metadata_id(c: &Ctx<'_>) -> TestResult {
                 e.push(f(
                     PATH,
                     "a metadata deletion must carry the metadata_id of the record to remove",
-                    format!("add \"metadata_id\": \"{example}\""),
+                    format!("add \"metadata_id\": \"{}\"", example()),
                 ));
             }
         }
@@ -282,7 +286,7 @@ pub(crate) fn metadata_id(c: &Ctx<'_>) -> TestResult {
                 None => e.push(f(
                     PATH,
                     format!("`{s}` is not urn:wmo:md:<centre-id>:<local-id>"),
-                    format!("use the WCMP2 record id, {example}"),
+                    format!("use the WCMP2 record id, {}", example()),
                 )),
                 Some((centre, local)) => {
                     let centre_ok = !centre.is_empty()
@@ -293,7 +297,7 @@ pub(crate) fn metadata_id(c: &Ctx<'_>) -> TestResult {
                         e.push(f(
                             PATH,
                             format!("centre-id `{centre}` is not a WTH centre-id (lowercase, words joined by -)"),
-                            format!("use the WCMP2 record id, {example}"),
+                            format!("use the WCMP2 record id, {}", example()),
                         ));
                     } else if let Some(tc) = c.topic_centre
                         && tc != centre
@@ -310,7 +314,7 @@ pub(crate) fn metadata_id(c: &Ctx<'_>) -> TestResult {
                         e.push(f(
                             PATH,
                             "has an empty local id",
-                            format!("use the WCMP2 record id, {example}"),
+                            format!("use the WCMP2 record id, {}", example()),
                         ));
                     }
                 }
@@ -319,7 +323,7 @@ pub(crate) fn metadata_id(c: &Ctx<'_>) -> TestResult {
         Some(v) => e.push(f(
             PATH,
             format!("{v} is not a string"),
-            format!("use the WCMP2 record id, {example}"),
+            format!("use the WCMP2 record id, {}", example()),
         )),
     }
     TestResult::from_errors(ids::METADATA_ID, e)
@@ -463,9 +467,17 @@ pub(crate) fn links(c: &Ctx<'_>) -> TestResult {
     if items.is_empty() {
         e.push(f("/links", "is empty", FIX));
     }
-    let mut canonical = Vec::new();
-    let mut update = Vec::new();
-    let mut deletion = Vec::new();
+    // Per rel kind (canonical, update, deletion): how many links, and the index of
+    // the second one (reported when there are several).
+    const KINDS: [&str; 3] = ["canonical", "update", "deletion"];
+    let mut count = [0usize; 3];
+    let mut second = [0usize; 3];
+    let mut note = |k: usize, i: usize| {
+        count[k] += 1;
+        if count[k] == 2 {
+            second[k] = i;
+        }
+    };
     for (i, l) in items.iter().enumerate() {
         match l.get("href").and_then(Value::as_str) {
             None => e.push(f(
@@ -491,32 +503,29 @@ pub(crate) fn links(c: &Ctx<'_>) -> TestResult {
                 "missing",
                 "every link has href and rel",
             )),
-            Some("canonical") => canonical.push(i),
-            Some("update") => update.push(i),
-            Some("deletion") => deletion.push(i),
+            Some("canonical") => note(0, i),
+            Some("update") => note(1, i),
+            Some("deletion") => note(2, i),
             Some(_) => {}
         }
     }
-    let kinds = [
-        ("canonical", &canonical),
-        ("update", &update),
-        ("deletion", &deletion),
-    ];
-    let present: Vec<&str> = kinds
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, _)| *k)
-        .collect();
-    for (k, v) in kinds {
-        if v.len() > 1 {
+    for ((k, n), i) in KINDS.iter().zip(count).zip(second) {
+        if n > 1 {
             e.push(f(
-                &format!("/links/{}", v[1]),
-                format!("{} links with rel {k} (exactly one is allowed)", v.len()),
+                &format!("/links/{i}"),
+                format!("{n} links with rel {k} (exactly one is allowed)"),
                 format!("keep one {k} link; give the others another rel (e.g. alternate)"),
             ));
         }
     }
-    if present.len() > 1 {
+    let present = count.iter().filter(|n| **n > 0).count();
+    if present > 1 {
+        let present: Vec<&str> = KINDS
+            .iter()
+            .zip(count)
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, _)| *k)
+            .collect();
         e.push(f(
             "/links",
             format!(
@@ -526,7 +535,7 @@ pub(crate) fn links(c: &Ctx<'_>) -> TestResult {
             FIX,
         ));
     }
-    if present.is_empty() && !items.is_empty() {
+    if present == 0 && !items.is_empty() {
         e.push(f(
             "/links",
             "no link with rel canonical, update or deletion",
@@ -562,25 +571,57 @@ pub(crate) fn message_size(c: &Ctx<'_>) -> TestResult {
     TestResult::from_errors(ids::MESSAGE_SIZE, e)
 }
 
-/// The data an inline content stands for, when it can be decoded without
-/// decompressing; and its decoded length.
-enum Decoded<'a> {
-    Bytes(std::borrow::Cow<'a, [u8]>),
+thread_local! {
+    /// Reused output buffer for base64 decoding (no allocation per message).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Largest capacity the scratch buffer keeps between messages.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+/// Runs `f` with the thread's (cleared) scratch buffer.
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let r = f(&mut buf);
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+            r
+        }
+        // Not reachable (no re-entrant use), but never panic: use a fresh buffer.
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+/// Decodes base64 `value` into `buf` (cleared first).
+fn b64_into(value: &str, buf: &mut Vec<u8>) -> Result<(), base64::DecodeError> {
+    buf.clear();
+    B64.decode_vec(value, buf)
+}
+
+/// The decoded length of an inline content, decoding into `buf` when the data is
+/// available without decompressing (utf-8 is used in place, `buf` left empty).
+enum Decoded {
+    /// The bytes are `value` itself (utf-8).
+    Utf8,
+    /// The bytes are in the scratch buffer (base64).
+    Buf,
     /// gzip: the decompressed length from the gzip trailer (ISIZE, mod 2^32).
     GzipLen(u64),
 }
 
-fn decode<'a>(encoding: &str, value: &'a str) -> Result<Decoded<'a>, String> {
+fn decode(encoding: &str, value: &str, buf: &mut Vec<u8>) -> Result<Decoded, String> {
     match encoding {
-        "utf-8" => Ok(Decoded::Bytes(std::borrow::Cow::Borrowed(value.as_bytes()))),
-        "base64" => B64
-            .decode(value)
-            .map(|b| Decoded::Bytes(b.into()))
+        "utf-8" => Ok(Decoded::Utf8),
+        "base64" => b64_into(value, buf)
+            .map(|()| Decoded::Buf)
             .map_err(|err| format!("value is not valid base64 ({err})")),
         _ => {
-            let bytes = B64
-                .decode(value)
+            b64_into(value, buf)
                 .map_err(|err| format!("gzip value is not valid base64 ({err})"))?;
+            let bytes = buf.as_slice();
             if bytes.len() < 18 || bytes[0] != 0x1f || bytes[1] != 0x8b {
                 return Err("gzip value is not base64 of gzip data".into());
             }
@@ -592,9 +633,58 @@ fn decode<'a>(encoding: &str, value: &'a str) -> Result<Decoded<'a>, String> {
     }
 }
 
+/// Longest digest of the allowed methods, in bytes.
+const MAX_DIGEST: usize = 64;
+
+/// A digest, without allocation.
+#[derive(Clone, Copy)]
+pub(crate) struct DigestBuf {
+    bytes: [u8; MAX_DIGEST],
+    len: usize,
+}
+
+impl DigestBuf {
+    fn from_slice(s: &[u8]) -> Option<Self> {
+        let mut bytes = [0u8; MAX_DIGEST];
+        bytes.get_mut(..s.len())?.copy_from_slice(s);
+        Some(DigestBuf {
+            bytes,
+            len: s.len(),
+        })
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    fn of(method: Method, data: &[u8]) -> Self {
+        use sha2::Digest;
+        fn put(d: &[u8]) -> DigestBuf {
+            // Every method's digest fits: 64 bytes at most.
+            DigestBuf::from_slice(d).unwrap_or(DigestBuf {
+                bytes: [0; MAX_DIGEST],
+                len: 0,
+            })
+        }
+        match method {
+            Method::Sha256 => put(&sha2::Sha256::digest(data)),
+            Method::Sha384 => put(&sha2::Sha384::digest(data)),
+            Method::Sha512 => put(&sha2::Sha512::digest(data)),
+            Method::Sha3_256 => put(&sha3::Sha3_256::digest(data)),
+            Method::Sha3_384 => put(&sha3::Sha3_384::digest(data)),
+            Method::Sha3_512 => put(&sha3::Sha3_512::digest(data)),
+        }
+    }
+}
+
+/// The declared integrity of a message, when `integrity.value` is base64 of a
+/// digest of the method's length (what the inline content is compared with).
+pub(crate) type Expected = Option<(Method, DigestBuf)>;
+
 /// `properties.content` (optional): allowed encoding, encoded value at most 4096
-/// bytes; warns when `size` or `integrity` disagree with the decoded value.
-pub(crate) fn content(c: &Ctx<'_>, warnings: &mut Vec<Finding>) -> TestResult {
+/// bytes; warns when `size` or `integrity` (`expected`, from
+/// [`integrity_warnings`]) disagree with the decoded value.
+pub(crate) fn content(c: &Ctx<'_>, expected: Expected, warnings: &mut Vec<Finding>) -> TestResult {
     let mut e = Vec::new();
     let Some(v) = c.prop("content") else {
         return TestResult::from_errors(ids::CONTENT, e);
@@ -662,16 +752,23 @@ pub(crate) fn content(c: &Ctx<'_>, warnings: &mut Vec<Finding>) -> TestResult {
         }
     };
     if let (Some(enc), Some(val)) = (encoding.filter(|x| ENCODINGS.contains(x)), value) {
-        match decode(enc, val) {
+        with_scratch(|buf| {
+            match decode(enc, val, buf) {
             Err(why) => e.push(f(
                 "/properties/content/value",
                 why,
                 format!("encode the data as {enc} (base64 of the bytes; gzip is base64 of the gzipped bytes)"),
             )),
             Ok(decoded) => {
-                let len = match &decoded {
-                    Decoded::Bytes(b) => b.len() as u64,
-                    Decoded::GzipLen(n) => *n,
+                let bytes = match decoded {
+                    Decoded::Utf8 => Some(val.as_bytes()),
+                    Decoded::Buf => Some(buf.as_slice()),
+                    Decoded::GzipLen(_) => None,
+                };
+                let len = match (decoded, bytes) {
+                    (Decoded::GzipLen(n), _) => n,
+                    (_, Some(b)) => b.len() as u64,
+                    (_, None) => 0,
                 };
                 if let Some(d) = declared
                     && d != len
@@ -682,36 +779,26 @@ pub(crate) fn content(c: &Ctx<'_>, warnings: &mut Vec<Finding>) -> TestResult {
                         format!("set \"size\": {len}"),
                     ));
                 }
-                if let Decoded::Bytes(bytes) = &decoded {
-                    inline_digest(c, bytes, warnings);
+                if let (Some(bytes), Some((method, expected))) = (bytes, expected) {
+                    inline_digest(method, expected, bytes, warnings);
                 }
             }
         }
+        });
     }
     TestResult::from_errors(ids::CONTENT, e)
 }
 
-/// Compares `integrity` with the digest of the inline content.
-fn inline_digest(c: &Ctx<'_>, bytes: &[u8], warnings: &mut Vec<Finding>) {
-    let Some((method, value)) = integrity_parts(c) else {
-        return;
-    };
-    let Ok(expected) = B64.decode(value) else {
-        return; // integrity_warnings says so
-    };
-    if expected.len() != method.digest_len() {
-        return;
-    }
-    let mut h = method.hasher();
-    h.update(bytes);
-    let actual = h.finalize();
-    if actual != expected {
+/// Compares the declared digest with the digest of the inline content.
+fn inline_digest(method: Method, expected: DigestBuf, bytes: &[u8], warnings: &mut Vec<Finding>) {
+    let actual = DigestBuf::of(method, bytes);
+    if actual.as_slice() != expected.as_slice() {
         warnings.push(f(
             "/properties/integrity/value",
             format!("the {method} digest of the inline content differs from integrity.value"),
             format!(
                 "compute the digest over the decoded data: \"value\": \"{}\"",
-                B64.encode(&actual)
+                B64.encode(actual.as_slice())
             ),
         ));
     }
@@ -733,14 +820,16 @@ fn hex_to_bytes(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Warns when `integrity.value` is not base64 of a digest of the method's length.
-pub(crate) fn integrity_warnings(c: &Ctx<'_>, warnings: &mut Vec<Finding>) {
-    let Some((method, value)) = integrity_parts(c) else {
-        return;
-    };
+/// Warns when `integrity.value` is not base64 of a digest of the method's length;
+/// returns the declared digest when it is (for the inline content check).
+pub(crate) fn integrity_warnings(c: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Expected {
+    let (method, value) = integrity_parts(c)?;
     const P: &str = "/properties/integrity/value";
     let want = method.digest_len();
-    if let Some(raw) = hex_to_bytes(value)
+    // Hex of the right length never decodes as base64 to the right length
+    // (2n hex characters are 3n/2 bytes), so the early return loses no digest.
+    if value.len() == 2 * want
+        && let Some(raw) = hex_to_bytes(value)
         && raw.len() == want
     {
         warnings.push(f(
@@ -748,22 +837,32 @@ pub(crate) fn integrity_warnings(c: &Ctx<'_>, warnings: &mut Vec<Finding>) {
             format!("looks like a hex {method} digest; the WNM wants base64 of the digest bytes"),
             format!("write \"value\": \"{}\"", B64.encode(&raw)),
         ));
-        return;
+        return None;
     }
-    match B64.decode(value) {
-        Ok(raw) if raw.len() == want => {}
-        Ok(raw) => warnings.push(f(
-            P,
-            format!(
-                "decodes to {} bytes, but a {method} digest is {want} bytes",
-                raw.len()
-            ),
-            format!("check the method: value must be base64 of the {want}-byte {method} digest"),
-        )),
-        Err(_) => warnings.push(f(
-            P,
-            "is not base64",
-            format!("write base64 (standard alphabet, padded) of the {want}-byte {method} digest"),
-        )),
-    }
+    with_scratch(|raw| match b64_into(value, raw) {
+        Ok(()) if raw.len() == want => DigestBuf::from_slice(raw).map(|d| (method, d)),
+        Ok(()) => {
+            warnings.push(f(
+                P,
+                format!(
+                    "decodes to {} bytes, but a {method} digest is {want} bytes",
+                    raw.len()
+                ),
+                format!(
+                    "check the method: value must be base64 of the {want}-byte {method} digest"
+                ),
+            ));
+            None
+        }
+        Err(_) => {
+            warnings.push(f(
+                P,
+                "is not base64",
+                format!(
+                    "write base64 (standard alphabet, padded) of the {want}-byte {method} digest"
+                ),
+            ));
+            None
+        }
+    })
 }

@@ -250,8 +250,8 @@ impl Validator {
         tests.push(ets::temporal(&c));
         tests.push(ets::links(&c));
         tests.push(ets::message_size(&c));
-        ets::integrity_warnings(&c, &mut warnings);
-        tests.push(ets::content(&c, &mut warnings));
+        let expected = ets::integrity_warnings(&c, &mut warnings);
+        tests.push(ets::content(&c, expected, &mut warnings));
         if let Some(t) = topic {
             tests.push(topic::check_result(t, self.tables.as_ref(), Mode::Publish));
         }

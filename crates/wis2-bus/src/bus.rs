@@ -292,6 +292,22 @@ async fn event_loop(
                     session_present = ack.session_present,
                     "connected to the broker"
                 );
+                if !ack.session_present {
+                    // A new session: rumqttc dropped every publish it had not yet had
+                    // acknowledged, sent or still queued. Their waiters fail (callers
+                    // retry; the end-to-end loop covers the rest), and the pairing of
+                    // packet ids with waiters starts afresh.
+                    let mut t = lock(&tracker);
+                    let dropped = t.sent.len() + t.queued.len();
+                    t.sent.clear();
+                    t.queued.clear();
+                    if dropped > 0 {
+                        warn!(
+                            dropped,
+                            "the broker lost the session: unacknowledged publishes will be retried"
+                        );
+                    }
+                }
                 // Subscribe on every connection: harmless when the session kept the
                 // subscriptions, necessary when it did not (or they changed).
                 subacks_missing = 0;

@@ -317,7 +317,21 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
             args.watch.data_dir.display()
         )
     })?;
-    let store = store::AnnounceStore::open(&args.state_dir.join("announced.redb"))?;
+    // A previous instance may still be releasing the store (a restart in the same
+    // container or process): try again for a few seconds before giving up.
+    let store_path = args.state_dir.join("announced.redb");
+    let mut attempt = 0u32;
+    let store = loop {
+        match store::AnnounceStore::open(&store_path) {
+            Ok(s) => break s,
+            Err(e) if attempt < 20 => {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "state store busy; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     tracing::info!(broker = %args.broker.redacted_url(), data_dir = %data_dir.display(), "wis2-watch starting");
     let conn = Bus::connect(
         args.broker

@@ -156,6 +156,7 @@ async fn the_input_file_is_announced_at_start_and_not_again_on_restart() {
     // Let the confirmation come back, then restart the watcher: nothing new.
     watch.stop().await.expect("watch stops");
     let watch = start_watch(&broker, &dirs, &[s("--input-file"), s("R6903247_274.nc")]);
+    watch.wait_ready().await;
     // A new file proves the restarted watcher works; only it must arrive.
     drop_file(
         &shared().join("data/argo/R4902481_001.nc"),

@@ -1057,7 +1057,14 @@ impl Wcmp2Checker {
                         for f in topic::check(ch, self.tables.as_ref(), Mode::Publish) {
                             let mut g = Finding::new(&cpath, format!("channel {ch:?}: {}: {}", f.path, f.message));
                             g.fix = f.fix;
-                            out.push(g);
+                            // A channel is what users subscribe to: a parent of the
+                            // data topics (level 7) is legal but receives nothing on an
+                            // exact subscription, so it is a warning, as in pywcmp.
+                            if f.message.contains("level 8 or deeper") {
+                                warnings.push(g);
+                            } else {
+                                out.push(g);
+                            }
                         }
                     }
                     Some(ch) => warnings.push(

@@ -279,6 +279,9 @@ async fn event_loop(
     let mut failures: u32 = 0;
     let mut ever_connected = false;
     let mut subacks_missing = 0usize;
+    // Publishes rumqttc took from the queue but had not sent when the connection was
+    // lost (they wait in its `pending` list with no packet id yet).
+    let mut lost_unsent = 0usize;
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
@@ -293,14 +296,17 @@ async fn event_loop(
                     "connected to the broker"
                 );
                 if !ack.session_present {
-                    // A new session: rumqttc dropped every publish it had not yet had
-                    // acknowledged, sent or still queued. Their waiters fail (callers
-                    // retry; the end-to-end loop covers the rest), and the pairing of
-                    // packet ids with waiters starts afresh.
+                    // A new session: rumqttc dropped what it held for the old one:
+                    // the publishes sent and not acknowledged, and those it had taken
+                    // from the queue but not sent (the oldest waiting ones). Their
+                    // waiters fail (callers retry; the end-to-end loop covers the
+                    // rest); requests still queued are sent now and keep theirs.
                     let mut t = lock(&tracker);
-                    let dropped = t.sent.len() + t.queued.len();
+                    let dropped = t.sent.len() + lost_unsent.min(t.queued.len());
                     t.sent.clear();
-                    t.queued.clear();
+                    for _ in 0..lost_unsent {
+                        t.queued.pop_front();
+                    }
                     if dropped > 0 {
                         warn!(
                             dropped,
@@ -308,6 +314,7 @@ async fn event_loop(
                         );
                     }
                 }
+                lost_unsent = 0;
                 // Subscribe on every connection: harmless when the session kept the
                 // subscriptions, necessary when it did not (or they changed).
                 subacks_missing = 0;
@@ -378,6 +385,11 @@ async fn event_loop(
                 if let rumqttc::ConnectionError::RequestsDone = e {
                     return;
                 }
+                lost_unsent = eventloop
+                    .pending
+                    .iter()
+                    .filter(|r| matches!(r, rumqttc::Request::Publish(p) if p.pkid == 0 && p.qos != QoS::AtMostOnce))
+                    .count();
                 if let rumqttc::ConnectionError::ConnectionRefused(code) = &e {
                     tracing::error!(
                         ?code,

@@ -3,10 +3,12 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use rumqttc::{MqttOptions, Transport};
+use rumqttc::tokio_rustls::rustls;
+use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use url::Url;
 
 /// Why the broker settings cannot be used.
@@ -27,6 +29,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
 }
 
 /// How to reach the MQTT broker.
@@ -65,6 +69,16 @@ pub struct BrokerArgs {
     #[arg(long = "ca-file", env = "WIS2_CA_FILE")]
     pub ca_file: Option<PathBuf>,
 
+    /// INSECURE: accept any TLS certificate from the broker (mqtts/wss), so that anyone
+    /// on the network path can impersonate it and read the credentials. For tests
+    /// against a self-signed broker only; give its CA with --ca-file instead.
+    #[arg(
+        long = "insecure-skip-tls-verify",
+        env = "WIS2_INSECURE_SKIP_TLS_VERIFY",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub insecure_skip_tls_verify: bool,
+
     /// MQTT keep-alive interval in seconds.
     #[arg(long = "keep-alive", env = "WIS2_KEEP_ALIVE", default_value_t = 30)]
     pub keep_alive: u64,
@@ -93,6 +107,7 @@ impl fmt::Debug for BrokerArgs {
             .field("client_id", &self.client_id)
             .field("shared_group", &self.shared_group)
             .field("ca_file", &self.ca_file)
+            .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
             .field("health_addr", &self.health_addr)
             .finish()
     }
@@ -108,6 +123,7 @@ impl BrokerArgs {
             broker_password_file: None,
             client_id: None,
             ca_file: None,
+            insecure_skip_tls_verify: false,
             keep_alive: 30,
             shared_group: None,
             health_addr: None,
@@ -224,37 +240,120 @@ impl BrokerArgs {
             .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
         let tls = matches!(scheme.as_str(), "mqtts" | "ssl" | "tls" | "wss");
         if tls {
-            let transport = match &self.ca_file {
-                Some(path) => {
-                    let ca = std::fs::read(path).map_err(|source| ConfigError::File {
-                        what: "the CA certificates",
-                        path: path.clone(),
-                        source,
-                    })?;
-                    let cfg = rumqttc::TlsConfiguration::Simple {
-                        ca,
-                        alpn: None,
-                        client_auth: None,
-                    };
-                    if ws {
-                        Transport::wss_with_config(cfg)
-                    } else {
-                        Transport::tls_with_config(cfg)
-                    }
-                }
-                None => {
-                    if ws {
-                        Transport::wss_with_default_config()
-                    } else {
-                        Transport::tls_with_default_config()
-                    }
-                }
-            };
-            opts.set_transport(transport);
+            let cfg = self.tls_configuration()?;
+            opts.set_transport(if ws {
+                Transport::wss_with_config(cfg)
+            } else {
+                Transport::tls_with_config(cfg)
+            });
         } else if ws {
             opts.set_transport(Transport::Ws);
         }
         Ok(opts)
+    }
+}
+
+impl BrokerArgs {
+    /// TLS settings of an mqtts/wss connection: the broker's certificate is verified
+    /// against `--ca-file` or the system roots, unless `--insecure-skip-tls-verify`.
+    fn tls_configuration(&self) -> Result<TlsConfiguration, ConfigError> {
+        let provider = crypto_provider();
+        if self.insecure_skip_tls_verify {
+            tracing::warn!(
+                broker = %self.redacted_url(),
+                "INSECURE: --insecure-skip-tls-verify (WIS2_INSECURE_SKIP_TLS_VERIFY) is set: \
+                 the broker's TLS certificate is NOT verified, anyone on the network path can \
+                 impersonate the broker and read the credentials; use --ca-file instead"
+            );
+            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| ConfigError::Tls(e.to_string()))?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+                .with_no_client_auth();
+            return Ok(TlsConfiguration::Rustls(Arc::new(config)));
+        }
+        match &self.ca_file {
+            Some(path) => {
+                let ca = std::fs::read(path).map_err(|source| ConfigError::File {
+                    what: "the CA certificates",
+                    path: path.clone(),
+                    source,
+                })?;
+                Ok(TlsConfiguration::Simple {
+                    ca,
+                    alpn: None,
+                    client_auth: None,
+                })
+            }
+            None => Ok(TlsConfiguration::default()),
+        }
+    }
+}
+
+/// The rustls crypto provider, installed as the process default when none is, so that
+/// rumqttc's own `ClientConfig::builder()` finds one: when both of rustls' providers
+/// are compiled in (ureq brings `ring`, rumqttc `aws-lc-rs`), rustls cannot choose
+/// and would panic at the first TLS connection.
+fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    if let Some(p) = rustls::crypto::CryptoProvider::get_default() {
+        return p.clone();
+    }
+    // Another thread may install one at the same time: then use that one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+}
+
+/// Certificate "verifier" of `--insecure-skip-tls-verify`: any certificate, any
+/// name. Handshake signatures are still checked, so the peer holds the key of the
+/// certificate it sent (which proves nothing about who it is).
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -83,6 +83,23 @@ impl Broker {
 
     /// Starts (or restarts) on a given state folder and port.
     pub fn start_in(dir: tempfile::TempDir, port: u16) -> Broker {
+        Self::launch(dir, port, &[], &[])
+    }
+
+    /// Like [`Broker::start`], with more environment for `broker/start.sh` (the TLS
+    /// listener's BROKER_TLS_PORT, BROKER_TLS_CERT, ...); returns once the plain port
+    /// and every one of `more_ports` accept connections.
+    pub fn start_with_env(env: &[(&str, String)], more_ports: &[u16]) -> Broker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::launch(dir, free_port(), env, more_ports)
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        port: u16,
+        env: &[(&str, String)],
+        more_ports: &[u16],
+    ) -> Broker {
         assert!(
             Command::new("mosquitto")
                 .arg("-h")
@@ -108,13 +125,24 @@ impl Broker {
             };
             cmd.env(var, pw);
         }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = cmd.spawn().expect("start mosquitto");
-        assert!(
-            wait_port(port, Duration::from_secs(15)),
-            "mosquitto did not listen on {port}: {}",
-            std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default()
-        );
-        Broker { port, dir, child }
+        let b = Broker { port, dir, child };
+        for p in std::iter::once(port).chain(more_ports.iter().copied()) {
+            assert!(
+                wait_port(p, Duration::from_secs(15)),
+                "mosquitto did not listen on {p}: {}",
+                b.log()
+            );
+        }
+        b
+    }
+
+    /// What `start.sh` and mosquitto wrote so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
     }
 
     pub fn url(&self, user: &str) -> String {
@@ -480,6 +508,13 @@ impl Observer {
             }
         }
         out
+    }
+}
+
+impl Drop for Observer {
+    /// Stops the observer's event loop with it.
+    fn drop(&mut self) {
+        self._task.abort();
     }
 }
 

@@ -7,3 +7,4 @@ mod chain;
 mod faults;
 mod harness;
 mod scale;
+mod security;

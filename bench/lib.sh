@@ -1,0 +1,176 @@
+# Shared by the bench/*.sh scripts (sourced, bash): a mosquitto started from the
+# project's broker/ on a free loopback port, the four services as processes with the
+# same flags as the integration tests' ProcChain, and cleanup on exit.
+#
+# Sets ROOT, SHARED, BIN, TMP; call bench_init first, then start_broker, start_chain.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SHARED=${WIS2_SHARED:-$(cd "$ROOT/.." && pwd)/shared}
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+export PATH="$PATH:/usr/sbin:/usr/local/sbin"
+
+CENTRE=fr-ifremer-argo
+WIS2_TOPIC=origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers
+# Throwaway passwords of the benchmark's own broker (loopback only, deleted on exit).
+export WIS2_WATCH_PASSWORD=bench-watch WIS2_CREATE_PASSWORD=bench-create \
+    WIS2_VALIDATE_PASSWORD=bench-validate WIS2_PUBLISH_PASSWORD=bench-publish \
+    WIS2_OPERATOR_PASSWORD=bench-operator WIS2_CENTRE_ID=$CENTRE
+
+declare -A PID PORT
+CHILDREN=()
+
+bench_init() {
+    TMP=$(mktemp -d "${TMPDIR:-/tmp}/wis2-bench.XXXXXX")
+    chmod 711 "$TMP" # mosquitto, started as root, drops to its own user: let it reach its folder
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+    for tool in mosquitto mosquitto_passwd curl; do
+        command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install mosquitto curl)" >&2; exit 1; }
+    done
+    [ -f "$SHARED/data/argo/R4902481_001.nc" ] || { echo "needs $SHARED (set WIS2_SHARED)" >&2; exit 1; }
+}
+
+bench_cleanup() {
+    local p
+    for p in "${CHILDREN[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${CHILDREN[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    [ -n "${KEEP_TMP:-}" ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
+}
+
+build_release() {
+    echo "== cargo build --release (services and wis2-bench)"
+    (cd "$ROOT" && cargo build --release --quiet -p wis2-watch -p wis2-create -p wis2-validate \
+        -p wis2-publish -p wis2-bench)
+}
+
+free_port() {
+    local p
+    for _ in $(seq 200); do
+        p=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+    done
+    echo "no free port" >&2; return 1
+}
+
+wait_port() { # port timeout_s
+    local end=$((SECONDS + $2))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+        [ $SECONDS -lt $end ] || return 1
+        sleep 0.02
+    done
+}
+
+now_ns() { date +%s%N; }
+
+start_broker() {
+    BROKER_PORT=$(free_port)
+    mkdir -p "$TMP/broker"
+    BROKER_RUN_DIR=$TMP/broker/run BROKER_DATA_DIR=$TMP/broker/data BROKER_PORT=$BROKER_PORT \
+        sh "$ROOT/broker/start.sh" >"$TMP/broker/mosquitto.log" 2>&1 &
+    PID[mosquitto]=$!
+    CHILDREN+=("$!")
+    wait_port "$BROKER_PORT" 15 || { cat "$TMP/broker/mosquitto.log" >&2; echo "mosquitto did not start" >&2; exit 1; }
+}
+
+url() { # account
+    local pw
+    case $1 in
+        wis2-watch) pw=$WIS2_WATCH_PASSWORD ;; wis2-create) pw=$WIS2_CREATE_PASSWORD ;;
+        wis2-validate) pw=$WIS2_VALIDATE_PASSWORD ;; wis2-publish) pw=$WIS2_PUBLISH_PASSWORD ;;
+        operator) pw=$WIS2_OPERATOR_PASSWORD ;; *) pw=everyone ;;
+    esac
+    echo "mqtt://$1:$pw@127.0.0.1:$BROKER_PORT"
+}
+
+# Milliseconds until /healthz answers 200 (polled every ~10 ms), or fails after 30 s.
+wait_healthz() { # name
+    local end=$((SECONDS + 30))
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${PORT[$1]}/healthz")" = 200 ]; do
+        if [ $SECONDS -ge $end ] || ! kill -0 "${PID[$1]}" 2>/dev/null; then
+            echo "$1 not ready; its log:" >&2; tail -20 "$TMP/$1.log" >&2; exit 1
+        fi
+        sleep 0.01
+    done
+}
+
+# start_service NAME ARGS...: `NAME run ARGS --health-addr` in the background;
+# sets PID[NAME], PORT[NAME], STARTUP_MS[NAME] (spawn to /healthz 200).
+declare -A STARTUP_MS
+start_service() {
+    local name=$1; shift
+    PORT[$name]=$(free_port)
+    local t0; t0=$(now_ns)
+    RUST_LOG=${RUST_LOG:-info} WIS2_LOG_FORMAT=human \
+        "$BIN/$name" run "$@" --health-addr "127.0.0.1:${PORT[$name]}" >>"$TMP/$name.log" 2>&1 &
+    PID[$name]=$!
+    CHILDREN+=("$!")
+    wait_healthz "$name"
+    STARTUP_MS[$name]=$((($(now_ns) - t0) / 1000000))
+}
+
+DATA=""
+chain_dirs() {
+    DATA=$TMP/data
+    mkdir -p "$DATA" "$TMP/state"
+}
+
+# PUBLISH_OUTPUT=0: no --output (each message is otherwise also written to a file).
+start_publish() {
+    local out=(--output "$TMP/out/")
+    [ "${PUBLISH_OUTPUT:-1}" = 0 ] && out=()
+    start_service wis2-publish --broker-url "$(url wis2-publish)" "${out[@]}" \
+        --deadletter-dir "$TMP/deadletters" --state-dir "$TMP/state/publish" "$@"
+}
+
+# SIGTERM to a service and wait for its exit (at most 15 s).
+stop_service() { # name
+    local p=${PID[$1]}
+    kill -TERM "$p" 2>/dev/null || return 0
+    for _ in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+}
+start_validate() {
+    start_service wis2-validate --broker-url "$(url wis2-validate)" \
+        --schema "$SHARED/standards/wnm/wis2-notification-message-bundled.json" \
+        --wth-dir "$SHARED/standards/wth" --deadletter-dir "$TMP/deadletters" "$@"
+}
+start_create() {
+    start_service wis2-create --broker-url "$(url wis2-create)" --data-dir "$DATA" \
+        --base-url https://data.example.org/argo --deadletter-dir "$TMP/deadletters" "$@"
+}
+start_watch() {
+    start_service wis2-watch --broker-url "$(url wis2-watch)" --data-dir "$DATA" \
+        --state-dir "$TMP/state/watch" --settle-ms 300 "$@"
+}
+
+SERVICES=(wis2-watch wis2-create wis2-validate wis2-publish)
+
+# The four services, downstream first, each ready before the next starts (as ProcChain).
+start_chain() {
+    chain_dirs
+    start_publish
+    start_validate
+    start_create
+    start_watch
+}
+
+# CPU seconds (user+system) a process has used so far.
+cpu_secs() { # pid
+    awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+status_kb() { # pid field (VmRSS, VmHWM)
+    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+
+snapshot_metrics() { # tag
+    local s
+    for s in "${SERVICES[@]}"; do
+        curl -s "http://127.0.0.1:${PORT[$s]}/metrics" >"$TMP/metrics.$s.$1" || true
+    done
+}

@@ -1,0 +1,391 @@
+//! Transport security and secrets: the broker's TLS listener (certificates generated
+//! by `broker/gen-certs.sh` or mounted), clients that verify the broker's certificate
+//! unless told `--insecure-skip-tls-verify`, passwords kept out of the logs, and the
+//! `everyone` account unable to publish.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, ConnectionError, Event, Packet};
+use wis2_bus::{BrokerArgs, Bus, ConnectOptions};
+
+use crate::harness::*;
+
+/// A broker with its TLS listener on a free port, and the port.
+fn tls_broker(env: &[(&str, String)]) -> (Broker, u16) {
+    let tls_port = free_port();
+    let mut env = env.to_vec();
+    env.push(("BROKER_TLS_PORT", tls_port.to_string()));
+    let b = Broker::start_with_env(&env, &[tls_port]);
+    (b, tls_port)
+}
+
+/// The test CA generated at the broker's first start.
+fn generated_ca(b: &Broker) -> PathBuf {
+    let ca = b.dir.path().join("data/tls/ca.crt");
+    assert!(
+        ca.is_file(),
+        "no generated CA at {}: {}",
+        ca.display(),
+        b.log()
+    );
+    ca
+}
+
+fn mqtts(user: &str, host: &str, port: u16) -> String {
+    format!("mqtts://{user}:{}@{host}:{port}", password(user))
+}
+
+/// Settings parsed from flags, as a service would get them.
+fn broker_args(flags: &[String]) -> BrokerArgs {
+    args(flags)
+}
+
+/// Connects with the `Bus` of the services, waiting at most 10 s.
+async fn bus_connect(a: &BrokerArgs) -> Bus {
+    let conn = Bus::connect(ConnectOptions::new(
+        a.oneshot_options("security").expect("options"),
+        vec![],
+    ));
+    tokio::time::timeout(Duration::from_secs(10), conn.bus.wait_connected())
+        .await
+        .expect("connected within 10 s")
+        .expect("bus open");
+    conn.bus
+}
+
+/// The first error of a connection attempt (which must fail).
+async fn connect_error(a: &BrokerArgs) -> ConnectionError {
+    let o = a.oneshot_options("security").expect("options");
+    let (_client, mut el) = AsyncClient::new(o, 10);
+    let r = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(a))) => {
+                    panic!("the connection was accepted: {a:?}")
+                }
+                Ok(_) => {}
+                Err(e) => return e,
+            }
+        }
+    })
+    .await;
+    r.expect("an answer within 10 s")
+}
+
+/// Asserts that `e` is a TLS failure whose text names `what`.
+fn assert_tls_error(e: &ConnectionError, what: &str) {
+    let text = format!("{e} / {e:?}");
+    assert!(
+        matches!(e, ConnectionError::Tls(_)) && text.contains(what),
+        "expected a TLS error about {what}, got {text}"
+    );
+}
+
+#[tokio::test]
+async fn mqtts_with_the_test_ca_publishes_through_the_tls_listener() {
+    let (b, tls_port) = tls_broker(&[]);
+    let ca = generated_ca(&b);
+    assert!(
+        b.log().contains(&ca.display().to_string()),
+        "start.sh prints the CA for clients: {}",
+        b.log()
+    );
+    let mut op = Observer::connect(&b, "operator", &["origin/a/wis2/#"]).await;
+    let a = broker_args(&[
+        s("--broker-url"),
+        mqtts("wis2-publish", "127.0.0.1", tls_port),
+        s("--ca-file"),
+        ca.display().to_string(),
+    ]);
+    let bus = bus_connect(&a).await;
+    bus.publish(TOPIC, b"over-tls".to_vec())
+        .await
+        .expect("published");
+    let seen = op.collect(1, Duration::from_secs(10), |_| true).await;
+    assert_eq!(
+        seen.len(),
+        1,
+        "the TLS publish reached the plain subscriber"
+    );
+    assert_eq!(seen[0].payload, b"over-tls");
+    assert_eq!(seen[0].topic, TOPIC);
+    bus.disconnect().await;
+    // The DNS names of the certificate work too.
+    let a = broker_args(&[
+        s("--broker-url"),
+        mqtts("operator", "localhost", tls_port),
+        s("--ca-file"),
+        ca.display().to_string(),
+    ]);
+    bus_connect(&a).await.disconnect().await;
+}
+
+#[tokio::test]
+async fn untrusted_certificates_are_refused_unless_insecure() {
+    let (_broker, tls_port) = tls_broker(&[]);
+    // System roots only: the test CA is not among them.
+    let a = broker_args(&[
+        s("--broker-url"),
+        mqtts("wis2-publish", "127.0.0.1", tls_port),
+    ]);
+    let e = connect_error(&a).await;
+    assert_tls_error(&e, "UnknownIssuer");
+    // A CA file that is not the broker's: refused too.
+    let other = tempfile::tempdir().expect("dir");
+    gen_certs(other.path(), "DNS:localhost");
+    let a = broker_args(&[
+        s("--broker-url"),
+        mqtts("wis2-publish", "127.0.0.1", tls_port),
+        s("--ca-file"),
+        other.path().join("ca.crt").display().to_string(),
+    ]);
+    let e = connect_error(&a).await;
+    // Same issuer name, another key: the signature does not verify.
+    assert_tls_error(&e, "invalid peer certificate");
+    // Opting out of verification connects (and says so loudly in the logs).
+    let a = broker_args(&[
+        s("--broker-url"),
+        mqtts("wis2-publish", "127.0.0.1", tls_port),
+        s("--insecure-skip-tls-verify"),
+    ]);
+    assert!(a.insecure_skip_tls_verify);
+    let bus = bus_connect(&a).await;
+    bus.publish(TOPIC, b"insecure".to_vec())
+        .await
+        .expect("published");
+    bus.disconnect().await;
+}
+
+/// Runs `broker/gen-certs.sh` into `dir` for the subject names `san`.
+fn gen_certs(dir: &Path, san: &str) {
+    let out = Command::new("sh")
+        .arg(repo().join("broker/gen-certs.sh"))
+        .arg(dir)
+        .env("BROKER_TLS_SAN", san)
+        .output()
+        .expect("run gen-certs.sh");
+    assert!(
+        out.status.success(),
+        "gen-certs.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_host_name_outside_the_certificate_is_refused() {
+    // Mounted certificates (BROKER_TLS_CERT/KEY/CA) whose only name is localhost.
+    let certs = tempfile::tempdir().expect("dir");
+    gen_certs(certs.path(), "DNS:localhost");
+    let c = |f: &str| certs.path().join(f).display().to_string();
+    let (b, tls_port) = tls_broker(&[
+        ("BROKER_TLS_CERT", c("server.crt")),
+        ("BROKER_TLS_KEY", c("server.key")),
+        ("BROKER_TLS_CA", c("ca.crt")),
+    ]);
+    assert!(
+        !b.dir.path().join("data/tls").exists(),
+        "mounted certificates: nothing generated"
+    );
+    let ca = c("ca.crt");
+    // The name in the certificate: accepted.
+    let a = broker_args(&[
+        s("--broker-url"),
+        mqtts("operator", "localhost", tls_port),
+        s("--ca-file"),
+        ca.clone(),
+    ]);
+    bus_connect(&a).await.disconnect().await;
+    // Same server, same CA, reached by an address the certificate does not name.
+    let a = broker_args(&[
+        s("--broker-url"),
+        mqtts("operator", "127.0.0.1", tls_port),
+        s("--ca-file"),
+        ca,
+    ]);
+    let e = connect_error(&a).await;
+    assert_tls_error(&e, "NotValidForName");
+}
+
+/// Runs `wis2-publish message` with `env` and returns (success, stderr + stdout).
+fn publish_message(file: &Path, env: &[(&str, String)]) -> (bool, String) {
+    let mut cmd = Command::new(binary("wis2-publish"));
+    cmd.arg("message")
+        .arg(file)
+        .arg("--force")
+        .env("RUST_LOG", "trace")
+        .env("WIS2_LOG_FORMAT", "human")
+        .env_remove("WIS2_BROKER_USER")
+        .env_remove("WIS2_BROKER_PASSWORD_FILE")
+        .env_remove("WIS2_CA_FILE")
+        .env_remove("WIS2_INSECURE_SKIP_TLS_VERIFY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run wis2-publish");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn passwords_never_appear_in_the_logs() {
+    let (b, tls_port) = tls_broker(&[]);
+    let ca = generated_ca(&b);
+    let mut op = Observer::connect(&b, "operator", &["origin/a/wis2/#"]).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("message.json");
+    std::fs::write(&file, br#"{"type":"Feature","id":"secrets-test"}"#).expect("write");
+    // The URL's password is overridden by WIS2_BROKER_PASSWORD (the real one): both
+    // must stay out of every log line, at the most verbose level.
+    let url_secret = "Url-Secret-7f3a9c";
+    let real = password("wis2-publish");
+    let url =
+        |scheme: &str, port: u16| format!("{scheme}://wis2-publish:{url_secret}@127.0.0.1:{port}");
+    let runs = [
+        vec![
+            ("WIS2_BROKER_URL", url("mqtt", b.port)),
+            ("WIS2_BROKER_PASSWORD", s(real)),
+        ],
+        vec![
+            ("WIS2_BROKER_URL", url("mqtts", tls_port)),
+            ("WIS2_BROKER_PASSWORD", s(real)),
+            ("WIS2_CA_FILE", ca.display().to_string()),
+        ],
+        vec![
+            ("WIS2_BROKER_URL", url("mqtts", tls_port)),
+            ("WIS2_BROKER_PASSWORD", s(real)),
+            ("WIS2_INSECURE_SKIP_TLS_VERIFY", s("true")),
+        ],
+    ];
+    for (i, env) in runs.iter().enumerate() {
+        let (ok, log) = tokio::task::spawn_blocking({
+            let file = file.clone();
+            let env = env.clone();
+            move || publish_message(&file, &env)
+        })
+        .await
+        .expect("runner");
+        assert!(ok, "run {i} failed: {log}");
+        assert!(
+            log.contains("published") && log.lines().count() >= 3,
+            "run {i} logged next to nothing: {log}"
+        );
+        assert!(
+            !log.contains(url_secret),
+            "run {i} logged the URL's password: {log}"
+        );
+        assert!(!log.contains(real), "run {i} logged the password: {log}");
+        if i == 2 {
+            assert!(log.contains("INSECURE"), "no loud warning: {log}");
+        }
+        let seen = op.collect(1, Duration::from_secs(10), |_| true).await;
+        assert_eq!(seen.len(), 1, "run {i} published");
+    }
+    // A refused password is not echoed either: read the log until the refusal.
+    let url = format!("mqtt://wis2-publish:{url_secret}@127.0.0.1:{}", b.port);
+    let log = tokio::task::spawn_blocking(move || refused_run(&file, &url, "Wrong-Secret-0b1d"))
+        .await
+        .expect("runner");
+    assert!(log.contains("refused"), "the refusal is logged: {log}");
+    assert!(
+        !log.contains(url_secret) && !log.contains("Wrong-Secret-0b1d"),
+        "a password was logged: {log}"
+    );
+}
+
+/// Runs `wis2-publish message` with a wrong password and returns its log up to the
+/// broker's refusal (then stops it: it would retry for 30 s).
+fn refused_run(file: &Path, url: &str, wrong: &str) -> String {
+    use std::io::BufRead;
+    let mut child = Command::new(binary("wis2-publish"))
+        .arg("message")
+        .arg(file)
+        .arg("--force")
+        .env("RUST_LOG", "trace")
+        .env("WIS2_LOG_FORMAT", "human")
+        .env("WIS2_BROKER_URL", url)
+        .env("WIS2_BROKER_PASSWORD", wrong)
+        .env_remove("WIS2_BROKER_USER")
+        .env_remove("WIS2_BROKER_PASSWORD_FILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run wis2-publish");
+    let mut log = String::new();
+    if let Some(err) = child.stderr.take() {
+        for line in std::io::BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("refused") {
+                break;
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    log
+}
+
+#[tokio::test]
+async fn everyone_cannot_publish_anything_even_over_tls() {
+    let (b, tls_port) = tls_broker(&[]);
+    let ca = generated_ca(&b).display().to_string();
+    let mut op = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/#"]).await;
+    let mut reader = Observer::connect(&b, "everyone", &["origin/a/wis2/fr-ifremer-argo/#"]).await;
+    let everyone = broker_args(&[
+        s("--broker-url"),
+        mqtts("everyone", "127.0.0.1", tls_port),
+        s("--ca-file"),
+        ca.clone(),
+    ]);
+    let bus = bus_connect(&everyone).await;
+    // mosquitto acknowledges denied publishes and drops them.
+    for topic in [
+        TOPIC,
+        "origin/a/wis2/fr-ifremer-argo/metadata",
+        "origin/a/wis2/other-centre/data/core/weather",
+        "chain/events",
+        "chain/created",
+        "chain/validated",
+        "chain/published",
+        "chain/deadletter",
+    ] {
+        bus.publish(topic, format!("everyone-on-{topic}").into_bytes())
+            .await
+            .expect("acknowledged (and dropped)");
+    }
+    bus.disconnect().await;
+    // Then an allowed marker: delivered in order, so a denied message would be first.
+    let publisher = broker_args(&[
+        s("--broker-url"),
+        mqtts("wis2-publish", "127.0.0.1", tls_port),
+        s("--ca-file"),
+        ca,
+    ]);
+    let bus = bus_connect(&publisher).await;
+    bus.publish(TOPIC, b"marker".to_vec())
+        .await
+        .expect("marker");
+    bus.disconnect().await;
+    for (who, obs) in [("operator", &mut op), ("everyone", &mut reader)] {
+        let seen = obs.collect(1, Duration::from_secs(10), |_| true).await;
+        assert_eq!(seen.len(), 1, "{who} saw the marker");
+        assert_eq!(
+            seen[0].payload, b"marker",
+            "a publish by everyone got through to {who}: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn the_insecure_flag_is_off_unless_asked() {
+    let a = broker_args(&[s("--broker-url"), s("mqtts://h:8883")]);
+    assert!(!a.insecure_skip_tls_verify);
+    assert!(format!("{a:?}").contains("insecure_skip_tls_verify: false"));
+}

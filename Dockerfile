@@ -21,12 +21,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libnetcdf19 ca-certificates \
+ && apt-get install -y --no-install-recommends libnetcdf19 ca-certificates openssl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --gid 10001 wis2 \
  && useradd --uid 10001 --gid wis2 --no-create-home --shell /usr/sbin/nologin wis2 \
- && mkdir -p /data /state /output /deadletters /cache \
- && chown wis2:wis2 /state /output /deadletters /cache
+ && mkdir -p /data /state /output /deadletters /cache /tls \
+ && chown wis2:wis2 /state /output /deadletters /cache /tls
 COPY --from=build /out/ /usr/local/bin/
 USER wis2
 ENV WIS2_DATA_DIR=/data WIS2_STATE_DIR=/state WIS2_DEADLETTER_DIR=/deadletters \

@@ -14,8 +14,7 @@
 #     listener is skipped with a message, the plain listener still starts.
 # MQTT over secure websockets (wss://host:PORT/mqtt) uses the same certificates on
 # port BROKER_WSS_PORT (default 8884, "off" disables it); BROKER_WSS_ADDRESS binds it
-# to one address (libwebsockets may fail to bind all addresses on a host without
-# IPv6: then give 0.0.0.0's replacement, e.g. 127.0.0.1).
+# to one IP address instead of all.
 # When BROKER_PORT is set and BROKER_TLS_PORT (BROKER_WSS_PORT) is not (tests, several
 # brokers on one machine), that listener is off: choose its port explicitly.
 set -eu

@@ -203,7 +203,7 @@ impl BrokerArgs {
             .unwrap_or_else(|| default_client_id.to_string());
         let mut opts = if ws {
             // rumqttc takes the full websocket URL as the "host" and the port separately.
-            let path = if url.path().is_empty() {
+            let path = if url.path().is_empty() || url.path() == "/" {
                 "/mqtt"
             } else {
                 url.path()
@@ -286,9 +286,35 @@ impl BrokerArgs {
                     client_auth: None,
                 })
             }
-            None => Ok(TlsConfiguration::default()),
+            None => system_roots(provider),
         }
     }
+}
+
+/// TLS settings that trust the system's certificate authorities (rumqttc's own
+/// default panics when the system has none or one of them is unreadable).
+fn system_roots(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<TlsConfiguration, ConfigError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    for e in &found.errors {
+        tracing::warn!(error = %e, "a system CA certificate could not be loaded");
+    }
+    if added == 0 {
+        return Err(ConfigError::Tls(
+            "no trusted CA certificate found on this system: install the ca-certificates \
+             package, or give the broker's CA with --ca-file (WIS2_CA_FILE)"
+                .into(),
+        ));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConfiguration::Rustls(Arc::new(config)))
 }
 
 /// The rustls crypto provider, installed as the process default when none is, so that

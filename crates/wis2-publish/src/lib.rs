@@ -64,6 +64,14 @@ pub struct RemoteArgs {
     /// PEM file of the certificate authorities for the remote broker (default: system roots).
     #[arg(long = "remote-ca-file", env = "WIS2_REMOTE_CA_FILE")]
     pub remote_ca_file: Option<PathBuf>,
+    /// INSECURE: accept any TLS certificate from the remote broker (anyone on the path
+    /// can impersonate it and read the credentials); give --remote-ca-file instead.
+    #[arg(
+        long = "remote-insecure-skip-tls-verify",
+        env = "WIS2_REMOTE_INSECURE_SKIP_TLS_VERIFY",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub remote_insecure_skip_tls_verify: bool,
     /// MQTT client id at the remote broker.
     #[arg(
         long = "remote-client-id",

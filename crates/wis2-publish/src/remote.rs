@@ -48,6 +48,7 @@ impl RemoteOutbox {
         let url = args.remote_broker_url.clone().unwrap_or_default();
         let mut broker = BrokerArgs::from_url(&url);
         broker.ca_file = args.remote_ca_file.clone();
+        broker.insecure_skip_tls_verify = args.remote_insecure_skip_tls_verify;
         broker.client_id = Some(args.remote_client_id.clone());
         broker.broker_user = args.remote_user.clone();
         broker.broker_password_file = args.remote_password_file.clone();

@@ -371,8 +371,12 @@ pub fn start_validate_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Servi
 }
 
 pub fn start_publish(b: &Broker, d: &ChainDirs) -> Service {
+    start_publish_with(b, d, &[])
+}
+
+pub fn start_publish_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
     let (hp, [h1, h2]) = health_flags();
-    let a: wis2_publish::RunArgs = args(&[
+    let mut f = vec![
         h1,
         h2,
         s("--broker-url"),
@@ -383,7 +387,9 @@ pub fn start_publish(b: &Broker, d: &ChainDirs) -> Service {
         d.deadletters.display().to_string(),
         s("--state-dir"),
         d.state.join("publish").display().to_string(),
-    ]);
+    ];
+    f.extend(extra.iter().cloned());
+    let a: wis2_publish::RunArgs = args(&f);
     let (tx, rx) = stop_pair();
     Service::new(tx, tokio::spawn(wis2_publish::run(a, rx)), hp)
 }

@@ -21,6 +21,17 @@ fn tls_broker(env: &[(&str, String)]) -> (Broker, u16) {
     (b, tls_port)
 }
 
+/// A broker with its mqtts and wss listeners on free ports: (broker, mqtts, wss).
+fn tls_and_wss_broker() -> (Broker, u16, u16) {
+    let (tls_port, wss_port) = (free_port(), free_port());
+    let env = [
+        ("BROKER_TLS_PORT", tls_port.to_string()),
+        ("BROKER_WSS_PORT", wss_port.to_string()),
+    ];
+    let b = Broker::start_with_env(&env, &[tls_port, wss_port]);
+    (b, tls_port, wss_port)
+}
+
 /// The test CA generated at the broker's first start.
 fn generated_ca(b: &Broker) -> PathBuf {
     let ca = b.dir.path().join("data/tls/ca.crt");
@@ -388,4 +399,143 @@ fn the_insecure_flag_is_off_unless_asked() {
     let a = broker_args(&[s("--broker-url"), s("mqtts://h:8883")]);
     assert!(!a.insecure_skip_tls_verify);
     assert!(format!("{a:?}").contains("insecure_skip_tls_verify: false"));
+}
+
+#[tokio::test]
+async fn wss_with_the_test_ca_publishes_and_a_foreign_ca_is_refused() {
+    let (b, _tls_port, wss_port) = tls_and_wss_broker();
+    let ca = generated_ca(&b);
+    let mut op = Observer::connect(&b, "operator", &["origin/a/wis2/#"]).await;
+    let wss = |host: &str| {
+        format!(
+            "wss://wis2-publish:{}@{host}:{wss_port}/mqtt",
+            password("wis2-publish")
+        )
+    };
+    let a = broker_args(&[
+        s("--broker-url"),
+        wss("localhost"),
+        s("--ca-file"),
+        ca.display().to_string(),
+    ]);
+    let bus = bus_connect(&a).await;
+    bus.publish(TOPIC, b"over-wss".to_vec())
+        .await
+        .expect("published");
+    let seen = op.collect(1, Duration::from_secs(10), |_| true).await;
+    assert_eq!(
+        seen.len(),
+        1,
+        "the wss publish reached the plain subscriber"
+    );
+    assert_eq!(seen[0].payload, b"over-wss");
+    bus.disconnect().await;
+    // Without the test CA (system roots only) the certificate is refused.
+    let a = broker_args(&[s("--broker-url"), wss("localhost")]);
+    let e = connect_error(&a).await;
+    // Over websockets rumqttc reports the TLS failure as a websocket I/O error.
+    let text = format!("{e:?}");
+    assert!(
+        matches!(e, ConnectionError::Websocket(_)) && text.contains("UnknownIssuer"),
+        "expected a refused certificate, got {text}"
+    );
+}
+
+/// `wis2-publish run` forwards each message to a remote WIS2 broker over mqtts and over
+/// wss, verifying the remote's certificate with the CA given by --remote-ca-file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_wis2_broker_is_reached_over_mqtts_and_wss() {
+    let local = Broker::start();
+    let (remote, tls_port, wss_port) = tls_and_wss_broker();
+    let ca = generated_ca(&remote);
+    let mut at_remote = Observer::connect(&remote, "operator", &["origin/a/wis2/#"]).await;
+    for (i, url) in [
+        format!(
+            "mqtts://wis2-publish:{}@localhost:{tls_port}",
+            password("wis2-publish")
+        ),
+        format!(
+            "wss://wis2-publish:{}@localhost:{wss_port}/mqtt",
+            password("wis2-publish")
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let root = tempfile::tempdir().expect("tmp");
+        let dirs = ChainDirs::new(root.path());
+        let publish = start_publish_with(
+            &local,
+            &dirs,
+            &[
+                s("--remote-broker-url"),
+                url.clone(),
+                s("--remote-ca-file"),
+                ca.display().to_string(),
+                s("--remote-client-id"),
+                format!("remote-tls-{i}"),
+            ],
+        );
+        publish.wait_ready().await;
+        let data_id = format!("fr-ifremer-argo/data/core/ocean/remote-{i}");
+        let message = serde_json::json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "conformsTo": ["http://wis.wmo.int/spec/wnm/1/conf/core"],
+            "type": "Feature",
+            "geometry": null,
+            "properties": {
+                "data_id": data_id,
+                "pubtime": "2026-01-01T00:00:00Z",
+                "datetime": "2026-01-01T00:00:00Z",
+                "integrity": {"method": "sha512", "value": "AAAA"}
+            },
+            "links": [{"href": format!("https://data.example.org/{i}.nc"), "rel": "canonical", "type": "application/netcdf"}]
+        })
+        .to_string();
+        let envelope = wis2_bus::envelope::Envelope::new(TOPIC, None, None, message)
+            .expect("envelope")
+            .to_vec();
+        let sender = broker_args(&[s("--broker-url"), local.url("wis2-validate")]);
+        let bus = bus_connect(&sender).await;
+        bus.publish(wis2_bus::topics::VALIDATED, envelope)
+            .await
+            .expect("sent to wis2-publish");
+        bus.disconnect().await;
+        let seen = at_remote
+            .collect(1, Duration::from_secs(20), |_| true)
+            .await;
+        assert_eq!(
+            seen.len(),
+            1,
+            "nothing reached the remote broker over {url}"
+        );
+        let v: serde_json::Value = serde_json::from_slice(&seen[0].payload).expect("json");
+        assert_eq!(v["properties"]["data_id"], data_id.as_str());
+        assert_eq!(seen[0].topic, TOPIC);
+        publish.stop().await.expect("publish stops");
+    }
+}
+
+/// With no system CA (a slim container without ca-certificates) and no --ca-file,
+/// an mqtts connection is a clear configuration error, not a panic.
+#[test]
+fn no_system_ca_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("message.json");
+    std::fs::write(&file, b"{}").expect("write");
+    let missing = dir.path().join("no-such-ca").display().to_string();
+    let (ok, log) = publish_message(
+        &file,
+        &[
+            ("WIS2_BROKER_URL", s("mqtts://wis2-publish:x@127.0.0.1:1")),
+            ("SSL_CERT_FILE", missing.clone()),
+            ("SSL_CERT_DIR", missing),
+        ],
+    );
+    assert!(!ok, "connected without any CA: {log}");
+    assert!(
+        log.contains("no trusted CA certificate found") && log.contains("--ca-file"),
+        "unclear error: {log}"
+    );
+    assert!(!log.contains("panicked"), "panicked: {log}");
 }

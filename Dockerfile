@@ -2,7 +2,7 @@
 # across builds), run from a slim Debian image as a non-root user.
 FROM rust:1-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libnetcdf-dev pkg-config \
+ && apt-get install -y --no-install-recommends libnetcdf-dev libssl-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need when it is missing
-# (mosquitto, the netCDF C library), then runs formatting, lint and every test.
+# (mosquitto, the netCDF C library, OpenSSL's headers), then runs formatting, lint and every test.
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    tests only (no fmt/clippy)
 set -euo pipefail
@@ -14,6 +14,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 { pkg-config --exists netcdf 2>/dev/null || [ -e /usr/include/netcdf.h ]; } || need+=(libnetcdf-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+# SHA-2 digests go through OpenSSL's libcrypto (the wis2 crate's default feature).
+{ pkg-config --exists openssl 2>/dev/null || [ -e /usr/include/openssl/sha.h ]; } || need+=(libssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -2,6 +2,10 @@
 //!
 //! `cargo bench -p wis2 --bench validate`; the throughput line is messages/s.
 
+/// The allocator of the service binaries, so that the figures are theirs.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::path::PathBuf;
 

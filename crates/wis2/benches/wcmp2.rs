@@ -3,6 +3,10 @@
 //!
 //! `cargo bench -p wis2 --bench wcmp2`; the throughput line is records/s.
 
+/// The allocator of the service binaries, so that the figures are theirs.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::path::PathBuf;
 

@@ -634,7 +634,7 @@ fn decode(encoding: &str, value: &str, buf: &mut Vec<u8>) -> Result<Decoded, Str
 }
 
 /// Longest digest of the allowed methods, in bytes.
-const MAX_DIGEST: usize = 64;
+const MAX_DIGEST: usize = crate::hash::MAX_DIGEST_LEN;
 
 /// A digest, without allocation.
 #[derive(Clone, Copy)]
@@ -658,22 +658,11 @@ impl DigestBuf {
     }
 
     fn of(method: Method, data: &[u8]) -> Self {
-        use sha2::Digest;
-        fn put(d: &[u8]) -> DigestBuf {
-            // Every method's digest fits: 64 bytes at most.
-            DigestBuf::from_slice(d).unwrap_or(DigestBuf {
-                bytes: [0; MAX_DIGEST],
-                len: 0,
-            })
-        }
-        match method {
-            Method::Sha256 => put(&sha2::Sha256::digest(data)),
-            Method::Sha384 => put(&sha2::Sha384::digest(data)),
-            Method::Sha512 => put(&sha2::Sha512::digest(data)),
-            Method::Sha3_256 => put(&sha3::Sha3_256::digest(data)),
-            Method::Sha3_384 => put(&sha3::Sha3_384::digest(data)),
-            Method::Sha3_512 => put(&sha3::Sha3_512::digest(data)),
-        }
+        let mut h = method.hasher();
+        h.update(data);
+        let mut bytes = [0u8; MAX_DIGEST];
+        let len = h.finalize_into(&mut bytes);
+        DigestBuf { bytes, len }
     }
 }
 

@@ -59,10 +59,10 @@ impl Cursor<'_> {
     }
 
     fn skip(&mut self, n: u64) -> Result<(), HeaderError> {
-        let padded = n.div_ceil(4) * 4;
-        let end = (self.at as u64)
-            .checked_add(padded)
-            .ok_or_else(|| damaged("a length overflows"))?;
+        let end = n
+            .checked_next_multiple_of(4)
+            .and_then(|padded| (self.at as u64).checked_add(padded))
+            .ok_or_else(|| damaged(&format!("a length of {n} bytes overflows")))?;
         if end > self.b.len() as u64 {
             return Err(HeaderError::NeedMore);
         }
@@ -149,7 +149,9 @@ pub fn extent(b: &[u8]) -> Result<Extent, HeaderError> {
     if ndims > 65_536 {
         return Err(damaged(&format!("{ndims} dimensions")));
     }
-    let mut dims = Vec::with_capacity(ndims as usize);
+    // Capacities are capped: a few header bytes can claim any count, and the loops
+    // below stop at the first element the bytes do not hold.
+    let mut dims = Vec::with_capacity(ndims.min(1024) as usize);
     for _ in 0..ndims {
         c.name()?;
         dims.push(c.count()?);
@@ -161,7 +163,7 @@ pub fn extent(b: &[u8]) -> Result<Extent, HeaderError> {
         return Err(damaged(&format!("{nvars} variables")));
     }
     // (begin, bytes per record or in all, is a record variable)
-    let mut vars = Vec::with_capacity(nvars as usize);
+    let mut vars = Vec::with_capacity(nvars.min(1024) as usize);
     for _ in 0..nvars {
         c.name()?;
         let nd = c.count()?;
@@ -201,10 +203,13 @@ pub fn extent(b: &[u8]) -> Result<Extent, HeaderError> {
 
     let recvars: Vec<_> = vars.iter().filter(|v| v.2).collect();
     // Records are padded to 4 bytes, except when there is exactly one record variable.
-    let recsize: u64 = if recvars.len() == 1 {
-        recvars[0].1
+    // `None` when a record's size overflows: an error only if a second record is there.
+    let recsize: Option<u64> = if recvars.len() == 1 {
+        Some(recvars[0].1)
     } else {
-        recvars.iter().map(|v| v.1.div_ceil(4) * 4).sum()
+        recvars.iter().try_fold(0u64, |sum, v| {
+            sum.checked_add(v.1.checked_next_multiple_of(4)?)
+        })
     };
     let mut min_file_len = header_len;
     for &(begin, bytes, record) in &vars {
@@ -217,10 +222,12 @@ pub fn extent(b: &[u8]) -> Result<Extent, HeaderError> {
             if streaming || numrecs == 0 {
                 continue;
             }
-            (numrecs - 1)
-                .checked_mul(recsize)
-                .and_then(|r| r.checked_add(begin))
-                .and_then(|r| r.checked_add(bytes))
+            match numrecs - 1 {
+                0 => Some(0),
+                more => recsize.and_then(|r| more.checked_mul(r)),
+            }
+            .and_then(|r| r.checked_add(begin))
+            .and_then(|r| r.checked_add(bytes))
         } else {
             begin.checked_add(bytes)
         }
@@ -257,6 +264,96 @@ mod tests {
         // Bad list tag.
         let bad = b"CDF\x01\0\0\0\0\0\0\0\x07\0\0\0\x01";
         assert!(matches!(extent(bad), Err(HeaderError::Damaged(_))));
+    }
+
+    /// CDF-5 header bytes: counts and sizes are 64-bit.
+    fn cdf5(parts: &[&[u8]]) -> Vec<u8> {
+        [b"CDF\x05".as_slice()]
+            .iter()
+            .chain(parts)
+            .flat_map(|p| p.iter().copied())
+            .collect()
+    }
+
+    fn be32(v: u32) -> [u8; 4] {
+        v.to_be_bytes()
+    }
+
+    fn be64(v: u64) -> [u8; 8] {
+        v.to_be_bytes()
+    }
+
+    #[test]
+    fn an_attribute_longer_than_any_file_is_damage_not_a_panic() {
+        // Found by fuzzing (fuzz target `classic`): a CDF-5 attribute of u64::MAX
+        // bytes overflowed while padding its length to 4 bytes.
+        let b = cdf5(&[
+            &be64(0),        // numrecs
+            &be32(0),        // no dimensions
+            &be64(0),        //
+            &be32(0x0C),     // global attributes: 1
+            &be64(1),        //
+            &be64(1),        // name of 1 byte, padded
+            b"a\0\0\0",      //
+            &be32(7),        // NC_UBYTE
+            &be64(u64::MAX), // u64::MAX values
+        ]);
+        match extent(&b) {
+            Err(HeaderError::Damaged(why)) => assert!(why.contains("overflows"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // A length that does not overflow but is not there: read more.
+        let mut b = b;
+        let n = b.len();
+        b[n - 8..].copy_from_slice(&be64(1 << 40));
+        assert_eq!(extent(&b), Err(HeaderError::NeedMore));
+    }
+
+    #[test]
+    fn record_sizes_that_overflow_are_damage_not_a_panic() {
+        // Two record variables of 2^63 bytes per record each: their padded sum, the
+        // record size, overflows u64. One record is still a (huge) valid extent; two
+        // records are damage.
+        let var = |begin: u64| -> Vec<u8> {
+            [
+                &be64(1)[..], // name
+                b"v\0\0\0",   //
+                &be64(2),     // 2 dimensions: the record one and x
+                &be64(0),     //
+                &be64(1),     //
+                &be32(0),     // no attributes
+                &be64(0),     //
+                &be32(1),     // NC_BYTE
+                &be64(0),     // vsize
+                &be64(begin), // begin
+            ]
+            .concat()
+        };
+        let header = |numrecs: u64| {
+            cdf5(&[
+                &be64(numrecs),
+                &be32(0x0A), // dimensions: 2
+                &be64(2),
+                &be64(1), // t, the record dimension
+                b"t\0\0\0",
+                &be64(0),
+                &be64(1), // x, of 2^63
+                b"x\0\0\0",
+                &be64(1 << 63),
+                &be32(0), // no global attributes
+                &be64(0),
+                &be32(0x0B), // variables: 2
+                &be64(2),
+                &var(1000),
+                &var(2000),
+            ])
+        };
+        let one = extent(&header(1)).expect("one record");
+        assert_eq!(one.min_file_len, 2000 + (1 << 63));
+        match extent(&header(2)) {
+            Err(HeaderError::Damaged(why)) => assert!(why.contains("overflows"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //! last `7777`, editions 2, 3 and 4. Every length is checked against the bytes really
 //! there; a damaged message is an error naming its byte offset, unless earlier messages
 //! were read, in which case those are used and the damage is reported as a warning.
+//! A file that ends inside a message is always an error, wherever the cut: it is
+//! incomplete (still being written, or cut in transfer), and announcing it would send
+//! users a broken file.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -86,12 +89,12 @@ pub enum BufrError {
 }
 
 fn u24(b: &[u8], at: usize) -> Option<usize> {
-    let s = b.get(at..at + 3)?;
+    let s = b.get(at..at.checked_add(3)?)?;
     Some((usize::from(s[0]) << 16) | (usize::from(s[1]) << 8) | usize::from(s[2]))
 }
 
 fn u16be(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at + 2)?;
+    let s = b.get(at..at.checked_add(2)?)?;
     Some(u16::from_be_bytes([s[0], s[1]]))
 }
 
@@ -129,6 +132,7 @@ pub fn scan(bytes: &[u8]) -> Result<BufrScan, BufrError> {
                 }
             }
             Err(e) if out.messages.is_empty() => return Err(e),
+            Err(e @ BufrError::Truncated { .. }) => return Err(e),
             Err(e) => {
                 out.warnings.push(format!(
                     "{e}; the {} message(s) before it are used",
@@ -154,16 +158,29 @@ fn first_indicator(bytes: &[u8]) -> Option<usize> {
     None
 }
 
-/// Reads and checks one message starting at `offset` (where `BUFR` is).
+/// Reads and checks one message starting at `offset`, where `BUFR` must be.
 pub fn read_message(bytes: &[u8], offset: usize) -> Result<BufrMessage, BufrError> {
     let available = bytes.len().saturating_sub(offset);
-    let (Some(length), Some(&edition)) = (u24(bytes, offset + 4), bytes.get(offset + 7)) else {
+    // Past this check `offset + 8 <= bytes.len()`: no sum below can overflow, whatever
+    // offset the caller gave.
+    let (true, Some(length), Some(&edition)) = (
+        available >= 8,
+        u24(bytes, offset.saturating_add(4)),
+        bytes.get(offset.saturating_add(7)),
+    ) else {
         return Err(BufrError::Truncated {
             offset,
             declared: 8,
             available,
         });
     };
+    if bytes[offset..offset + 4] != *b"BUFR" {
+        return Err(BufrError::Section {
+            offset,
+            section: 0,
+            reason: "it does not start with `BUFR`".into(),
+        });
+    }
     if !matches!(edition, 2..=4) {
         return Err(BufrError::Edition { offset, edition });
     }
@@ -337,11 +354,29 @@ mod tests {
     }
 
     #[test]
-    fn damage_after_a_good_message_keeps_what_is_known() {
+    fn a_file_cut_after_a_good_message_is_truncated() {
         let mut f = ed4(2024, 1, 1, 6, 0, 0);
         let second = f.len();
         let mut m2 = ed4(2024, 1, 1, 12, 0, 0);
         m2.truncate(m2.len() - 3);
+        f.extend(m2);
+        let e = scan(&f).expect_err("cut inside the second message");
+        assert!(
+            matches!(e, BufrError::Truncated { offset, .. } if offset == second),
+            "{e}"
+        );
+        // Cut inside the second message's section 0.
+        f.truncate(second + 5);
+        assert!(matches!(scan(&f), Err(BufrError::Truncated { .. })));
+    }
+
+    #[test]
+    fn damage_after_a_good_message_keeps_what_is_known() {
+        let mut f = ed4(2024, 1, 1, 6, 0, 0);
+        let second = f.len();
+        let mut m2 = ed4(2024, 1, 1, 12, 0, 0);
+        let n = m2.len();
+        m2[n - 1] = b'6';
         f.extend(m2);
         let s = scan(&f).expect("first message is good");
         assert_eq!(s.messages.len(), 1);
@@ -382,6 +417,49 @@ mod tests {
         assert_eq!(s.messages[0].centre, 98);
         assert_eq!(s.messages[0].data_category, 31);
         assert_eq!(s.messages[0].typical_time, t("2012-10-30T20:09:00Z"));
+    }
+
+    #[test]
+    fn an_offset_past_the_bytes_is_truncation_not_a_panic() {
+        // Found by fuzzing (fuzz target `bufr`): an offset near usize::MAX overflowed
+        // while locating section 0.
+        let m = ed4(2024, 1, 1, 0, 0, 0);
+        for offset in [
+            usize::MAX,
+            usize::MAX - 4,
+            usize::MAX - 7,
+            m.len(),
+            m.len() + 1,
+        ] {
+            assert_eq!(
+                read_message(&m, offset),
+                Err(BufrError::Truncated {
+                    offset,
+                    declared: 8,
+                    available: 0
+                }),
+                "offset {offset}"
+            );
+        }
+        assert!(read_message(&m, 0).is_ok());
+    }
+
+    #[test]
+    fn a_message_must_start_with_its_indicator() {
+        // Found by fuzzing (fuzz target `bufr`): read at an offset where `BUFR` is
+        // not, a message whose other fields fit was accepted.
+        let mut f = b"\0\0FR".to_vec();
+        f.extend(&ed4(2024, 1, 1, 0, 0, 0)[4..]);
+        match read_message(&f, 0) {
+            Err(BufrError::Section {
+                offset: 0,
+                section: 0,
+                reason,
+            }) => assert!(reason.contains("BUFR"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        f[..4].copy_from_slice(b"BUFR");
+        assert!(read_message(&f, 0).is_ok());
     }
 
     #[test]

@@ -1,9 +1,26 @@
-//! The classic netCDF (CDF-1, CDF-2, CDF-5) header reader.
+//! The netCDF parts read in Rust before libnetcdf sees a file: the classic (CDF-1,
+//! CDF-2, CDF-5) header reader, and the `units` of a time variable with the
+//! conversion of its values.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wis2::formats::classic;
+use wis2::formats::{classic, netcdf};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = classic::extent(data);
+    if let Ok(e) = classic::extent(data) {
+        // The header was read from these bytes, and the data come after it.
+        assert!(e.header_len <= data.len() as u64, "{e:?}");
+        assert!(e.min_file_len >= e.header_len, "{e:?}");
+    }
+    // `units` text, then an f64 value: the last 8 bytes.
+    if data.len() >= 8 {
+        let (text, value) = data.split_at(data.len() - 8);
+        if let Ok(units) = std::str::from_utf8(text)
+            && let Some((ms, base)) = netcdf::parse_units(units)
+        {
+            let value = f64::from_le_bytes(value.try_into().expect("8 bytes"));
+            let _ = netcdf::offset_to_time(base, value, ms);
+            let _ = netcdf::days_to_time(base, value);
+        }
+    }
 });

@@ -1,12 +1,28 @@
-//! WIS2 notification message checks (wis2-validate, `wis2-publish message`).
+//! WIS2 notification message checks (wis2-validate, `wis2-publish message`), with the
+//! built-in rules and, when ../shared is there, with the WNM schema and WTH tables.
 #![no_main]
 
+use std::path::Path;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use wis2::validate::Validator;
+use wis2::topic::Mode;
+use wis2::validate::{Validator, ValidatorOptions};
 
-static VALIDATOR: LazyLock<Validator> = LazyLock::new(Validator::builtin);
+static BUILTIN: LazyLock<Validator> = LazyLock::new(Validator::builtin);
+/// The schema and WTH tables of ../shared, as the services load them.
+static FULL: LazyLock<Option<Validator>> = LazyLock::new(|| {
+    let std = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/standards");
+    let schema = std.join("wnm/wis2-notification-message-bundled.json");
+    if !schema.is_file() {
+        return None;
+    }
+    let v = Validator::new(&ValidatorOptions {
+        schema: Some(schema),
+        wth_dir: Some(std.join("wth")),
+    });
+    Some(v.expect("the shared WNM schema and WTH tables load"))
+});
 const TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
 
 fuzz_target!(|data: &[u8]| {
@@ -19,7 +35,12 @@ fuzz_target!(|data: &[u8]| {
         },
         _ => (Some(TOPIC), data),
     };
-    let report = VALIDATOR.check_message(body, topic);
-    let _ = report.is_valid();
-    let _ = report.to_human();
+    for v in std::iter::once(&*BUILTIN).chain(FULL.as_ref()) {
+        let report = v.check_message(body, topic);
+        let _ = report.is_valid();
+        let _ = report.to_human();
+        if let Some(t) = topic {
+            let _ = v.check_topic(t, Mode::Subscribe);
+        }
+    }
 });

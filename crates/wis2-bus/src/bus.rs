@@ -32,6 +32,33 @@ pub enum BusError {
     Client(#[from] rumqttc::ClientError),
     #[error("the broker did not acknowledge the message on `{topic}` within {secs} s")]
     AckTimeout { topic: String, secs: u64 },
+    #[error(
+        "the message on `{topic}` would be a {size}-byte MQTT packet, over the broker's limit of {limit} bytes (max_packet_size in broker/mosquitto.conf, WIS2_MAX_PACKET_BYTES here): the broker would drop the connection, so it is not sent"
+    )]
+    TooLarge {
+        topic: String,
+        size: usize,
+        limit: usize,
+    },
+}
+
+/// The largest MQTT packet the project's broker accepts: `max_packet_size` of
+/// `broker/mosquitto.conf`. Mosquitto disconnects a client that sends a larger one,
+/// and a persistent session would send it again after every reconnection.
+pub const DEFAULT_MAX_PACKET_BYTES: usize = 1024 * 1024;
+
+/// Size of the MQTT 3.1.1 QoS 1 PUBLISH packet carrying `payload_len` bytes on
+/// `topic`, fixed header included: what the broker compares with its limit.
+pub fn publish_packet_size(topic: &str, payload_len: usize) -> usize {
+    // Topic length prefix, topic, packet id, payload.
+    let remaining = 2 + topic.len() + 2 + payload_len;
+    let length_bytes = match remaining {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    };
+    1 + length_bytes + remaining
 }
 
 /// One message received on a subscription. Acknowledge it with [`Bus::ack`] once its
@@ -78,6 +105,7 @@ pub struct Bus {
     connected_rx: watch::Receiver<bool>,
     ready_rx: watch::Receiver<bool>,
     ack_timeout: Duration,
+    max_packet_bytes: usize,
 }
 
 /// What [`Bus::connect`] returns: the bus, the stream of deliveries, and the handle of
@@ -100,6 +128,9 @@ pub struct ConnectOptions {
     pub buffer: usize,
     /// Where to serve `/healthz` and `/metrics` (none: no HTTP endpoint).
     pub health_addr: Option<std::net::SocketAddr>,
+    /// Largest packet the broker accepts (0: no limit); larger publishes are refused
+    /// with [`BusError::TooLarge`] instead of being sent.
+    pub max_packet_bytes: usize,
 }
 
 impl ConnectOptions {
@@ -110,6 +141,7 @@ impl ConnectOptions {
             ack_timeout: Duration::from_secs(60),
             buffer: 256,
             health_addr: None,
+            max_packet_bytes: DEFAULT_MAX_PACKET_BYTES,
         }
     }
 }
@@ -145,6 +177,7 @@ impl Bus {
                 connected_rx,
                 ready_rx,
                 ack_timeout: opts.ack_timeout,
+                max_packet_bytes: opts.max_packet_bytes,
             },
             deliveries: rx,
             task,
@@ -159,24 +192,45 @@ impl Bus {
     }
 
     /// Queues a QoS 1 publish and returns the receiver that completes on PUBACK, so a
-    /// caller can pipeline several publishes and wait for them together.
+    /// caller can pipeline several publishes and wait for them together. A message
+    /// over the broker's packet limit is refused here ([`BusError::TooLarge`]).
     pub async fn publish_nowait(
         &self,
         topic: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<oneshot::Receiver<()>, BusError> {
+        let payload = payload.into();
+        self.check_size(topic, payload.len())?;
         let (done_tx, done_rx) = oneshot::channel();
         let _order = self.order.lock().await;
         lock(&self.tracker).queued.push_back(done_tx);
         if let Err(e) = self
             .client
-            .publish(topic, QoS::AtLeastOnce, false, payload.into())
+            .publish(topic, QoS::AtLeastOnce, false, payload)
             .await
         {
             lock(&self.tracker).queued.pop_back();
             return Err(e.into());
         }
         Ok(done_rx)
+    }
+
+    /// The largest packet the broker accepts (0: no limit).
+    pub fn max_packet_bytes(&self) -> usize {
+        self.max_packet_bytes
+    }
+
+    /// `Err(TooLarge)` when `payload_len` bytes on `topic` exceed the broker's limit.
+    pub fn check_size(&self, topic: &str, payload_len: usize) -> Result<(), BusError> {
+        let size = publish_packet_size(topic, payload_len);
+        if self.max_packet_bytes > 0 && size > self.max_packet_bytes {
+            return Err(BusError::TooLarge {
+                topic: topic.to_string(),
+                size,
+                limit: self.max_packet_bytes,
+            });
+        }
+        Ok(())
     }
 
     /// Waits for the PUBACK of a publish queued with [`Bus::publish_nowait`]. The
@@ -421,6 +475,15 @@ pub fn backoff(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packet_size_counts_the_fixed_header() {
+        // 1 + 1 length byte + 2 + 1 + 2 + 3.
+        assert_eq!(publish_packet_size("t", 3), 10);
+        // Remaining length 16384 takes three bytes.
+        assert_eq!(publish_packet_size("t", 16_384 - 5), 1 + 3 + 16_384);
+        assert_eq!(publish_packet_size("t", 16_384 - 6), 1 + 2 + 16_383);
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -92,6 +92,16 @@ pub struct BrokerArgs {
     /// Address to serve /healthz and /metrics on (e.g. 0.0.0.0:9101); none by default.
     #[arg(long = "health-addr", env = "WIS2_HEALTH_ADDR")]
     pub health_addr: Option<std::net::SocketAddr>,
+
+    /// Largest MQTT packet the broker accepts, in bytes (its `max_packet_size`; 0: no
+    /// limit). A larger output is dead-lettered instead of being sent, as the broker
+    /// would drop the connection.
+    #[arg(
+        long = "max-packet-bytes",
+        env = "WIS2_MAX_PACKET_BYTES",
+        default_value_t = crate::bus::DEFAULT_MAX_PACKET_BYTES
+    )]
+    pub max_packet_bytes: usize,
 }
 
 impl fmt::Debug for BrokerArgs {
@@ -109,6 +119,7 @@ impl fmt::Debug for BrokerArgs {
             .field("ca_file", &self.ca_file)
             .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
             .field("health_addr", &self.health_addr)
+            .field("max_packet_bytes", &self.max_packet_bytes)
             .finish()
     }
 }
@@ -127,6 +138,7 @@ impl BrokerArgs {
             keep_alive: 30,
             shared_group: None,
             health_addr: None,
+            max_packet_bytes: crate::bus::DEFAULT_MAX_PACKET_BYTES,
         }
     }
 
@@ -176,6 +188,7 @@ impl BrokerArgs {
         };
         let mut o = crate::bus::ConnectOptions::new(self.mqtt_options(&client_id)?, subscriptions);
         o.health_addr = self.health_addr;
+        o.max_packet_bytes = self.max_packet_bytes;
         Ok(o)
     }
 

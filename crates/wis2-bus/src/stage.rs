@@ -83,6 +83,11 @@ pub struct DeadLetter {
     /// `utf-8` or `base64`.
     pub payload_encoding: String,
     pub payload: String,
+    /// Set when `payload` holds only the beginning of the original, whose length in
+    /// bytes this is: the letter on the topic must fit the broker's packet limit. The
+    /// copy in the dead-letter folder is always whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_from: Option<u64>,
 }
 
 impl DeadLetter {
@@ -103,6 +108,48 @@ impl DeadLetter {
             topic: topic.to_string(),
             payload_encoding,
             payload,
+            truncated_from: None,
+        }
+    }
+
+    /// This letter as it can go on `topic` under a broker packet limit of `limit`
+    /// bytes (0: none): whole when it fits, else with the payload cut to what fits and
+    /// `truncated_from` set.
+    pub fn fitted(&self, topic: &str, limit: usize) -> DeadLetter {
+        use base64::Engine;
+        let fits = |dl: &DeadLetter| {
+            serde_json::to_vec(dl)
+                .map(|v| crate::bus::publish_packet_size(topic, v.len()) <= limit)
+                .unwrap_or(false)
+        };
+        if limit == 0 || fits(self) {
+            return self.clone();
+        }
+        let original = self.original();
+        let mut cut = self.clone();
+        cut.truncated_from = Some(original.len() as u64);
+        // JSON escaping and base64 make the payload longer than the bytes kept:
+        // start from an estimate and shrink until the letter fits.
+        let mut keep = original.len().min(limit);
+        loop {
+            keep = if self.payload_encoding == "base64" {
+                keep.min(limit / 4 * 3)
+            } else {
+                keep
+            };
+            cut.payload = if self.payload_encoding == "base64" {
+                base64::engine::general_purpose::STANDARD.encode(&original[..keep])
+            } else {
+                let mut end = keep.min(self.payload.len());
+                while !self.payload.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.payload[..end].to_string()
+            };
+            if fits(&cut) || keep == 0 {
+                return cut;
+            }
+            keep = keep * 9 / 10;
         }
     }
 
@@ -254,6 +301,20 @@ pub async fn run_stage<H: Handler>(
     Ok(())
 }
 
+/// The outputs of a handled delivery, or a failure when one of them is over the
+/// broker's packet limit: sent, it would get the connection dropped (and sent again
+/// after every reconnection); refused, the input is dead-lettered with the reason.
+fn fit_outputs(bus: &Bus, outputs: Vec<Output>) -> Result<Vec<Output>, Failure> {
+    for o in &outputs {
+        if let Err(e) = bus.check_size(&o.topic, o.payload.len()) {
+            return Err(Failure::new(format!(
+                "{e}; make the input smaller (a WIS2 notification message is at most 8192 bytes, a WCMP2 record a few kilobytes) or raise both limits together"
+            )));
+        }
+    }
+    Ok(outputs)
+}
+
 async fn process<H: Handler>(
     bus: Bus,
     handler: Arc<H>,
@@ -269,13 +330,22 @@ async fn process<H: Handler>(
             Ok(r) => r,
             Err(e) => Err(Failure::new(format!("handler crashed: {e}"))),
         };
+        let result = result.and_then(|outputs| fit_outputs(&bus, outputs));
         let handled = result.is_ok();
         let outputs = match result {
             Ok(outputs) => {
                 debug!(outputs = outputs.len(), "handled");
                 outputs
             }
-            Err(f) => {
+            Err(mut f) => {
+                // What a failure still publishes (a rejection report) must fit too.
+                f.outputs.retain(|o| match bus.check_size(&o.topic, o.payload.len()) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        warn!(error = %e, "output of a failed delivery dropped");
+                        false
+                    }
+                });
                 warn!(reason = %f.reason, "dead-lettered");
                 let dl = DeadLetter::new(handler.stage(), &f.reason, &d.topic, &d.payload);
                 if let Some(dir) = &cfg.deadletter_dir {
@@ -288,9 +358,16 @@ async fn process<H: Handler>(
                     }
                 }
                 let mut outs = f.outputs;
+                let on_topic = dl.fitted(&cfg.deadletter_topic, bus.max_packet_bytes());
+                if let Some(n) = on_topic.truncated_from {
+                    warn!(
+                        payload_bytes = n,
+                        "dead letter too large for the broker: its payload is cut on the topic (whole in the dead-letter folder)"
+                    );
+                }
                 outs.push(Output::new(
                     cfg.deadletter_topic.clone(),
-                    serde_json::to_vec(&dl).unwrap_or_default(),
+                    serde_json::to_vec(&on_topic).unwrap_or_default(),
                 ));
                 outs
             }
@@ -314,4 +391,39 @@ async fn process<H: Handler>(
     }
     .instrument(span)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(dl: &DeadLetter, topic: &str) -> usize {
+        crate::bus::publish_packet_size(topic, serde_json::to_vec(dl).expect("json").len())
+    }
+
+    #[test]
+    fn a_dead_letter_is_cut_to_fit_the_broker_and_says_so() {
+        let topic = "chain/deadletter";
+        let small = DeadLetter::new("s", "why", "chain/events", b"{}");
+        assert_eq!(small.fitted(topic, 1 << 20), small);
+        assert_eq!(small.fitted(topic, 0), small);
+
+        // Text full of characters JSON escapes, and bytes that go as base64.
+        let text = "\"\u{1}é".repeat(100_000);
+        let binary: Vec<u8> = (0..300_000u32).map(|i| (i % 256) as u8).collect();
+        for payload in [text.as_bytes(), &binary] {
+            let dl = DeadLetter::new("s", "why", "chain/events", payload);
+            assert!(size(&dl, topic) > 100_000);
+            let cut = dl.fitted(topic, 100_000);
+            assert!(size(&cut, topic) <= 100_000, "{}", size(&cut, topic));
+            assert!(size(&cut, topic) > 50_000, "not cut more than needed");
+            assert_eq!(cut.truncated_from, Some(payload.len() as u64));
+            assert_eq!(cut.payload_encoding, dl.payload_encoding);
+            let kept = cut.original();
+            assert!(!kept.is_empty() && payload.starts_with(&kept));
+            let back: DeadLetter =
+                serde_json::from_slice(&serde_json::to_vec(&cut).expect("json")).expect("parse");
+            assert_eq!(back, cut);
+        }
+    }
 }

@@ -28,3 +28,36 @@ pub fn init() {
         builder.compact().try_init()
     };
 }
+
+/// An error and its causes on one line, as `{:#}` prints them, but without repeating
+/// a cause whose text the message before it already includes (most of the chain's
+/// errors name their cause in their own message and keep it as the source too).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn causes_already_told_are_not_repeated() {
+        let io = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(io).context("cannot read x.nc: disk on fire; fix the disk");
+        assert_eq!(
+            super::error_text(&e),
+            "cannot read x.nc: disk on fire; fix the disk"
+        );
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(super::error_text(&e), "outer: inner");
+    }
+}

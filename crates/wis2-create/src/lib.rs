@@ -170,6 +170,18 @@ pub enum CreateError {
     #[error("{0} is not a regular file: only files are announced")]
     NotAFile(String),
     #[error(
+        "{0} no longer exists (removed or renamed after its event was sent): there is nothing to publish; if it comes back, wis2-watch announces it again"
+    )]
+    Gone(String),
+    #[error(
+        "{0} is empty (0 bytes): there is nothing to publish; the producer probably failed, send the complete file (write it under a temporary name and rename it when complete)"
+    )]
+    Empty(String),
+    #[error(
+        "the name of {0} is not valid UTF-8: a WIS2 data_id is text and a WMO file name is ASCII; rename the file"
+    )]
+    NotUtf8(String),
+    #[error(
         "{0} resolves outside the data directory {1}: only files under WIS2_DATA_DIR are published"
     )]
     Outside(String, String),
@@ -184,7 +196,7 @@ pub enum CreateError {
     },
     #[error("{0}")]
     Event(#[from] wis2::event::EventError),
-    #[error("cannot read the data of {0}")]
+    #[error(transparent)]
     Format(#[from] formats::FormatError),
     #[error("{0}")]
     Stac(#[from] wis2::stac::StacError),
@@ -290,10 +302,11 @@ impl Creator {
                 self.data_root.display().to_string(),
             )
         })?;
-        let parts: Vec<String> = rel
+        let parts = rel
             .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
+            .map(|c| c.as_os_str().to_str())
+            .collect::<Option<Vec<&str>>>()
+            .ok_or_else(|| CreateError::NotUtf8(file.display().to_string()))?;
         Ok(parts.join("/"))
     }
 
@@ -389,24 +402,30 @@ impl Creator {
             return self.record_message(rel, relation).map(|(m, _)| m);
         }
         wis2::event::check_relative(rel)?;
+        let io = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                CreateError::Gone(rel.to_string())
+            } else {
+                CreateError::Io {
+                    path: rel.to_string(),
+                    source,
+                }
+            }
+        };
         let path = self.data_root.join(rel);
-        let canon = path.canonicalize().map_err(|source| CreateError::Io {
-            path: rel.to_string(),
-            source,
-        })?;
+        let canon = path.canonicalize().map_err(io)?;
         if !canon.starts_with(&self.data_root) {
             return Err(CreateError::Outside(
                 rel.to_string(),
                 self.data_root.display().to_string(),
             ));
         }
-        let io = |source| CreateError::Io {
-            path: rel.to_string(),
-            source,
-        };
         let before = std::fs::metadata(&canon).map_err(io)?;
         if !before.is_file() {
             return Err(CreateError::NotAFile(rel.to_string()));
+        }
+        if before.len() == 0 {
+            return Err(CreateError::Empty(rel.to_string()));
         }
         let limit = content::limit(self.settings.inline_max_bytes);
         let file = File::open(&canon).map_err(io)?;

@@ -2,6 +2,11 @@
 //! prints the message for one file; `event` prints the messages of one CloudEvent
 //! (a file event, or an upstream STAC item event: one message per asset).
 
+/// mimalloc: faster than glibc's malloc on the many small allocations of JSON handling
+/// (about 7 % more messages/s in `cargo bench -p wis2 --bench validate`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -133,7 +138,10 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wis2-create: error: {e:#}");
+            eprintln!(
+                "wis2-create: error: {}",
+                wis2_bus::telemetry::error_text(&e)
+            );
             ExitCode::from(2)
         }
     }

@@ -71,6 +71,13 @@ pub struct RunArgs {
     /// Topic the confirmations of wis2-publish arrive on.
     #[arg(long = "published-topic", env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
     pub published_topic: String,
+    /// Dead-letter topic: what the data directory holds that cannot be announced
+    /// (FIFOs, links leaving it, names that are not UTF-8) is reported there.
+    #[arg(long = "deadletter-topic", env = "WIS2_DEADLETTER_TOPIC", default_value = wis2_bus::topics::DEADLETTER)]
+    pub deadletter_topic: String,
+    /// Folder where dead letters are also written.
+    #[arg(long = "deadletter-dir", env = "WIS2_DEADLETTER_DIR")]
+    pub deadletter_dir: Option<PathBuf>,
 }
 
 /// Where events go.
@@ -278,6 +285,65 @@ impl Watcher {
 }
 
 impl Watcher {
+    /// Reports a path of the data directory that is not announced: a dead letter on
+    /// the topic (sent in the background, so that a broker outage does not hold up
+    /// the files) and in the folder. Its payload is the event the file would have had
+    /// (ready to replay once the cause is fixed), or the raw bytes of its relative
+    /// path when that is not UTF-8.
+    async fn dead_letter(&self, refusal: &scan::Refusal) {
+        use std::os::unix::ffi::OsStrExt;
+        let payload = match &refusal.rel_path {
+            Some(rel) => event_for(
+                &self.args.watch.source,
+                &scan::FileNotice {
+                    change: FileChange::Created,
+                    rel_path: rel.clone(),
+                    size: None,
+                    modified: None,
+                },
+                None,
+                false,
+            )
+            .to_json()
+            .into_bytes(),
+            None => refusal
+                .path
+                .strip_prefix(&self.data_dir)
+                .unwrap_or(&refusal.path)
+                .as_os_str()
+                .as_bytes()
+                .to_vec(),
+        };
+        let dl = wis2_bus::DeadLetter::new(
+            "wis2-watch",
+            &refusal.reason,
+            &self.args.watch.events_topic,
+            &payload,
+        );
+        if let Some(dir) = self.args.deadletter_dir.clone() {
+            let letter = dl.clone();
+            match tokio::task::spawn_blocking(move || letter.write_to(&dir)).await {
+                Ok(Ok(p)) => tracing::debug!(path = %p.display(), "dead letter written"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot write dead letter to folder (kept on the topic)")
+                }
+                Err(e) => tracing::error!(error = %e, "dead-letter writer crashed"),
+            }
+        }
+        let topic = self.args.deadletter_topic.clone();
+        let letter = dl.fitted(&topic, self.bus.max_packet_bytes());
+        let bus = self.bus.clone();
+        tokio::spawn(async move {
+            let body = serde_json::to_vec(&letter).unwrap_or_default();
+            match bus.publish(&topic, body).await {
+                Ok(()) => {
+                    bus.metrics().deadlettered.inc();
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot publish a dead letter"),
+            }
+        });
+    }
+
     /// Announces again every current metadata record last announced longer ago than
     /// the re-announce interval, with new event (and so message) ids.
     async fn reannounce_metadata(&self) {
@@ -379,6 +445,9 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         opts.exclude_dirs.push(state);
     }
     let mut scanner = scan::spawn(opts, store.clone())?;
+    let mut refusals = scanner
+        .take_refusals()
+        .context("the scanner's refusals are already taken")?;
     let mut tick =
         tokio::time::interval(Duration::from_secs((args.confirm_timeout / 4).clamp(1, 60)));
     loop {
@@ -392,6 +461,7 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
                     tracing::warn!(error = %e, "cannot acknowledge a confirmation");
                 }
             }
+            Some(refusal) = refusals.recv() => w.dead_letter(&refusal).await,
             n = scanner.next() => {
                 let Some(notice) = n else { break };
                 let result = tokio::select! {

@@ -1,6 +1,11 @@
 //! `wis2-watch`: file events for the chain. `run` is the service; `emit` publishes the
 //! event of one file and exits.
 
+/// mimalloc: faster than glibc's malloc on the many small allocations of JSON handling
+/// (about 7 % more messages/s in `cargo bench -p wis2 --bench validate`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,7 +57,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("wis2-watch: error: {e:#}");
+            eprintln!("wis2-watch: error: {}", wis2_bus::telemetry::error_text(&e));
             ExitCode::from(1)
         }
     }

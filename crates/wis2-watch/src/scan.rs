@@ -20,14 +20,18 @@
 //!
 //! # What is never reported
 //! Directories, FIFOs, sockets, device files, symlinks that resolve outside the data
-//! directory (warned once per link), dangling symlinks, names that are not UTF-8
-//! (warned once), anything under an `exclude_dirs` entry or the store's own file, and
-//! temporary names: any path component starting with `.` or ending with `.tmp`,
+//! directory, dangling symlinks, names that are not UTF-8, anything under an
+//! `exclude_dirs` entry or the store's own file, and temporary names: any path component starting with `.` or ending with `.tmp`,
 //! `.part`, `.partial`, `.swp`, `~`, `.crdownload` or one of
 //! [`ScanOptions::ignore_suffixes`] (ASCII case-insensitive). Symlinks to files inside
 //! the data directory are reported under the link's path with the target's size and
 //! time (a change of the target alone is seen by the next full scan); symlinks to
 //! directories are not descended (their files are reported under their real path).
+//!
+//! Of these, what looks like data that cannot be published (FIFOs, sockets and
+//! devices, symlinks leaving the data directory or dangling, names that are not UTF-8)
+//! is also reported once per path and run as a [`Refusal`] ([`Scanner::refused`]),
+//! for the dead letters; directories, exclusions and temporary names are not.
 //!
 //! # Deduplication and the caller's duties
 //! The scanner never writes to the store. A file version (size, mtime) is compared with
@@ -85,6 +89,18 @@ impl FileNotice {
     pub fn mtime_ns(&self) -> Option<i64> {
         self.modified.map(system_time_ns)
     }
+}
+
+/// Something in the data directory that is never announced, and why: the service
+/// turns it into a dead letter, so that the operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The path (absolute).
+    pub path: PathBuf,
+    /// The path relative to the data directory, when it is UTF-8.
+    pub rel_path: Option<String>,
+    /// What is wrong and how to fix it.
+    pub reason: String,
 }
 
 /// Settings of a [`Scanner`].
@@ -307,6 +323,7 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
 
     let (ctl_tx, ctl_rx) = std_mpsc::channel::<Msg>();
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (refused_tx, refused_rx) = mpsc::unbounded_channel();
     let fs_tx = ctl_tx.clone();
     let mut watcher = RecommendedWatcher::new(
         move |res: notify::Result<Event>| {
@@ -336,6 +353,7 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
         store_file,
         store,
         tx,
+        refused: refused_tx,
         overlay: HashMap::new(),
         pending: HashMap::new(),
         retries: HashMap::new(),
@@ -348,6 +366,7 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
         .map_err(ScanError::Thread)?;
     Ok(Scanner {
         rx,
+        refused: Some(refused_rx),
         ctl: ctl_tx,
         _watcher: watcher,
         thread: Some(thread),
@@ -364,6 +383,7 @@ enum Msg {
 /// A running watch of the data directory; dropping it stops the watch.
 pub struct Scanner {
     rx: mpsc::Receiver<FileNotice>,
+    refused: Option<mpsc::UnboundedReceiver<Refusal>>,
     ctl: std_mpsc::Sender<Msg>,
     _watcher: RecommendedWatcher,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -373,6 +393,17 @@ impl Scanner {
     /// The next complete file change; `None` once the scanner has stopped.
     pub async fn next(&mut self) -> Option<FileNotice> {
         self.rx.recv().await
+    }
+
+    /// The next path refused (see [`Refusal`]); `None` once the scanner has stopped
+    /// or the refusals were taken with [`Scanner::take_refusals`].
+    pub async fn refused(&mut self) -> Option<Refusal> {
+        self.refused.as_mut()?.recv().await
+    }
+
+    /// The stream of refusals, to read apart from [`Scanner::next`] (once).
+    pub fn take_refusals(&mut self) -> Option<mpsc::UnboundedReceiver<Refusal>> {
+        self.refused.take()
     }
 
     /// Tells the scanner the caller finished with the oldest outstanding notice for
@@ -470,6 +501,7 @@ struct Worker {
     store_file: PathBuf,
     store: AnnounceStore,
     tx: mpsc::Sender<FileNotice>,
+    refused: mpsc::UnboundedSender<Refusal>,
     /// Notices handed out and not yet `done`, oldest first.
     overlay: HashMap<String, VecDeque<Known>>,
     pending: HashMap<PathBuf, Pending>,
@@ -526,9 +558,17 @@ impl Worker {
         self.overlay.entry(rel).or_default().push_back(known);
     }
 
-    fn warn_once(&mut self, path: &Path, msg: impl FnOnce() -> String) {
+    /// Warns once per path that it is not announced, and hands out the refusal.
+    fn refuse_once(&mut self, path: &Path, reason: impl FnOnce() -> String) {
         if self.warned.insert(path.to_path_buf()) {
-            tracing::warn!("{}", msg());
+            let reason = reason();
+            tracing::warn!("{reason}");
+            let rel_path = rel_string(&self.root, path).ok();
+            let _ = self.refused.send(Refusal {
+                path: path.to_path_buf(),
+                rel_path,
+                reason,
+            });
         }
     }
 
@@ -633,6 +673,8 @@ impl Worker {
     /// A path is gone (removed or moved away): a file or a whole directory.
     fn gone(&mut self, path: &Path) {
         self.pending.retain(|p, _| !p.starts_with(path));
+        // Something refused there before is refused again if it comes back.
+        self.warned.retain(|p| !p.starts_with(path));
         if path.symlink_metadata().is_ok() {
             // Replaced at once by something else; its own event covers it.
             return;
@@ -710,9 +752,22 @@ impl Worker {
             Ok(rel) => rel,
             Err(RelError::Outside) => return None,
             Err(RelError::NotUtf8(lossy)) => {
-                self.warn_once(path, || {
+                // Temporary names are ignored whatever their encoding.
+                let temporary = path.strip_prefix(&self.root).is_ok_and(|r| {
+                    r.components()
+                        .any(|c| self.ignored_name(&c.as_os_str().to_string_lossy()))
+                });
+                if temporary {
+                    return None;
+                }
+                let what = if path.is_dir() {
+                    "directory (and the files in it)"
+                } else {
+                    "file"
+                };
+                self.refuse_once(path, || {
                     format!(
-                        "skipping {lossy}: its name is not valid UTF-8 and a WIS2 data_id must be text; rename it"
+                        "{what} {lossy} is not announced: its name is not valid UTF-8, and a WIS2 data_id is text (WMO file names are ASCII); rename it to UTF-8 and it is announced"
                     )
                 });
                 return None;
@@ -751,9 +806,9 @@ impl Worker {
             let target = match path.canonicalize() {
                 Ok(t) => t,
                 Err(e) => {
-                    self.warn_once(path, || {
+                    self.refuse_once(path, || {
                         format!(
-                            "skipping symlink {}: its target cannot be resolved ({e})",
+                            "symlink {} is not announced: its target cannot be resolved ({e}); fix the link or copy the file in instead",
                             path.display()
                         )
                     });
@@ -762,9 +817,9 @@ impl Worker {
             };
             if !target.starts_with(&self.root) {
                 let root = self.root.display().to_string();
-                self.warn_once(path, || {
+                self.refuse_once(path, || {
                     format!(
-                        "skipping symlink {} -> {}: it points outside the data directory {root}; copy the file in instead",
+                        "symlink {} -> {} is not announced: it points outside the data directory {root}, and only files under it are published; copy the file in instead",
                         path.display(),
                         target.display(),
                     )
@@ -780,7 +835,12 @@ impl Worker {
         };
         if !meta.file_type().is_file() {
             if let Some(kind) = special_kind(&meta) {
-                tracing::debug!(path = %path.display(), kind, "not a regular file: ignored");
+                self.refuse_once(path, || {
+                    format!(
+                        "{} is not announced: it is a {kind}, not a regular file, and only regular files are published; remove it from the data directory",
+                        path.display()
+                    )
+                });
             }
             return None;
         }
@@ -1085,6 +1145,22 @@ mod tests {
         }
     }
 
+    /// The refusals handed out within `d`, by file name.
+    async fn refusals(s: &mut Scanner, d: Duration) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + d;
+        while let Ok(Some(r)) = tokio::time::timeout_at(deadline, s.refused()).await {
+            let name = r
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push((name, r.reason));
+        }
+        out.sort();
+        out
+    }
+
     /// Acts as the caller: records the notice and says done.
     fn ack(s: &Scanner, store: &AnnounceStore, n: &FileNotice) {
         store
@@ -1273,6 +1349,15 @@ mod tests {
             .unwrap();
         assert!(status.success());
         quiet(&mut s, SETTLE * 3).await;
+        let refused = refusals(&mut s, QUIET).await;
+        let names: Vec<&str> = refused.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["after.pipe", "before.pipe"], "{refused:?}");
+        for (_, reason) in &refused {
+            assert!(
+                reason.contains("FIFO (named pipe), not a regular file"),
+                "{reason}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -1287,6 +1372,15 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret"), f.data.join("after.nc")).unwrap();
         std::os::unix::fs::symlink(f.data.join("missing"), f.data.join("dangling.nc")).unwrap();
         quiet(&mut s, SETTLE * 3).await;
+        let refused = refusals(&mut s, QUIET).await;
+        let names: Vec<&str> = refused.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["after.nc", "before.nc", "dangling.nc", "outdir"],
+            "{refused:?}"
+        );
+        assert!(refused[0].1.contains("points outside the data directory"));
+        assert!(refused[2].1.contains("cannot be resolved"));
 
         std::fs::write(f.data.join("real.nc"), b"1234").unwrap();
         expect(&mut s, &f.store, FileChange::Created, "real.nc").await;
@@ -1302,10 +1396,18 @@ mod tests {
         let mut s = f.scanner();
         let bad = f.data.join(OsStr::from_bytes(b"bad\xff.nc"));
         std::fs::write(&bad, b"x").unwrap();
+        // A temporary name is ignored whatever its encoding.
+        std::fs::write(f.data.join(OsStr::from_bytes(b".bad\xfe.nc.tmp")), b"x").unwrap();
         quiet(&mut s, SETTLE * 3).await;
+        let refused = refusals(&mut s, QUIET).await;
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].1.contains("not valid UTF-8"), "{refused:?}");
         let err = describe_path(&f.data, &bad).unwrap_err();
         assert!(matches!(err, ScanError::NotUtf8 { .. }), "{err}");
         assert!(err.to_string().contains("UTF-8"), "{err}");
+        // Renamed to UTF-8, it is announced.
+        std::fs::rename(&bad, f.data.join("good.nc")).unwrap();
+        expect(&mut s, &f.store, FileChange::Created, "good.nc").await;
     }
 
     #[tokio::test]

@@ -58,7 +58,9 @@ pub struct NetcdfFacts {
 /// Why a netCDF file cannot be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum NetcdfError {
-    #[error("libnetcdf cannot open it ({0}): the file is damaged, truncated or not netCDF")]
+    #[error(
+        "libnetcdf cannot open it ({0}): the file is damaged, truncated or not netCDF; send the complete, valid file"
+    )]
     Open(String),
     #[error("cannot read variable {var} ({reason}): the file is damaged or truncated")]
     Read { var: String, reason: String },

@@ -18,12 +18,11 @@
 //!   Periodic re-announcements (`Envelope::reannounce`) skip the state check, not the
 //!   message-id check.
 //! - The record is written in `Handler::acknowledged`: after the PUBACK, before the
-//!   input is acknowledged. Crash window: a message acknowledged by the broker but not
-//!   yet recorded (one with `--concurrency 1`, up to `--concurrency` otherwise) is
-//!   published again, same message id, when its input is redelivered: at-least-once
-//!   there (Global Brokers drop an id they saw within the hour). If the WIS2 PUBACK
-//!   arrives but the confirmation's does not, the input is redelivered and, not being
-//!   recorded, published again (same id) too.
+//!   input is acknowledged. A crash in between (a message on the WIS2 topic that the
+//!   store does not know, its input redelivered) is covered by [`echo`]: the WIS2
+//!   topic is read back on a second persistent session, and the next start records
+//!   what it finds there before taking input. If the WIS2 PUBACK is lost with the
+//!   connection but the message was read back, it is recorded as published.
 //! - Two different states of one data_id in flight at once are both published, in the
 //!   order the concurrent handlers reach the broker (`--concurrency 1` for strict order).
 //! - The store belongs to one instance: do not scale wis2-publish out with shared
@@ -40,6 +39,7 @@
 //! ## Dead letters
 //! See [`replay`]: `wis2-publish replay` re-injects them, checking the broker ACL first.
 
+pub mod echo;
 pub mod output;
 pub mod queue;
 pub mod remote;
@@ -164,11 +164,17 @@ struct Inflight {
     /// Message ids of deliveries handled as duplicates, waiting for their
     /// confirmation's PUBACK (a count: the same id can be redelivered more than once).
     duplicates: HashMap<String, usize>,
+    /// Message ids in flight already read back from the WIS2 topic by [`echo`]: if
+    /// their PUBACK is lost, they were published all the same. The senders are
+    /// dropped once the message is recorded: the read-back acknowledges its copy
+    /// then, so that a crash before the record leaves that copy in its session.
+    echoed: HashMap<String, Vec<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl Inflight {
     fn release(&mut self, p: &Parsed) {
         self.ids.remove(&p.id);
+        self.echoed.remove(&p.id);
         let key = p.key();
         if self.keys.get(&key) == Some(&p.id) {
             self.keys.remove(&key);
@@ -198,23 +204,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The parts of a message the stage needs.
 struct Parsed {
     env: Envelope,
-    id: String,
-    data_id: String,
-    rel: String,
-    integrity: Option<String>,
-    pubtime: String,
+    fields: Fields,
+}
+
+impl std::ops::Deref for Parsed {
+    type Target = Fields;
+    fn deref(&self) -> &Fields {
+        &self.fields
+    }
 }
 
 impl Parsed {
-    /// The integrity the store compares: none for a deletion, whatever it carries.
-    fn state(&self) -> Option<&str> {
-        if self.rel == "deletion" {
-            None
-        } else {
-            self.integrity.as_deref()
-        }
-    }
-
     /// The duplicate key: (data_id, integrity value or "deletion", rel).
     fn key(&self) -> String {
         format!(
@@ -224,63 +224,84 @@ impl Parsed {
             self.rel
         )
     }
+}
 
-    fn queued(&self) -> queue::Queued {
-        queue::Queued {
-            topic: self.env.topic.clone(),
+/// The fields of a WNM the stage keys on.
+struct Fields {
+    id: String,
+    data_id: String,
+    rel: String,
+    integrity: Option<String>,
+    pubtime: String,
+}
+
+impl Fields {
+    /// Reads them from the message JSON; the message needs an `id` and a `data_id`.
+    fn of(message: &[u8]) -> Result<Fields, Failure> {
+        let v: serde_json::Value = serde_json::from_slice(message)
+            .map_err(|e| Failure::new(format!("message is not JSON: {e}")))?;
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        let rel = v["links"]
+            .as_array()
+            .and_then(|links| {
+                links.iter().find_map(|l| {
+                    l["rel"]
+                        .as_str()
+                        .filter(|r| matches!(*r, "canonical" | "update" | "deletion"))
+                })
+            })
+            .unwrap_or("canonical")
+            .to_string();
+        let f = Fields {
+            id: text(&v["id"]),
+            data_id: text(&v["properties"]["data_id"]),
+            rel,
+            integrity: v["properties"]["integrity"]["value"]
+                .as_str()
+                .map(str::to_string),
+            pubtime: text(&v["properties"]["pubtime"]),
+        };
+        if f.id.is_empty() || f.data_id.is_empty() {
+            return Err(Failure::new(
+                "the message has no `id` or no `properties.data_id`: it cannot be published once and only once; send it through wis2-validate",
+            ));
+        }
+        Ok(f)
+    }
+
+    /// The integrity the store compares: none for a deletion, whatever it carries.
+    fn state(&self) -> Option<&str> {
+        if self.rel == "deletion" {
+            None
+        } else {
+            self.integrity.as_deref()
+        }
+    }
+
+    /// The store record of this message, published on `topic`.
+    fn record(&self, topic: &str) -> store::Published {
+        store::Published {
+            integrity: self.state().map(str::to_string),
+            rel: self.rel.clone(),
             message_id: self.id.clone(),
+            topic: topic.to_string(),
+            pubtime: self.pubtime.clone(),
+            published_at: wis2::message::rfc3339(&chrono::Utc::now()),
             data_id: self.data_id.clone(),
-            message: String::from_utf8_lossy(self.env.message_bytes()).into_owned(),
         }
     }
 }
 
 fn parse(d: &Delivery) -> Result<Parsed, Failure> {
     let env = Envelope::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
-    let v: serde_json::Value = serde_json::from_slice(env.message_bytes())
-        .map_err(|e| Failure::new(format!("message is not JSON: {e}")))?;
-    let id = v["id"].as_str().unwrap_or_default().to_string();
-    let data_id = v["properties"]["data_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let rel = v["links"]
-        .as_array()
-        .and_then(|links| {
-            links.iter().find_map(|l| {
-                l["rel"]
-                    .as_str()
-                    .filter(|r| matches!(*r, "canonical" | "update" | "deletion"))
-            })
-        })
-        .unwrap_or("canonical")
-        .to_string();
     if !env.topic.starts_with("origin/a/wis2/") {
         return Err(Failure::new(format!(
             "topic `{}` is not a WIS2 origin topic: publish under origin/a/wis2/<centre-id>/",
             env.topic
         )));
     }
-    if id.is_empty() || data_id.is_empty() {
-        return Err(Failure::new(
-            "the message has no `id` or no `properties.data_id`: it cannot be published once and only once; send it through wis2-validate",
-        ));
-    }
-    let integrity = v["properties"]["integrity"]["value"]
-        .as_str()
-        .map(str::to_string);
-    let pubtime = v["properties"]["pubtime"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    Ok(Parsed {
-        env,
-        id,
-        data_id,
-        rel,
-        integrity,
-        pubtime,
-    })
+    let fields = Fields::of(env.message_bytes())?;
+    Ok(Parsed { env, fields })
 }
 
 impl PublishStage {
@@ -326,7 +347,7 @@ impl Handler for PublishStage {
         match parse(d) {
             Ok(p) => format!(
                 "event_id={} message_id={} data_id={}",
-                p.env.event_id.unwrap_or_default(),
+                p.env.event_id.as_deref().unwrap_or_default(),
                 p.id,
                 p.data_id
             ),
@@ -370,6 +391,19 @@ impl Handler for PublishStage {
         // The original of a message in flight is older than its redeliveries, and the
         // stage reports deliveries in arrival order: an id still in flight is its own.
         if inflight.ids.contains(&p.id) {
+            if inflight.echoed.contains_key(&p.id) {
+                // Read back from the WIS2 topic: it is published, whatever became of
+                // the PUBACK. Recorded as such, so its redelivery is not sent again.
+                drop(inflight);
+                self.after_publication(
+                    &p.env.topic,
+                    &p,
+                    p.env.message_bytes(),
+                    Some(&p),
+                    "published (read back from the WIS2 topic; its PUBACK was lost)",
+                );
+                return;
+            }
             inflight.release(&p);
         } else {
             inflight.take_duplicate(&p.id);
@@ -386,36 +420,101 @@ impl Handler for PublishStage {
                 return;
             }
         }
-        let item = p.queued();
+        self.after_publication(
+            &p.env.topic,
+            &p,
+            p.env.message_bytes(),
+            Some(&p),
+            "published",
+        );
+    }
+}
+
+impl PublishStage {
+    /// What follows a message known to be on the WIS2 topic (acknowledged, or read
+    /// back by [`echo`]): the remote outbox, the record, then the output copy.
+    /// `release`: the in-flight entry to drop once recorded.
+    fn after_publication(
+        &self,
+        topic: &str,
+        f: &Fields,
+        message: &[u8],
+        release: Option<&Parsed>,
+        what: &'static str,
+    ) {
+        let item = queue::Queued {
+            topic: topic.to_string(),
+            message_id: f.id.clone(),
+            data_id: f.data_id.clone(),
+            message: String::from_utf8_lossy(message).into_owned(),
+        };
         // The remote outbox first: a crash before the store write then publishes it
         // again (at-least-once) rather than never forwarding it.
         if let Some(remote) = &self.remote {
             remote.push(&item);
         }
-        let record = store::Published {
-            integrity: p.state().map(str::to_string),
-            rel: p.rel.clone(),
-            message_id: p.id.clone(),
-            topic: p.env.topic.clone(),
-            pubtime: p.pubtime.clone(),
-            published_at: wis2::message::rfc3339(&chrono::Utc::now()),
-            data_id: p.data_id.clone(),
-        };
-        if let Err(e) = self.store.record(&p.data_id, &record) {
-            tracing::error!(error = %e, message_id = p.id, "cannot record the publication: a redelivery of it would be published again");
+        if let Err(e) = self.store.record(&f.data_id, &f.record(topic)) {
+            tracing::error!(error = %e, message_id = f.id, "cannot record the publication: a redelivery of it would be published again");
         }
-        lock(&self.inflight).release(&p);
+        if let Some(p) = release {
+            lock(&self.inflight).release(p);
+        }
         tracing::info!(
-            topic = p.env.topic,
-            message_id = p.id,
-            data_id = p.data_id,
-            rel = p.rel,
-            "published"
+            topic,
+            message_id = f.id,
+            data_id = f.data_id,
+            rel = f.rel,
+            "{what}"
         );
         if let Some(out) = &self.output {
             out.write(&item);
         }
     }
+
+    /// A message read back from the WIS2 topic. One in flight is marked as seen
+    /// there; one neither in flight nor recorded was published by an earlier run that
+    /// stopped before recording it (kill -9 between the PUBACK and the commit): it is
+    /// recorded now, so that the redelivery of its input is not published again.
+    fn echoed(&self, topic: &str, message: &[u8]) -> Echoed {
+        let Ok(f) = Fields::of(message) else {
+            return Echoed::Known;
+        };
+        let mut inflight = lock(&self.inflight);
+        if inflight.ids.contains(&f.id) {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            inflight.echoed.entry(f.id.clone()).or_default().push(tx);
+            return Echoed::InFlight(rx);
+        }
+        // The lock is held across the lookup and the record, as in `claim`.
+        match self.store.message(&f.id) {
+            Ok(None) => {}
+            Ok(Some(_)) => return Echoed::Known,
+            Err(e) => {
+                tracing::warn!(error = %e, message_id = f.id, "cannot look up a message read back from the WIS2 topic");
+                return Echoed::Known;
+            }
+        }
+        self.after_publication(
+            topic,
+            &f,
+            message,
+            None,
+            "found on the WIS2 topic, published before a restart: recorded, not to be published again",
+        );
+        drop(inflight);
+        Echoed::Orphan
+    }
+}
+
+/// What a message read back from the WIS2 topic was.
+pub(crate) enum Echoed {
+    /// Recorded already (or not a WNM): acknowledge it.
+    Known,
+    /// Being published by this run: acknowledge it once the receiver completes (the
+    /// record is then committed, or the run is over).
+    InFlight(tokio::sync::oneshot::Receiver<()>),
+    /// Published by an earlier run without a record: recorded now.
+    Orphan,
 }
 
 /// Runs the service until `shutdown` completes.
@@ -448,11 +547,6 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         published = store.len().unwrap_or(0),
         "wis2-publish starting"
     );
-    let conn = Bus::connect(
-        args.broker
-            .service_connection("wis2-publish", vec![args.validated_topic.clone()])
-            .context("invalid broker settings")?,
-    );
     let mut cfg = StageConfig::new(args.deadletter_topic.clone());
     cfg.deadletter_dir = args.deadletter_dir.clone();
     cfg.concurrency = args.concurrency.max(1);
@@ -474,7 +568,26 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         store,
         inflight: Mutex::new(Inflight::default()),
     });
-    let result = wis2_bus::run_stage(conn, stage, cfg, shutdown).await;
+    // Read the WIS2 topic back first: what an earlier run published without
+    // recording it is recorded before any input is taken (see [`echo`]).
+    let echo_opts =
+        echo::options(&args.broker, "wis2-publish").context("invalid broker settings")?;
+    let main_opts = args
+        .broker
+        .service_connection("wis2-publish", vec![args.validated_topic.clone()])
+        .context("invalid broker settings")?;
+    let mut echo = echo::Echo::start(echo_opts, stage.clone());
+    tokio::pin!(shutdown);
+    let started = tokio::select! {
+        _ = echo.caught_up() => true,
+        _ = &mut shutdown => false,
+    };
+    let result = if started {
+        wis2_bus::run_stage(Bus::connect(main_opts), stage, cfg, shutdown).await
+    } else {
+        Ok(())
+    };
+    echo.stop().await;
     if let Some(tx) = stop_retry {
         let _ = tx.send(true);
     }

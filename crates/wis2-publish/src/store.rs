@@ -15,12 +15,10 @@
 //! created again after a deletion are published: only the *last* state of a data_id
 //! counts, so going back to an earlier content is a change too.
 //!
-//! Limit (crash window): the record is written once the broker acknowledged the
-//! publication, before the input is acknowledged. A crash between the PUBACK and the
-//! commit leaves the messages acknowledged but not yet recorded — one with
-//! `--concurrency 1`, at most `--concurrency` otherwise — to be published again, with
-//! the same message id, when the broker redelivers their input (at-least-once for that
-//! window; Global Brokers drop a message id they saw within the hour).
+//! Crash window: the record is written once the broker acknowledged the publication,
+//! before the input is acknowledged. A crash between the PUBACK and the commit is
+//! repaired at the next start by the read-back of the WIS2 topic
+//! ([`crate::echo`]), which records what it finds there that this store does not know.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

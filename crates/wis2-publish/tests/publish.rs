@@ -582,6 +582,61 @@ async fn the_record_survives_a_restart_of_the_service() {
     svc.stop().await;
 }
 
+/// The state a `kill -9` between the broker's PUBACK and the commit of the record
+/// leaves, built exactly: the message is on the WIS2 topic (so in the read-back
+/// session of wis2-publish, which exists from an earlier start), the store does not
+/// know it, and its input is waiting to be redelivered. The next start finds it on the
+/// WIS2 topic, records it, and does not publish it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_published_but_not_recorded_before_a_crash_is_not_published_again() {
+    let b = Broker::start();
+    let state = tempfile::tempdir().expect("state");
+    let out = tempfile::tempdir().expect("output");
+    let output = vec![s("--output"), format!("{}/", out.path().display())];
+    // A first start creates the sessions (input and read-back), then the service stops.
+    Service::start(b.port, state.path(), &output)
+        .ready()
+        .await
+        .stop()
+        .await;
+    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/published"]).await;
+
+    let id = new_id();
+    let message = wnm(&id, "wis2/x/R7.nc", "AAAA", "canonical");
+    // The publication the crashed run got a PUBACK for, and the redelivery of its input.
+    wis2_publish::publish_once(
+        &BrokerArgs::from_url(&url("wis2-publish", b.port)),
+        TOPIC,
+        message.clone().into_bytes(),
+    )
+    .await
+    .expect("published as wis2-publish");
+    validated(b.port, &envelope(&message)).await;
+    let (wis2, _) = obs.wis2_and_confirmations(0).await;
+    assert_eq!(wis2.len(), 1, "the crashed run's publication: {wis2:?}");
+
+    let svc = Service::start(b.port, state.path(), &output).ready().await;
+    let (wis2, confirmations) = obs.wis2_and_confirmations(1).await;
+    assert!(wis2.is_empty(), "published twice: {wis2:?}");
+    assert_eq!(confirmations.len(), 1, "the redelivery is confirmed");
+    assert_eq!(confirmations[0].message_id, id);
+    assert!(
+        !log_lines(&["found on the WIS2 topic", &id]).is_empty(),
+        "the recovery is logged"
+    );
+    svc.stop().await;
+    let store = wis2_publish::store::PublishedStore::open(state.path()).expect("store");
+    let record = store.message(&id).expect("read").expect("recorded");
+    assert_eq!(record.topic, TOPIC);
+    // The copy the crash skipped is written too.
+    let copies: Vec<_> = std::fs::read_dir(out.path())
+        .expect("output")
+        .flatten()
+        .filter(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(&id)))
+        .collect();
+    assert_eq!(copies.len(), 1, "one output copy");
+}
+
 // ---------------------------------------------------------------------------------
 // Remote outbox.
 

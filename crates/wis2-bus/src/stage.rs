@@ -90,7 +90,39 @@ pub struct DeadLetter {
     pub truncated_from: Option<u64>,
 }
 
+/// Longest reason a dead letter keeps, in bytes. A reason that quotes its input back
+/// (a JSON error quoting a 1 MB string, an unknown type of 1 MB) keeps its beginning
+/// (what is wrong) and its end (how to fix it) and says how much it left out: the
+/// input itself is in the payload, and a reason must stay readable in a log line.
+pub const MAX_REASON_BYTES: usize = 4096;
+
+/// `text` cut to at most `max` bytes (when longer), keeping its beginning and its
+/// end around a note of what was left out.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    // Room for the note (" [... N bytes left out ...] ").
+    let budget = max.saturating_sub(48);
+    let mut head = budget * 2 / 3;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - (budget - head);
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{} [... {} bytes left out ...] {}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+}
+
 impl DeadLetter {
+    /// A dead letter of `payload`, received on `topic`; `reason` is kept up to
+    /// [`MAX_REASON_BYTES`].
     pub fn new(stage: &str, reason: &str, topic: &str, payload: &[u8]) -> Self {
         use base64::Engine;
         let (payload_encoding, payload) = match std::str::from_utf8(payload) {
@@ -103,7 +135,7 @@ impl DeadLetter {
         DeadLetter {
             id: uuid::Uuid::new_v4().to_string(),
             stage: stage.to_string(),
-            reason: reason.to_string(),
+            reason: shorten(reason, MAX_REASON_BYTES),
             time: wis2::message::rfc3339(&chrono::Utc::now()),
             topic: topic.to_string(),
             payload_encoding,
@@ -114,7 +146,8 @@ impl DeadLetter {
 
     /// This letter as it can go on `topic` under a broker packet limit of `limit`
     /// bytes (0: none): whole when it fits, else with the payload cut to what fits and
-    /// `truncated_from` set.
+    /// `truncated_from` set (and, if even an empty payload is too much, the reason
+    /// shortened too).
     pub fn fitted(&self, topic: &str, limit: usize) -> DeadLetter {
         use base64::Engine;
         let fits = |dl: &DeadLetter| {
@@ -146,11 +179,21 @@ impl DeadLetter {
                 }
                 self.payload[..end].to_string()
             };
-            if fits(&cut) || keep == 0 {
+            if fits(&cut) {
                 return cut;
+            }
+            if keep == 0 {
+                break;
             }
             keep = keep * 9 / 10;
         }
+        // Still too large with no payload at all: the reason is what takes the room.
+        let mut max = cut.reason.len();
+        while !fits(&cut) && max > 64 {
+            max /= 2;
+            cut.reason = shorten(&self.reason, max);
+        }
+        cut
     }
 
     /// The original payload bytes.
@@ -182,7 +225,7 @@ impl DeadLetter {
 pub struct StageConfig {
     pub deadletter_topic: String,
     pub deadletter_dir: Option<PathBuf>,
-    /// Deliveries handled at once (acknowledgements still go out in order).
+    /// Deliveries handled at once (their outputs' acknowledgements are awaited in order).
     pub concurrency: usize,
     /// How long shutdown waits for in-flight work and acknowledgements.
     pub drain_timeout: Duration,
@@ -227,11 +270,17 @@ pub async fn run_stage<H: Handler>(
         mpsc::channel::<tokio::task::JoinHandle<Option<Pending>>>(cfg.concurrency.max(1));
 
     // The sequencer: waits for each delivery's outputs to be acknowledged, in arrival
-    // order, then acknowledges the delivery.
+    // order; then runs the handler's post-acknowledgement step and acknowledges the
+    // delivery. The steps run concurrently (a handler that writes a durable record per
+    // message can then commit several in one transaction), each delivery acknowledged
+    // once its own step is done.
     let seq_bus = bus.clone();
     let seq_handler = handler.clone();
     let sequencer = tokio::spawn(async move {
+        let mut steps = tokio::task::JoinSet::new();
         while let Some(job) = seq_rx.recv().await {
+            // Reap finished steps as we go (the set stays small).
+            while steps.try_join_next().is_some() {}
             let Ok(Some((delivery, acks, topics, handled, started))) = job.await else {
                 continue;
             };
@@ -250,24 +299,28 @@ pub async fn run_stage<H: Handler>(
                     seq_bus.metrics().deadlettered.inc();
                 }
             }
-            if handled {
-                let h = seq_handler.clone();
-                let d = delivery.clone();
-                let step = tokio::task::spawn_blocking(move || {
-                    if ok {
-                        h.acknowledged(&d)
-                    } else {
-                        h.not_acknowledged(&d)
+            let bus = seq_bus.clone();
+            let h = seq_handler.clone();
+            steps.spawn(async move {
+                if handled {
+                    let d = delivery.clone();
+                    let step = tokio::task::spawn_blocking(move || {
+                        if ok {
+                            h.acknowledged(&d)
+                        } else {
+                            h.not_acknowledged(&d)
+                        }
+                    });
+                    if let Err(e) = step.await {
+                        warn!(error = %e, "post-acknowledgement step crashed");
                     }
-                });
-                if let Err(e) = step.await {
-                    warn!(error = %e, "post-acknowledgement step crashed");
                 }
-            }
-            if ok && let Err(e) = seq_bus.ack(&delivery).await {
-                warn!(error = %e, "cannot acknowledge input");
-            }
+                if ok && let Err(e) = bus.ack(&delivery).await {
+                    warn!(error = %e, "cannot acknowledge input");
+                }
+            });
         }
+        while steps.join_next().await.is_some() {}
     });
 
     tokio::pin!(shutdown);
@@ -346,8 +399,8 @@ async fn process<H: Handler>(
                         false
                     }
                 });
-                warn!(reason = %f.reason, "dead-lettered");
                 let dl = DeadLetter::new(handler.stage(), &f.reason, &d.topic, &d.payload);
+                warn!(reason = %dl.reason, "dead-lettered");
                 if let Some(dir) = &cfg.deadletter_dir {
                     let dl = dl.clone();
                     let dir = dir.clone();
@@ -425,5 +478,24 @@ mod tests {
                 serde_json::from_slice(&serde_json::to_vec(&cut).expect("json")).expect("parse");
             assert_eq!(back, cut);
         }
+    }
+
+    #[test]
+    fn a_reason_quoting_its_input_is_shortened_keeping_both_ends() {
+        let long = format!("what is wrong: {}; how to fix it", "\"é".repeat(300_000));
+        let dl = DeadLetter::new("s", &long, "chain/events", long.as_bytes());
+        assert!(dl.reason.len() <= MAX_REASON_BYTES, "{}", dl.reason.len());
+        assert!(dl.reason.starts_with("what is wrong: "));
+        assert!(dl.reason.ends_with("; how to fix it"));
+        assert!(dl.reason.contains("bytes left out"));
+        assert_eq!(dl.original(), long.as_bytes(), "the payload stays whole");
+        let short = DeadLetter::new("s", "why", "t", b"x");
+        assert_eq!(short.reason, "why");
+        // Under a limit smaller than the reason, the reason gives way as well.
+        let cut = dl.fitted("chain/deadletter", 1500);
+        assert!(size(&cut, "chain/deadletter") <= 1500);
+        assert!(cut.reason.starts_with("what is wrong"));
+        assert!(cut.reason.ends_with("how to fix it"));
+        assert_eq!(cut.truncated_from, Some(long.len() as u64));
     }
 }

@@ -167,8 +167,10 @@ pub enum CreateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0} is not a regular file: only files are announced")]
-    NotAFile(String),
+    #[error(
+        "{path} is a {kind}, not a regular file: only regular files are published; name a file in the event (wis2-watch announces each file of a directory, and never FIFOs, sockets or devices)"
+    )]
+    NotAFile { path: String, kind: &'static str },
     #[error(
         "{0} no longer exists (removed or renamed after its event was sent): there is nothing to publish; if it comes back, wis2-watch announces it again"
     )]
@@ -182,7 +184,7 @@ pub enum CreateError {
     )]
     NotUtf8(String),
     #[error(
-        "{0} resolves outside the data directory {1}: only files under WIS2_DATA_DIR are published"
+        "{0} resolves outside the data directory {1}: only files under WIS2_DATA_DIR are published; copy the file into the data directory instead of linking to it"
     )]
     Outside(String, String),
     #[error("{0} changed while it was being hashed ({1}); it is announced again once complete")]
@@ -210,6 +212,25 @@ pub enum CreateError {
         "the deletion of metadata record {0} does not say the record's id: wis2-watch keeps it for records it announced; announce the record before deleting it"
     )]
     DeletionWithoutRecordId(String),
+}
+
+/// What a file that is not a regular file is, for the reasons of errors.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        "directory"
+    } else if ft.is_fifo() {
+        "FIFO (named pipe)"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    }
 }
 
 /// Builds messages for files under a data directory.
@@ -422,7 +443,10 @@ impl Creator {
         }
         let before = std::fs::metadata(&canon).map_err(io)?;
         if !before.is_file() {
-            return Err(CreateError::NotAFile(rel.to_string()));
+            return Err(CreateError::NotAFile {
+                path: rel.to_string(),
+                kind: file_kind(&before),
+            });
         }
         if before.len() == 0 {
             return Err(CreateError::Empty(rel.to_string()));

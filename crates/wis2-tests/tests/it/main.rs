@@ -3,6 +3,7 @@
 //! `../shared/data`, the four services running on their `run` functions.
 
 mod acl;
+mod badinput;
 mod chain;
 mod faults;
 mod harness;

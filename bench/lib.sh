@@ -42,6 +42,7 @@ bench_cleanup() {
 }
 
 build_release() {
+    [ "${BENCH_BUILD:-1}" = 0 ] && { echo "== BENCH_BUILD=0: using the binaries in $BIN"; return; }
     echo "== cargo build --release (services and wis2-bench)"
     (cd "$ROOT" && cargo build --release --quiet -p wis2-watch -p wis2-create -p wis2-validate \
         -p wis2-publish -p wis2-bench)

@@ -112,7 +112,12 @@ pub struct Bus {
 /// the task that owns the event loop (it ends after [`Bus::disconnect`]).
 pub struct Connection {
     pub bus: Bus,
-    pub deliveries: mpsc::Receiver<Delivery>,
+    /// Unbounded on purpose: the event loop must never wait for the handler, or it
+    /// would stop reading the PUBACKs the handler waits for. The broker bounds it: it
+    /// sends at most `max_inflight_messages` unacknowledged messages (in principle;
+    /// mosquitto 2.0 was seen sending a resumed session's whole queue at once, which
+    /// then deadlocked a bounded channel), never more than `max_queued_messages`.
+    pub deliveries: mpsc::UnboundedReceiver<Delivery>,
     pub task: JoinHandle<()>,
 }
 
@@ -124,8 +129,6 @@ pub struct ConnectOptions {
     pub subscriptions: Vec<String>,
     /// How long [`Bus::publish`] waits for PUBACK while connected.
     pub ack_timeout: Duration,
-    /// Deliveries buffered between the event loop and the handler.
-    pub buffer: usize,
     /// Where to serve `/healthz` and `/metrics` (none: no HTTP endpoint).
     pub health_addr: Option<std::net::SocketAddr>,
     /// Largest packet the broker accepts (0: no limit); larger publishes are refused
@@ -139,7 +142,6 @@ impl ConnectOptions {
             mqtt,
             subscriptions,
             ack_timeout: Duration::from_secs(60),
-            buffer: 256,
             health_addr: None,
             max_packet_bytes: DEFAULT_MAX_PACKET_BYTES,
         }
@@ -151,7 +153,7 @@ impl Bus {
     /// background; a service started before its broker simply waits.
     pub fn connect(opts: ConnectOptions) -> Connection {
         let (client, eventloop) = AsyncClient::new(opts.mqtt.clone(), 1024);
-        let (tx, rx) = mpsc::channel(opts.buffer.max(1));
+        let (tx, rx) = mpsc::unbounded_channel();
         let (connected_tx, connected_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = watch::channel(false);
         let tracker = Arc::new(std::sync::Mutex::new(AckTracker::default()));
@@ -324,7 +326,7 @@ async fn event_loop(
     mut eventloop: EventLoop,
     client: AsyncClient,
     subscriptions: Vec<String>,
-    tx: mpsc::Sender<Delivery>,
+    tx: mpsc::UnboundedSender<Delivery>,
     tracker: Arc<std::sync::Mutex<AckTracker>>,
     stats: Arc<Metrics>,
     signals: Signals,
@@ -393,7 +395,7 @@ async fn event_loop(
                     redelivered: p.dup,
                     publish: p,
                 };
-                if tx.send(d).await.is_err() {
+                if tx.send(d).is_err() {
                     debug!("delivery receiver gone; message stays unacknowledged for redelivery");
                 }
             }

@@ -80,6 +80,9 @@ pub struct RunArgs {
     pub deadletter_dir: Option<PathBuf>,
 }
 
+/// Most file changes announced in one burst (one store transaction).
+const ANNOUNCE_BATCH: usize = 256;
+
 /// Where events go.
 #[derive(Debug, Clone, Args)]
 pub struct WatchArgs {
@@ -201,14 +204,61 @@ struct Watcher {
 impl Watcher {
     /// Publishes the event of a notice (waiting for the acknowledgement), then records
     /// it as pending.
+    /// Announces a burst of file changes: every event is published at once
+    /// (pipelined), then the announcements whose event the broker acknowledged are
+    /// recorded in one transaction. Returns, per notice, the error if it failed.
+    async fn announce_batch(&self, notices: &[scan::FileNotice]) -> Vec<Option<String>> {
+        let mut sent = Vec::with_capacity(notices.len());
+        for notice in notices {
+            let record_id = self.record_id_of(notice);
+            let ev = event_for(&self.args.watch.source, notice, record_id.clone(), false);
+            let r = self
+                .bus
+                .publish_nowait(&self.args.watch.events_topic, ev.to_json())
+                .await;
+            sent.push((ev.id, record_id, r));
+        }
+        let mut results = Vec::with_capacity(notices.len());
+        let mut entries = Vec::new();
+        for (notice, (event_id, record_id, r)) in notices.iter().zip(sent) {
+            let acked = match r {
+                Ok(rx) => self.bus.wait_ack(&self.args.watch.events_topic, rx).await,
+                Err(e) => Err(e),
+            };
+            match acked {
+                Ok(()) => {
+                    tracing::info!(event_id, path = notice.rel_path, change = ?notice.change, "file announced");
+                    let mut entry = store::Entry::announced(notice, &event_id);
+                    entry.record_id = record_id;
+                    entries.push((notice.rel_path.clone(), entry));
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(format!("publishing the file event: {e}"))),
+            }
+        }
+        let store = self.store.clone();
+        let recorded = tokio::task::spawn_blocking(move || store.record_many(&entries)).await;
+        let failure = match recorded {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("recording the announcement: {e}")),
+            Err(e) => Some(format!("store task: {e}")),
+        };
+        if let Some(f) = failure {
+            for r in results.iter_mut().filter(|r| r.is_none()) {
+                *r = Some(f.clone());
+            }
+        }
+        results
+    }
+
     async fn announce(&self, notice: &scan::FileNotice) -> anyhow::Result<()> {
         self.announce_as(notice, false).await
     }
 
-    async fn announce_as(&self, notice: &scan::FileNotice, reannounce: bool) -> anyhow::Result<()> {
-        // A record's id is read from the file, or (for a deletion) from what was
-        // announced before.
-        let record_id = if notice.change == FileChange::Deleted {
+    /// A record's id is read from the file, or (for a deletion) from what was
+    /// announced before.
+    fn record_id_of(&self, notice: &scan::FileNotice) -> Option<String> {
+        if notice.change == FileChange::Deleted {
             self.store
                 .get(&notice.rel_path)
                 .ok()
@@ -216,7 +266,11 @@ impl Watcher {
                 .and_then(|e| e.record_id)
         } else {
             self.args.watch.record_id(&self.data_dir, &notice.rel_path)
-        };
+        }
+    }
+
+    async fn announce_as(&self, notice: &scan::FileNotice, reannounce: bool) -> anyhow::Result<()> {
+        let record_id = self.record_id_of(notice);
         let ev = event_for(
             &self.args.watch.source,
             notice,
@@ -239,21 +293,38 @@ impl Watcher {
         Ok(())
     }
 
-    async fn confirm(&self, payload: &[u8]) {
-        let Ok(c) = serde_json::from_slice::<Confirmation>(payload) else {
-            tracing::warn!("ignoring a confirmation that is not JSON of the expected shape");
-            return;
-        };
-        let (Some(path), Some(event_id)) = (c.path.clone(), c.event_id.clone()) else {
-            return;
-        };
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.confirm(&path, &event_id)).await {
-            Ok(Ok(true)) => tracing::debug!(path = c.path, "publication confirmed"),
-            Ok(Ok(false)) => {
-                tracing::debug!(path = c.path, "confirmation of an older announcement")
+    /// Records a burst of confirmations from wis2-publish in one transaction.
+    async fn confirm(&self, payloads: Vec<&[u8]>) {
+        let mut pairs = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let Ok(c) = serde_json::from_slice::<Confirmation>(payload) else {
+                tracing::warn!("ignoring a confirmation that is not JSON of the expected shape");
+                continue;
+            };
+            if let (Some(path), Some(event_id)) = (c.path, c.event_id) {
+                pairs.push((path, event_id));
             }
-            Ok(Err(e)) => tracing::error!(error = %e, "cannot record a confirmation"),
+        }
+        if pairs.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || {
+            let r = store.confirm_many(&pairs);
+            (pairs, r)
+        })
+        .await
+        {
+            Ok((pairs, Ok(matched))) => {
+                for ((path, _), m) in pairs.iter().zip(matched) {
+                    if m {
+                        tracing::debug!(path, "publication confirmed");
+                    } else {
+                        tracing::debug!(path, "confirmation of an older announcement");
+                    }
+                }
+            }
+            Ok((_, Err(e))) => tracing::error!(error = %e, "cannot record a confirmation"),
             Err(e) => tracing::error!(error = %e, "store task crashed"),
         }
     }
@@ -456,22 +527,42 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
             _ = &mut shutdown => break,
             d = deliveries.recv() => {
                 let Some(d) = d else { break };
-                w.confirm(&d.payload).await;
-                if let Err(e) = w.bus.ack(&d).await {
-                    tracing::warn!(error = %e, "cannot acknowledge a confirmation");
+                // Whatever else is ready goes in the same transaction.
+                let mut burst = vec![d];
+                while burst.len() < ANNOUNCE_BATCH {
+                    match deliveries.try_recv() {
+                        Ok(d) => burst.push(d),
+                        Err(_) => break,
+                    }
+                }
+                w.confirm(burst.iter().map(|d| d.payload.as_slice()).collect()).await;
+                for d in &burst {
+                    if let Err(e) = w.bus.ack(d).await {
+                        tracing::warn!(error = %e, "cannot acknowledge a confirmation");
+                    }
                 }
             }
             Some(refusal) = refusals.recv() => w.dead_letter(&refusal).await,
             n = scanner.next() => {
                 let Some(notice) = n else { break };
-                let result = tokio::select! {
-                    r = w.announce(&notice) => r,
+                // Whatever else is ready goes in the same burst.
+                let mut batch = vec![notice];
+                while batch.len() < ANNOUNCE_BATCH {
+                    match scanner.try_next() {
+                        Some(n) => batch.push(n),
+                        None => break,
+                    }
+                }
+                let results = tokio::select! {
+                    r = w.announce_batch(&batch) => r,
                     _ = &mut shutdown => break,
                 };
-                if let Err(e) = result {
-                    tracing::error!(error = %format!("{e:#}"), path = notice.rel_path, "announcement failed; the file stays for the next scan");
+                for (notice, result) in batch.iter().zip(results) {
+                    if let Some(e) = result {
+                        tracing::error!(error = e, path = notice.rel_path, "announcement failed; the file stays for the next scan");
+                    }
+                    scanner.done(&notice.rel_path);
                 }
-                scanner.done(&notice.rel_path);
             }
             _ = tick.tick() => {
                 w.reannounce_overdue().await;

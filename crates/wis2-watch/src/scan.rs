@@ -395,6 +395,11 @@ impl Scanner {
         self.rx.recv().await
     }
 
+    /// The next file change if one is ready now (to announce several at once).
+    pub fn try_next(&mut self) -> Option<FileNotice> {
+        self.rx.try_recv().ok()
+    }
+
     /// The next path refused (see [`Refusal`]); `None` once the scanner has stopped
     /// or the refusals were taken with [`Scanner::take_refusals`].
     pub async fn refused(&mut self) -> Option<Refusal> {

@@ -270,6 +270,22 @@ impl AnnounceStore {
         tx.commit().map_err(|e| self.db_err("write", e))
     }
 
+    /// Records several entries in one transaction (one fsync for a burst of files).
+    pub fn record_many(&self, entries: &[(String, Entry)]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(|e| self.db_err("write", e))?;
+        {
+            let mut table = tx
+                .open_table(ANNOUNCED)
+                .map_err(|e| self.db_err("write", e))?;
+            for (rel, entry) in entries {
+                table
+                    .insert(rel.as_str(), Self::encode(entry).as_slice())
+                    .map_err(|e| self.db_err("write", e))?;
+            }
+        }
+        tx.commit().map_err(|e| self.db_err("write", e))
+    }
+
     /// Forgets `rel` (no error if unknown).
     pub fn remove(&self, rel: &str) -> Result<(), StoreError> {
         let tx = self
@@ -290,40 +306,50 @@ impl AnnounceStore {
     /// confirmation of an older event, superseded by a newer announcement, returns
     /// `false` and changes nothing).
     pub fn confirm(&self, rel: &str, event_id: &str) -> Result<bool, StoreError> {
-        let tx = self
-            .db
-            .begin_write()
-            .map_err(|e| self.db_err("confirm", e))?;
-        let matched = {
-            let mut table = tx
-                .open_table(ANNOUNCED)
-                .map_err(|e| self.db_err("confirm", e))?;
-            let current = match table.get(rel).map_err(|e| self.db_err("confirm", e))? {
-                Some(v) => Some(self.decode(rel, v.value())?),
-                None => None,
-            };
-            match current {
-                Some(entry) if entry.event_id == event_id => {
-                    if entry.is_live() {
-                        let updated = Entry {
-                            confirmed: true,
-                            ..entry
-                        };
-                        table
-                            .insert(rel, Self::encode(&updated).as_slice())
-                            .map_err(|e| self.db_err("confirm", e))?;
-                    } else {
-                        table.remove(rel).map_err(|e| self.db_err("confirm", e))?;
+        Ok(self
+            .confirm_many(&[(rel.to_string(), event_id.to_string())])?
+            .first()
+            .copied()
+            .unwrap_or(false))
+    }
+
+    /// [`AnnounceStore::confirm`] for several (rel, event_id) pairs, in order, in one
+    /// transaction; whether each matched.
+    pub fn confirm_many(&self, pairs: &[(String, String)]) -> Result<Vec<bool>, StoreError> {
+        let err = |e: redb::Error| self.db_err("confirm", e);
+        let tx = self.db.begin_write().map_err(|e| err(e.into()))?;
+        let mut matched = Vec::with_capacity(pairs.len());
+        {
+            let mut table = tx.open_table(ANNOUNCED).map_err(|e| err(e.into()))?;
+            for (rel, event_id) in pairs {
+                let current = match table.get(rel.as_str()).map_err(|e| err(e.into()))? {
+                    Some(v) => Some(self.decode(rel, v.value())?),
+                    None => None,
+                };
+                let hit = match current {
+                    Some(entry) if entry.event_id == *event_id => {
+                        if entry.is_live() {
+                            let updated = Entry {
+                                confirmed: true,
+                                ..entry
+                            };
+                            table
+                                .insert(rel.as_str(), Self::encode(&updated).as_slice())
+                                .map_err(|e| err(e.into()))?;
+                        } else {
+                            table.remove(rel.as_str()).map_err(|e| err(e.into()))?;
+                        }
+                        true
                     }
-                    true
-                }
-                _ => false,
+                    _ => false,
+                };
+                matched.push(hit);
             }
-        };
-        if matched {
-            tx.commit().map_err(|e| self.db_err("confirm", e))?;
+        }
+        if matched.iter().any(|m| *m) {
+            tx.commit().map_err(|e| err(e.into()))?;
         } else {
-            tx.abort().map_err(|e| self.db_err("confirm", e))?;
+            tx.abort().map_err(|e| err(e.into()))?;
         }
         Ok(matched)
     }

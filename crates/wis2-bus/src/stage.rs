@@ -65,6 +65,15 @@ pub trait Handler: Send + Sync + 'static {
     /// Called (on the blocking pool) once every output of a successfully handled
     /// delivery is acknowledged by the broker, before the delivery is acknowledged.
     fn acknowledged(&self, _d: &Delivery) {}
+    /// Called (on the blocking pool) before [`Handler::acknowledged`], strictly in
+    /// arrival order, one delivery at a time: for what must keep the order of the
+    /// input (the `acknowledged` steps of several deliveries run concurrently).
+    fn acknowledged_in_order(&self, _d: &Delivery) {}
+    /// Whether [`Handler::acknowledged_in_order`] does anything (saves a hop per
+    /// delivery when it does not).
+    fn has_ordered_step(&self) -> bool {
+        false
+    }
     /// Called (on the blocking pool) when an output of a handled delivery was not
     /// acknowledged: the delivery stays unacknowledged for redelivery.
     fn not_acknowledged(&self, _d: &Delivery) {}
@@ -297,6 +306,15 @@ pub async fn run_stage<H: Handler>(
                     seq_bus.metrics().success(started.elapsed().as_secs_f64());
                 } else {
                     seq_bus.metrics().deadlettered.inc();
+                }
+            }
+            if ok && handled && seq_handler.has_ordered_step() {
+                let h = seq_handler.clone();
+                let d = delivery.clone();
+                if let Err(e) =
+                    tokio::task::spawn_blocking(move || h.acknowledged_in_order(&d)).await
+                {
+                    warn!(error = %e, "ordered post-acknowledgement step crashed");
                 }
             }
             let bus = seq_bus.clone();

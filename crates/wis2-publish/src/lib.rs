@@ -401,6 +401,7 @@ impl Handler for PublishStage {
                     p.env.message_bytes(),
                     Some(&p),
                     "published (read back from the WIS2 topic; its PUBACK was lost)",
+                    true,
                 );
                 return;
             }
@@ -408,6 +409,27 @@ impl Handler for PublishStage {
         } else {
             inflight.take_duplicate(&p.id);
         }
+    }
+
+    fn has_ordered_step(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// The remote outbox, in the order the messages arrived (the records and output
+    /// copies of several messages are then written concurrently). First, so that a
+    /// crash before the record publishes it again rather than never forwarding it.
+    fn acknowledged_in_order(&self, d: &Delivery) {
+        let Some(remote) = &self.remote else { return };
+        let Ok(p) = parse(d) else { return };
+        if !lock(&self.inflight).ids.contains(&p.id) {
+            return; // a duplicate: only its confirmation went out
+        }
+        remote.push(&queue::Queued {
+            topic: p.env.topic.clone(),
+            message_id: p.id.clone(),
+            data_id: p.data_id.clone(),
+            message: String::from_utf8_lossy(p.env.message_bytes()).into_owned(),
+        });
     }
 
     fn acknowledged(&self, d: &Delivery) {
@@ -426,6 +448,8 @@ impl Handler for PublishStage {
             p.env.message_bytes(),
             Some(&p),
             "published",
+            // Forwarded to the remote outbox by the ordered step.
+            false,
         );
     }
 }
@@ -441,6 +465,7 @@ impl PublishStage {
         message: &[u8],
         release: Option<&Parsed>,
         what: &'static str,
+        to_remote: bool,
     ) {
         let item = queue::Queued {
             topic: topic.to_string(),
@@ -450,7 +475,7 @@ impl PublishStage {
         };
         // The remote outbox first: a crash before the store write then publishes it
         // again (at-least-once) rather than never forwarding it.
-        if let Some(remote) = &self.remote {
+        if to_remote && let Some(remote) = &self.remote {
             remote.push(&item);
         }
         if let Err(e) = self.store.record(&f.data_id, &f.record(topic)) {
@@ -500,6 +525,7 @@ impl PublishStage {
             message,
             None,
             "found on the WIS2 topic, published before a restart: recorded, not to be published again",
+            true,
         );
         drop(inflight);
         Echoed::Orphan

@@ -217,6 +217,31 @@ impl DeadLetter {
         }
     }
 
+    /// Files the letter: writes it whole to `dir` (when given; a failure is logged,
+    /// the topic still has it) and returns the body for `topic`, cut to the broker's
+    /// packet limit `limit` when needed (see [`DeadLetter::fitted`]).
+    pub async fn file(&self, dir: Option<&std::path::Path>, topic: &str, limit: usize) -> Vec<u8> {
+        if let Some(dir) = dir {
+            let dl = self.clone();
+            let dir = dir.to_path_buf();
+            match tokio::task::spawn_blocking(move || dl.write_to(&dir)).await {
+                Ok(Ok(p)) => debug!(path = %p.display(), "dead letter written"),
+                Ok(Err(e)) => {
+                    error!(error = %e, "cannot write dead letter to folder (kept on the topic)")
+                }
+                Err(e) => error!(error = %e, "dead-letter writer crashed"),
+            }
+        }
+        let on_topic = self.fitted(topic, limit);
+        if let Some(n) = on_topic.truncated_from {
+            warn!(
+                payload_bytes = n,
+                "dead letter too large for the broker: its payload is cut on the topic (whole in the dead-letter folder)"
+            );
+        }
+        serde_json::to_vec(&on_topic).unwrap_or_default()
+    }
+
     /// Writes the dead letter as `<dir>/<time>-<stage>-<id>.json`.
     pub fn write_to(&self, dir: &std::path::Path) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
@@ -410,36 +435,25 @@ async fn process<H: Handler>(
             }
             Err(mut f) => {
                 // What a failure still publishes (a rejection report) must fit too.
-                f.outputs.retain(|o| match bus.check_size(&o.topic, o.payload.len()) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        warn!(error = %e, "output of a failed delivery dropped");
-                        false
-                    }
-                });
+                f.outputs
+                    .retain(|o| match bus.check_size(&o.topic, o.payload.len()) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            warn!(error = %e, "output of a failed delivery dropped");
+                            false
+                        }
+                    });
                 let dl = DeadLetter::new(handler.stage(), &f.reason, &d.topic, &d.payload);
                 warn!(reason = %dl.reason, "dead-lettered");
-                if let Some(dir) = &cfg.deadletter_dir {
-                    let dl = dl.clone();
-                    let dir = dir.clone();
-                    match tokio::task::spawn_blocking(move || dl.write_to(&dir)).await {
-                        Ok(Ok(p)) => debug!(path = %p.display(), "dead letter written"),
-                        Ok(Err(e)) => error!(error = %e, "cannot write dead letter to folder (kept on the topic)"),
-                        Err(e) => error!(error = %e, "dead-letter writer crashed"),
-                    }
-                }
+                let body = dl
+                    .file(
+                        cfg.deadletter_dir.as_deref(),
+                        &cfg.deadletter_topic,
+                        bus.max_packet_bytes(),
+                    )
+                    .await;
                 let mut outs = f.outputs;
-                let on_topic = dl.fitted(&cfg.deadletter_topic, bus.max_packet_bytes());
-                if let Some(n) = on_topic.truncated_from {
-                    warn!(
-                        payload_bytes = n,
-                        "dead letter too large for the broker: its payload is cut on the topic (whole in the dead-letter folder)"
-                    );
-                }
-                outs.push(Output::new(
-                    cfg.deadletter_topic.clone(),
-                    serde_json::to_vec(&on_topic).unwrap_or_default(),
-                ));
+                outs.push(Output::new(cfg.deadletter_topic.clone(), body));
                 outs
             }
         };

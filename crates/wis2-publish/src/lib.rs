@@ -278,6 +278,17 @@ impl Fields {
         }
     }
 
+    /// This message (`message`, its JSON text) as the remote outbox and the output
+    /// copies keep it.
+    fn queued(&self, topic: &str, message: &[u8]) -> queue::Queued {
+        queue::Queued {
+            topic: topic.to_string(),
+            message_id: self.id.clone(),
+            data_id: self.data_id.clone(),
+            message: String::from_utf8_lossy(message).into_owned(),
+        }
+    }
+
     /// The store record of this message, published on `topic`.
     fn record(&self, topic: &str) -> store::Published {
         store::Published {
@@ -424,12 +435,7 @@ impl Handler for PublishStage {
         if !lock(&self.inflight).ids.contains(&p.id) {
             return; // a duplicate: only its confirmation went out
         }
-        remote.push(&queue::Queued {
-            topic: p.env.topic.clone(),
-            message_id: p.id.clone(),
-            data_id: p.data_id.clone(),
-            message: String::from_utf8_lossy(p.env.message_bytes()).into_owned(),
-        });
+        remote.push(&p.queued(&p.env.topic, p.env.message_bytes()));
     }
 
     fn acknowledged(&self, d: &Delivery) {
@@ -467,12 +473,7 @@ impl PublishStage {
         what: &'static str,
         to_remote: bool,
     ) {
-        let item = queue::Queued {
-            topic: topic.to_string(),
-            message_id: f.id.clone(),
-            data_id: f.data_id.clone(),
-            message: String::from_utf8_lossy(message).into_owned(),
-        };
+        let item = f.queued(topic, message);
         // The remote outbox first: a crash before the store write then publishes it
         // again (at-least-once) rather than never forwarding it.
         if to_remote && let Some(remote) = &self.remote {
@@ -501,24 +502,34 @@ impl PublishStage {
     /// stopped before recording it (kill -9 between the PUBACK and the commit): it is
     /// recorded now, so that the redelivery of its input is not published again.
     fn echoed(&self, topic: &str, message: &[u8]) -> Echoed {
-        let Ok(f) = Fields::of(message) else {
+        // Every publication comes back here: only its id is read (no whole parse)
+        // unless it turns out to be an orphan.
+        #[derive(serde::Deserialize)]
+        struct Id<'a> {
+            #[serde(borrow)]
+            id: std::borrow::Cow<'a, str>,
+        }
+        let Ok(Id { id }) = serde_json::from_slice::<Id>(message) else {
             return Echoed::Known;
         };
         let mut inflight = lock(&self.inflight);
-        if inflight.ids.contains(&f.id) {
+        if inflight.ids.contains(id.as_ref()) {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            inflight.echoed.entry(f.id.clone()).or_default().push(tx);
+            inflight.echoed.entry(id.into_owned()).or_default().push(tx);
             return Echoed::InFlight(rx);
         }
         // The lock is held across the lookup and the record, as in `claim`.
-        match self.store.message(&f.id) {
+        match self.store.message(&id) {
             Ok(None) => {}
             Ok(Some(_)) => return Echoed::Known,
             Err(e) => {
-                tracing::warn!(error = %e, message_id = f.id, "cannot look up a message read back from the WIS2 topic");
+                tracing::warn!(error = %e, message_id = %id, "cannot look up a message read back from the WIS2 topic");
                 return Echoed::Known;
             }
         }
+        let Ok(f) = Fields::of(message) else {
+            return Echoed::Known;
+        };
         self.after_publication(
             topic,
             &f,

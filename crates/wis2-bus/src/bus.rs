@@ -8,7 +8,15 @@
 //!   (PUBACK). rumqttc gives no per-publish completion, so the loop pairs each
 //!   `Outgoing::Publish(pkid)` with the oldest waiting publish (requests are sent in
 //!   the order they were queued, and a retransmission reuses its packet id), then
-//!   completes it on `Incoming::PubAck(pkid)`.
+//!   completes it on `Incoming::PubAck(pkid)`. A publish rumqttc holds back because
+//!   its packet id is still in use (`Outgoing::AwaitAck`) is paired when it leaves.
+//! - rumqttc buffers events: after a connection error it would hand out the
+//!   `Outgoing::Publish` of a packet that left just before, and the deliveries read
+//!   in the same batch, only after the next ConnAck, when the session they belong to
+//!   may be gone. They are handled at the error, before reconnecting, so that a new
+//!   session fails exactly the publishes the old one took with it (and rumqttc's
+//!   collided publish, which it would otherwise wait for forever). Test:
+//!   `crates/wis2-tests/tests/it/bus.rs`.
 //! - On errors the loop backs off (capped exponential, with jitter) and polls again,
 //!   which reconnects; when the broker has no session it subscribes again.
 
@@ -91,6 +99,54 @@ struct AckTracker {
     queued: VecDeque<oneshot::Sender<()>>,
     /// Publishes sent, by packet id, waiting for PUBACK.
     sent: HashMap<u16, oneshot::Sender<()>>,
+    /// The publish rumqttc holds back because its packet id is still in use
+    /// (`Outgoing::AwaitAck`): it leaves as `Outgoing::Publish` of that id once the
+    /// id's PUBACK arrives, or never when the session is lost.
+    collided: Option<(u16, oneshot::Sender<()>)>,
+}
+
+impl AckTracker {
+    /// `Outgoing::Publish(pkid)`: the publish that left is the collided one when it
+    /// waited for this id, else the oldest queued; a retransmission (id already
+    /// waiting) changes nothing.
+    fn sent(&mut self, pkid: u16) {
+        if self.sent.contains_key(&pkid) {
+            return;
+        }
+        let done = match self.collided.take() {
+            Some((id, done)) if id == pkid => Some(done),
+            other => {
+                self.collided = other;
+                self.queued.pop_front()
+            }
+        };
+        if let Some(done) = done {
+            self.sent.insert(pkid, done);
+        }
+    }
+
+    /// `Outgoing::AwaitAck(pkid)`: the oldest queued publish collided with a publish
+    /// still waiting for its PUBACK under the same id.
+    fn collided(&mut self, pkid: u16) {
+        if let Some(done) = self.queued.pop_front() {
+            self.collided = Some((pkid, done));
+        }
+    }
+
+    /// A new session: every publish rumqttc held for the old one is gone (sent and
+    /// not acknowledged, collided, or taken from the queue and not sent: the
+    /// `unsent` oldest queued). Their waiters fail; returns how many.
+    fn session_lost(&mut self, unsent: usize) -> usize {
+        let mut dropped = self.sent.len() + usize::from(self.collided.is_some());
+        self.sent.clear();
+        self.collided = None;
+        for _ in 0..unsent {
+            if self.queued.pop_front().is_some() {
+                dropped += 1;
+            }
+        }
+        dropped
+    }
 }
 
 /// A service's connection to the broker.
@@ -322,6 +378,165 @@ fn lock(m: &std::sync::Mutex<AckTracker>) -> std::sync::MutexGuard<'_, AckTracke
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What the event loop keeps between events.
+struct LoopState {
+    client: AsyncClient,
+    subscriptions: Vec<String>,
+    tx: mpsc::UnboundedSender<Delivery>,
+    tracker: Arc<std::sync::Mutex<AckTracker>>,
+    stats: Arc<Metrics>,
+    signals: Signals,
+    failures: u32,
+    ever_connected: bool,
+    subacks_missing: usize,
+    /// Publishes rumqttc took from the queue but had not sent when the connection was
+    /// lost (they wait in its `pending` list with no packet id yet).
+    lost_unsent: usize,
+}
+
+/// Whether the event loop goes on.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl LoopState {
+    fn on_event(&mut self, eventloop: &mut EventLoop, event: Event) -> Flow {
+        match event {
+            Event::Incoming(Packet::ConnAck(ack)) => {
+                self.on_connack(eventloop, ack.session_present)
+            }
+            Event::Incoming(Packet::Publish(p)) => {
+                self.stats.received.inc();
+                let d = Delivery {
+                    topic: p.topic.clone(),
+                    payload: p.payload.to_vec(),
+                    redelivered: p.dup,
+                    publish: p,
+                };
+                if self.tx.send(d).is_err() {
+                    debug!("delivery receiver gone; message stays unacknowledged for redelivery");
+                }
+            }
+            Event::Outgoing(Outgoing::Publish(pkid)) => lock(&self.tracker).sent(pkid),
+            Event::Outgoing(Outgoing::AwaitAck(pkid)) => lock(&self.tracker).collided(pkid),
+            Event::Incoming(Packet::PubAck(ack)) => {
+                self.stats.published.inc();
+                if let Some(done) = lock(&self.tracker).sent.remove(&ack.pkid) {
+                    let _ = done.send(());
+                }
+            }
+            Event::Incoming(Packet::SubAck(s)) => {
+                for code in &s.return_codes {
+                    if matches!(code, rumqttc::SubscribeReasonCode::Failure) {
+                        warn!("the broker refused a subscription: check the ACL of this account");
+                    }
+                }
+                self.subacks_missing = self.subacks_missing.saturating_sub(1);
+                if self.subacks_missing == 0 {
+                    let _ = self.signals.ready.send(true);
+                    self.stats.ready.set(1);
+                }
+            }
+            Event::Outgoing(Outgoing::Disconnect) => {
+                let _ = self.signals.connected.send(false);
+                let _ = self.signals.ready.send(false);
+                debug!("disconnected");
+                return Flow::Stop;
+            }
+            _ => {}
+        }
+        Flow::Continue
+    }
+
+    fn on_connack(&mut self, eventloop: &mut EventLoop, session_present: bool) {
+        self.failures = 0;
+        self.stats.connected.set(1);
+        if self.ever_connected {
+            self.stats.reconnects.inc();
+        }
+        self.ever_connected = true;
+        info!(session_present, "connected to the broker");
+        if !session_present {
+            // A new session: rumqttc dropped what it held for the old one (the
+            // publishes sent and not acknowledged, and those it had taken from the
+            // queue but not sent: the oldest waiting ones). Their waiters fail (callers
+            // retry; the end-to-end loop covers the rest); requests still queued are
+            // sent now and keep theirs. rumqttc keeps a collided publish across the
+            // reconnection and would take no new request until that packet id is
+            // acknowledged, which a new session never does: it is dropped here too.
+            eventloop.state.collision = None;
+            let dropped = lock(&self.tracker).session_lost(self.lost_unsent);
+            if dropped > 0 {
+                warn!(
+                    dropped,
+                    "the broker lost the session: unacknowledged publishes will be retried"
+                );
+            }
+        }
+        self.lost_unsent = 0;
+        // Subscribe on every connection: harmless when the session kept the
+        // subscriptions, necessary when it did not (or they changed).
+        self.subacks_missing = 0;
+        for topic in &self.subscriptions {
+            // try_subscribe: never block the loop that must drain the queue.
+            match self.client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
+                Ok(()) => self.subacks_missing += 1,
+                Err(e) => warn!(topic, error = %e, "cannot queue subscription"),
+            }
+        }
+        let _ = self.signals.connected.send(true);
+        if self.subacks_missing == 0 {
+            let _ = self.signals.ready.send(true);
+            self.stats.ready.set(1);
+        }
+    }
+
+    /// A connection error: returns how long to wait before polling again (which
+    /// reconnects), or `None` when the client is gone.
+    fn on_error(
+        &mut self,
+        eventloop: &mut EventLoop,
+        e: rumqttc::ConnectionError,
+    ) -> Option<Duration> {
+        let was = *self.signals.connected.borrow();
+        let _ = self.signals.connected.send(false);
+        let _ = self.signals.ready.send(false);
+        self.stats.connected.set(0);
+        self.stats.ready.set(0);
+        if let rumqttc::ConnectionError::RequestsDone = e {
+            return None;
+        }
+        // Events rumqttc buffered before the error and would hand out only after the
+        // next ConnAck: a publish that left just before (its packet id must be known
+        // before the session is judged), deliveries read in the same batch.
+        while let Some(ev) = eventloop.state.events.pop_front() {
+            if let Flow::Stop = self.on_event(eventloop, ev) {
+                return None;
+            }
+        }
+        self.lost_unsent = eventloop
+            .pending
+            .iter()
+            .filter(|r| matches!(r, rumqttc::Request::Publish(p) if p.pkid == 0 && p.qos != QoS::AtMostOnce))
+            .count();
+        if let rumqttc::ConnectionError::ConnectionRefused(code) = &e {
+            tracing::error!(
+                ?code,
+                "the broker refused the connection: check the user and password (WIS2_BROKER_URL, WIS2_BROKER_USER, WIS2_BROKER_PASSWORD) and the broker's accounts"
+            );
+        }
+        self.failures = self.failures.saturating_add(1);
+        let delay = backoff(self.failures);
+        if was || self.failures == 1 {
+            warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "broker connection lost; reconnecting");
+        } else {
+            debug!(error = %e, retry_in_ms = delay.as_millis() as u64, "still reconnecting");
+        }
+        Some(delay)
+    }
+}
+
 async fn event_loop(
     mut eventloop: EventLoop,
     client: AsyncClient,
@@ -331,136 +546,29 @@ async fn event_loop(
     stats: Arc<Metrics>,
     signals: Signals,
 ) {
-    let Signals { connected, ready } = signals;
-    let mut failures: u32 = 0;
-    let mut ever_connected = false;
-    let mut subacks_missing = 0usize;
-    // Publishes rumqttc took from the queue but had not sent when the connection was
-    // lost (they wait in its `pending` list with no packet id yet).
-    let mut lost_unsent = 0usize;
+    let mut st = LoopState {
+        client,
+        subscriptions,
+        tx,
+        tracker,
+        stats,
+        signals,
+        failures: 0,
+        ever_connected: false,
+        subacks_missing: 0,
+        lost_unsent: 0,
+    };
     loop {
         match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                failures = 0;
-                stats.connected.set(1);
-                if ever_connected {
-                    stats.reconnects.inc();
-                }
-                ever_connected = true;
-                info!(
-                    session_present = ack.session_present,
-                    "connected to the broker"
-                );
-                if !ack.session_present {
-                    // A new session: rumqttc dropped what it held for the old one:
-                    // the publishes sent and not acknowledged, and those it had taken
-                    // from the queue but not sent (the oldest waiting ones). Their
-                    // waiters fail (callers retry; the end-to-end loop covers the
-                    // rest); requests still queued are sent now and keep theirs.
-                    let mut t = lock(&tracker);
-                    let dropped = t.sent.len() + lost_unsent.min(t.queued.len());
-                    t.sent.clear();
-                    for _ in 0..lost_unsent {
-                        t.queued.pop_front();
-                    }
-                    if dropped > 0 {
-                        warn!(
-                            dropped,
-                            "the broker lost the session: unacknowledged publishes will be retried"
-                        );
-                    }
-                }
-                lost_unsent = 0;
-                // Subscribe on every connection: harmless when the session kept the
-                // subscriptions, necessary when it did not (or they changed).
-                subacks_missing = 0;
-                for topic in &subscriptions {
-                    // try_subscribe: never block the loop that must drain the queue.
-                    match client.try_subscribe(topic.clone(), QoS::AtLeastOnce) {
-                        Ok(()) => subacks_missing += 1,
-                        Err(e) => warn!(topic, error = %e, "cannot queue subscription"),
-                    }
-                }
-                let _ = connected.send(true);
-                if subacks_missing == 0 {
-                    let _ = ready.send(true);
-                    stats.ready.set(1);
-                }
-            }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
-                stats.received.inc();
-                let d = Delivery {
-                    topic: p.topic.clone(),
-                    payload: p.payload.to_vec(),
-                    redelivered: p.dup,
-                    publish: p,
-                };
-                if tx.send(d).is_err() {
-                    debug!("delivery receiver gone; message stays unacknowledged for redelivery");
-                }
-            }
-            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
-                let mut t = lock(&tracker);
-                if !t.sent.contains_key(&pkid)
-                    && let Some(done) = t.queued.pop_front()
-                {
-                    t.sent.insert(pkid, done);
-                }
-            }
-            Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                stats.published.inc();
-                if let Some(done) = lock(&tracker).sent.remove(&ack.pkid) {
-                    let _ = done.send(());
-                }
-            }
-            Ok(Event::Incoming(Packet::SubAck(s))) => {
-                for code in &s.return_codes {
-                    if matches!(code, rumqttc::SubscribeReasonCode::Failure) {
-                        warn!("the broker refused a subscription: check the ACL of this account");
-                    }
-                }
-                subacks_missing = subacks_missing.saturating_sub(1);
-                if subacks_missing == 0 {
-                    let _ = ready.send(true);
-                    stats.ready.set(1);
-                }
-            }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                let _ = connected.send(false);
-                let _ = ready.send(false);
-                debug!("disconnected");
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                let was = *connected.borrow();
-                let _ = connected.send(false);
-                let _ = ready.send(false);
-                stats.connected.set(0);
-                stats.ready.set(0);
-                if let rumqttc::ConnectionError::RequestsDone = e {
+            Ok(ev) => {
+                if let Flow::Stop = st.on_event(&mut eventloop, ev) {
                     return;
                 }
-                lost_unsent = eventloop
-                    .pending
-                    .iter()
-                    .filter(|r| matches!(r, rumqttc::Request::Publish(p) if p.pkid == 0 && p.qos != QoS::AtMostOnce))
-                    .count();
-                if let rumqttc::ConnectionError::ConnectionRefused(code) = &e {
-                    tracing::error!(
-                        ?code,
-                        "the broker refused the connection: check the user and password (WIS2_BROKER_URL, WIS2_BROKER_USER, WIS2_BROKER_PASSWORD) and the broker's accounts"
-                    );
-                }
-                failures = failures.saturating_add(1);
-                let delay = backoff(failures);
-                if was || failures == 1 {
-                    warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "broker connection lost; reconnecting");
-                } else {
-                    debug!(error = %e, retry_in_ms = delay.as_millis() as u64, "still reconnecting");
-                }
-                tokio::time::sleep(delay).await;
             }
+            Err(e) => match st.on_error(&mut eventloop, e) {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => return,
+            },
         }
     }
 }
@@ -477,6 +585,53 @@ pub fn backoff(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn waiter(t: &mut AckTracker) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        t.queued.push_back(tx);
+        rx
+    }
+
+    #[test]
+    fn a_collided_publish_is_paired_when_it_leaves_not_with_the_next_one() {
+        let mut t = AckTracker::default();
+        let mut a = waiter(&mut t);
+        let mut b = waiter(&mut t);
+        let mut c = waiter(&mut t);
+        t.sent(1); // a leaves as 1
+        t.collided(1); // b waits for 1's PUBACK
+        t.sent(2); // c leaves as 2 (a retransmission path, say)
+        t.sent(1); // a retransmission of 1: nothing changes
+        let _ = t.sent.remove(&1).map(|d| d.send(()));
+        assert!(a.try_recv().is_ok());
+        t.sent(1); // b leaves as 1
+        let _ = t.sent.remove(&2).map(|d| d.send(()));
+        assert!(c.try_recv().is_ok());
+        assert!(b.try_recv().is_err(), "b is not acknowledged yet");
+        let _ = t.sent.remove(&1).map(|d| d.send(()));
+        assert!(b.try_recv().is_ok());
+    }
+
+    #[test]
+    fn a_lost_session_fails_what_it_took_and_keeps_what_is_queued() {
+        let mut t = AckTracker::default();
+        let mut sent = waiter(&mut t);
+        let mut collided = waiter(&mut t);
+        let mut unsent = waiter(&mut t);
+        let mut queued = waiter(&mut t);
+        t.sent(7);
+        t.collided(7);
+        assert_eq!(t.session_lost(1), 3);
+        for rx in [&mut sent, &mut collided, &mut unsent] {
+            assert!(matches!(
+                rx.try_recv(),
+                Err(oneshot::error::TryRecvError::Closed)
+            ));
+        }
+        t.sent(1);
+        let _ = t.sent.remove(&1).map(|d| d.send(()));
+        assert!(queued.try_recv().is_ok(), "the queued one keeps its waiter");
+    }
 
     #[test]
     fn packet_size_counts_the_fixed_header() {

@@ -4,6 +4,7 @@
 
 mod acl;
 mod badinput;
+mod bus;
 mod chain;
 mod faults;
 mod harness;

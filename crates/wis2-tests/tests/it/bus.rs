@@ -1,0 +1,155 @@
+//! `wis2_bus::Bus` against a broker killed (`kill -9`) while hundreds of publishes are
+//! in flight, and restarted without the session. Every waiting publish must end
+//! promptly (acknowledged, or failed so that the caller retries): none may wait for a
+//! PUBACK that will never come, and none of the later publishes may be paired with
+//! the packet id of a lost one (which would acknowledge a message the broker never
+//! had, or never acknowledge one it has).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use wis2_bus::{BrokerArgs, Bus, ConnectOptions};
+
+use crate::harness::*;
+
+const TOPIC: &str = "chain/events";
+/// Publishes kept waiting for their PUBACK at once.
+const WINDOW: usize = 300;
+/// Kills of the broker in one run.
+const ROUNDS: usize = 6;
+
+/// Queues `payload` and returns a task that ends with whether it was acknowledged.
+async fn send(bus: &Bus, set: &mut JoinSet<bool>, payload: String) {
+    let done = bus.publish_nowait(TOPIC, payload).await.expect("queued");
+    let bus = bus.clone();
+    set.spawn(async move { bus.wait_ack(TOPIC, done).await.is_ok() });
+}
+
+/// Waits for every task of `set`, at most `within`: (acknowledged, failed).
+async fn settle(set: &mut JoinSet<bool>, within: Duration, what: &str) -> (usize, usize) {
+    let (mut ok, mut failed) = (0, 0);
+    let left = set.len();
+    let all = async {
+        while let Some(r) = set.join_next().await {
+            if r.unwrap_or(false) {
+                ok += 1;
+            } else {
+                failed += 1;
+            }
+        }
+    };
+    tokio::time::timeout(within, all).await.unwrap_or_else(|_| {
+        panic!("{what}: publishes still waiting for a PUBACK after {within:?} (of {left})")
+    });
+    (ok, failed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn publishes_in_flight_when_the_broker_dies_all_end_and_later_ones_are_not_mixed_up() {
+    let mut broker = Broker::start();
+    let a: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-watch")]);
+    let mut o = ConnectOptions::new(a.mqtt_options("bus-kill-test").expect("options"), vec![]);
+    // Far longer than the bounds below: a lost pairing shows as a hang, not a timeout.
+    o.ack_timeout = Duration::from_secs(120);
+    let conn = Bus::connect(o);
+    let bus = conn.bus.clone();
+    tokio::time::timeout(Duration::from_secs(10), bus.wait_connected())
+        .await
+        .expect("connected within 10 s")
+        .expect("bus open");
+
+    // The race is in a few microseconds around the kill: several rounds.
+    for round in 0..ROUNDS {
+        // A stream with WINDOW publishes in flight, until told to stop.
+        let stop = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(AtomicUsize::new(0));
+        let producer = {
+            let (bus, stop, sent) = (bus.clone(), stop.clone(), sent.clone());
+            tokio::spawn(async move {
+                let mut set = JoinSet::new();
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    send(&bus, &mut set, format!("before-{round}-{i}")).await;
+                    i += 1;
+                    sent.store(i, Ordering::Relaxed);
+                    if set.len() >= WINDOW {
+                        set.join_next().await;
+                    }
+                }
+                set
+            })
+        };
+        while sent.load(Ordering::Relaxed) < 3_000 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let (dir, port) = broker.kill();
+        stop.store(true, Ordering::Relaxed);
+        // Without its persistence file the broker comes back with no session at all
+        // (as after a kill -9 before its first snapshot).
+        for e in walk(dir.path()) {
+            if e.extension().is_some_and(|x| x == "db") {
+                std::fs::remove_file(&e).expect("remove mosquitto.db");
+            }
+        }
+        broker = Broker::start_in(dir, port);
+        let mut in_flight = producer.await.expect("producer");
+        let (ok, failed) = settle(
+            &mut in_flight,
+            Duration::from_secs(20),
+            "in flight at the kill",
+        )
+        .await;
+        assert!(ok + failed > 0, "nothing was in flight at the kill");
+
+        // After the reconnection: every publish is acknowledged, and each one that is
+        // was received by a subscriber (not paired with a packet id of the old session).
+        let prefix = format!("after-{round}-");
+        let mut obs = Observer::connect(&broker, "operator", &[TOPIC]).await;
+        let mut set = JoinSet::new();
+        const AFTER: usize = 3_000;
+        for i in 0..AFTER {
+            send(&bus, &mut set, format!("after-{round}-{i}")).await;
+        }
+        let (ok, failed) =
+            settle(&mut set, Duration::from_secs(30), "sent after the restart").await;
+        assert_eq!((ok, failed), (AFTER, 0), "publishes after the reconnection");
+        let seen = obs
+            .collect(AFTER, Duration::from_secs(20), |m| {
+                m.payload.starts_with(prefix.as_bytes())
+            })
+            .await;
+        let mut got: Vec<usize> = seen
+            .iter()
+            .filter_map(|m| {
+                std::str::from_utf8(&m.payload)
+                    .ok()?
+                    .strip_prefix(prefix.as_str())?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        got.sort_unstable();
+        got.dedup();
+        assert_eq!(got.len(), AFTER, "acknowledged but not on the topic");
+    }
+    bus.disconnect().await;
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -64,7 +64,13 @@ pub trait Handler: Send + Sync + 'static {
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure>;
     /// Called (on the blocking pool) once every output of a successfully handled
     /// delivery is acknowledged by the broker, before the delivery is acknowledged.
-    fn acknowledged(&self, _d: &Delivery) {}
+    /// Returns follow-up outputs: what must not go out before this step is done (a
+    /// confirmation that the outputs are safely published and recorded). They are
+    /// published then, and the delivery is acknowledged once they are acknowledged
+    /// too; if one is not, the delivery stays unacknowledged for redelivery.
+    fn acknowledged(&self, _d: &Delivery) -> Vec<Output> {
+        Vec::new()
+    }
     /// Called (on the blocking pool) before [`Handler::acknowledged`], strictly in
     /// arrival order, one delivery at a time: for what must keep the order of the
     /// input (the `acknowledged` steps of several deliveries run concurrently).
@@ -345,17 +351,24 @@ pub async fn run_stage<H: Handler>(
             let bus = seq_bus.clone();
             let h = seq_handler.clone();
             steps.spawn(async move {
+                let mut ok = ok;
                 if handled {
                     let d = delivery.clone();
                     let step = tokio::task::spawn_blocking(move || {
                         if ok {
                             h.acknowledged(&d)
                         } else {
-                            h.not_acknowledged(&d)
+                            h.not_acknowledged(&d);
+                            Vec::new()
                         }
                     });
-                    if let Err(e) = step.await {
-                        warn!(error = %e, "post-acknowledgement step crashed");
+                    match step.await {
+                        Ok(follow_ups) => {
+                            if !send_all(&bus, follow_ups).await {
+                                ok = false;
+                            }
+                        }
+                        Err(e) => warn!(error = %e, "post-acknowledgement step crashed"),
                     }
                 }
                 if ok && let Err(e) = bus.ack(&delivery).await {
@@ -395,6 +408,30 @@ pub async fn run_stage<H: Handler>(
     let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     info!(stage = handler.stage(), "stopped");
     Ok(())
+}
+
+/// Publishes `outputs` pipelined and waits for their acknowledgements: whether all
+/// were acknowledged.
+async fn send_all(bus: &Bus, outputs: Vec<Output>) -> bool {
+    let mut waiting = Vec::with_capacity(outputs.len());
+    let mut ok = true;
+    for o in outputs {
+        match bus.publish_nowait(&o.topic, o.payload).await {
+            Ok(rx) => waiting.push((o.topic, rx)),
+            Err(e) => {
+                warn!(error = %e, topic = o.topic, "follow-up output not sent; input left for redelivery");
+                ok = false;
+            }
+        }
+    }
+    for (topic, rx) in waiting {
+        if let Err(e) = bus.wait_ack(&topic, rx).await {
+            warn!(error = %e, topic, "follow-up output not acknowledged; input left for redelivery");
+            bus.metrics().retries.inc();
+            ok = false;
+        }
+    }
+    ok
 }
 
 /// The outputs of a handled delivery, or a failure when one of them is over the

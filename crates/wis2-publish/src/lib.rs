@@ -1,10 +1,12 @@
 //! # wis2-publish: validated messages onto the WIS2 topic
 //!
 //! Publishes each validated message on its WIS2 topic at QoS 1, retain off, and
-//! waits for the broker's acknowledgement; then confirms it on the internal
-//! confirmation topic (so `wis2-watch` can drop the file from its pending list),
-//! records it, hands it to the remote WIS2 broker when one is configured, and writes
-//! it to the output file or folder.
+//! waits for the broker's acknowledgement; then records it, hands it to the remote
+//! WIS2 broker when one is configured, writes it to the output file or folder, and
+//! only then confirms it on the internal confirmation topic (so `wis2-watch` drops
+//! the file from its pending list). A confirmation sent with the message, before its
+//! PUBACK, could reach wis2-watch while the message itself is lost with a killed
+//! broker: the file would then never be announced again.
 //!
 //! ## Once and only once on the WIS2 topic
 //! - [`store`] (`<WIS2_STATE_DIR>/published.redb`) keeps, per `data_id`, the state it
@@ -12,8 +14,10 @@
 //!   and, per message id, an audit entry (topic, pubtime, time acknowledged).
 //! - `handle` checks the store and an in-memory in-flight set (same key, same message
 //!   id) under one lock: a redelivered message (same id), or the same state again (a
-//!   re-announcement), is not published; its confirmation is, and the input is
-//!   acknowledged ("duplicate suppressed" at info). A changed file (new integrity,
+//!   re-announcement), is not published; when it is already recorded its
+//!   confirmation is sent (when its original is still in flight, the original's
+//!   confirmation will be), and the input is acknowledged ("duplicate suppressed" at
+//!   info). A changed file (new integrity,
 //!   `rel=update`) and a file created again after a deletion are published.
 //!   Periodic re-announcements (`Envelope::reannounce`) skip the state check, not the
 //!   message-id check.
@@ -151,7 +155,12 @@ struct PublishStage {
     remote: Option<remote::RemoteOutbox>,
     store: store::PublishedStore,
     inflight: Mutex<Inflight>,
+    /// Notified whenever a message leaves the in-flight set (recorded or failed).
+    settled: std::sync::Condvar,
 }
+
+/// How long a duplicate waits for the outcome of its original in flight.
+const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What is being published right now (between `handle` and `acknowledged`), so that
 /// two deliveries of the same message or state in flight at once publish it once.
@@ -316,37 +325,89 @@ fn parse(d: &Delivery) -> Result<Parsed, Failure> {
 }
 
 impl PublishStage {
-    /// Whether `p` was published already (or is being published): why, or `None`.
-    /// Registers it as in flight when it is not. Holds the in-flight lock across the
-    /// store lookup so two deliveries of one message cannot both pass.
-    fn claim(&self, p: &Parsed) -> Result<Option<&'static str>, Failure> {
+    /// Whether `p` was published already, and why. A delivery whose message (same
+    /// id, or same state) is being published waits for that one's outcome (at most
+    /// [`IN_FLIGHT_WAIT`]): once it is recorded this one is its duplicate and is
+    /// confirmed; if it failed, this one is published. Registers `p` as in flight when
+    /// it is new. Holds the in-flight lock across the store lookup so two deliveries
+    /// of one message cannot both pass.
+    fn claim(&self, p: &Parsed) -> Result<Claim, Failure> {
         let mut inflight = lock(&self.inflight);
         let key = p.key();
-        let why = if inflight.ids.contains(&p.id) {
-            Some("redelivered message: being published")
-        } else if !p.env.reannounce && inflight.keys.contains_key(&key) {
-            Some("same data_id, integrity and rel: being published")
-        } else {
-            match self
-                .store
-                .check(&p.id, &p.data_id, p.state(), &p.rel, !p.env.reannounce)
-                .map_err(|e| Failure::new(e.to_string()))?
-            {
-                store::Seen::New => None,
-                store::Seen::SameMessage(_) => Some("redelivered message: already published"),
-                store::Seen::SameState(_) => {
-                    Some("same data_id, integrity and rel: already published")
-                }
+        let deadline = std::time::Instant::now() + IN_FLIGHT_WAIT;
+        loop {
+            let why = if inflight.ids.contains(&p.id) {
+                "redelivered message: being published"
+            } else if !p.env.reannounce && inflight.keys.contains_key(&key) {
+                "same data_id, integrity and rel: being published"
+            } else {
+                break;
+            };
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                *inflight.duplicates.entry(p.id.clone()).or_default() += 1;
+                return Ok(Claim::InFlight(why));
+            }
+            inflight = self
+                .settled
+                .wait_timeout(inflight, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        let claim = match self
+            .store
+            .check(&p.id, &p.data_id, p.state(), &p.rel, !p.env.reannounce)
+            .map_err(|e| Failure::new(e.to_string()))?
+        {
+            store::Seen::New => Claim::New,
+            store::Seen::SameMessage(_) => {
+                Claim::Published("redelivered message: already published")
+            }
+            store::Seen::SameState(_) => {
+                Claim::Published("same data_id, integrity and rel: already published")
             }
         };
-        if why.is_some() {
-            *inflight.duplicates.entry(p.id.clone()).or_default() += 1;
-        } else {
+        if matches!(claim, Claim::New) {
             inflight.ids.insert(p.id.clone());
             inflight.keys.insert(key, p.id.clone());
+        } else {
+            *inflight.duplicates.entry(p.id.clone()).or_default() += 1;
         }
-        Ok(why)
+        Ok(claim)
     }
+
+    /// Takes `p` out of the in-flight set and wakes the duplicates waiting for it.
+    fn release(&self, p: &Parsed) {
+        lock(&self.inflight).release(p);
+        self.settled.notify_all();
+    }
+
+    /// The confirmation of `p` for wis2-watch.
+    fn confirmation(&self, p: &Parsed) -> Output {
+        let confirmation = Confirmation {
+            event_id: p.env.event_id.clone(),
+            path: p.env.path.clone(),
+            topic: p.env.topic.clone(),
+            message_id: p.id.clone(),
+            data_id: p.data_id.clone(),
+            rel: p.rel.clone(),
+        };
+        Output::new(
+            self.published_topic.clone(),
+            serde_json::to_vec(&confirmation).unwrap_or_default(),
+        )
+    }
+}
+
+/// What [`PublishStage::claim`] found.
+enum Claim {
+    /// Not published: publish it.
+    New,
+    /// Published and recorded already: confirm it again.
+    Published(&'static str),
+    /// Its original is still being published after [`IN_FLIGHT_WAIT`]: not
+    /// published again, not confirmed (wis2-watch announces it again if need be).
+    InFlight(&'static str),
 }
 
 impl Handler for PublishStage {
@@ -368,39 +429,31 @@ impl Handler for PublishStage {
 
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
         let p = parse(d)?;
-        let confirmation = Confirmation {
-            event_id: p.env.event_id.clone(),
-            path: p.env.path.clone(),
-            topic: p.env.topic.clone(),
-            message_id: p.id.clone(),
-            data_id: p.data_id.clone(),
-            rel: p.rel.clone(),
+        let (why, outputs) = match self.claim(&p)? {
+            Claim::New => {
+                return Ok(vec![Output::new(
+                    p.env.topic.clone(),
+                    p.env.message_bytes().to_vec(),
+                )]);
+            }
+            Claim::Published(why) => (why, vec![self.confirmation(&p)]),
+            Claim::InFlight(why) => (why, Vec::new()),
         };
-        let confirm = Output::new(
-            self.published_topic.clone(),
-            serde_json::to_vec(&confirmation).unwrap_or_default(),
+        tracing::info!(
+            message_id = p.id,
+            data_id = p.data_id,
+            rel = p.rel,
+            why,
+            "duplicate suppressed: not published again"
         );
-        if let Some(why) = self.claim(&p)? {
-            tracing::info!(
-                message_id = p.id,
-                data_id = p.data_id,
-                rel = p.rel,
-                why,
-                "duplicate suppressed: not published again, confirmation only"
-            );
-            return Ok(vec![confirm]);
-        }
-        Ok(vec![
-            Output::new(p.env.topic.clone(), p.env.message_bytes().to_vec()),
-            confirm,
-        ])
+        Ok(outputs)
     }
 
     fn not_acknowledged(&self, d: &Delivery) {
         let Ok(p) = parse(d) else { return };
         let mut inflight = lock(&self.inflight);
-        // The original of a message in flight is older than its redeliveries, and the
-        // stage reports deliveries in arrival order: an id still in flight is its own.
+        // A redelivery waits in `claim` until its original is out of flight: an id
+        // still in flight is this delivery's own.
         if inflight.ids.contains(&p.id) {
             if inflight.echoed.contains_key(&p.id) {
                 // Read back from the WIS2 topic: it is published, whatever became of
@@ -416,7 +469,8 @@ impl Handler for PublishStage {
                 );
                 return;
             }
-            inflight.release(&p);
+            drop(inflight);
+            self.release(&p);
         } else {
             inflight.take_duplicate(&p.id);
         }
@@ -438,14 +492,18 @@ impl Handler for PublishStage {
         remote.push(&p.queued(&p.env.topic, p.env.message_bytes()));
     }
 
-    fn acknowledged(&self, d: &Delivery) {
-        let Ok(p) = parse(d) else { return };
+    /// The record, the output copy, then the confirmation (sent by the stage once
+    /// this returns, and awaited before the input is acknowledged).
+    fn acknowledged(&self, d: &Delivery) -> Vec<Output> {
+        let Ok(p) = parse(d) else {
+            return Vec::new();
+        };
         {
             let mut inflight = lock(&self.inflight);
             if !inflight.ids.contains(&p.id) {
-                // A duplicate: only its confirmation went out.
+                // A duplicate: its confirmation, if any, went out with it.
                 inflight.take_duplicate(&p.id);
-                return;
+                return Vec::new();
             }
         }
         self.after_publication(
@@ -457,6 +515,7 @@ impl Handler for PublishStage {
             // Forwarded to the remote outbox by the ordered step.
             false,
         );
+        vec![self.confirmation(&p)]
     }
 }
 
@@ -483,7 +542,7 @@ impl PublishStage {
             tracing::error!(error = %e, message_id = f.id, "cannot record the publication: a redelivery of it would be published again");
         }
         if let Some(p) = release {
-            lock(&self.inflight).release(p);
+            self.release(p);
         }
         tracing::info!(
             topic,
@@ -604,6 +663,7 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         remote: remote.clone(),
         store,
         inflight: Mutex::new(Inflight::default()),
+        settled: std::sync::Condvar::new(),
     });
     // Read the WIS2 topic back first: what an earlier run published without
     // recording it is recorded before any input is taken (see [`echo`]).

@@ -337,12 +337,13 @@ impl Handler for ValidateStage {
         }
     }
 
-    fn acknowledged(&self, d: &Delivery) {
+    fn acknowledged(&self, d: &Delivery) -> Vec<Output> {
         if let Ok(env) = Envelope::parse(&d.payload)
             && let Ok(v) = serde_json::from_slice::<serde_json::Value>(env.message_bytes())
         {
             self.seen.record(&v);
         }
+        Vec::new()
     }
 
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {

@@ -691,8 +691,8 @@ impl<H: Handler> Handler for VerifyingStage<H> {
         )
     }
 
-    fn acknowledged(&self, d: &Delivery) {
-        self.inner.acknowledged(d);
+    fn acknowledged(&self, d: &Delivery) -> Vec<Output> {
+        self.inner.acknowledged(d)
     }
 
     fn not_acknowledged(&self, d: &Delivery) {

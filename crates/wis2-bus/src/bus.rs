@@ -208,7 +208,13 @@ impl Bus {
     /// Starts the connection task. It connects (and keeps reconnecting) in the
     /// background; a service started before its broker simply waits.
     pub fn connect(opts: ConnectOptions) -> Connection {
-        let (client, eventloop) = AsyncClient::new(opts.mqtt.clone(), 1024);
+        let (client, mut eventloop) = AsyncClient::new(opts.mqtt.clone(), 1024);
+        // Without TCP_NODELAY a small publish waits behind Nagle's algorithm for the
+        // broker's delayed ACK of the previous one: about 40 ms per hop (e2e
+        // saturation 250 files/s with every service under 20 % CPU).
+        let mut net = rumqttc::NetworkOptions::new();
+        net.set_tcp_nodelay(true);
+        eventloop.set_network_options(net);
         let (tx, rx) = mpsc::unbounded_channel();
         let (connected_tx, connected_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = watch::channel(false);

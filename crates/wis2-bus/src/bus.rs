@@ -77,6 +77,9 @@ pub struct Delivery {
     pub payload: Vec<u8>,
     /// Set when the broker redelivers a message it had sent before.
     pub redelivered: bool,
+    /// Arrival order on this connection (from 1; 0 for a detached delivery): the
+    /// stage acknowledges outputs in this order.
+    pub seq: u64,
     publish: Publish,
 }
 
@@ -89,6 +92,7 @@ impl Delivery {
             topic,
             payload,
             redelivered: false,
+            seq: 0,
         }
     }
 }
@@ -398,6 +402,8 @@ struct LoopState {
     /// Publishes rumqttc took from the queue but had not sent when the connection was
     /// lost (they wait in its `pending` list with no packet id yet).
     lost_unsent: usize,
+    /// Deliveries so far.
+    received: u64,
 }
 
 /// Whether the event loop goes on.
@@ -414,10 +420,12 @@ impl LoopState {
             }
             Event::Incoming(Packet::Publish(p)) => {
                 self.stats.received.inc();
+                self.received += 1;
                 let d = Delivery {
                     topic: p.topic.clone(),
                     payload: p.payload.to_vec(),
                     redelivered: p.dup,
+                    seq: self.received,
                     publish: p,
                 };
                 if self.tx.send(d).is_err() {
@@ -563,6 +571,7 @@ async fn event_loop(
         ever_connected: false,
         subacks_missing: 0,
         lost_unsent: 0,
+        received: 0,
     };
     loop {
         match eventloop.poll().await {

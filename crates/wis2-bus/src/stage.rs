@@ -71,6 +71,12 @@ pub trait Handler: Send + Sync + 'static {
     fn acknowledged(&self, _d: &Delivery) -> Vec<Output> {
         Vec::new()
     }
+    /// [`Handler::acknowledged`] for deliveries acknowledged together (in arrival
+    /// order): one follow-up list per delivery. Override it to share work between
+    /// them (one transaction for all their records).
+    fn acknowledged_many(&self, ds: &[Delivery]) -> Vec<Vec<Output>> {
+        ds.iter().map(|d| self.acknowledged(d)).collect()
+    }
     /// Called (on the blocking pool) before [`Handler::acknowledged`], strictly in
     /// arrival order, one delivery at a time: for what must keep the order of the
     /// input (the `acknowledged` steps of several deliveries run concurrently).
@@ -311,39 +317,60 @@ pub async fn run_stage<H: Handler>(
 
     // The sequencer: waits for each delivery's outputs to be acknowledged, in arrival
     // order; then runs the handler's post-acknowledgement step and acknowledges the
-    // delivery. The steps run concurrently (a handler that writes a durable record per
-    // message can then commit several in one transaction), each delivery acknowledged
-    // once its own step is done.
+    // delivery. Deliveries whose outputs are already acknowledged when the sequencer
+    // reaches them go through that step together (one blocking task, and a handler
+    // that writes a durable record per message commits them in one transaction); the
+    // steps of successive batches run concurrently, each delivery acknowledged once
+    // its own step is done.
     let seq_bus = bus.clone();
     let seq_handler = handler.clone();
     let sequencer = tokio::spawn(async move {
         let mut steps = tokio::task::JoinSet::new();
-        while let Some(job) = seq_rx.recv().await {
+        // A delivery taken from the queue still being handled, or whose outputs were
+        // not acknowledged yet: it starts the next batch. (Never awaited inside a
+        // batch: its handler may be waiting for a step of this very batch.)
+        let mut carry: Option<Carried> = None;
+        loop {
+            let job = match carry.take() {
+                Some(Carried::Handled(p)) => Some(p),
+                Some(Carried::Handling(job)) => job.await.ok().flatten(),
+                None => match seq_rx.recv().await {
+                    Some(job) => job.await.ok().flatten(),
+                    None => break,
+                },
+            };
+            let Some(first) = job else { continue };
             // Reap finished steps as we go (the set stays small).
             while steps.try_join_next().is_some() {}
-            let Ok(Some((delivery, acks, topics, handled, started))) = job.await else {
-                continue;
-            };
-            let mut ok = true;
-            for (rx, topic) in acks.into_iter().zip(topics) {
-                if let Err(e) = seq_bus.wait_ack(&topic, rx).await {
-                    warn!(error = %e, topic, "output not acknowledged; input left for redelivery");
-                    seq_bus.metrics().retries.inc();
-                    ok = false;
+            let mut batch = vec![settle(&seq_bus, first).await];
+            while batch.len() < MAX_BATCH {
+                let Ok(job) = seq_rx.try_recv() else { break };
+                if !job.is_finished() {
+                    carry = Some(Carried::Handling(job));
+                    break;
                 }
-            }
-            if ok {
-                if handled {
-                    seq_bus.metrics().success(started.elapsed().as_secs_f64());
+                let Ok(Some(mut p)) = job.await else { continue };
+                if acks_ready(&mut p) {
+                    batch.push(settle(&seq_bus, p).await);
                 } else {
-                    seq_bus.metrics().deadlettered.inc();
+                    carry = Some(Carried::Handled(p));
+                    break;
                 }
             }
-            if ok && handled && seq_handler.has_ordered_step() {
+            if seq_handler.has_ordered_step() {
                 let h = seq_handler.clone();
-                let d = delivery.clone();
-                if let Err(e) =
-                    tokio::task::spawn_blocking(move || h.acknowledged_in_order(&d)).await
+                let ds: Vec<Delivery> = batch
+                    .iter()
+                    .filter(|s| s.ok && s.handled)
+                    .map(|s| s.delivery.clone())
+                    .collect();
+                if !ds.is_empty()
+                    && let Err(e) = tokio::task::spawn_blocking(move || {
+                        for d in &ds {
+                            h.acknowledged_in_order(d);
+                        }
+                    })
+                    .await
                 {
                     warn!(error = %e, "ordered post-acknowledgement step crashed");
                 }
@@ -351,28 +378,52 @@ pub async fn run_stage<H: Handler>(
             let bus = seq_bus.clone();
             let h = seq_handler.clone();
             steps.spawn(async move {
-                let mut ok = ok;
-                if handled {
-                    let d = delivery.clone();
-                    let step = tokio::task::spawn_blocking(move || {
-                        if ok {
-                            h.acknowledged(&d)
-                        } else {
-                            h.not_acknowledged(&d);
-                            Vec::new()
-                        }
-                    });
-                    match step.await {
-                        Ok(follow_ups) => {
-                            if !send_all(&bus, follow_ups).await {
-                                ok = false;
-                            }
-                        }
-                        Err(e) => warn!(error = %e, "post-acknowledgement step crashed"),
+                let done: Vec<Delivery> = batch
+                    .iter()
+                    .filter(|s| s.ok && s.handled)
+                    .map(|s| s.delivery.clone())
+                    .collect();
+                let failed: Vec<Delivery> = batch
+                    .iter()
+                    .filter(|s| !s.ok && s.handled)
+                    .map(|s| s.delivery.clone())
+                    .collect();
+                let n_done = done.len();
+                let step = tokio::task::spawn_blocking(move || {
+                    for d in &failed {
+                        h.not_acknowledged(d);
                     }
+                    let mut follow = h.acknowledged_many(&done);
+                    follow.resize_with(n_done, Vec::new);
+                    follow
+                });
+                let mut follow_ups = match step.await {
+                    Ok(f) => f.into_iter(),
+                    Err(e) => {
+                        warn!(error = %e, "post-acknowledgement step crashed");
+                        Vec::new().into_iter()
+                    }
+                };
+                let mut waiting = Vec::new();
+                for s in &batch {
+                    let outputs = if s.ok && s.handled {
+                        follow_ups.next().unwrap_or_default()
+                    } else {
+                        Vec::new()
+                    };
+                    waiting.push((s, queue_all(&bus, outputs).await));
                 }
-                if ok && let Err(e) = bus.ack(&delivery).await {
-                    warn!(error = %e, "cannot acknowledge input");
+                for (s, sent) in waiting {
+                    let followed = match sent {
+                        Some(acks) => wait_all(&bus, acks).await,
+                        None => false,
+                    };
+                    if s.ok
+                        && followed
+                        && let Err(e) = bus.ack(&s.delivery).await
+                    {
+                        warn!(error = %e, "cannot acknowledge input");
+                    }
                 }
             });
         }
@@ -410,20 +461,94 @@ pub async fn run_stage<H: Handler>(
     Ok(())
 }
 
-/// Publishes `outputs` pipelined and waits for their acknowledgements: whether all
-/// were acknowledged.
-async fn send_all(bus: &Bus, outputs: Vec<Output>) -> bool {
-    let mut waiting = Vec::with_capacity(outputs.len());
+/// Deliveries taken together through the post-acknowledgement step at most.
+const MAX_BATCH: usize = 256;
+
+/// What the sequencer took from its queue and left for the next batch.
+enum Carried {
+    Handling(tokio::task::JoinHandle<Option<Pending>>),
+    Handled(Pending),
+}
+
+/// A delivery whose outputs were waited for.
+struct Settled {
+    delivery: Delivery,
+    /// Every output was acknowledged.
+    ok: bool,
+    /// Handled (not dead-lettered).
+    handled: bool,
+}
+
+/// Whether every output of `p` is acknowledged already (those that are leave `p`;
+/// one that failed counts as settled: [`settle`] reports it).
+fn acks_ready(p: &mut Pending) -> bool {
+    let (_, acks, topics, _, _) = p;
+    let mut i = 0;
+    while i < acks.len() {
+        match acks[i].try_recv() {
+            Err(oneshot::error::TryRecvError::Empty) => return false,
+            Ok(()) => {
+                acks.swap_remove(i);
+                topics.swap_remove(i);
+            }
+            Err(oneshot::error::TryRecvError::Closed) => {
+                // A receiver must not be polled again once it answered: a fresh one,
+                // closed the same way, makes `settle` report the failure.
+                let (_, closed) = oneshot::channel();
+                acks[i] = closed;
+                i += 1;
+            }
+        }
+    }
+    true
+}
+
+/// Waits for the outputs of `p` to be acknowledged and counts the outcome.
+async fn settle(bus: &Bus, p: Pending) -> Settled {
+    let (delivery, acks, topics, handled, started) = p;
     let mut ok = true;
+    for (rx, topic) in acks.into_iter().zip(topics) {
+        if let Err(e) = bus.wait_ack(&topic, rx).await {
+            warn!(error = %e, topic, "output not acknowledged; input left for redelivery");
+            bus.metrics().retries.inc();
+            ok = false;
+        }
+    }
+    if ok {
+        if handled {
+            bus.metrics().success(started.elapsed().as_secs_f64());
+        } else {
+            bus.metrics().deadlettered.inc();
+        }
+    }
+    Settled {
+        delivery,
+        ok,
+        handled,
+    }
+}
+
+/// Queues `outputs` (pipelined); `None` when one could not be queued.
+async fn queue_all(
+    bus: &Bus,
+    outputs: Vec<Output>,
+) -> Option<Vec<(String, oneshot::Receiver<()>)>> {
+    let mut waiting = Vec::with_capacity(outputs.len());
     for o in outputs {
         match bus.publish_nowait(&o.topic, o.payload).await {
             Ok(rx) => waiting.push((o.topic, rx)),
             Err(e) => {
                 warn!(error = %e, topic = o.topic, "follow-up output not sent; input left for redelivery");
-                ok = false;
+                return None;
             }
         }
     }
+    Some(waiting)
+}
+
+/// Waits for the acknowledgements of queued outputs: whether all came.
+async fn wait_all(bus: &Bus, waiting: Vec<(String, oneshot::Receiver<()>)>) -> bool {
+    let mut ok = true;
     for (topic, rx) in waiting {
         if let Err(e) = bus.wait_ack(&topic, rx).await {
             warn!(error = %e, topic, "follow-up output not acknowledged; input left for redelivery");
@@ -518,6 +643,36 @@ async fn process<H: Handler>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn acks_ready_takes_the_acknowledged_and_keeps_a_failure_reportable() {
+        let (ok_tx, ok_rx) = oneshot::channel();
+        let (failed_tx, failed_rx) = oneshot::channel::<()>();
+        let (_waiting_tx, waiting_rx) = oneshot::channel();
+        ok_tx.send(()).unwrap();
+        drop(failed_tx);
+        let d = Delivery::detached("t", b"x".to_vec());
+        let mut p: Pending = (
+            d.clone(),
+            vec![ok_rx, failed_rx],
+            vec!["a".into(), "b".into()],
+            true,
+            std::time::Instant::now(),
+        );
+        assert!(acks_ready(&mut p));
+        assert_eq!(p.1.len(), 1, "the acknowledged one is taken");
+        // The failed one can still be awaited (no panic), and reports a failure.
+        assert!(p.1.pop().unwrap().await.is_err());
+        let mut q: Pending = (
+            d,
+            vec![waiting_rx],
+            vec!["c".into()],
+            true,
+            std::time::Instant::now(),
+        );
+        assert!(!acks_ready(&mut q), "one is still waiting for its PUBACK");
+        assert_eq!(q.1.len(), 1);
+    }
 
     fn size(dl: &DeadLetter, topic: &str) -> usize {
         crate::bus::publish_packet_size(topic, serde_json::to_vec(dl).expect("json").len())

@@ -50,7 +50,7 @@ pub mod remote;
 pub mod replay;
 pub mod store;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -166,8 +166,8 @@ const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// two deliveries of the same message or state in flight at once publish it once.
 #[derive(Default)]
 struct Inflight {
-    /// Message ids being published.
-    ids: HashSet<String>,
+    /// Message ids being published → arrival order of the delivery publishing it.
+    ids: HashMap<String, u64>,
     /// (data_id, integrity or "deletion", rel) → message id being published.
     keys: HashMap<String, String>,
     /// Message ids of deliveries handled as duplicates, waiting for their
@@ -181,6 +181,12 @@ struct Inflight {
 }
 
 impl Inflight {
+    /// Whether `p` is the delivery that publishes its message (not a duplicate of
+    /// it): the one whose arrival order the in-flight entry holds.
+    fn is_original(&self, p: &Parsed) -> bool {
+        self.ids.get(&p.id) == Some(&p.seq)
+    }
+
     fn release(&mut self, p: &Parsed) {
         self.ids.remove(&p.id);
         self.echoed.remove(&p.id);
@@ -214,6 +220,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Parsed {
     env: Envelope,
     fields: Fields,
+    /// Arrival order of the delivery ([`Delivery::seq`]).
+    seq: u64,
 }
 
 impl std::ops::Deref for Parsed {
@@ -246,29 +254,68 @@ struct Fields {
 
 impl Fields {
     /// Reads them from the message JSON; the message needs an `id` and a `data_id`.
+    /// Only these fields are decoded (borrowed where the JSON has no escapes): this
+    /// runs several times per message.
     fn of(message: &[u8]) -> Result<Fields, Failure> {
-        let v: serde_json::Value = serde_json::from_slice(message)
-            .map_err(|e| Failure::new(format!("message is not JSON: {e}")))?;
-        let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-        let rel = v["links"]
-            .as_array()
-            .and_then(|links| {
-                links.iter().find_map(|l| {
-                    l["rel"]
-                        .as_str()
-                        .filter(|r| matches!(*r, "canonical" | "update" | "deletion"))
-                })
-            })
+        use std::borrow::Cow;
+        #[derive(serde::Deserialize)]
+        struct Wnm<'a> {
+            #[serde(default, borrow)]
+            id: Option<Cow<'a, str>>,
+            #[serde(default, borrow)]
+            properties: Props<'a>,
+            #[serde(default, borrow)]
+            links: Vec<Link<'a>>,
+        }
+        #[derive(serde::Deserialize, Default)]
+        struct Props<'a> {
+            #[serde(default, borrow)]
+            data_id: Option<Cow<'a, str>>,
+            #[serde(default, borrow)]
+            pubtime: Option<Cow<'a, str>>,
+            #[serde(default, borrow)]
+            integrity: Option<Integrity<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Integrity<'a> {
+            #[serde(default, borrow)]
+            value: Option<Cow<'a, str>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Link<'a> {
+            #[serde(default, borrow)]
+            rel: Option<Cow<'a, str>>,
+        }
+        let m: Wnm = serde_json::from_slice(message).map_err(|e| {
+            Failure::new(format!(
+                "the message is not a WIS2 notification message ({e}); send it through wis2-validate"
+            ))
+        })?;
+        let rel = m
+            .links
+            .iter()
+            .filter_map(|l| l.rel.as_deref())
+            .find(|r| matches!(*r, "canonical" | "update" | "deletion"))
             .unwrap_or("canonical")
             .to_string();
         let f = Fields {
-            id: text(&v["id"]),
-            data_id: text(&v["properties"]["data_id"]),
+            id: m.id.map(Cow::into_owned).unwrap_or_default(),
+            data_id: m
+                .properties
+                .data_id
+                .map(Cow::into_owned)
+                .unwrap_or_default(),
             rel,
-            integrity: v["properties"]["integrity"]["value"]
-                .as_str()
-                .map(str::to_string),
-            pubtime: text(&v["properties"]["pubtime"]),
+            integrity: m
+                .properties
+                .integrity
+                .and_then(|i| i.value)
+                .map(Cow::into_owned),
+            pubtime: m
+                .properties
+                .pubtime
+                .map(Cow::into_owned)
+                .unwrap_or_default(),
         };
         if f.id.is_empty() || f.data_id.is_empty() {
             return Err(Failure::new(
@@ -321,7 +368,11 @@ fn parse(d: &Delivery) -> Result<Parsed, Failure> {
         )));
     }
     let fields = Fields::of(env.message_bytes())?;
-    Ok(Parsed { env, fields })
+    Ok(Parsed {
+        env,
+        fields,
+        seq: d.seq,
+    })
 }
 
 impl PublishStage {
@@ -336,15 +387,20 @@ impl PublishStage {
         let key = p.key();
         let deadline = std::time::Instant::now() + IN_FLIGHT_WAIT;
         loop {
-            let why = if inflight.ids.contains(&p.id) {
-                "redelivered message: being published"
-            } else if !p.env.reannounce && inflight.keys.contains_key(&key) {
-                "same data_id, integrity and rel: being published"
+            let (why, original) = if let Some(seq) = inflight.ids.get(&p.id) {
+                ("redelivered message: being published", *seq)
+            } else if !p.env.reannounce
+                && let Some(seq) = inflight.keys.get(&key).and_then(|id| inflight.ids.get(id))
+            {
+                ("same data_id, integrity and rel: being published", *seq)
             } else {
                 break;
             };
             let now = std::time::Instant::now();
-            if now >= deadline {
+            // Waiting is safe only behind an original that arrived earlier: the stage
+            // finishes deliveries in arrival order, so a later one cannot be finished
+            // while this one waits.
+            if original >= p.seq || now >= deadline {
                 *inflight.duplicates.entry(p.id.clone()).or_default() += 1;
                 return Ok(Claim::InFlight(why));
             }
@@ -368,7 +424,7 @@ impl PublishStage {
             }
         };
         if matches!(claim, Claim::New) {
-            inflight.ids.insert(p.id.clone());
+            inflight.ids.insert(p.id.clone(), p.seq);
             inflight.keys.insert(key, p.id.clone());
         } else {
             *inflight.duplicates.entry(p.id.clone()).or_default() += 1;
@@ -452,9 +508,7 @@ impl Handler for PublishStage {
     fn not_acknowledged(&self, d: &Delivery) {
         let Ok(p) = parse(d) else { return };
         let mut inflight = lock(&self.inflight);
-        // A redelivery waits in `claim` until its original is out of flight: an id
-        // still in flight is this delivery's own.
-        if inflight.ids.contains(&p.id) {
+        if inflight.is_original(&p) {
             if inflight.echoed.contains_key(&p.id) {
                 // Read back from the WIS2 topic: it is published, whatever became of
                 // the PUBACK. Recorded as such, so its redelivery is not sent again.
@@ -486,7 +540,7 @@ impl Handler for PublishStage {
     fn acknowledged_in_order(&self, d: &Delivery) {
         let Some(remote) = &self.remote else { return };
         let Ok(p) = parse(d) else { return };
-        if !lock(&self.inflight).ids.contains(&p.id) {
+        if !lock(&self.inflight).is_original(&p) {
             return; // a duplicate: only its confirmation went out
         }
         remote.push(&p.queued(&p.env.topic, p.env.message_bytes()));
@@ -495,27 +549,44 @@ impl Handler for PublishStage {
     /// The record, the output copy, then the confirmation (sent by the stage once
     /// this returns, and awaited before the input is acknowledged).
     fn acknowledged(&self, d: &Delivery) -> Vec<Output> {
-        let Ok(p) = parse(d) else {
-            return Vec::new();
-        };
-        {
+        self.acknowledged_many(std::slice::from_ref(d))
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// As [`Handler::acknowledged`], the records of all in one transaction.
+    fn acknowledged_many(&self, ds: &[Delivery]) -> Vec<Vec<Output>> {
+        let mut follow_ups = vec![Vec::new(); ds.len()];
+        let mut published = Vec::with_capacity(ds.len());
+        for (i, d) in ds.iter().enumerate() {
+            let Ok(p) = parse(d) else { continue };
             let mut inflight = lock(&self.inflight);
-            if !inflight.ids.contains(&p.id) {
+            if inflight.is_original(&p) {
+                published.push((i, p));
+            } else {
                 // A duplicate: its confirmation, if any, went out with it.
                 inflight.take_duplicate(&p.id);
-                return Vec::new();
             }
         }
-        self.after_publication(
-            &p.env.topic,
-            &p,
-            p.env.message_bytes(),
-            Some(&p),
-            "published",
+        let records: Vec<(String, store::Published)> = published
+            .iter()
+            .map(|(_, p)| (p.data_id.clone(), p.record(&p.env.topic)))
+            .collect();
+        if let Err(e) = self.store.record_many(&records) {
+            tracing::error!(error = %e, messages = records.len(), "cannot record publications: a redelivery of them would be published again");
+        }
+        for (i, p) in published {
             // Forwarded to the remote outbox by the ordered step.
-            false,
-        );
-        vec![self.confirmation(&p)]
+            self.recorded(
+                &p.env.topic,
+                &p,
+                p.env.message_bytes(),
+                Some(&p),
+                "published",
+            );
+            follow_ups[i] = vec![self.confirmation(&p)];
+        }
+        follow_ups
     }
 }
 
@@ -532,15 +603,27 @@ impl PublishStage {
         what: &'static str,
         to_remote: bool,
     ) {
-        let item = f.queued(topic, message);
         // The remote outbox first: a crash before the store write then publishes it
         // again (at-least-once) rather than never forwarding it.
         if to_remote && let Some(remote) = &self.remote {
-            remote.push(&item);
+            remote.push(&f.queued(topic, message));
         }
         if let Err(e) = self.store.record(&f.data_id, &f.record(topic)) {
             tracing::error!(error = %e, message_id = f.id, "cannot record the publication: a redelivery of it would be published again");
         }
+        self.recorded(topic, f, message, release, what);
+    }
+
+    /// What follows the record: the in-flight entry released, the log line, the
+    /// output copy.
+    fn recorded(
+        &self,
+        topic: &str,
+        f: &Fields,
+        message: &[u8],
+        release: Option<&Parsed>,
+        what: &'static str,
+    ) {
         if let Some(p) = release {
             self.release(p);
         }
@@ -552,7 +635,7 @@ impl PublishStage {
             "{what}"
         );
         if let Some(out) = &self.output {
-            out.write(&item);
+            out.write(&f.queued(topic, message));
         }
     }
 
@@ -572,7 +655,7 @@ impl PublishStage {
             return Echoed::Known;
         };
         let mut inflight = lock(&self.inflight);
-        if inflight.ids.contains(id.as_ref()) {
+        if inflight.ids.contains_key(id.as_ref()) {
             let (tx, rx) = tokio::sync::oneshot::channel();
             inflight.echoed.entry(id.into_owned()).or_default().push(tx);
             return Echoed::InFlight(rx);

@@ -195,12 +195,26 @@ impl PublishedStore {
     /// in one transaction, shared with the records of other threads that arrive
     /// meanwhile). Returns once the record is committed.
     pub fn record(&self, data_id: &str, p: &Published) -> Result<(), StoreError> {
-        let mut p = p.clone();
-        p.data_id = data_id.to_string();
-        let bytes = serde_json::to_vec(&p).map_err(|e| self.err(e))?;
+        self.record_many(&[(data_id.to_string(), p.clone())])
+    }
+
+    /// Records several publications (`(data_id, record)`, in order) in one
+    /// transaction, shared with the records of other threads that arrive meanwhile.
+    /// Returns once they are committed.
+    pub fn record_many(&self, records: &[(String, Published)]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut encoded = Vec::with_capacity(records.len());
+        for (data_id, p) in records {
+            let mut p = p.clone();
+            p.data_id = data_id.clone();
+            let bytes = serde_json::to_vec(&p).map_err(|e| self.err(e))?;
+            encoded.push((p.data_id, p.message_id, bytes));
+        }
         let g = &self.group;
         let mut st = g.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.waiting.push((p.data_id, p.message_id, bytes));
+        st.waiting.extend(encoded);
         let mine = st.open;
         loop {
             if st.over > mine {

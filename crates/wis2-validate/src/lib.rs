@@ -10,7 +10,7 @@ pub mod metadata_cmd;
 pub mod oneshot;
 pub mod verify;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -220,6 +220,49 @@ pub struct ValidateStage {
     seen: SeenIds,
     validated_topic: String,
     rejected_topic: String,
+    warnings: RepeatedWarnings,
+}
+
+/// The same warning for every message of a stream (a topic no WCMP2 record
+/// announces, say) is logged at WARN once per [`RepeatedWarnings::EVERY`], with how
+/// many times it came since; in between at DEBUG.
+#[derive(Default)]
+struct RepeatedWarnings {
+    /// Warning text -> (when last logged at WARN, repeats since).
+    last: std::sync::Mutex<HashMap<String, (std::time::Instant, u64)>>,
+}
+
+impl RepeatedWarnings {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+    /// Texts remembered at most (texts that name a message are all different).
+    const MAX: usize = 1024;
+
+    fn log(&self, warning: &str) {
+        let now = std::time::Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, repeats)) = last.get_mut(warning)
+            && now.duration_since(*at) < Self::EVERY
+        {
+            *repeats += 1;
+            tracing::debug!(warning, "message warning (repeated)");
+            return;
+        }
+        let repeats = last.get(warning).map_or(0, |(_, n)| *n);
+        if last.len() >= Self::MAX {
+            last.clear();
+        }
+        last.insert(warning.to_string(), (now, 0));
+        drop(last);
+        if repeats > 0 {
+            tracing::warn!(
+                warning,
+                repeats,
+                "message warning (also on {repeats} messages since it was last logged)"
+            );
+        } else {
+            tracing::warn!(warning, "message warning");
+        }
+    }
 }
 
 impl ValidateStage {
@@ -232,6 +275,7 @@ impl ValidateStage {
             seen: SeenIds::new(std::time::Duration::from_secs(3600)),
             validated_topic,
             rejected_topic,
+            warnings: RepeatedWarnings::default(),
         }
     }
 
@@ -350,7 +394,7 @@ impl Handler for ValidateStage {
         let env = Envelope::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
         let report = self.check(&env);
         for w in &report.ets_report.warnings {
-            tracing::warn!(warning = %w, "message warning");
+            self.warnings.log(&w.to_string());
         }
         if report.is_valid() {
             tracing::info!("message valid");
@@ -434,6 +478,18 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_repeated_warning_is_counted_not_logged_again() {
+        let w = super::RepeatedWarnings::default();
+        for _ in 0..3 {
+            w.log("topic x: no record");
+        }
+        w.log("topic y: no record");
+        let last = w.last.lock().unwrap();
+        assert_eq!(last.get("topic x: no record").map(|e| e.1), Some(2));
+        assert_eq!(last.get("topic y: no record").map(|e| e.1), Some(0));
+    }
+
     use super::*;
 
     fn msg(data_id: &str, rel: &str, integrity: &str) -> serde_json::Value {

@@ -178,6 +178,9 @@ struct Inflight {
     /// dropped once the message is recorded: the read-back acknowledges its copy
     /// then, so that a crash before the record leaves that copy in its session.
     echoed: HashMap<String, Vec<tokio::sync::oneshot::Sender<()>>>,
+    /// Confirmations of duplicates that arrived before their original (message id
+    /// in flight): sent with the original's once it is recorded.
+    followers: HashMap<String, Vec<Output>>,
 }
 
 impl Inflight {
@@ -187,8 +190,16 @@ impl Inflight {
         self.ids.get(&p.id) == Some(&p.seq)
     }
 
+    /// Whether a message of `data_id` is being published.
+    fn publishes(&self, data_id: &str) -> bool {
+        self.keys
+            .keys()
+            .any(|k| k.split('\u{1f}').next() == Some(data_id))
+    }
+
     fn release(&mut self, p: &Parsed) {
         self.ids.remove(&p.id);
+        self.followers.remove(&p.id);
         self.echoed.remove(&p.id);
         let key = p.key();
         if self.keys.get(&key) == Some(&p.id) {
@@ -387,21 +398,31 @@ impl PublishStage {
         let key = p.key();
         let deadline = std::time::Instant::now() + IN_FLIGHT_WAIT;
         loop {
-            let (why, original) = if let Some(seq) = inflight.ids.get(&p.id) {
-                ("redelivered message: being published", *seq)
+            let (why, original, seq) = if let Some(seq) = inflight.ids.get(&p.id) {
+                ("redelivered message: being published", p.id.clone(), *seq)
             } else if !p.env.reannounce
-                && let Some(seq) = inflight.keys.get(&key).and_then(|id| inflight.ids.get(id))
+                && let Some((id, seq)) = inflight
+                    .keys
+                    .get(&key)
+                    .and_then(|id| Some((id.clone(), *inflight.ids.get(id)?)))
             {
-                ("same data_id, integrity and rel: being published", *seq)
+                ("same data_id, integrity and rel: being published", id, seq)
             } else {
                 break;
             };
             let now = std::time::Instant::now();
             // Waiting is safe only behind an original that arrived earlier: the stage
             // finishes deliveries in arrival order, so a later one cannot be finished
-            // while this one waits.
-            if original >= p.seq || now >= deadline {
+            // while this one waits. Behind a later one, this delivery's confirmation
+            // goes out with the original's, once that one is recorded.
+            if seq >= p.seq || now >= deadline {
                 *inflight.duplicates.entry(p.id.clone()).or_default() += 1;
+                let confirmation = self.confirmation(p);
+                inflight
+                    .followers
+                    .entry(original)
+                    .or_default()
+                    .push(confirmation);
                 return Ok(Claim::InFlight(why));
             }
             inflight = self
@@ -409,6 +430,21 @@ impl PublishStage {
                 .wait_timeout(inflight, deadline - now)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
+        }
+        if p.rel == "deletion" && !inflight.publishes(&p.data_id) {
+            let known = self
+                .store
+                .last(&p.data_id)
+                .map_err(|e| Failure::new(e.to_string()))?;
+            if known.is_none() {
+                // A file deleted before it was ever published (wis2-watch announces
+                // the deletion of what it announced): nothing on the WIS2 topic to
+                // delete. Confirmed, so that wis2-watch forgets the file.
+                *inflight.duplicates.entry(p.id.clone()).or_default() += 1;
+                return Ok(Claim::Published(
+                    "deletion of a data_id never published: nothing to delete",
+                ));
+            }
         }
         let claim = match self
             .store
@@ -459,10 +495,11 @@ impl PublishStage {
 enum Claim {
     /// Not published: publish it.
     New,
-    /// Published and recorded already: confirm it again.
+    /// Published and recorded already (or nothing to publish: the deletion of a
+    /// data_id never published): confirm it.
     Published(&'static str),
-    /// Its original is still being published after [`IN_FLIGHT_WAIT`]: not
-    /// published again, not confirmed (wis2-watch announces it again if need be).
+    /// Its original is still being published: not published again; confirmed
+    /// with the original once that one is recorded.
     InFlight(&'static str),
 }
 
@@ -576,6 +613,10 @@ impl Handler for PublishStage {
             tracing::error!(error = %e, messages = records.len(), "cannot record publications: a redelivery of them would be published again");
         }
         for (i, p) in published {
+            let mut confirmations = vec![self.confirmation(&p)];
+            if let Some(more) = lock(&self.inflight).followers.remove(&p.id) {
+                confirmations.extend(more);
+            }
             // Forwarded to the remote outbox by the ordered step.
             self.recorded(
                 &p.env.topic,
@@ -584,7 +625,7 @@ impl Handler for PublishStage {
                 Some(&p),
                 "published",
             );
-            follow_ups[i] = vec![self.confirmation(&p)];
+            follow_ups[i] = confirmations;
         }
         follow_ups
     }

@@ -556,6 +556,54 @@ async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
     );
 }
 
+/// A file deleted before it was ever published: wis2-watch announces the deletion
+/// of what it announced, but there is nothing on the WIS2 topic to delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_deletion_of_a_data_id_never_published_is_confirmed_not_published() {
+    let b = Broker::start();
+    let state = tempfile::tempdir().expect("state");
+    let svc = Service::start(b.port, state.path(), &[]).ready().await;
+    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/published"]).await;
+
+    let gone = new_id();
+    validated(
+        b.port,
+        &envelope(&wnm(&gone, "wis2/x/never.nc", "AAAA", "deletion")),
+    )
+    .await;
+    let (wis2, confirmations) = obs.wis2_and_confirmations(1).await;
+    assert!(wis2.is_empty(), "nothing to delete was published: {wis2:?}");
+    assert_eq!(confirmations.len(), 1, "the deletion is confirmed");
+    assert_eq!(confirmations[0].message_id, gone);
+    assert!(
+        !log_lines(&["nothing to delete", &gone]).is_empty(),
+        "the reason is logged"
+    );
+
+    // Published, then deleted: the deletion is published.
+    let (made, deleted) = (new_id(), new_id());
+    validated(
+        b.port,
+        &envelope(&wnm(&made, "wis2/x/kept.nc", "BBBB", "canonical")),
+    )
+    .await;
+    let (wis2, _) = obs.wis2_and_confirmations(1).await;
+    assert_eq!(wis2.len(), 1);
+    validated(
+        b.port,
+        &envelope(&wnm(&deleted, "wis2/x/kept.nc", "BBBB", "deletion")),
+    )
+    .await;
+    let (wis2, _) = obs.wis2_and_confirmations(1).await;
+    assert_eq!(
+        wis2.len(),
+        1,
+        "the deletion of a published file is published"
+    );
+    assert_eq!(message_id(&wis2[0]), deleted);
+    svc.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_record_survives_a_restart_of_the_service() {
     let b = Broker::start();

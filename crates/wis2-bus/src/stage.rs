@@ -584,10 +584,14 @@ async fn process<H: Handler>(
     async move {
         let h = handler.clone();
         let d2 = d.clone();
-        let result = match tokio::task::spawn_blocking(move || h.handle(&d2)).await {
-            Ok(r) => r,
-            Err(e) => Err(Failure::new(format!("handler crashed: {e}"))),
-        };
+        // The blocking pool does not carry the span: entered there, the handler's
+        // own log lines carry the delivery's ids too.
+        let span = tracing::Span::current();
+        let result =
+            match tokio::task::spawn_blocking(move || span.in_scope(|| h.handle(&d2))).await {
+                Ok(r) => r,
+                Err(e) => Err(Failure::new(format!("handler crashed: {e}"))),
+            };
         let result = result.and_then(|outputs| fit_outputs(&bus, outputs));
         let handled = result.is_ok();
         let outputs = match result {

@@ -665,11 +665,15 @@ impl PublishStage {
         release: Option<&Parsed>,
         what: &'static str,
     ) {
+        let event_id = release
+            .and_then(|p| p.env.event_id.clone())
+            .unwrap_or_default();
         if let Some(p) = release {
             self.release(p);
         }
         tracing::info!(
             topic,
+            event_id,
             message_id = f.id,
             data_id = f.data_id,
             rel = f.rel,

@@ -32,6 +32,24 @@ fn stream_files(dir: PathBuf, n: usize, prefix: &'static str) -> std::thread::Jo
     })
 }
 
+/// `text` without its ANSI colour sequences (ESC `[` ... `m`).
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// data_id file name → how many messages were published for it.
 fn published(output: &Path) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
@@ -203,6 +221,29 @@ async fn a_stopped_service_catches_up_and_stops_promptly() {
     chain.create.wait_ready().await;
     let counts = wait_published(&dirs.output, 200, Duration::from_secs(120)).await;
     assert_exactly_once(&counts, 200, "S", &chain.create.log());
+    // One file can be followed through the services' logs: every line about a
+    // message carries its CloudEvent id, and past wis2-create its data_id.
+    for (p, what) in [
+        (&chain.create, ": message built"),
+        (&chain.validate, ": message valid"),
+        (&chain.publish, ": published "),
+    ] {
+        let log = without_colours(&p.log());
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(what)).collect();
+        assert!(
+            lines.len() >= 200,
+            "{}: {} `{what}` lines",
+            p.name,
+            lines.len()
+        );
+        for l in lines {
+            assert!(
+                l.contains("event_id") && l.contains("data_id"),
+                "{}: a line about a message without its ids: {l}",
+                p.name
+            );
+        }
+    }
     for p in [
         &mut chain.watch,
         &mut chain.create,

@@ -226,14 +226,21 @@ impl Bus {
         let stats = Arc::new(Metrics::new());
         let task = tokio::spawn(event_loop(
             eventloop,
-            client.clone(),
-            opts.subscriptions.clone(),
-            tx,
-            tracker.clone(),
-            stats.clone(),
-            Signals {
-                connected: connected_tx,
-                ready: ready_tx,
+            LoopState {
+                client: client.clone(),
+                subscriptions: opts.subscriptions.clone(),
+                tx,
+                tracker: tracker.clone(),
+                stats: stats.clone(),
+                signals: Signals {
+                    connected: connected_tx,
+                    ready: ready_tx,
+                },
+                failures: 0,
+                ever_connected: false,
+                subacks_missing: 0,
+                lost_unsent: 0,
+                received: 0,
             },
         ));
         Connection {
@@ -551,28 +558,7 @@ impl LoopState {
     }
 }
 
-async fn event_loop(
-    mut eventloop: EventLoop,
-    client: AsyncClient,
-    subscriptions: Vec<String>,
-    tx: mpsc::UnboundedSender<Delivery>,
-    tracker: Arc<std::sync::Mutex<AckTracker>>,
-    stats: Arc<Metrics>,
-    signals: Signals,
-) {
-    let mut st = LoopState {
-        client,
-        subscriptions,
-        tx,
-        tracker,
-        stats,
-        signals,
-        failures: 0,
-        ever_connected: false,
-        subacks_missing: 0,
-        lost_unsent: 0,
-        received: 0,
-    };
+async fn event_loop(mut eventloop: EventLoop, mut st: LoopState) {
     loop {
         match eventloop.poll().await {
             Ok(ev) => {

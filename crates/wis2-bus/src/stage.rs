@@ -288,15 +288,13 @@ impl StageConfig {
     }
 }
 
-/// A handled delivery: its output acknowledgements, their topics, and whether it was
-/// handled successfully (not dead-lettered).
-type Pending = (
-    Delivery,
-    Vec<oneshot::Receiver<()>>,
-    Vec<String>,
-    bool,
-    std::time::Instant,
-);
+/// Outputs queued to the broker: each topic with the receiver that completes on its
+/// PUBACK.
+type Waiting = Vec<(String, oneshot::Receiver<()>)>;
+
+/// A handled delivery: its outputs waiting for acknowledgement, whether it was
+/// handled successfully (not dead-lettered), and when it arrived.
+type Pending = (Delivery, Waiting, bool, std::time::Instant);
 
 /// Runs a stage until `shutdown` completes, then stops taking input, waits (bounded)
 /// for in-flight work and acknowledgements, and disconnects.
@@ -357,20 +355,20 @@ pub async fn run_stage<H: Handler>(
                     break;
                 }
             }
-            if seq_handler.has_ordered_step() {
+            let done: Vec<Delivery> = batch
+                .iter()
+                .filter(|s| s.ok && s.handled)
+                .map(|s| s.delivery.clone())
+                .collect();
+            if seq_handler.has_ordered_step() && !done.is_empty() {
                 let h = seq_handler.clone();
-                let ds: Vec<Delivery> = batch
-                    .iter()
-                    .filter(|s| s.ok && s.handled)
-                    .map(|s| s.delivery.clone())
-                    .collect();
-                if !ds.is_empty()
-                    && let Err(e) = tokio::task::spawn_blocking(move || {
-                        for d in &ds {
-                            h.acknowledged_in_order(d);
-                        }
-                    })
-                    .await
+                let ds = done.clone();
+                if let Err(e) = tokio::task::spawn_blocking(move || {
+                    for d in &ds {
+                        h.acknowledged_in_order(d);
+                    }
+                })
+                .await
                 {
                     warn!(error = %e, "ordered post-acknowledgement step crashed");
                 }
@@ -378,11 +376,6 @@ pub async fn run_stage<H: Handler>(
             let bus = seq_bus.clone();
             let h = seq_handler.clone();
             steps.spawn(async move {
-                let done: Vec<Delivery> = batch
-                    .iter()
-                    .filter(|s| s.ok && s.handled)
-                    .map(|s| s.delivery.clone())
-                    .collect();
                 let failed: Vec<Delivery> = batch
                     .iter()
                     .filter(|s| !s.ok && s.handled)
@@ -415,7 +408,7 @@ pub async fn run_stage<H: Handler>(
                 }
                 for (s, sent) in waiting {
                     let followed = match sent {
-                        Some(acks) => wait_all(&bus, acks).await,
+                        Some(acks) => wait_all(&bus, acks, "follow-up output").await,
                         None => false,
                     };
                     if s.ok
@@ -482,20 +475,19 @@ struct Settled {
 /// Whether every output of `p` is acknowledged already (those that are leave `p`;
 /// one that failed counts as settled: [`settle`] reports it).
 fn acks_ready(p: &mut Pending) -> bool {
-    let (_, acks, topics, _, _) = p;
+    let acks = &mut p.1;
     let mut i = 0;
     while i < acks.len() {
-        match acks[i].try_recv() {
+        match acks[i].1.try_recv() {
             Err(oneshot::error::TryRecvError::Empty) => return false,
             Ok(()) => {
                 acks.swap_remove(i);
-                topics.swap_remove(i);
             }
             Err(oneshot::error::TryRecvError::Closed) => {
                 // A receiver must not be polled again once it answered: a fresh one,
                 // closed the same way, makes `settle` report the failure.
                 let (_, closed) = oneshot::channel();
-                acks[i] = closed;
+                acks[i].1 = closed;
                 i += 1;
             }
         }
@@ -505,15 +497,8 @@ fn acks_ready(p: &mut Pending) -> bool {
 
 /// Waits for the outputs of `p` to be acknowledged and counts the outcome.
 async fn settle(bus: &Bus, p: Pending) -> Settled {
-    let (delivery, acks, topics, handled, started) = p;
-    let mut ok = true;
-    for (rx, topic) in acks.into_iter().zip(topics) {
-        if let Err(e) = bus.wait_ack(&topic, rx).await {
-            warn!(error = %e, topic, "output not acknowledged; input left for redelivery");
-            bus.metrics().retries.inc();
-            ok = false;
-        }
-    }
+    let (delivery, acks, handled, started) = p;
+    let ok = wait_all(bus, acks, "output").await;
     if ok {
         if handled {
             bus.metrics().success(started.elapsed().as_secs_f64());
@@ -528,17 +513,17 @@ async fn settle(bus: &Bus, p: Pending) -> Settled {
     }
 }
 
-/// Queues `outputs` (pipelined); `None` when one could not be queued.
-async fn queue_all(
-    bus: &Bus,
-    outputs: Vec<Output>,
-) -> Option<Vec<(String, oneshot::Receiver<()>)>> {
+/// Queues `outputs` (pipelined); `None` when one could not be queued (the input
+/// is then left for redelivery).
+async fn queue_all(bus: &Bus, outputs: Vec<Output>) -> Option<Waiting> {
     let mut waiting = Vec::with_capacity(outputs.len());
     for o in outputs {
         match bus.publish_nowait(&o.topic, o.payload).await {
             Ok(rx) => waiting.push((o.topic, rx)),
+            // Shutting down: nothing to report.
+            Err(BusError::Closed) => return None,
             Err(e) => {
-                warn!(error = %e, topic = o.topic, "follow-up output not sent; input left for redelivery");
+                warn!(error = %e, topic = o.topic, "cannot publish; input left for redelivery");
                 return None;
             }
         }
@@ -546,12 +531,13 @@ async fn queue_all(
     Some(waiting)
 }
 
-/// Waits for the acknowledgements of queued outputs: whether all came.
-async fn wait_all(bus: &Bus, waiting: Vec<(String, oneshot::Receiver<()>)>) -> bool {
+/// Waits for the acknowledgements of queued outputs (`what` names them in the
+/// log): whether all came.
+async fn wait_all(bus: &Bus, waiting: Waiting, what: &str) -> bool {
     let mut ok = true;
     for (topic, rx) in waiting {
         if let Err(e) = bus.wait_ack(&topic, rx).await {
-            warn!(error = %e, topic, "follow-up output not acknowledged; input left for redelivery");
+            warn!(error = %e, topic, "{what} not acknowledged; input left for redelivery");
             bus.metrics().retries.inc();
             ok = false;
         }
@@ -623,22 +609,8 @@ async fn process<H: Handler>(
                 outs
             }
         };
-        let mut acks = Vec::with_capacity(outputs.len());
-        let mut topics = Vec::with_capacity(outputs.len());
-        for o in outputs {
-            match bus.publish_nowait(&o.topic, o.payload).await {
-                Ok(rx) => {
-                    acks.push(rx);
-                    topics.push(o.topic);
-                }
-                Err(BusError::Closed) => return None,
-                Err(e) => {
-                    warn!(error = %e, topic = o.topic, "cannot publish; input left for redelivery");
-                    return None;
-                }
-            }
-        }
-        Some((d, acks, topics, handled, started))
+        let acks = queue_all(&bus, outputs).await?;
+        Some((d, acks, handled, started))
     }
     .instrument(span)
     .await
@@ -658,19 +630,17 @@ mod tests {
         let d = Delivery::detached("t", b"x".to_vec());
         let mut p: Pending = (
             d.clone(),
-            vec![ok_rx, failed_rx],
-            vec!["a".into(), "b".into()],
+            vec![("a".into(), ok_rx), ("b".into(), failed_rx)],
             true,
             std::time::Instant::now(),
         );
         assert!(acks_ready(&mut p));
         assert_eq!(p.1.len(), 1, "the acknowledged one is taken");
         // The failed one can still be awaited (no panic), and reports a failure.
-        assert!(p.1.pop().unwrap().await.is_err());
+        assert!(p.1.pop().unwrap().1.await.is_err());
         let mut q: Pending = (
             d,
-            vec![waiting_rx],
-            vec!["c".into()],
+            vec![("c".into(), waiting_rx)],
             true,
             std::time::Instant::now(),
         );

@@ -137,6 +137,13 @@ impl AckTracker {
         }
     }
 
+    /// The connection is closed for good: every waiter fails; returns how many.
+    fn close(&mut self) -> usize {
+        let n = self.sent.len() + usize::from(self.collided.is_some()) + self.queued.len();
+        *self = AckTracker::default();
+        n
+    }
+
     /// A new session: every publish rumqttc held for the old one is gone (sent and
     /// not acknowledged, collided, or taken from the queue and not sent: the
     /// `unsent` oldest queued). Their waiters fail; returns how many.
@@ -166,6 +173,8 @@ pub struct Bus {
     ready_rx: watch::Receiver<bool>,
     ack_timeout: Duration,
     max_packet_bytes: usize,
+    /// Set by [`Bus::disconnect`]: the event loop stops instead of (re)connecting.
+    closing: Arc<watch::Sender<bool>>,
 }
 
 /// What [`Bus::connect`] returns: the bus, the stream of deliveries, and the handle of
@@ -224,6 +233,7 @@ impl Bus {
         let (ready_tx, ready_rx) = watch::channel(false);
         let tracker = Arc::new(std::sync::Mutex::new(AckTracker::default()));
         let stats = Arc::new(Metrics::new());
+        let (closing, closing_rx) = watch::channel(false);
         let task = tokio::spawn(event_loop(
             eventloop,
             LoopState {
@@ -241,6 +251,7 @@ impl Bus {
                 subacks_missing: 0,
                 lost_unsent: 0,
                 received: 0,
+                closing: closing_rx,
             },
         ));
         Connection {
@@ -253,6 +264,7 @@ impl Bus {
                 ready_rx,
                 ack_timeout: opts.ack_timeout,
                 max_packet_bytes: opts.max_packet_bytes,
+                closing: Arc::new(closing),
             },
             deliveries: rx,
             task,
@@ -376,7 +388,13 @@ impl Bus {
     }
 
     /// Sends DISCONNECT; the event loop task ends once it is out.
+    ///
+    /// Connected, the requests already queued leave first, then the DISCONNECT.
+    /// Not connected, the event loop stops at once: it must not connect later (with
+    /// this client id, taking the session over from a successor) to send what was
+    /// queued. The waiters of those requests fail with [`BusError::Closed`].
     pub async fn disconnect(&self) {
+        let _ = self.closing.send(true);
         if let Err(e) = self.client.disconnect().await {
             debug!(error = %e, "disconnect request not queued (event loop already gone)");
         }
@@ -411,6 +429,8 @@ struct LoopState {
     lost_unsent: usize,
     /// Deliveries so far.
     received: u64,
+    /// Set by [`Bus::disconnect`].
+    closing: watch::Receiver<bool>,
 }
 
 /// Whether the event loop goes on.
@@ -513,6 +533,13 @@ impl LoopState {
         }
     }
 
+    /// The loop ends on [`Bus::disconnect`] while not connected: nothing queued will
+    /// be sent, so every waiter fails now (the callers' requests stay theirs to keep).
+    fn closed(&mut self) {
+        let dropped = lock(&self.tracker).close();
+        debug!(dropped, "disconnected while not connected to the broker");
+    }
+
     /// A connection error: returns how long to wait before polling again (which
     /// reconnects), or `None` when the client is gone.
     fn on_error(
@@ -559,15 +586,28 @@ impl LoopState {
 }
 
 async fn event_loop(mut eventloop: EventLoop, mut st: LoopState) {
+    let mut closing = st.closing.clone();
     loop {
-        match eventloop.poll().await {
+        // Connected, a DISCONNECT is queued behind the requests and ends the loop
+        // (Outgoing::Disconnect); not connected, closing ends it at once. Dropping a
+        // poll that is connecting loses nothing: no request is taken before ConnAck.
+        let connected = *st.signals.connected.borrow();
+        let polled = tokio::select! {
+            r = eventloop.poll() => r,
+            _ = closing.wait_for(|c| *c), if !connected => return st.closed(),
+        };
+        match polled {
             Ok(ev) => {
                 if let Flow::Stop = st.on_event(&mut eventloop, ev) {
                     return;
                 }
             }
             Err(e) => match st.on_error(&mut eventloop, e) {
-                Some(delay) => tokio::time::sleep(delay).await,
+                Some(_) if *closing.borrow() => return st.closed(),
+                Some(delay) => tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = closing.wait_for(|c| *c) => return st.closed(),
+                },
                 None => return,
             },
         }

@@ -153,3 +153,46 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A bus closed before it ever reached its broker stops there: its event loop ends
+/// and the waiters of what it had queued fail. It must not connect later (with its
+/// client id, taking the session over from the instance started after it) to send
+/// those publishes: the remote outbox of a restarted wis2-publish then sent its
+/// oldest message twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_disconnected_before_it_ever_connected_stops_and_fails_its_waiters() {
+    let port = free_port();
+    let url = format!(
+        "mqtt://wis2-watch:{}@127.0.0.1:{port}",
+        password("wis2-watch")
+    );
+    let a: BrokerArgs = args(&[s("--broker-url"), url]);
+    let conn = Bus::connect(ConnectOptions::new(
+        a.mqtt_options("bus-closed-test").expect("options"),
+        vec![],
+    ));
+    let done = conn
+        .bus
+        .publish_nowait(TOPIC, "queued while no broker listens")
+        .await
+        .expect("queued");
+    conn.bus.disconnect().await;
+    let r = tokio::time::timeout(Duration::from_secs(5), conn.bus.wait_ack(TOPIC, done))
+        .await
+        .expect("the waiter ends within 5 s");
+    assert!(
+        matches!(r, Err(wis2_bus::BusError::Closed)),
+        "the queued publish fails as closed: {r:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(5), conn.task)
+        .await
+        .expect("the event loop ends within 5 s instead of reconnecting")
+        .expect("event loop did not panic");
+    assert!(
+        conn.bus
+            .publish_nowait(TOPIC, "after the close")
+            .await
+            .is_err(),
+        "a closed bus refuses new publishes"
+    );
+}

@@ -6,7 +6,9 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED=${WIS2_SHARED:-$(cd "$ROOT/.." && pwd)/shared}
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+# BENCH_PROFILE=container measures the Docker image's build profile (no cross-crate LTO).
+PROFILE=${BENCH_PROFILE:-release}
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE
 export PATH="$PATH:/usr/sbin:/usr/local/sbin"
 
 CENTRE=fr-ifremer-argo
@@ -43,8 +45,8 @@ bench_cleanup() {
 
 build_release() {
     [ "${BENCH_BUILD:-1}" = 0 ] && { echo "== BENCH_BUILD=0: using the binaries in $BIN"; return; }
-    echo "== cargo build --release (services and wis2-bench)"
-    (cd "$ROOT" && cargo build --release --quiet -p wis2-watch -p wis2-create -p wis2-validate \
+    echo "== cargo build --profile $PROFILE (services and wis2-bench)"
+    (cd "$ROOT" && cargo build --profile "$PROFILE" --quiet -p wis2-watch -p wis2-create -p wis2-validate \
         -p wis2-publish -p wis2-bench)
 }
 

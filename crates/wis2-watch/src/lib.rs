@@ -571,6 +571,14 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         }
     }
     tracing::info!("wis2-watch stopping");
+    let store = w.store.clone();
+    match tokio::task::spawn_blocking(move || store.flush()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot flush the confirmations: files confirmed since the last announcement will be announced again (and not published twice)")
+        }
+        Err(e) => tracing::warn!(error = %e, "store task crashed"),
+    }
     w.bus.disconnect().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.task).await;
     Ok(())

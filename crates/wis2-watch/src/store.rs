@@ -11,6 +11,14 @@
 //! - [`unconfirmed_older_than`](AnnounceStore::unconfirmed_older_than) lists what to
 //!   re-announce after a timeout.
 //!
+//! Durability: announcements are committed durably (fsync) before the caller goes on.
+//! Confirmations are not: losing one (a crash of the machine or a `kill -9` before the
+//! next durable commit) only makes the file look unconfirmed, so it is announced again
+//! after the timeout and wis2-publish, which has it in its durable record, confirms it
+//! without publishing it twice. The next announcement's commit, and
+//! [`flush`](AnnounceStore::flush) at shutdown, make them durable. This halves the
+//! fsyncs of a busy watcher (one per burst of files instead of two).
+//!
 //! The API is synchronous and cheap to clone (`Arc` inside); call it from
 //! `tokio::task::spawn_blocking` if a commit's fsync on the async threads matters.
 
@@ -286,6 +294,12 @@ impl AnnounceStore {
         tx.commit().map_err(|e| self.db_err("write", e))
     }
 
+    /// Makes every earlier commit durable (the confirmations), with one fsync.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(|e| self.db_err("flush", e))?;
+        tx.commit().map_err(|e| self.db_err("flush", e))
+    }
+
     /// Forgets `rel` (no error if unknown).
     pub fn remove(&self, rel: &str) -> Result<(), StoreError> {
         let tx = self
@@ -314,10 +328,12 @@ impl AnnounceStore {
     }
 
     /// [`AnnounceStore::confirm`] for several (rel, event_id) pairs, in order, in one
-    /// transaction; whether each matched.
+    /// transaction; whether each matched. Not durable by itself (see the module's
+    /// documentation).
     pub fn confirm_many(&self, pairs: &[(String, String)]) -> Result<Vec<bool>, StoreError> {
         let err = |e: redb::Error| self.db_err("confirm", e);
-        let tx = self.db.begin_write().map_err(|e| err(e.into()))?;
+        let mut tx = self.db.begin_write().map_err(|e| err(e.into()))?;
+        tx.set_durability(redb::Durability::None);
         let mut matched = Vec::with_capacity(pairs.len());
         {
             let mut table = tx.open_table(ANNOUNCED).map_err(|e| err(e.into()))?;
@@ -428,6 +444,35 @@ mod tests {
             Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
             event_id,
         )
+    }
+
+    /// What a crash would leave: a copy of the file as it is on disk now.
+    fn crash_copy(path: &Path, dir: &Path, name: &str) -> AnnounceStore {
+        let copy = dir.join(name);
+        std::fs::copy(path, &copy).unwrap();
+        AnnounceStore::open(&copy).unwrap()
+    }
+
+    #[test]
+    fn confirmations_are_durable_after_the_next_durable_commit_or_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("announced.redb");
+        let s = AnnounceStore::open(&path).unwrap();
+        s.record("a/x.nc", &live("e1")).unwrap();
+        assert!(s.confirm("a/x.nc", "e1").unwrap());
+        assert!(s.get("a/x.nc").unwrap().unwrap().confirmed, "seen at once");
+        // A crash now loses the confirmation: the file is announced again later.
+        let lost = crash_copy(&path, dir.path(), "before-flush.redb");
+        assert!(!lost.get("a/x.nc").unwrap().unwrap().confirmed);
+        s.flush().unwrap();
+        let kept = crash_copy(&path, dir.path(), "after-flush.redb");
+        assert!(kept.get("a/x.nc").unwrap().unwrap().confirmed);
+        // The next announcement's durable commit carries earlier confirmations too.
+        s.record("a/y.nc", &live("e2")).unwrap();
+        assert!(s.confirm("a/y.nc", "e2").unwrap());
+        s.record("a/z.nc", &live("e3")).unwrap();
+        let kept = crash_copy(&path, dir.path(), "after-record.redb");
+        assert!(kept.get("a/y.nc").unwrap().unwrap().confirmed);
     }
 
     #[test]

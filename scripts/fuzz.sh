@@ -34,7 +34,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${FUZZ_SECONDS:-30}
 sanitizer=${FUZZ_SANITIZER:-address}
-all="event wnm wcmp2 bufr classic stac sniff"
+all="event wnm wcmp2 bufr classic stac sniff monitor"
 targets=${*:-$all}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -78,6 +78,7 @@ seed event "$shared"/data/wnm/*.json
 seed sniff "$shared"/data/bufr/*.bin "$root"/data/argo/*.nc "$shared"/data/wnm/*.json \
   "$shared"/standards/wnm/examples/*.json
 seed_text classic units 'days since 1950-01-01T00:00:00Z12345678'
+seed_text monitor discarded '{"specversion":"1.0","id":"e1","source":"fr-meteofrance-global-broker","type":"int.wmo.wis2.gb.message.discarded","subject":"wis2/argo/R1.nc","time":"2026-11-29T10:00:00Z","data":{"message_id":"m1","reason":"no discovery metadata","details":[{"data_id":"wis2/argo/R1.nc"}]}}'
 
 failed=""
 for t in $targets; do

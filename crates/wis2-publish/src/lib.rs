@@ -44,6 +44,7 @@
 //! See [`replay`]: `wis2-publish replay` re-injects them, checking the broker ACL first.
 
 pub mod echo;
+pub mod monitor;
 pub mod output;
 pub mod queue;
 pub mod remote;
@@ -106,6 +107,8 @@ pub struct RunArgs {
     pub broker: BrokerArgs,
     #[command(flatten)]
     pub remote: RemoteArgs,
+    #[command(flatten)]
+    pub monitor: monitor::MonitorArgs,
     /// File or folder (existing, or ending with `/`) where each published message is written.
     #[arg(long = "output", env = "WIS2_OUTPUT")]
     pub output: Option<PathBuf>,
@@ -745,6 +748,7 @@ pub(crate) enum Echoed {
 pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use anyhow::Context;
     let store = store::PublishedStore::open(&args.state_dir)?;
+    let monitor = monitor::Monitor::start(&args.monitor, store.clone())?;
     let output = args
         .output
         .as_ref()
@@ -821,6 +825,9 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
     }
     if let Some(remote) = remote {
         remote.shutdown().await;
+    }
+    if let Some(monitor) = monitor {
+        monitor.stop().await;
     }
     result
 }

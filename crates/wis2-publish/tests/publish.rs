@@ -117,6 +117,19 @@ impl Broker {
 
     /// Starts (or restarts) on a given state folder and port.
     fn start_in(dir: tempfile::TempDir, port: u16) -> Broker {
+        Self::launch(dir, port, None)
+    }
+
+    /// Starts with the ACL template `acl` instead of the project's (another broker's
+    /// accounts: a Global Broker's monitoring topics, say).
+    fn start_with_acl(acl: &str) -> Broker {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let template = dir.path().join("acl.template");
+        std::fs::write(&template, acl).expect("ACL template");
+        Self::launch(dir, free_port(), Some(template))
+    }
+
+    fn launch(dir: tempfile::TempDir, port: u16, acl: Option<PathBuf>) -> Broker {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -135,6 +148,9 @@ impl Broker {
             .env("WIS2_CENTRE_ID", "fr-ifremer-argo")
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log));
+        if let Some(acl) = acl {
+            cmd.env("BROKER_ACL_TEMPLATE", acl);
+        }
         for (user, pw) in PASSWORDS {
             let var = match user {
                 "operator" => "WIS2_OPERATOR_PASSWORD".to_string(),
@@ -1002,5 +1018,122 @@ async fn an_unwritable_output_folder_logs_the_fix_and_the_message_is_still_publi
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(want.exists(), "written once the folder is writable again");
+    svc.stop().await;
+}
+
+// ---------------------------------------------------------------------------------
+// Monitoring events of a Global Broker.
+
+/// The accounts of the stand-in Global Broker: the operator writes monitoring events,
+/// wis2-publish reads them.
+const GB_ACL: &str = "user operator\ntopic readwrite monitor/a/wis2/#\nuser wis2-publish\ntopic read monitor/a/wis2/#\n";
+
+/// Waits (at most 20 s) for a captured log line holding every one of `needles`.
+async fn log_line(needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(l) = log_lines(needles).into_iter().next() {
+            return l;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {needles:?} within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn monitoring_event(kind: &str, data: serde_json::Value) -> (String, Vec<u8>) {
+    let id = new_id();
+    let e = serde_json::json!({
+        "specversion": "1.0",
+        "type": kind,
+        "source": "fr-meteofrance-global-broker",
+        "id": id,
+        "time": "2026-11-29T10:00:00Z",
+        "datacontenttype": "application/json",
+        "data": data
+    });
+    (id, e.to_string().into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_name() {
+    let b = Broker::start();
+    let gb = Broker::start_with_acl(GB_ACL);
+    let state = tempfile::tempdir().expect("state");
+    let svc = Service::start(
+        b.port,
+        state.path(),
+        &[
+            s("--monitor-broker-url"),
+            url("wis2-publish", gb.port),
+            s("--monitor-centre-id"),
+            s("fr-ifremer-argo"),
+            s("--monitor-client-id"),
+            format!("monitor-test-{}", uuid::Uuid::new_v4().simple()),
+        ],
+    )
+    .ready()
+    .await;
+    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#"]).await;
+    let id = new_id();
+    let data_id = format!("wis2/x/M{}.nc", uuid::Uuid::new_v4().simple());
+    validated(b.port, &envelope(&wnm(&id, &data_id, "AAAA", "canonical"))).await;
+    let seen = obs
+        .collect(1, Duration::from_secs(20), |m| m.topic == TOPIC)
+        .await;
+    assert_eq!(
+        seen.iter().map(message_id).collect::<Vec<_>>(),
+        std::slice::from_ref(&id)
+    );
+    // Published and recorded: the store now names it.
+    log_line(&["published", &id]).await;
+    log_line(&["subscribed to the Global Broker's monitoring events"]).await;
+
+    let topic = "monitor/a/wis2/fr-ifremer-argo/fr-meteofrance-global-broker";
+    let gb_send = |payload: Vec<u8>| {
+        let port = gb.port;
+        async move {
+            wis2_publish::publish_once(
+                &BrokerArgs::from_url(&url("operator", port)),
+                topic,
+                payload,
+            )
+            .await
+            .expect("monitoring event published")
+        }
+    };
+    // A discard naming our message id.
+    let (discarded, payload) = monitoring_event(
+        "int.wmo.wis2.gb.message.discarded",
+        serde_json::json!({"message_id": id, "reason": "no discovery metadata for this topic"}),
+    );
+    gb_send(payload).await;
+    let line = log_line(&[&discarded, "reports a problem with our message"]).await;
+    assert!(line.contains(" WARN "), "a warning: {line}");
+    assert!(line.contains(&data_id), "names the data_id: {line}");
+    assert!(line.contains(&id), "names the message id: {line}");
+    assert!(
+        line.contains("no discovery metadata"),
+        "carries the reason: {line}"
+    );
+    // Information naming only the data_id.
+    let (cached, payload) = monitoring_event(
+        "int.wmo.wis2.gc.data.cached",
+        serde_json::json!({"data_id": data_id}),
+    );
+    gb_send(payload).await;
+    let line = log_line(&[&cached, "monitoring event about our message"]).await;
+    assert!(line.contains(" INFO ") && line.contains(&id), "{line}");
+    // An event about something we never published, then a payload that is not one.
+    let (other, payload) = monitoring_event(
+        "int.wmo.wis2.gb.message.rejected",
+        serde_json::json!({"message_id": new_id()}),
+    );
+    gb_send(payload).await;
+    log_line(&[&other, "no message published here is named in it"]).await;
+    gb_send(b"garbage from the monitor".to_vec()).await;
+    log_line(&["not a WIS2 monitoring event", "garbage from the monitor"]).await;
     svc.stop().await;
 }

@@ -18,6 +18,7 @@ pub mod formats;
 pub mod hash;
 pub mod message;
 pub mod metadata;
+pub mod monitor;
 pub mod report;
 pub mod stac;
 pub mod topic;

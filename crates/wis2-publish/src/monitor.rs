@@ -1,0 +1,181 @@
+//! Monitoring events of a Global Broker (optional): with `--monitor-broker-url`
+//! (`WIS2_MONITOR_BROKER_URL`), `wis2-publish run` also subscribes there to
+//! `monitor/a/wis2/<centre-id>/#` and logs every WIS2 Monitoring Event about the
+//! centre: a warning when the event reports a problem (a discarded message, a record
+//! failing the WCMP2 suite), information otherwise.
+//!
+//! Each event is matched against the publication store: when a string of its
+//! `subject` or `data` is the id of a message this wis2-publish published, or a
+//! `data_id` it published, the log line names that message id and data_id, so one
+//! file can be followed from its file event to what the Global Services said of it.
+//!
+//! The connection is the monitor's own (client id `<centre-id>-wis2-publish-monitor`
+//! by default, persistent session, so events sent while the service is down wait at
+//! the Global Broker within its queue limit). An unreachable Global Broker changes
+//! nothing else: the service publishes as before and reconnects in the background.
+//! A payload that is not a monitoring event is logged (its first bytes) and ignored.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use tokio::sync::mpsc;
+use wis2::monitor::MonitoringEvent;
+use wis2_bus::{BrokerArgs, Bus, ConnectOptions, Delivery};
+
+use crate::store::{Published, PublishedStore};
+
+/// Settings of the monitoring events (optional).
+#[derive(Debug, Clone, Args)]
+pub struct MonitorArgs {
+    /// Global Broker whose monitoring events about this centre are logged, for example
+    /// mqtts://everyone:everyone@globalbroker.example.org:8883.
+    #[arg(long = "monitor-broker-url", env = "WIS2_MONITOR_BROKER_URL")]
+    pub monitor_broker_url: Option<String>,
+    /// The centre id whose events are followed (`monitor/a/wis2/<centre-id>/#`).
+    #[arg(long = "monitor-centre-id", env = "WIS2_CENTRE_ID")]
+    pub monitor_centre_id: Option<String>,
+    /// PEM file of the certificate authorities for the Global Broker (default: system roots).
+    #[arg(long = "monitor-ca-file", env = "WIS2_MONITOR_CA_FILE")]
+    pub monitor_ca_file: Option<PathBuf>,
+    /// MQTT client id at the Global Broker (default `<centre-id>-wis2-publish-monitor`).
+    #[arg(long = "monitor-client-id", env = "WIS2_MONITOR_CLIENT_ID")]
+    pub monitor_client_id: Option<String>,
+}
+
+/// The running follower of the monitoring events.
+pub struct Monitor {
+    bus: Bus,
+    task: tokio::task::JoinHandle<()>,
+    conn_task: tokio::task::JoinHandle<()>,
+}
+
+impl Monitor {
+    /// Connects (in the background) and starts logging; `None` when no Global Broker
+    /// is configured.
+    pub fn start(args: &MonitorArgs, store: PublishedStore) -> anyhow::Result<Option<Monitor>> {
+        let Some(url) = args
+            .monitor_broker_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let centre = args
+            .monitor_centre_id
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .context("WIS2_MONITOR_BROKER_URL is set but no centre id: set WIS2_CENTRE_ID (or --monitor-centre-id), the events followed are those of monitor/a/wis2/<centre-id>/#")?;
+        if !centre
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            anyhow::bail!(
+                "centre id `{centre}` is not a WIS2 centre id (lowercase letters, digits and '-'): correct WIS2_CENTRE_ID"
+            );
+        }
+        let client_id = args
+            .monitor_client_id
+            .clone()
+            .unwrap_or_else(|| format!("{centre}-wis2-publish-monitor"));
+        let mut broker = BrokerArgs::from_url(url);
+        broker.ca_file = args.monitor_ca_file.clone();
+        broker.client_id = Some(client_id.clone());
+        let mqtt = broker
+            .mqtt_options(&client_id)
+            .context("invalid WIS2_MONITOR_BROKER_URL")?;
+        let filter = wis2::monitor::topic_filter(centre);
+        tracing::info!(monitor = %broker.redacted_url(), filter, "following the Global Broker's monitoring events");
+        let conn = Bus::connect(ConnectOptions::new(mqtt, vec![filter]));
+        let task = tokio::spawn(follow(conn.bus.clone(), conn.deliveries, store));
+        Ok(Some(Monitor {
+            bus: conn.bus,
+            task,
+            conn_task: conn.task,
+        }))
+    }
+
+    /// Disconnects and stops logging.
+    pub async fn stop(self) {
+        self.bus.disconnect().await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.conn_task).await;
+        self.task.abort();
+    }
+}
+
+async fn follow(
+    bus: Bus,
+    mut deliveries: mpsc::UnboundedReceiver<Delivery>,
+    store: PublishedStore,
+) {
+    let ready = bus.clone();
+    tokio::spawn(async move {
+        if ready.wait_ready().await.is_ok() {
+            tracing::info!("subscribed to the Global Broker's monitoring events");
+        }
+    });
+    while let Some(d) = deliveries.recv().await {
+        report(&d, &store).await;
+        if let Err(e) = bus.ack(&d).await {
+            tracing::debug!(error = %e, "monitoring event not acknowledged (it comes again)");
+        }
+    }
+}
+
+/// The first bytes of a payload, for a log line.
+fn head(payload: &[u8]) -> String {
+    let n = payload.len().min(200);
+    String::from_utf8_lossy(&payload[..n]).into_owned()
+}
+
+/// The publication of ours an event names: a message id first, then a data_id.
+fn ours(store: &PublishedStore, references: &[String]) -> Option<Published> {
+    references
+        .iter()
+        .find_map(|r| store.message(r).ok().flatten())
+        .or_else(|| references.iter().find_map(|r| store.last(r).ok().flatten()))
+}
+
+async fn report(d: &Delivery, store: &PublishedStore) {
+    let e = match MonitoringEvent::parse(&d.payload) {
+        Ok(e) => e,
+        Err(err) => {
+            tracing::warn!(topic = d.topic, error = %err, payload = %head(&d.payload), "not a WIS2 monitoring event: logged and ignored");
+            return;
+        }
+    };
+    let (s, refs) = (store.clone(), e.references.clone());
+    let found = tokio::task::spawn_blocking(move || ours(&s, &refs))
+        .await
+        .ok()
+        .flatten();
+    let (message_id, data_id) = match &found {
+        Some(p) => (Some(p.message_id.as_str()), Some(p.data_id.as_str())),
+        None => (None, None),
+    };
+    macro_rules! log_event {
+        ($level:ident, $what:expr) => {
+            tracing::$level!(
+                topic = d.topic,
+                event_id = e.id,
+                r#type = e.kind,
+                source = e.source,
+                subject = e.subject.as_deref(),
+                time = e.time.as_deref(),
+                message_id,
+                data_id,
+                detail = e.detail,
+                $what
+            )
+        };
+    }
+    match (e.is_problem(), found.is_some()) {
+        (true, true) => log_event!(warn, "a Global Service reports a problem with our message"),
+        (true, false) => log_event!(
+            warn,
+            "a Global Service reports a problem (no message published here is named in it)"
+        ),
+        (false, true) => log_event!(info, "monitoring event about our message"),
+        (false, false) => log_event!(info, "monitoring event"),
+    }
+}

@@ -74,4 +74,4 @@ for s in mosquitto "${SERVICES[@]}"; do
 done
 dl=$(find "$TMP/deadletters" -type f 2>/dev/null | wc -l || true)
 echo "dead letters: $dl"
-echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), $(date -u +%FT%TZ)"
+machine_line

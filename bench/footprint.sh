@@ -81,4 +81,4 @@ if command -v docker >/dev/null && timeout 5 docker info >/dev/null 2>&1; then
 else
     echo "docker image: no Docker engine running here, not measured"
 fi
-echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+machine_line

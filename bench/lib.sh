@@ -177,3 +177,13 @@ snapshot_metrics() { # tag
         curl -s "http://127.0.0.1:${PORT[$s]}/metrics" >"$TMP/metrics.$s.$1" || true
     done
 }
+
+# One line saying what the figures were measured on: CPUs, model, load average, and a
+# CPU calibration (openssl's sha512 over 16 KiB blocks for 1 s), to compare runs taken
+# while the host was busier or quieter.
+machine_line() {
+    local cal
+    cal=$(openssl speed -seconds 1 -bytes 16384 -evp sha512 2>/dev/null |
+        awk '/^sha512/ { v = $NF; sub(/k$/, "", v); printf "%.0f", v / 1000 }')
+    echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg), openssl sha512 ${cal:-?} MB/s (16 KiB blocks), $(date -u +%FT%TZ)"
+}

@@ -63,4 +63,4 @@ awk -v n="$received" -v t0="$t0" -v f="$first" -v l="$last" -v s="${STARTUP_MS[w
 curl -s "http://127.0.0.1:${PORT[wis2-publish]}/metrics" >"$TMP/m.after"
 : >"$TMP/m.before"
 "$BIN/wis2-bench" histogram "$TMP/m.before" "$TMP/m.after" | sed 's/^/    /'
-echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+machine_line

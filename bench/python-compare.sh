@@ -180,4 +180,4 @@ for label, m, o, t in rows:
 print("   VERDICT: " + ("both agree wherever pywis-pubsub implements the rule" if unexpected == 0
                        else f"{unexpected} disagreement(s) on rules pywis-pubsub implements: look at them"))
 EOF
-echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%FT%TZ)"
+machine_line

@@ -251,8 +251,8 @@ impl Bus {
                 subacks_missing: 0,
                 lost_unsent: 0,
                 received: 0,
-                closing: closing_rx,
             },
+            closing_rx,
         ));
         Connection {
             bus: Bus {
@@ -429,8 +429,6 @@ struct LoopState {
     lost_unsent: usize,
     /// Deliveries so far.
     received: u64,
-    /// Set by [`Bus::disconnect`].
-    closing: watch::Receiver<bool>,
 }
 
 /// Whether the event loop goes on.
@@ -585,8 +583,13 @@ impl LoopState {
     }
 }
 
-async fn event_loop(mut eventloop: EventLoop, mut st: LoopState) {
-    let mut closing = st.closing.clone();
+/// Polls until the DISCONNECT is out, the client is gone, or `closing` (set by
+/// [`Bus::disconnect`]) while not connected.
+async fn event_loop(
+    mut eventloop: EventLoop,
+    mut st: LoopState,
+    mut closing: watch::Receiver<bool>,
+) {
     loop {
         // Connected, a DISCONNECT is queued behind the requests and ends the loop
         // (Outgoing::Disconnect); not connected, closing ends it at once. Dropping a
@@ -603,7 +606,7 @@ async fn event_loop(mut eventloop: EventLoop, mut st: LoopState) {
                 }
             }
             Err(e) => match st.on_error(&mut eventloop, e) {
-                Some(_) if *closing.borrow() => return st.closed(),
+                // Already closing: wait_for is ready at once.
                 Some(delay) => tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = closing.wait_for(|c| *c) => return st.closed(),

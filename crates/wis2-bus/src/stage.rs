@@ -355,16 +355,19 @@ pub async fn run_stage<H: Handler>(
                     break;
                 }
             }
-            let done: Vec<Delivery> = batch
-                .iter()
-                .filter(|s| s.ok && s.handled)
-                .map(|s| s.delivery.clone())
-                .collect();
+            // Shared by both steps (each delivery holds its payload: no second copy).
+            let done: Arc<Vec<Delivery>> = Arc::new(
+                batch
+                    .iter()
+                    .filter(|s| s.ok && s.handled)
+                    .map(|s| s.delivery.clone())
+                    .collect(),
+            );
             if seq_handler.has_ordered_step() && !done.is_empty() {
                 let h = seq_handler.clone();
                 let ds = done.clone();
                 if let Err(e) = tokio::task::spawn_blocking(move || {
-                    for d in &ds {
+                    for d in ds.iter() {
                         h.acknowledged_in_order(d);
                     }
                 })

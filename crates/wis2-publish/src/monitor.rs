@@ -66,12 +66,9 @@ impl Monitor {
             .as_deref()
             .filter(|c| !c.is_empty())
             .context("WIS2_MONITOR_BROKER_URL is set but no centre id: set WIS2_CENTRE_ID (or --monitor-centre-id), the events followed are those of monitor/a/wis2/<centre-id>/#")?;
-        if !centre
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
+        if !wis2::topic::is_level_name(centre) {
             anyhow::bail!(
-                "centre id `{centre}` is not a WIS2 centre id (lowercase letters, digits and '-'): correct WIS2_CENTRE_ID"
+                "centre id `{centre}` is not a WIS2 centre id (lowercase letters, digits and single '-' between them): correct WIS2_CENTRE_ID"
             );
         }
         let client_id = args

@@ -45,7 +45,7 @@ impl MonitoringEvent {
         let ev = CloudEvent::parse(payload)?;
         let mut references = Vec::new();
         if let Some(s) = &ev.subject {
-            collect(&Value::String(s.clone()), &mut references);
+            add_reference(s, &mut references);
         }
         let mut detail = String::new();
         if let Some(data) = &ev.data {
@@ -80,16 +80,23 @@ impl MonitoringEvent {
     }
 }
 
+/// Keeps `s` as a reference when it is short, not empty and not already kept.
+fn add_reference(s: &str, out: &mut Vec<String>) {
+    if out.len() < MAX_REFERENCES
+        && !s.is_empty()
+        && s.len() <= MAX_REFERENCE
+        && !out.iter().any(|r| r == s)
+    {
+        out.push(s.to_string());
+    }
+}
+
 fn collect(v: &Value, out: &mut Vec<String>) {
     if out.len() >= MAX_REFERENCES {
         return;
     }
     match v {
-        Value::String(s)
-            if !s.is_empty() && s.len() <= MAX_REFERENCE && !out.iter().any(|r| r == s) =>
-        {
-            out.push(s.clone());
-        }
+        Value::String(s) => add_reference(s, out),
         Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
         Value::Object(map) => map.values().for_each(|i| collect(i, out)),
         _ => {}

@@ -263,6 +263,19 @@ impl TopicTables {
     }
 }
 
+/// Whether `l` is a well-formed level name (a centre id, say): lowercase letters,
+/// digits and single `-` between them.
+pub fn is_level_name(l: &str) -> bool {
+    let bytes = l.as_bytes();
+    !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-')
+        && !l.contains("--")
+}
+
 /// The centre-id (level 4) of a topic.
 pub fn centre_id(topic: &str) -> Option<&str> {
     topic.split('/').nth(3).filter(|l| !l.is_empty())
@@ -409,14 +422,7 @@ impl<'a> Checker<'a> {
             }
             return false;
         }
-        let bytes = l.as_bytes();
-        let valid = bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-            && bytes.first() != Some(&b'-')
-            && bytes.last() != Some(&b'-')
-            && !l.contains("--");
-        if valid {
+        if is_level_name(l) {
             return true;
         }
         let fixed: String = l
@@ -758,6 +764,16 @@ mod tests {
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[1][1], "x, \"y\"");
         assert_eq!(rows[2][0], "b");
+    }
+
+    #[test]
+    fn level_names() {
+        for ok in ["fr-ifremer-argo", "a", "x1-2"] {
+            assert!(is_level_name(ok), "{ok}");
+        }
+        for bad in ["", "Fr-ifremer", "-a", "a-", "a--b", "a_b", "a/b", "a b"] {
+            assert!(!is_level_name(bad), "{bad:?}");
+        }
     }
 
     #[test]

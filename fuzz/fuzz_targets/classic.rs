@@ -1,5 +1,5 @@
-//! The netCDF parts read in Rust before libnetcdf sees a file: the classic (CDF-1,
-//! CDF-2, CDF-5) header reader, and the `units` of a time variable with the
+//! The netCDF parts read in Rust: the classic (CDF-1, CDF-2, CDF-5) header reader, the
+//! pure-Rust reader of whole CDF-1/CDF-2 files, and the `units` of a time variable with the
 //! conversion of its values.
 #![no_main]
 
@@ -11,6 +11,11 @@ fuzz_target!(|data: &[u8]| {
         // The header was read from these bytes, and the data come after it.
         assert!(e.header_len <= data.len() as u64, "{e:?}");
         assert!(e.min_file_len >= e.header_len, "{e:?}");
+        // A whole file (as long as its header says): the pure-Rust reader reads it
+        // or leaves it to libnetcdf, without crashing.
+        if data.len() as u64 >= e.min_file_len && matches!(data[3], 1 | 2) {
+            let _ = netcdf::read_classic_bytes(data.to_vec());
+        }
     }
     // `units` text, then an f64 value: the last 8 bytes.
     if data.len() >= 8 {

@@ -404,7 +404,19 @@ fn write_nc(
     let p = dir.path().join(file);
     let bytes = cdf::write(version, &[("N_PROF", n_prof), ("DATE_TIME", 14)], &vars);
     std::fs::write(&p, bytes).expect("write nc");
+    readers_agree(&p);
     p
+}
+
+/// The Rust classic reader and libnetcdf give the same facts, or both refuse the file.
+fn readers_agree(p: &Path) {
+    let ours = wis2::formats::netcdf::read(p);
+    let theirs = wis2::formats::netcdf::read_with_libnetcdf(p);
+    match (&ours, &theirs) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", p.display()),
+        (Err(_), Err(_)) => {}
+        _ => panic!("{}: {ours:?} against libnetcdf {theirs:?}", p.display()),
+    }
 }
 
 // 2022-04-18T09:48:00Z and 2022-04-18T10:07:50Z as Argo days.
@@ -622,6 +634,35 @@ fn many_threads_read_netcdf_at_once() {
             });
         }
     });
+}
+
+#[test]
+fn the_rust_classic_reader_agrees_with_libnetcdf_on_every_real_file() {
+    // Classic files are read in Rust; libnetcdf is the reference. Both must give the
+    // same time, place and notes (or both refuse the file). The files the tests write
+    // are compared too (`write_nc`, and the record-variable files of every version).
+    fn nc_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                nc_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "nc") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    nc_files(shared!("argo"), &mut files);
+    let mut classic = 0;
+    for p in &files {
+        let bytes = std::fs::read(p).expect("read");
+        classic += usize::from(bytes.starts_with(b"CDF"));
+        readers_agree(p);
+    }
+    assert!(
+        classic >= 10,
+        "only {classic} classic files in shared/data/argo"
+    );
 }
 
 // ---------------------------------------------------------------- BUFR
@@ -929,6 +970,7 @@ fn libnetcdf_written_classic_files_with_record_variables_pass_the_length_check()
             f.close().expect("close");
         })
         .expect("netcdf thread");
+        readers_agree(&p);
         let f = ok(&p);
         assert_eq!(
             f.temporal,

@@ -1,12 +1,14 @@
-//! The header of netCDF classic files (CDF-1, CDF-2, CDF-5), read only to know how
-//! long the file must be.
+//! The header of netCDF classic files (CDF-1, CDF-2, CDF-5): how long the file must
+//! be, and where each variable's values are (the Argo reader reads them from there).
 //!
 //! libnetcdf opens a classic file whose data were cut off (still being written, or a
 //! transfer that stopped) and returns zeros for the missing bytes: `JULD = 0` would be
 //! published as 1950-01-01T00:00:00Z at 0°N 0°E. It even opens some files whose header
-//! is cut. So before libnetcdf reads anything, the header is parsed here (format in the
+//! is cut. So before any value is read, the header is parsed here (format in the
 //! netCDF User Guide, "The NetCDF Classic Format Specification") and the file size is
-//! compared with the end of the last variable's data.
+//! compared with the end of the last variable's data. The same parse gives each
+//! variable's type, shape, offset and attributes, from which
+//! [`super::netcdf`] reads Argo's few variables without libnetcdf.
 
 /// How far a classic header says the data go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,12 +72,14 @@ impl Cursor<'_> {
         Ok(())
     }
 
-    fn name(&mut self) -> Result<(), HeaderError> {
+    fn name(&mut self) -> Result<String, HeaderError> {
         let n = self.count()?;
         if n == 0 || n > 256 * 1024 {
             return Err(damaged(&format!("a name of {n} bytes")));
         }
-        self.skip(n)
+        let start = self.at;
+        self.skip(n)?;
+        Ok(String::from_utf8_lossy(&self.b[start..start + n as usize]).into_owned())
     }
 
     /// `ABSENT` or `tag nelems`: the number of elements.
@@ -89,24 +93,84 @@ impl Cursor<'_> {
         }
     }
 
-    fn attributes(&mut self) -> Result<(), HeaderError> {
+    fn attributes(&mut self) -> Result<Vec<Attribute>, HeaderError> {
         let n = self.list(0x0C, "attribute")?;
+        let mut attrs = Vec::with_capacity(n.min(64) as usize);
         for _ in 0..n {
-            self.name()?;
+            let name = self.name()?;
             let ty = self.u32()?;
             let len = self.count()?;
             let size = type_size(ty, self.wide)?;
-            self.skip(
-                len.checked_mul(size)
-                    .ok_or_else(|| damaged("attribute size"))?,
-            )?;
+            let start = self.at;
+            let bytes = len
+                .checked_mul(size)
+                .ok_or_else(|| damaged("attribute size"))?;
+            self.skip(bytes)?;
+            attrs.push(Attribute {
+                name,
+                ty,
+                values: start..start + bytes as usize,
+            });
         }
-        Ok(())
+        Ok(attrs)
     }
 }
 
 fn damaged(what: &str) -> HeaderError {
     HeaderError::Damaged(what.to_string())
+}
+
+/// The `nc_type` of text.
+pub const NC_CHAR: u32 = 2;
+
+/// An attribute: its `nc_type` and where its values are in the header bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    pub name: String,
+    pub ty: u32,
+    pub values: std::ops::Range<usize>,
+}
+
+/// A variable of a classic file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    pub name: String,
+    /// `nc_type`: 1 byte, 2 char, 3 short, 4 int, 5 float, 6 double; CDF-5 adds 7
+    /// ubyte, 8 ushort, 9 uint, 10 int64, 11 uint64.
+    pub ty: u32,
+    /// Values in one record (a record variable) or in all (any other).
+    pub elems: u64,
+    /// Offset of its first value in the file.
+    pub begin: u64,
+    /// Its first dimension is the unlimited one.
+    pub record: bool,
+    pub attributes: Vec<Attribute>,
+}
+
+impl Variable {
+    /// Bytes of one value.
+    pub fn value_size(&self) -> u64 {
+        type_size(self.ty, true).unwrap_or(1)
+    }
+}
+
+/// A parsed classic header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// 1, 2 or 5.
+    pub version: u8,
+    /// Number of records; `None` while the file is being streamed (unknown).
+    pub numrecs: Option<u64>,
+    /// Bytes from one record to the next.
+    pub recsize: Option<u64>,
+    pub variables: Vec<Variable>,
+    pub extent: Extent,
+}
+
+impl Header {
+    pub fn variable(&self, name: &str) -> Option<&Variable> {
+        self.variables.iter().find(|v| v.name == name)
+    }
 }
 
 fn type_size(ty: u32, wide: bool) -> Result<u64, HeaderError> {
@@ -123,8 +187,13 @@ fn type_size(ty: u32, wide: bool) -> Result<u64, HeaderError> {
     })
 }
 
-/// Parses a classic header from the first bytes of a file.
+/// How long a classic file must be, from its first bytes.
 pub fn extent(b: &[u8]) -> Result<Extent, HeaderError> {
+    parse(b).map(|h| h.extent)
+}
+
+/// Parses a classic header from the first bytes of a file.
+pub fn parse(b: &[u8]) -> Result<Header, HeaderError> {
     if b.len() < 4 {
         return Err(HeaderError::NeedMore);
     }
@@ -162,10 +231,9 @@ pub fn extent(b: &[u8]) -> Result<Extent, HeaderError> {
     if nvars > 1_000_000 {
         return Err(damaged(&format!("{nvars} variables")));
     }
-    // (begin, bytes per record or in all, is a record variable)
     let mut vars = Vec::with_capacity(nvars.min(1024) as usize);
     for _ in 0..nvars {
-        c.name()?;
+        let name = c.name()?;
         let nd = c.count()?;
         if nd > 1024 {
             return Err(damaged(&format!("a variable with {nd} dimensions")));
@@ -185,7 +253,7 @@ pub fn extent(b: &[u8]) -> Result<Extent, HeaderError> {
                     .ok_or_else(|| damaged("variable size overflows"))?;
             }
         }
-        c.attributes()?;
+        let attributes = c.attributes()?;
         let ty = c.u32()?;
         let size = type_size(ty, wide)?;
         let _vsize = c.count()?;
@@ -194,25 +262,35 @@ pub fn extent(b: &[u8]) -> Result<Extent, HeaderError> {
         } else {
             u64::from(c.u32()?)
         };
-        let bytes = elems
+        elems
             .checked_mul(size)
             .ok_or_else(|| damaged("variable size overflows"))?;
-        vars.push((begin, bytes, record));
+        vars.push(Variable {
+            name,
+            ty,
+            elems,
+            begin,
+            record,
+            attributes,
+        });
     }
     let header_len = c.at as u64;
+    // Checked above.
+    let bytes_of = |v: &Variable| v.elems.saturating_mul(v.value_size());
 
-    let recvars: Vec<_> = vars.iter().filter(|v| v.2).collect();
+    let recvars: Vec<_> = vars.iter().filter(|v| v.record).collect();
     // Records are padded to 4 bytes, except when there is exactly one record variable.
     // `None` when a record's size overflows: an error only if a second record is there.
     let recsize: Option<u64> = if recvars.len() == 1 {
-        Some(recvars[0].1)
+        Some(bytes_of(recvars[0]))
     } else {
         recvars.iter().try_fold(0u64, |sum, v| {
-            sum.checked_add(v.1.checked_next_multiple_of(4)?)
+            sum.checked_add(bytes_of(v).checked_next_multiple_of(4)?)
         })
     };
     let mut min_file_len = header_len;
-    for &(begin, bytes, record) in &vars {
+    for v in &vars {
+        let (begin, bytes, record) = (v.begin, bytes_of(v), v.record);
         if begin < header_len {
             return Err(damaged(&format!(
                 "data begin at byte {begin}, inside the {header_len}-byte header"
@@ -234,9 +312,15 @@ pub fn extent(b: &[u8]) -> Result<Extent, HeaderError> {
         .ok_or_else(|| damaged("data end overflows"))?;
         min_file_len = min_file_len.max(end);
     }
-    Ok(Extent {
-        header_len,
-        min_file_len,
+    Ok(Header {
+        version,
+        numrecs: (!streaming).then_some(numrecs),
+        recsize,
+        variables: vars,
+        extent: Extent {
+            header_len,
+            min_file_len,
+        },
     })
 }
 

@@ -9,10 +9,9 @@
 //! | BUFR edition 2-4 | `application/bufr` | typical date/time of each message | none |
 //! | GRIB, HDF5, JSON, text, ... | sniffed or by extension | unknown | none |
 //!
-//! netCDF goes through libnetcdf on one dedicated thread (see
-//! [`netcdf::on_netcdf_thread`]); classic files are first checked against the length
-//! their header declares, because libnetcdf reads the missing bytes of a truncated
-//! file as zeros (see [`classic`]).
+//! netCDF classic files are checked against the length their header declares (see
+//! [`classic`]), then read in Rust from that header; netCDF-4/HDF5 files go through
+//! libnetcdf on one dedicated thread (see [`netcdf`]).
 //!
 //! A file whose content contradicts its name (`.nc` that is not netCDF, `.bufr` without
 //! a BUFR message) is an error, and so is a damaged netCDF or BUFR file: a message with

@@ -1,9 +1,20 @@
 //! Argo netCDF: time from `JULD` (or `JULD_LOCATION`), place from `LATITUDE`/`LONGITUDE`.
 //!
-//! Read through libnetcdf (the `netcdf` crate), so netCDF classic (CDF-1, CDF-2, CDF-5)
-//! and netCDF-4/HDF5 files are read the same way. libnetcdf is not thread-safe: every
-//! call into it, including the implicit close when a file is dropped, happens while
-//! [`NC_LOCK`] is held.
+//! Two readers, one set of rules ([`Source`]):
+//! - netCDF classic files (CDF-1, CDF-2, CDF-5: Argo's format) are read in Rust, on
+//!   the caller's thread: the header parser of [`super::classic`] (which checks the
+//!   file's length anyway) says where each variable's values are, and they are taken
+//!   from the bytes already read for that check (a small file is read whole) or read
+//!   at their offset. No lock, no hand-off to another thread. (The `netcdf3` crate
+//!   parses its header again for every 1 KiB it reads: slower than libnetcdf on an
+//!   Argo profile.)
+//! - netCDF-4/HDF5 files, and classic files whose number of records is not known yet
+//!   (streaming), go through libnetcdf (the `netcdf` crate). libnetcdf is not
+//!   thread-safe: every call into it, including the implicit close when a file is
+//!   dropped, happens on one thread while [`NC_LOCK`] is held.
+//!
+//! [`read_with_libnetcdf`] reads a classic file through libnetcdf too: the tests check
+//! that both readers give the same facts for every real file.
 //!
 //! Rules (Argo user manual):
 //! - `JULD` is days since `REFERENCE_DATE_TIME` (`YYYYMMDDHHMISS`, normally
@@ -94,6 +105,20 @@ const MAX_HEADER: u64 = 64 * 1024 * 1024;
 /// For netCDF classic files, checks that the file is as long as its header says.
 /// HDF5-based files need no such check: libnetcdf refuses truncated ones.
 pub fn check_classic_length(path: &Path) -> Result<(), NetcdfError> {
+    classic_head(path).map(|_| ())
+}
+
+/// The first bytes of a classic file, read for the length check, and its header.
+struct ClassicHead {
+    header: super::classic::Header,
+    bytes: Vec<u8>,
+    /// `bytes` is the whole file.
+    whole: bool,
+}
+
+/// Checks a classic file's length as [`check_classic_length`], and returns what it
+/// read (`None` for a file that is not netCDF classic).
+fn classic_head(path: &Path) -> Result<Option<ClassicHead>, NetcdfError> {
     let io = |e: std::io::Error| NetcdfError::Open(e.to_string());
     let mut file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map_err(io)?.len();
@@ -106,16 +131,22 @@ pub fn check_classic_length(path: &Path) -> Result<(), NetcdfError> {
             .read_to_end(&mut buf)
             .map_err(io)?;
         if buf.len() < 4 || &buf[..3] != b"CDF" {
-            return Ok(());
+            return Ok(None);
         }
-        match super::classic::extent(&buf) {
-            Ok(e) if size < e.min_file_len => {
+        match super::classic::parse(&buf) {
+            Ok(h) if size < h.extent.min_file_len => {
                 return Err(NetcdfError::Truncated {
-                    expected: e.min_file_len,
+                    expected: h.extent.min_file_len,
                     actual: size,
                 });
             }
-            Ok(_) => return Ok(()),
+            Ok(header) => {
+                return Ok(Some(ClassicHead {
+                    header,
+                    whole: buf.len() as u64 == size,
+                    bytes: buf,
+                }));
+            }
             Err(super::classic::HeaderError::NeedMore) if (buf.len() as u64) < size => {
                 if want >= MAX_HEADER {
                     return Err(NetcdfError::Header(format!(
@@ -136,13 +167,55 @@ pub fn check_classic_length(path: &Path) -> Result<(), NetcdfError> {
 
 /// Reads time and place from a netCDF file (Argo conventions).
 pub fn read(path: &Path) -> Result<NetcdfFacts, NetcdfError> {
+    if let Some(head) = classic_head(path)?
+        && head.header.numrecs.is_some()
+    {
+        let file = if head.whole {
+            None
+        } else {
+            Some(std::fs::File::open(path).map_err(|e| NetcdfError::Open(e.to_string()))?)
+        };
+        return read_source(&mut Classic {
+            header: head.header,
+            head: head.bytes,
+            file,
+        });
+    }
+    read_libnetcdf(path)
+}
+
+/// Reads a whole classic file held in memory as [`read`] does (for the fuzzer). `None`
+/// when it is not a classic file whose number of records is known.
+pub fn read_classic_bytes(bytes: Vec<u8>) -> Option<Result<NetcdfFacts, NetcdfError>> {
+    let header = super::classic::parse(&bytes).ok()?;
+    header.numrecs?;
+    if (bytes.len() as u64) < header.extent.min_file_len {
+        return Some(Err(NetcdfError::Truncated {
+            expected: header.extent.min_file_len,
+            actual: bytes.len() as u64,
+        }));
+    }
+    Some(read_source(&mut Classic {
+        header,
+        head: bytes,
+        file: None,
+    }))
+}
+
+/// [`read`] through libnetcdf whatever the format (after the same length check): the
+/// reference the pure-Rust classic reader is compared with.
+pub fn read_with_libnetcdf(path: &Path) -> Result<NetcdfFacts, NetcdfError> {
     check_classic_length(path)?;
+    read_libnetcdf(path)
+}
+
+fn read_libnetcdf(path: &Path) -> Result<NetcdfFacts, NetcdfError> {
     let path = path.to_path_buf();
     on_netcdf_thread(move || {
         // `file` is opened after the caller took NC_LOCK, so it is closed before the
         // lock is released.
         let file = netcdf::open(&path).map_err(|e| NetcdfError::Open(e.to_string()))?;
-        read_open(&file)
+        read_source(&mut Lib(&file))
     })?
 }
 
@@ -188,23 +261,231 @@ pub fn on_netcdf_thread<R: Send + 'static>(
     })
 }
 
-fn read_open(file: &netcdf::File) -> Result<NetcdfFacts, NetcdfError> {
+/// What the reading rules need of a netCDF file, whichever library reads it.
+trait Source {
+    /// The variable `name`, when the file has it.
+    fn var(&self, name: &str) -> Option<Var>;
+    /// All values of a numeric variable as `f64` (its kind is [`Kind::Number`]).
+    fn numbers(&mut self, name: &str) -> Result<Vec<f64>, String>;
+    /// The bytes of a `char` variable.
+    fn chars(&mut self, name: &str) -> Result<Vec<u8>, String>;
+    /// The value of a one-element netCDF-4 `string` variable.
+    fn string(&mut self, name: &str) -> Result<String, String>;
+    /// A text attribute of a variable (up to its first NUL).
+    fn text_attribute(&self, var: &str, attr: &str) -> Option<String>;
+    /// The first value of a numeric attribute of a variable.
+    fn number_attribute(&self, var: &str, attr: &str) -> Option<f64>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Number,
+    Char,
+    String,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Var {
+    kind: Kind,
+    len: usize,
+}
+
+/// A file opened by libnetcdf.
+struct Lib<'a>(&'a netcdf::File);
+
+impl Source for Lib<'_> {
+    fn var(&self, name: &str) -> Option<Var> {
+        use netcdf::types::NcVariableType as T;
+        let v = self.0.variable(name)?;
+        let kind = match v.vartype() {
+            T::Int(_) | T::Float(_) => Kind::Number,
+            T::Char => Kind::Char,
+            T::String => Kind::String,
+            _ => Kind::Other,
+        };
+        Some(Var { kind, len: v.len() })
+    }
+
+    fn numbers(&mut self, name: &str) -> Result<Vec<f64>, String> {
+        let v = self.0.variable(name).ok_or("absent")?;
+        v.get_values::<f64, _>(..).map_err(|e| e.to_string())
+    }
+
+    fn chars(&mut self, name: &str) -> Result<Vec<u8>, String> {
+        let v = self.0.variable(name).ok_or("absent")?;
+        v.get_raw_values(..).map_err(|e| e.to_string())
+    }
+
+    fn string(&mut self, name: &str) -> Result<String, String> {
+        let v = self.0.variable(name).ok_or("absent")?;
+        v.get_string(..).map_err(|e| e.to_string())
+    }
+
+    fn text_attribute(&self, var: &str, attr: &str) -> Option<String> {
+        match self.0.variable(var)?.attribute_value(attr)?.ok()? {
+            netcdf::AttributeValue::Str(s) => Some(s),
+            netcdf::AttributeValue::Strs(v) => v.into_iter().next(),
+            _ => None,
+        }
+    }
+
+    fn number_attribute(&self, var: &str, attr: &str) -> Option<f64> {
+        match self.0.variable(var)?.attribute_value(attr)?.ok()? {
+            netcdf::AttributeValue::Doubles(v) => v.first().copied(),
+            netcdf::AttributeValue::Floats(v) => v.first().map(|x| f64::from(*x)),
+            other => f64::try_from(other).ok(),
+        }
+    }
+}
+
+/// A classic file, read with this crate's header parser.
+struct Classic {
+    header: super::classic::Header,
+    /// The first bytes of the file: the whole header, and the whole file when `file`
+    /// is `None`.
+    head: Vec<u8>,
+    file: Option<std::fs::File>,
+}
+
+impl Classic {
+    /// `len` bytes at `offset`: from `head` when it holds them, else from the file.
+    fn bytes(&self, offset: u64, len: u64) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+        let end = offset.checked_add(len).ok_or("offset overflows")?;
+        if end <= self.head.len() as u64 {
+            return Ok(std::borrow::Cow::Borrowed(
+                &self.head[offset as usize..end as usize],
+            ));
+        }
+        let file = self.file.as_ref().ok_or("past the end of the file")?;
+        let mut buf = vec![0; usize::try_from(len).map_err(|e| e.to_string())?];
+        std::os::unix::fs::FileExt::read_exact_at(file, &mut buf, offset)
+            .map_err(|e| e.to_string())?;
+        Ok(std::borrow::Cow::Owned(buf))
+    }
+
+    /// The big-endian bytes of every value of `v`, record after record.
+    fn raw(&self, v: &super::classic::Variable) -> Result<Vec<u8>, String> {
+        // The header parser checked that this does not overflow.
+        let one = v.elems.saturating_mul(v.value_size());
+        if !v.record {
+            return Ok(self.bytes(v.begin, one)?.into_owned());
+        }
+        let numrecs = self.header.numrecs.unwrap_or(0);
+        let recsize = self.header.recsize.ok_or("the record size overflows")?;
+        let mut out = Vec::new();
+        for r in 0..numrecs {
+            let at = r
+                .checked_mul(recsize)
+                .and_then(|o| o.checked_add(v.begin))
+                .ok_or("record offset overflows")?;
+            out.extend_from_slice(&self.bytes(at, one)?);
+        }
+        Ok(out)
+    }
+
+    fn variable(&self, name: &str) -> Result<&super::classic::Variable, String> {
+        self.header.variable(name).ok_or_else(|| "absent".into())
+    }
+
+    fn attribute(&self, var: &str, attr: &str) -> Option<(u32, &[u8])> {
+        let a = self
+            .header
+            .variable(var)?
+            .attributes
+            .iter()
+            .find(|a| a.name == attr)?;
+        Some((a.ty, self.head.get(a.values.clone())?))
+    }
+}
+
+/// Big-endian values of `nc_type` `ty` as `f64` (`None` for text).
+fn decode(ty: u32, b: &[u8]) -> Option<Vec<f64>> {
+    fn each<const N: usize>(b: &[u8], f: impl Fn([u8; N]) -> f64) -> Vec<f64> {
+        b.chunks_exact(N)
+            .map(|c| f(c.try_into().unwrap_or([0; N])))
+            .collect()
+    }
+    Some(match ty {
+        1 => b.iter().map(|&x| f64::from(x as i8)).collect(),
+        3 => each(b, |c| f64::from(i16::from_be_bytes(c))),
+        4 => each(b, |c| f64::from(i32::from_be_bytes(c))),
+        5 => each(b, |c| f64::from(f32::from_be_bytes(c))),
+        6 => each(b, f64::from_be_bytes),
+        7 => b.iter().map(|&x| f64::from(x)).collect(),
+        8 => each(b, |c| f64::from(u16::from_be_bytes(c))),
+        9 => each(b, |c| f64::from(u32::from_be_bytes(c))),
+        10 => each(b, |c| i64::from_be_bytes(c) as f64),
+        11 => each(b, |c| u64::from_be_bytes(c) as f64),
+        _ => return None,
+    })
+}
+
+impl Source for Classic {
+    fn var(&self, name: &str) -> Option<Var> {
+        let v = self.header.variable(name)?;
+        let kind = match v.ty {
+            super::classic::NC_CHAR => Kind::Char,
+            _ => Kind::Number,
+        };
+        let records = if v.record {
+            self.header.numrecs.unwrap_or(0)
+        } else {
+            1
+        };
+        let len = v.elems.saturating_mul(records);
+        Some(Var {
+            kind,
+            len: usize::try_from(len).unwrap_or(usize::MAX),
+        })
+    }
+
+    fn numbers(&mut self, name: &str) -> Result<Vec<f64>, String> {
+        let v = self.variable(name)?;
+        decode(v.ty, &self.raw(v)?).ok_or_else(|| "not numeric".into())
+    }
+
+    fn chars(&mut self, name: &str) -> Result<Vec<u8>, String> {
+        let v = self.variable(name)?;
+        self.raw(v)
+    }
+
+    fn string(&mut self, _name: &str) -> Result<String, String> {
+        Err("netCDF classic has no string variables".into())
+    }
+
+    fn text_attribute(&self, var: &str, attr: &str) -> Option<String> {
+        let (ty, bytes) = self.attribute(var, attr)?;
+        if ty != super::classic::NC_CHAR {
+            return None;
+        }
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        Some(String::from_utf8_lossy(&bytes[..end]).into_owned())
+    }
+
+    fn number_attribute(&self, var: &str, attr: &str) -> Option<f64> {
+        let (ty, bytes) = self.attribute(var, attr)?;
+        decode(ty, bytes)?.first().copied()
+    }
+}
+
+fn read_source(file: &mut impl Source) -> Result<NetcdfFacts, NetcdfError> {
     let mut facts = NetcdfFacts::default();
     read_time(file, &mut facts)?;
     read_place(file, &mut facts)?;
     Ok(facts)
 }
 
-fn read_time(file: &netcdf::File, facts: &mut NetcdfFacts) -> Result<(), NetcdfError> {
+fn read_time(file: &mut impl Source, facts: &mut NetcdfFacts) -> Result<(), NetcdfError> {
     let reference = reference_date_time(file, &mut facts.notes)?;
     let mut tried = Vec::new();
     for name in ["JULD", "JULD_LOCATION"] {
-        let Some(var) = file.variable(name) else {
+        let Some(var) = file.var(name) else {
             tried.push(format!("{name} absent"));
             continue;
         };
-        let values = numbers(&var, name)?;
-        let (scale_ms, base) = match string_attribute(&var, "units") {
+        let values = numbers(file, var, name)?;
+        let (scale_ms, base) = match file.text_attribute(name, "units") {
             Some(units) => {
                 let (scale_ms, base) = parse_units(&units).ok_or_else(|| NetcdfError::Units {
                     var: name.into(),
@@ -221,7 +502,9 @@ fn read_time(file: &netcdf::File, facts: &mut NetcdfFacts) -> Result<(), NetcdfE
             }
             None => (MS_PER_DAY, reference.unwrap_or_else(default_reference)),
         };
-        let fill = fill_value(&var).unwrap_or(JULD_FILL);
+        let fill = file
+            .number_attribute(name, "_FillValue")
+            .unwrap_or(JULD_FILL);
         // JULD_QC applies to JULD only; the location time has no QC of its own.
         let qc = if name == "JULD" {
             qc_flags(file, "JULD_QC", values.len(), &mut facts.notes)?
@@ -271,15 +554,15 @@ fn read_time(file: &netcdf::File, facts: &mut NetcdfFacts) -> Result<(), NetcdfE
     Ok(())
 }
 
-fn read_place(file: &netcdf::File, facts: &mut NetcdfFacts) -> Result<(), NetcdfError> {
-    let (Some(lat), Some(lon)) = (file.variable("LATITUDE"), file.variable("LONGITUDE")) else {
+fn read_place(file: &mut impl Source, facts: &mut NetcdfFacts) -> Result<(), NetcdfError> {
+    let (Some(lat), Some(lon)) = (file.var("LATITUDE"), file.var("LONGITUDE")) else {
         facts
             .notes
             .push("place unknown: LATITUDE and LONGITUDE are not both present".into());
         return Ok(());
     };
-    let lats = numbers(&lat, "LATITUDE")?;
-    let lons = numbers(&lon, "LONGITUDE")?;
+    let lats = numbers(file, lat, "LATITUDE")?;
+    let lons = numbers(file, lon, "LONGITUDE")?;
     if lats.len() != lons.len() {
         facts.notes.push(format!(
             "LATITUDE has {} values, LONGITUDE {}: only the first {} pairs are used",
@@ -288,8 +571,12 @@ fn read_place(file: &netcdf::File, facts: &mut NetcdfFacts) -> Result<(), Netcdf
             lats.len().min(lons.len())
         ));
     }
-    let lat_fill = fill_value(&lat).unwrap_or(POSITION_FILL);
-    let lon_fill = fill_value(&lon).unwrap_or(POSITION_FILL);
+    let lat_fill = file
+        .number_attribute("LATITUDE", "_FillValue")
+        .unwrap_or(POSITION_FILL);
+    let lon_fill = file
+        .number_attribute("LONGITUDE", "_FillValue")
+        .unwrap_or(POSITION_FILL);
     let qc = qc_flags(file, "POSITION_QC", lats.len(), &mut facts.notes)?;
     let mut skipped = 0;
     let mut positions = Vec::new();
@@ -328,15 +615,27 @@ fn default_reference() -> DateTime<Utc> {
 
 /// `REFERENCE_DATE_TIME` when present and filled.
 fn reference_date_time(
-    file: &netcdf::File,
+    file: &mut impl Source,
     notes: &mut Vec<String>,
 ) -> Result<Option<DateTime<Utc>>, NetcdfError> {
-    let Some(var) = file.variable("REFERENCE_DATE_TIME") else {
+    const NAME: &str = "REFERENCE_DATE_TIME";
+    let Some(var) = file.var(NAME) else {
         return Ok(None);
     };
-    let Some(text) = chars(&var, "REFERENCE_DATE_TIME")? else {
-        notes.push("REFERENCE_DATE_TIME is not a character variable; ignored".into());
-        return Ok(None);
+    let read_err = |reason: String| NetcdfError::Read {
+        var: NAME.into(),
+        reason,
+    };
+    let text = match var.kind {
+        Kind::Char => {
+            check_len(var, NAME)?;
+            String::from_utf8_lossy(&file.chars(NAME).map_err(read_err)?).into_owned()
+        }
+        Kind::String if var.len == 1 => file.string(NAME).map_err(read_err)?,
+        _ => {
+            notes.push("REFERENCE_DATE_TIME is not a character variable; ignored".into());
+            return Ok(None);
+        }
     };
     let text = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
     if text.is_empty() {
@@ -348,43 +647,24 @@ fn reference_date_time(
         .map_err(|_| NetcdfError::Reference(text.to_string()))
 }
 
-/// The bytes of a character variable as text (`None` when it is not `char`/`string`).
-fn chars(var: &netcdf::Variable<'_>, name: &str) -> Result<Option<String>, NetcdfError> {
-    let read_err = |e: netcdf::Error| NetcdfError::Read {
-        var: name.into(),
-        reason: e.to_string(),
-    };
-    match var.vartype() {
-        netcdf::types::NcVariableType::Char => {
-            check_len(var, name)?;
-            let raw = var.get_raw_values(..).map_err(read_err)?;
-            Ok(Some(String::from_utf8_lossy(&raw).into_owned()))
-        }
-        netcdf::types::NcVariableType::String if var.len() == 1 => {
-            Ok(Some(var.get_string(..).map_err(read_err)?))
-        }
-        _ => Ok(None),
-    }
-}
-
 /// One QC flag per value, when the flag variable exists and has that many.
 fn qc_flags(
-    file: &netcdf::File,
+    file: &mut impl Source,
     name: &str,
     expected: usize,
     notes: &mut Vec<String>,
 ) -> Result<Option<Vec<u8>>, NetcdfError> {
-    let Some(var) = file.variable(name) else {
+    let Some(var) = file.var(name) else {
         return Ok(None);
     };
-    if var.vartype() != netcdf::types::NcVariableType::Char {
+    if var.kind != Kind::Char {
         notes.push(format!("{name} is not a character variable; ignored"));
         return Ok(None);
     }
-    check_len(&var, name)?;
-    let raw = var.get_raw_values(..).map_err(|e| NetcdfError::Read {
+    check_len(var, name)?;
+    let raw = file.chars(name).map_err(|reason| NetcdfError::Read {
         var: name.into(),
-        reason: e.to_string(),
+        reason,
     })?;
     if raw.len() != expected {
         notes.push(format!(
@@ -396,48 +676,29 @@ fn qc_flags(
     Ok(Some(raw))
 }
 
-fn check_len(var: &netcdf::Variable<'_>, name: &str) -> Result<(), NetcdfError> {
-    let len = var.len();
-    if len > MAX_VALUES {
+fn check_len(var: Var, name: &str) -> Result<(), NetcdfError> {
+    if var.len > MAX_VALUES {
         return Err(NetcdfError::TooLarge {
             var: name.into(),
-            len,
+            len: var.len,
         });
     }
     Ok(())
 }
 
 /// All values of a numeric variable as `f64`.
-fn numbers(var: &netcdf::Variable<'_>, name: &str) -> Result<Vec<f64>, NetcdfError> {
-    use netcdf::types::NcVariableType as T;
-    if !matches!(var.vartype(), T::Int(_) | T::Float(_)) {
+fn numbers(file: &mut impl Source, var: Var, name: &str) -> Result<Vec<f64>, NetcdfError> {
+    if var.kind != Kind::Number {
         return Err(NetcdfError::NotNumeric { var: name.into() });
     }
     check_len(var, name)?;
-    if var.len() == 0 {
+    if var.len == 0 {
         return Ok(Vec::new());
     }
-    var.get_values::<f64, _>(..).map_err(|e| NetcdfError::Read {
+    file.numbers(name).map_err(|reason| NetcdfError::Read {
         var: name.into(),
-        reason: e.to_string(),
+        reason,
     })
-}
-
-fn fill_value(var: &netcdf::Variable<'_>) -> Option<f64> {
-    let v = var.attribute_value("_FillValue")?.ok()?;
-    match v {
-        netcdf::AttributeValue::Doubles(v) => v.first().copied(),
-        netcdf::AttributeValue::Floats(v) => v.first().map(|x| f64::from(*x)),
-        other => f64::try_from(other).ok(),
-    }
-}
-
-fn string_attribute(var: &netcdf::Variable<'_>, name: &str) -> Option<String> {
-    match var.attribute_value(name)?.ok()? {
-        netcdf::AttributeValue::Str(s) => Some(s),
-        netcdf::AttributeValue::Strs(v) => v.into_iter().next(),
-        _ => None,
-    }
 }
 
 /// `<unit> since <date>[ <time>][ UTC|Z|+00:00]` → (milliseconds per unit, reference).

@@ -10,6 +10,8 @@
 //! variable's type, shape, offset and attributes, from which
 //! [`super::netcdf`] reads Argo's few variables without libnetcdf.
 
+use std::ops::Range;
+
 /// How far a classic header says the data go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extent {
@@ -72,14 +74,15 @@ impl Cursor<'_> {
         Ok(())
     }
 
-    fn name(&mut self) -> Result<String, HeaderError> {
+    /// A name: where its bytes are.
+    fn name(&mut self) -> Result<Range<usize>, HeaderError> {
         let n = self.count()?;
         if n == 0 || n > 256 * 1024 {
             return Err(damaged(&format!("a name of {n} bytes")));
         }
         let start = self.at;
         self.skip(n)?;
-        Ok(String::from_utf8_lossy(&self.b[start..start + n as usize]).into_owned())
+        Ok(start..start + n as usize)
     }
 
     /// `ABSENT` or `tag nelems`: the number of elements.
@@ -93,9 +96,13 @@ impl Cursor<'_> {
         }
     }
 
-    fn attributes(&mut self) -> Result<Vec<Attribute>, HeaderError> {
+    /// An attribute list, appended to `attrs` when given; returns where they are in it.
+    fn attributes(
+        &mut self,
+        mut attrs: Option<&mut Vec<Attribute>>,
+    ) -> Result<Range<usize>, HeaderError> {
         let n = self.list(0x0C, "attribute")?;
-        let mut attrs = Vec::with_capacity(n.min(64) as usize);
+        let first = attrs.as_ref().map_or(0, |a| a.len());
         for _ in 0..n {
             let name = self.name()?;
             let ty = self.u32()?;
@@ -106,13 +113,15 @@ impl Cursor<'_> {
                 .checked_mul(size)
                 .ok_or_else(|| damaged("attribute size"))?;
             self.skip(bytes)?;
-            attrs.push(Attribute {
-                name,
-                ty,
-                values: start..start + bytes as usize,
-            });
+            if let Some(a) = attrs.as_deref_mut() {
+                a.push(Attribute {
+                    name,
+                    ty,
+                    values: start..start + bytes as usize,
+                });
+            }
         }
-        Ok(attrs)
+        Ok(first..attrs.map_or(0, |a| a.len()))
     }
 }
 
@@ -123,10 +132,11 @@ fn damaged(what: &str) -> HeaderError {
 /// The `nc_type` of text.
 pub const NC_CHAR: u32 = 2;
 
-/// An attribute: its `nc_type` and where its values are in the header bytes.
+/// An attribute of a variable: where its name and values are in the header bytes
+/// (no allocation per name), and its `nc_type`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attribute {
-    pub name: String,
+    pub name: Range<usize>,
     pub ty: u32,
     pub values: std::ops::Range<usize>,
 }
@@ -134,7 +144,8 @@ pub struct Attribute {
 /// A variable of a classic file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variable {
-    pub name: String,
+    /// Where its name is in the header bytes.
+    pub name: Range<usize>,
     /// `nc_type`: 1 byte, 2 char, 3 short, 4 int, 5 float, 6 double; CDF-5 adds 7
     /// ubyte, 8 ushort, 9 uint, 10 int64, 11 uint64.
     pub ty: u32,
@@ -144,7 +155,8 @@ pub struct Variable {
     pub begin: u64,
     /// Its first dimension is the unlimited one.
     pub record: bool,
-    pub attributes: Vec<Attribute>,
+    /// Its attributes in [`Header::attributes`].
+    pub attributes: Range<usize>,
 }
 
 impl Variable {
@@ -164,12 +176,25 @@ pub struct Header {
     /// Bytes from one record to the next.
     pub recsize: Option<u64>,
     pub variables: Vec<Variable>,
+    /// The attributes of every variable (global attributes are not kept).
+    pub attributes: Vec<Attribute>,
     pub extent: Extent,
 }
 
 impl Header {
-    pub fn variable(&self, name: &str) -> Option<&Variable> {
-        self.variables.iter().find(|v| v.name == name)
+    /// The variable `name`; `b` are the bytes given to [`parse`].
+    pub fn variable(&self, b: &[u8], name: &str) -> Option<&Variable> {
+        self.variables
+            .iter()
+            .find(|v| b.get(v.name.clone()) == Some(name.as_bytes()))
+    }
+
+    /// The attribute `name` of `v`; `b` are the bytes given to [`parse`].
+    pub fn attribute(&self, b: &[u8], v: &Variable, name: &str) -> Option<&Attribute> {
+        self.attributes
+            .get(v.attributes.clone())?
+            .iter()
+            .find(|a| b.get(a.name.clone()) == Some(name.as_bytes()))
     }
 }
 
@@ -225,13 +250,14 @@ pub fn parse(b: &[u8]) -> Result<Header, HeaderError> {
         c.name()?;
         dims.push(c.count()?);
     }
-    c.attributes()?;
+    c.attributes(None)?;
 
     let nvars = c.list(0x0B, "variable")?;
     if nvars > 1_000_000 {
         return Err(damaged(&format!("{nvars} variables")));
     }
     let mut vars = Vec::with_capacity(nvars.min(1024) as usize);
+    let mut attrs = Vec::new();
     for _ in 0..nvars {
         let name = c.name()?;
         let nd = c.count()?;
@@ -253,7 +279,7 @@ pub fn parse(b: &[u8]) -> Result<Header, HeaderError> {
                     .ok_or_else(|| damaged("variable size overflows"))?;
             }
         }
-        let attributes = c.attributes()?;
+        let attributes = c.attributes(Some(&mut attrs))?;
         let ty = c.u32()?;
         let size = type_size(ty, wide)?;
         let _vsize = c.count()?;
@@ -317,6 +343,7 @@ pub fn parse(b: &[u8]) -> Result<Header, HeaderError> {
         numrecs: (!streaming).then_some(numrecs),
         recsize,
         variables: vars,
+        attributes: attrs,
         extent: Extent {
             header_len,
             min_file_len,

@@ -385,16 +385,14 @@ impl Classic {
     }
 
     fn variable(&self, name: &str) -> Result<&super::classic::Variable, String> {
-        self.header.variable(name).ok_or_else(|| "absent".into())
+        self.header
+            .variable(&self.head, name)
+            .ok_or_else(|| "absent".into())
     }
 
     fn attribute(&self, var: &str, attr: &str) -> Option<(u32, &[u8])> {
-        let a = self
-            .header
-            .variable(var)?
-            .attributes
-            .iter()
-            .find(|a| a.name == attr)?;
+        let v = self.header.variable(&self.head, var)?;
+        let a = self.header.attribute(&self.head, v, attr)?;
         Some((a.ty, self.head.get(a.values.clone())?))
     }
 }
@@ -423,7 +421,7 @@ fn decode(ty: u32, b: &[u8]) -> Option<Vec<f64>> {
 
 impl Source for Classic {
     fn var(&self, name: &str) -> Option<Var> {
-        let v = self.header.variable(name)?;
+        let v = self.header.variable(&self.head, name)?;
         let kind = match v.ty {
             super::classic::NC_CHAR => Kind::Char,
             _ => Kind::Number,

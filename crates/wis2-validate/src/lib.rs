@@ -390,6 +390,11 @@ impl Handler for ValidateStage {
         Vec::new()
     }
 
+    /// Validation only computes: on the async worker (no blocking-pool hand-off).
+    fn quick(&self) -> bool {
+        true
+    }
+
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
         let env = Envelope::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
         let report = self.check(&env);

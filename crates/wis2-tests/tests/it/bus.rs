@@ -196,3 +196,108 @@ async fn a_bus_disconnected_before_it_ever_connected_stops_and_fails_its_waiters
         "a closed bus refuses new publishes"
     );
 }
+
+/// Echoes every delivery to `chain/validated`, computing only (a quick handler, run on
+/// the async worker), and panics on the payload `boom`.
+struct Echo;
+
+impl wis2_bus::Handler for Echo {
+    fn stage(&self) -> &'static str {
+        "echo"
+    }
+
+    fn quick(&self) -> bool {
+        true
+    }
+
+    fn handle(&self, d: &wis2_bus::Delivery) -> Result<Vec<wis2_bus::Output>, wis2_bus::Failure> {
+        assert!(d.payload != b"boom", "the handler panics on boom");
+        Ok(vec![wis2_bus::Output::new(
+            "chain/validated",
+            d.payload.clone(),
+        )])
+    }
+}
+
+/// A quick handler runs on the stage's async worker, not on the blocking pool: a panic
+/// there must not lose the delivery or stop the stage. It is dead-lettered with the
+/// reason, as a panic on the blocking pool is, and the next delivery goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quick_handler_that_panics_is_dead_lettered_and_the_stage_goes_on() {
+    let broker = Broker::start();
+    let mut seen = Observer::connect(&broker, "operator", &["chain/#"]).await;
+    let a: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-validate")]);
+    let conn = Bus::connect(
+        a.service_connection("quick-stage-test", vec![s("chain/created")])
+            .expect("options"),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stage = tokio::spawn(wis2_bus::run_stage(
+        conn,
+        Arc::new(Echo),
+        wis2_bus::StageConfig::new("chain/deadletter"),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let b: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-create")]);
+    let producer = Bus::connect(
+        b.service_connection("quick-stage-producer", vec![])
+            .expect("options"),
+    );
+    // The stage's subscription is in place once a first message goes through.
+    let mut first = Vec::new();
+    for _ in 0..50 {
+        producer
+            .bus
+            .publish("chain/created", "first")
+            .await
+            .expect("published");
+        first = seen
+            .collect(1, Duration::from_millis(200), |m| {
+                m.topic == "chain/validated"
+            })
+            .await;
+        if !first.is_empty() {
+            break;
+        }
+    }
+    assert!(!first.is_empty(), "the stage echoes a first message");
+    for p in ["boom", "after"] {
+        producer
+            .bus
+            .publish("chain/created", p)
+            .await
+            .expect("published");
+    }
+    let got = seen
+        .collect(2, Duration::from_secs(10), |m| {
+            m.topic == "chain/deadletter" || (m.topic == "chain/validated" && m.payload == b"after")
+        })
+        .await;
+    let letter = got
+        .iter()
+        .find(|m| m.topic == "chain/deadletter")
+        .expect("the panicking delivery is dead-lettered");
+    let letter: wis2_bus::DeadLetter =
+        serde_json::from_slice(&letter.payload).expect("a dead letter");
+    assert_eq!(letter.stage, "echo");
+    assert_eq!(letter.payload, "boom");
+    assert!(
+        letter.reason.contains("handler crashed"),
+        "{}",
+        letter.reason
+    );
+    assert!(
+        got.iter()
+            .any(|m| m.topic == "chain/validated" && m.payload == b"after"),
+        "the stage goes on after the panic: {got:?}"
+    );
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(15), stage)
+        .await
+        .expect("the stage stops")
+        .expect("no panic")
+        .expect("stage ok");
+    producer.bus.disconnect().await;
+}

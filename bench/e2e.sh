@@ -6,6 +6,8 @@
 #                               # then N more as fast as possible (saturation)
 #   RUNS=rate bench/e2e.sh      # only the fixed-rate run; RUNS=sat only saturation
 #   DRAIN=60 bench/e2e.sh       # give up on missing messages 60 s after the last file
+#   TMPDIR=/dev/shm bench/e2e.sh  # files, stores and output copies on tmpfs (see fs_line
+#                               # in lib.sh: the last line names the filesystem)
 #
 # Each file is a copy of shared/data/argo/R4902481_001.nc (22 KB) with its own name,
 # written under a temporary name and renamed into place (the watcher counts a rename

@@ -185,5 +185,19 @@ machine_line() {
     local cal
     cal=$(openssl speed -seconds 1 -bytes 16384 -evp sha512 2>/dev/null |
         awk '/^sha512/ { v = $NF; sub(/k$/, "", v); printf "%.0f", v / 1000 }')
-    echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg), openssl sha512 ${cal:-?} MB/s (16 KiB blocks), $(date -u +%FT%TZ)"
+    echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg), openssl sha512 ${cal:-?} MB/s (16 KiB blocks), files on $(fs_line), $(date -u +%FT%TZ)"
+}
+
+# The filesystem of the bench's files (TMPDIR). On ext4 without a journal the kernel
+# checks each candidate inode for a recent deletion when it allocates one
+# (`recently_deleted`), which made creating files a large part of the load on the CI
+# machine: the README's performance section gives figures on it and on tmpfs
+# (TMPDIR=/dev/shm).
+fs_line() {
+    local src="" fstype="" journal=""
+    read -r src fstype < <(findmnt -no SOURCE,FSTYPE -T "${TMP:-${TMPDIR:-/tmp}}" 2>/dev/null) || true
+    if [ "$fstype" = ext4 ] && [ "$(cat "/sys/fs/ext4/$(basename "$src")/journal_task" 2>/dev/null)" = "<none>" ]; then
+        journal=" without journal"
+    fi
+    echo "${fstype:-?}$journal"
 }

@@ -115,12 +115,18 @@ pub fn describe_with(path: &Path, opts: &Options) -> Result<DataFacts, FormatErr
         .take(sniff::HEAD_LEN as u64)
         .read_to_end(&mut head)
         .map_err(io)?;
-    drop(file);
 
     let mut facts = DataFacts::default();
     match sniff::magic(&head) {
-        sniff::Magic::NetcdfClassic(_) => read_netcdf(path, &shown, &mut facts)?,
-        sniff::Magic::Hdf5 if sniff::is_netcdf_name(path) => read_netcdf(path, &shown, &mut facts)?,
+        // The open file and what was read of it go on to the reader.
+        sniff::Magic::NetcdfClassic(_) => read_netcdf(
+            netcdf::read_opened(path, file, head, size),
+            &shown,
+            &mut facts,
+        )?,
+        sniff::Magic::Hdf5 if sniff::is_netcdf_name(path) => {
+            read_netcdf(netcdf::read(path), &shown, &mut facts)?
+        }
         sniff::Magic::Hdf5 => {
             facts.media_type = sniff::HDF5.into();
             facts
@@ -199,9 +205,13 @@ pub fn describe_with(path: &Path, opts: &Options) -> Result<DataFacts, FormatErr
     Ok(facts)
 }
 
-fn read_netcdf(path: &Path, shown: &str, facts: &mut DataFacts) -> Result<(), FormatError> {
+fn read_netcdf(
+    read: Result<netcdf::NetcdfFacts, netcdf::NetcdfError>,
+    shown: &str,
+    facts: &mut DataFacts,
+) -> Result<(), FormatError> {
     facts.media_type = sniff::NETCDF.into();
-    let nc = netcdf::read(path).map_err(|source| FormatError::Netcdf {
+    let nc = read.map_err(|source| FormatError::Netcdf {
         path: shown.to_string(),
         source,
     })?;

@@ -114,16 +114,33 @@ struct ClassicHead {
     bytes: Vec<u8>,
     /// `bytes` is the whole file.
     whole: bool,
+    file: std::fs::File,
 }
 
 /// Checks a classic file's length as [`check_classic_length`], and returns what it
 /// read (`None` for a file that is not netCDF classic).
 fn classic_head(path: &Path) -> Result<Option<ClassicHead>, NetcdfError> {
+    let (file, size) = open(path)?;
+    classic_head_from(file, Vec::new(), size)
+}
+
+/// A file opened for reading, and its size.
+fn open(path: &Path) -> Result<(std::fs::File, u64), NetcdfError> {
     let io = |e: std::io::Error| NetcdfError::Open(e.to_string());
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(io)?;
     let size = file.metadata().map_err(io)?.len();
-    let mut buf = Vec::new();
-    let mut want: u64 = 64 * 1024;
+    Ok((file, size))
+}
+
+/// [`classic_head`] of an open file of `size` bytes whose first bytes, `buf`, were
+/// read already (the file's position is right after them).
+fn classic_head_from(
+    mut file: std::fs::File,
+    mut buf: Vec<u8>,
+    size: u64,
+) -> Result<Option<ClassicHead>, NetcdfError> {
+    let io = |e: std::io::Error| NetcdfError::Open(e.to_string());
+    let mut want: u64 = (64 * 1024).max(buf.len() as u64);
     loop {
         let have = buf.len() as u64;
         (&mut file)
@@ -145,6 +162,7 @@ fn classic_head(path: &Path) -> Result<Option<ClassicHead>, NetcdfError> {
                     header,
                     whole: buf.len() as u64 == size,
                     bytes: buf,
+                    file,
                 }));
             }
             Err(super::classic::HeaderError::NeedMore) if (buf.len() as u64) < size => {
@@ -167,18 +185,26 @@ fn classic_head(path: &Path) -> Result<Option<ClassicHead>, NetcdfError> {
 
 /// Reads time and place from a netCDF file (Argo conventions).
 pub fn read(path: &Path) -> Result<NetcdfFacts, NetcdfError> {
-    if let Some(head) = classic_head(path)?
+    let (file, size) = open(path)?;
+    read_opened(path, file, Vec::new(), size)
+}
+
+/// [`read`] of a file already opened, of `size` bytes, whose first bytes `head` were
+/// read already (the file's position is right after them): the media-type sniffing
+/// hands over what it read instead of the file being opened and read again.
+pub fn read_opened(
+    path: &Path,
+    file: std::fs::File,
+    head: Vec<u8>,
+    size: u64,
+) -> Result<NetcdfFacts, NetcdfError> {
+    if let Some(head) = classic_head_from(file, head, size)?
         && head.header.numrecs.is_some()
     {
-        let file = if head.whole {
-            None
-        } else {
-            Some(std::fs::File::open(path).map_err(|e| NetcdfError::Open(e.to_string()))?)
-        };
         return read_source(&mut Classic {
             header: head.header,
+            file: (!head.whole).then_some(head.file),
             head: head.bytes,
-            file,
         });
     }
     read_libnetcdf(path)

@@ -53,7 +53,8 @@ impl Failure {
 }
 
 /// What a stage does with one delivery. `handle` may block (file I/O, hashing): it
-/// runs on tokio's blocking pool.
+/// runs on tokio's blocking pool, several deliveries that arrived together in one
+/// task (see [`run_stage`]).
 pub trait Handler: Send + Sync + 'static {
     /// Name of the stage, written into dead letters and logs.
     fn stage(&self) -> &'static str;
@@ -95,6 +96,12 @@ pub trait Handler: Send + Sync + 'static {
     /// Called (on the blocking pool) when an output of a handled delivery was not
     /// acknowledged: the delivery stays unacknowledged for redelivery.
     fn not_acknowledged(&self, _d: &Delivery) {}
+    /// Whether [`Handler::acknowledged_many`] or [`Handler::not_acknowledged`] do
+    /// anything: when they do not, the stage acknowledges deliveries without a
+    /// blocking-pool hop per batch. Override it to `false` only together with both.
+    fn has_post_ack_step(&self) -> bool {
+        true
+    }
 }
 
 /// A message that could not be processed, as published on the dead-letter topic and
@@ -316,8 +323,9 @@ pub async fn run_stage<H: Handler>(
         task,
     } = conn;
     let cfg = Arc::new(cfg);
-    let (seq_tx, mut seq_rx) =
-        mpsc::channel::<tokio::task::JoinHandle<Option<Pending>>>(cfg.concurrency.max(1));
+    // One receiver per delivery, in arrival order: it completes once the delivery is
+    // handled and its outputs are queued.
+    let (seq_tx, mut seq_rx) = mpsc::channel::<Handled>(cfg.concurrency.max(1));
 
     // The sequencer: waits for each delivery's outputs to be acknowledged, in arrival
     // order; then runs the handler's post-acknowledgement step and acknowledges the
@@ -348,12 +356,18 @@ pub async fn run_stage<H: Handler>(
             while steps.try_join_next().is_some() {}
             let mut batch = vec![settle(&seq_bus, first).await];
             while batch.len() < MAX_BATCH {
-                let Ok(job) = seq_rx.try_recv() else { break };
-                if !job.is_finished() {
-                    carry = Some(Carried::Handling(job));
+                let Ok(mut job) = seq_rx.try_recv() else {
                     break;
-                }
-                let Ok(Some(mut p)) = job.await else { continue };
+                };
+                let mut p = match job.try_recv() {
+                    Ok(Some(p)) => p,
+                    // Not queued (shutting down): left for redelivery.
+                    Ok(None) | Err(oneshot::error::TryRecvError::Closed) => continue,
+                    Err(oneshot::error::TryRecvError::Empty) => {
+                        carry = Some(Carried::Handling(job));
+                        break;
+                    }
+                };
                 if acks_ready(&mut p) {
                     batch.push(settle(&seq_bus, p).await);
                 } else {
@@ -391,19 +405,23 @@ pub async fn run_stage<H: Handler>(
                     .map(|s| s.delivery.clone())
                     .collect();
                 let n_done = done.len();
-                let step = tokio::task::spawn_blocking(move || {
-                    for d in &failed {
-                        h.not_acknowledged(d);
-                    }
-                    let mut follow = h.acknowledged_many(&done);
-                    follow.resize_with(n_done, Vec::new);
-                    follow
-                });
-                let mut follow_ups = match step.await {
-                    Ok(f) => f.into_iter(),
-                    Err(e) => {
-                        warn!(error = %e, "post-acknowledgement step crashed");
-                        Vec::new().into_iter()
+                let mut follow_ups = if !h.has_post_ack_step() {
+                    Vec::new().into_iter()
+                } else {
+                    let step = tokio::task::spawn_blocking(move || {
+                        for d in &failed {
+                            h.not_acknowledged(d);
+                        }
+                        let mut follow = h.acknowledged_many(&done);
+                        follow.resize_with(n_done, Vec::new);
+                        follow
+                    });
+                    match step.await {
+                        Ok(f) => f.into_iter(),
+                        Err(e) => {
+                            warn!(error = %e, "post-acknowledgement step crashed");
+                            Vec::new().into_iter()
+                        }
                     }
                 };
                 let mut waiting = Vec::new();
@@ -432,25 +450,84 @@ pub async fn run_stage<H: Handler>(
         while steps.join_next().await.is_some() {}
     });
 
-    tokio::pin!(shutdown);
+    let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
     info!(stage = handler.stage(), "stage running");
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut shutdown => {
-                info!(stage = handler.stage(), "shutdown requested: no more input");
-                break;
-            }
-            d = deliveries.recv() => {
-                let Some(d) = d else { break };
-                let job = tokio::spawn(process(bus.clone(), handler.clone(), cfg.clone(), d));
-                if seq_tx.send(job).await.is_err() {
-                    break;
+    // The intake runs as a task, on the runtime's workers with the connection's event
+    // loop (on the thread that called this, each delivery would wake that thread).
+    let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+    let (bus2, handler2, cfg2) = (bus.clone(), handler.clone(), cfg.clone());
+    let mut intake = tokio::spawn(async move {
+        let (bus, handler, cfg) = (bus2, handler2, cfg2);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut stop_rx => break,
+                d = deliveries.recv() => {
+                    let Some(d) = d else { break };
+                    // What arrived together is handled together: a few tasks rather than
+                    // one per delivery (each a thread hand-off on the blocking pool).
+                    let mut arrived = vec![d];
+                    while arrived.len() < cfg.concurrency.max(1) {
+                        match deliveries.try_recv() {
+                            Ok(d) => arrived.push(d),
+                            Err(_) => break,
+                        }
+                    }
+                    DBG_B.fetch_add(1, std::sync::atomic::Ordering::Relaxed); DBG_D.fetch_add(arrived.len(), std::sync::atomic::Ordering::Relaxed);
+                    let mut handled = Vec::with_capacity(arrived.len());
+                    if handler.quick() {
+                        // Handled right here, in a row: no task, no hand-off.
+                        for d in arrived {
+                            let (tx, rx) = oneshot::channel();
+                            let _ = tx.send(process(&bus, &handler, &cfg, d).await);
+                            handled.push(rx);
+                        }
+                    } else {
+                    for chunk in split(arrived, parallelism) {
+                        let mut jobs = Vec::with_capacity(chunk.len());
+                        for d in chunk {
+                            let (tx, rx) = oneshot::channel();
+                            jobs.push((d, tx));
+                            handled.push(rx);
+                        }
+                        let (bus, handler, cfg) = (bus.clone(), handler.clone(), cfg.clone());
+                        // The blocking pool does not carry the runtime's context into
+                        // the handler's thread: the outputs are queued through it.
+                        let rt = tokio::runtime::Handle::current();
+                        tokio::task::spawn_blocking(move || {
+                            for (d, tx) in jobs {
+                                let _ = tx.send(rt.block_on(process(&bus, &handler, &cfg, d)));
+                            }
+                        });
+                    }
+                    }
+                    // After the tasks are started: the sequencer may be waiting on the
+                    // first of them while this waits for room in its queue.
+                    let mut closed = false;
+                    for rx in handled {
+                        if seq_tx.send(rx).await.is_err() {
+                            closed = true;
+                            break;
+                        }
+                    }
+                    if closed {
+                        break;
+                    }
                 }
             }
         }
+        // Dropping the queue's sender lets the sequencer finish.
+        drop(seq_tx);
+    });
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = &mut shutdown => {
+            info!(stage = handler.stage(), "shutdown requested: no more input");
+            let _ = stop_tx.send(());
+            let _ = (&mut intake).await;
+        }
+        _ = &mut intake => {}
     }
-    drop(seq_tx);
     if tokio::time::timeout(cfg.drain_timeout, sequencer)
         .await
         .is_err()
@@ -459,17 +536,49 @@ pub async fn run_stage<H: Handler>(
     }
     bus.disconnect().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-    info!(stage = handler.stage(), "stopped");
+    info!(
+        stage = handler.stage(),
+        b = DBG_B.load(std::sync::atomic::Ordering::Relaxed),
+        d = DBG_D.load(std::sync::atomic::Ordering::Relaxed),
+        "stopped"
+    );
     Ok(())
 }
 
 /// Deliveries taken together through the post-acknowledgement step at most.
 const MAX_BATCH: usize = 256;
 
+/// Completes once a delivery is handled and its outputs queued (`None`: they could
+/// not be, the delivery is left for redelivery).
+type Handled = oneshot::Receiver<Option<Pending>>;
+
 /// What the sequencer took from its queue and left for the next batch.
 enum Carried {
-    Handling(tokio::task::JoinHandle<Option<Pending>>),
+    Handling(Handled),
     Handled(Pending),
+}
+
+static DBG_B: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static DBG_D: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Most deliveries one task handles in a row.
+const MAX_PER_TASK: usize = 8;
+
+/// Deliveries that arrived together, split over as many tasks as there are CPUs
+/// (more when there are more than [`MAX_PER_TASK`] each), in order: handled in a row,
+/// each task's deliveries cost one thread hand-off, not one each.
+fn split(mut arrived: Vec<Delivery>, parallelism: usize) -> Vec<Vec<Delivery>> {
+    let tasks = arrived
+        .len()
+        .min(parallelism.max(1))
+        .max(arrived.len().div_ceil(MAX_PER_TASK));
+    let per_task = arrived.len().div_ceil(tasks.max(1)).max(1);
+    let mut chunks = Vec::with_capacity(tasks);
+    while arrived.len() > per_task {
+        let rest = arrived.split_off(per_task);
+        chunks.push(std::mem::replace(&mut arrived, rest));
+    }
+    chunks.push(arrived);
+    chunks
 }
 
 /// A delivery whose outputs were waited for.
@@ -568,31 +677,20 @@ fn fit_outputs(bus: &Bus, outputs: Vec<Output>) -> Result<Vec<Output>, Failure> 
     Ok(outputs)
 }
 
+/// Handles one delivery on the current thread (a panic is dead-lettered), then
+/// queues its outputs, or its dead letter.
 async fn process<H: Handler>(
-    bus: Bus,
-    handler: Arc<H>,
-    cfg: Arc<StageConfig>,
+    bus: &Bus,
+    handler: &Arc<H>,
+    cfg: &StageConfig,
     d: Delivery,
 ) -> Option<Pending> {
     let started = std::time::Instant::now();
     let span = info_span!("msg", stage = handler.stage(), ids = %handler.describe(&d));
     async move {
-        let result = if handler.quick() {
-            // A panic is reported as the blocking pool would report it.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle(&d)))
-                .unwrap_or_else(|_| Err(Failure::new("handler crashed: panicked")))
-        } else {
-            let h = handler.clone();
-            let d2 = d.clone();
-            // The blocking pool does not carry the span: entered there, the handler's
-            // own log lines carry the delivery's ids too.
-            let span = tracing::Span::current();
-            match tokio::task::spawn_blocking(move || span.in_scope(|| h.handle(&d2))).await {
-                Ok(r) => r,
-                Err(e) => Err(Failure::new(format!("handler crashed: {e}"))),
-            }
-        };
-        let result = result.and_then(|outputs| fit_outputs(&bus, outputs));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler.handle(&d)))
+            .unwrap_or_else(|_| Err(Failure::new("handler crashed: panicked")));
+        let result = result.and_then(|outputs| fit_outputs(bus, outputs));
         let handled = result.is_ok();
         let outputs = match result {
             Ok(outputs) => {
@@ -623,7 +721,7 @@ async fn process<H: Handler>(
                 outs
             }
         };
-        let acks = queue_all(&bus, outputs).await?;
+        let acks = queue_all(bus, outputs).await?;
         Some((d, acks, handled, started))
     }
     .instrument(span)

@@ -29,6 +29,12 @@ pub mod stac;
 /// The largest message the WNM allows, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 8192;
 
+/// Files up to this size are read whole into memory, once, for the digest, the
+/// format reader and the inline content (larger ones are streamed through the
+/// digest, then opened again for their header and values). At most this much per
+/// file being handled (`--concurrency` of them).
+pub const READ_WHOLE_MAX: usize = 256 * 1024;
+
 /// The default WIS2 topic: Argo profiles of Ifremer.
 pub const DEFAULT_TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
 
@@ -415,9 +421,10 @@ impl Creator {
 
     /// Builds the message for a file (new or changed) given by its relative path.
     ///
-    /// The file is read once: streamed through the digest (see [`digest`]), or, when
-    /// inline content is on and the file may fit, read whole (at most 4096 bytes) and
-    /// hashed from memory.
+    /// The file is read once: up to [`READ_WHOLE_MAX`] bytes (or the inline-content
+    /// limit, when larger), read whole, then hashed, described and inlined from
+    /// memory; larger, streamed through the digest (see [`digest`]), then opened
+    /// again for its format's header and values.
     pub fn message_for(&self, rel: &str, relation: Relation) -> Result<Notification, CreateError> {
         if self.is_metadata(rel) {
             return self.record_message(rel, relation).map(|(m, _)| m);
@@ -453,11 +460,12 @@ impl Creator {
         }
         let limit = content::limit(self.settings.inline_max_bytes);
         let file = File::open(&canon).map_err(io)?;
-        let (digested, small) = if content::may_fit(before.len(), limit) {
+        let whole_max = READ_WHOLE_MAX.max(limit);
+        let (digested, small) = if before.len() <= whole_max as u64 {
             let mut bytes = Vec::with_capacity(before.len() as usize + 1);
             // One byte more than allowed tells a file that grew.
             std::io::Read::read_to_end(
-                &mut std::io::Read::take(file, limit as u64 + 1),
+                &mut std::io::Read::take(file, whole_max as u64 + 1),
                 &mut bytes,
             )
             .map_err(io)?;
@@ -481,9 +489,14 @@ impl Creator {
                 format!("{} bytes read, {} bytes now", digested.length, after.len()),
             ));
         }
-        let facts = formats::describe_with(&canon, &self.formats)?;
+        // A file read whole is described from memory: one open and one read in all.
+        let facts = match &small {
+            Some(bytes) => formats::describe_loaded(&canon, bytes, &self.formats)?,
+            None => formats::describe_with(&canon, &self.formats)?,
+        };
         let content = small
             .as_deref()
+            .filter(|b| content::may_fit(b.len() as u64, limit))
             .and_then(|b| content::inline(b, Some(&facts.media_type), limit));
         Ok(self.build(MessageSpec {
             data_id: data_id_for(&self.settings.topic, rel),
@@ -620,6 +633,12 @@ impl Handler for CreateStage {
                 )
             })
             .unwrap_or_default()
+    }
+
+    /// Nothing to do once the message is acknowledged (wis2-watch is confirmed by
+    /// wis2-publish).
+    fn has_post_ack_step(&self) -> bool {
+        false
     }
 
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {

@@ -39,6 +39,9 @@ pub const ECHO_FILTER: &str = "origin/a/wis2/#";
 /// Prefix of the barrier topics.
 pub const BARRIER_PREFIX: &str = "chain/barrier/wis2-publish";
 
+/// Most messages read back that one blocking task looks up.
+const ECHO_BATCH: usize = 64;
+
 /// How long the start waits for the barrier once connected.
 pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -88,27 +91,53 @@ impl Echo {
             let mut reached = Some(reached_tx);
             let mut orphans = 0usize;
             while let Some(d) = deliveries.recv().await {
-                if d.topic == barrier {
-                    if d.payload == expected.as_bytes()
-                        && let Some(tx) = reached.take()
-                    {
-                        if orphans > 0 {
-                            tracing::warn!(
-                                orphans,
-                                "messages published before the restart but not recorded were found on the WIS2 topic and recorded: they are not published again"
-                            );
-                        }
-                        let _ = tx.send(());
+                // What arrived together is looked up in one blocking task (one thread
+                // hand-off for all), then acknowledged in arrival order.
+                let mut batch = vec![d];
+                while batch.len() < ECHO_BATCH {
+                    match deliveries.try_recv() {
+                        Ok(d) => batch.push(d),
+                        Err(_) => break,
                     }
-                } else {
-                    let stage = stage.clone();
-                    let topic = d.topic.clone();
-                    let payload = d.payload.clone();
-                    match tokio::task::spawn_blocking(move || stage.echoed(&topic, &payload)).await
-                    {
-                        Ok(Echoed::Orphan) => orphans += 1,
-                        Ok(Echoed::Known) => {}
-                        Ok(Echoed::InFlight(recorded)) => {
+                }
+                let stage = stage.clone();
+                let barrier_topic = barrier.clone();
+                let looked_up = tokio::task::spawn_blocking(move || {
+                    let seen: Vec<Option<Echoed>> = batch
+                        .iter()
+                        .map(|d| {
+                            (d.topic != barrier_topic).then(|| stage.echoed(&d.topic, &d.payload))
+                        })
+                        .collect();
+                    (batch, seen)
+                })
+                .await;
+                let (batch, seen) = match looked_up {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Left unacknowledged: the session keeps them for the next start.
+                        tracing::warn!(error = %e, "read-back step crashed");
+                        continue;
+                    }
+                };
+                for (d, echoed) in batch.into_iter().zip(seen) {
+                    match echoed {
+                        None => {
+                            if d.payload == expected.as_bytes()
+                                && let Some(tx) = reached.take()
+                            {
+                                if orphans > 0 {
+                                    tracing::warn!(
+                                        orphans,
+                                        "messages published before the restart but not recorded were found on the WIS2 topic and recorded: they are not published again"
+                                    );
+                                }
+                                let _ = tx.send(());
+                            }
+                        }
+                        Some(Echoed::Orphan) => orphans += 1,
+                        Some(Echoed::Known) => {}
+                        Some(Echoed::InFlight(recorded)) => {
                             // Acknowledged once recorded: a crash before leaves this
                             // copy in the session, for the next start to find.
                             let reader = reader.clone();
@@ -120,11 +149,10 @@ impl Echo {
                             });
                             continue;
                         }
-                        Err(e) => tracing::warn!(error = %e, "read-back step crashed"),
                     }
-                }
-                if let Err(e) = reader.ack(&d).await {
-                    tracing::debug!(error = %e, "cannot acknowledge a read-back message");
+                    if let Err(e) = reader.ack(&d).await {
+                        tracing::debug!(error = %e, "cannot acknowledge a read-back message");
+                    }
                 }
             }
         });

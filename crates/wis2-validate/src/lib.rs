@@ -10,6 +10,7 @@ pub mod metadata_cmd;
 pub mod oneshot;
 pub mod verify;
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -96,30 +97,22 @@ impl SeenIds {
         }
     }
 
-    /// The data_id, rel and integrity of a message.
-    fn key(v: &serde_json::Value) -> Option<(&str, &str, Option<String>)> {
-        let data_id = v["properties"]["data_id"].as_str()?;
-        let rel = v["links"].as_array()?.iter().find_map(|l| {
-            l["rel"]
-                .as_str()
-                .filter(|r| matches!(*r, "canonical" | "update" | "deletion"))
-        })?;
-        let integrity = v["properties"]["integrity"]["value"]
-            .as_str()
-            .map(str::to_string);
-        Some((data_id, rel, integrity))
+    /// The data_id, rel and integrity of a message (its JSON text).
+    fn key(message: &[u8]) -> Option<(String, &'static str, Option<String>)> {
+        let k = Keys::of(message)?;
+        Some((k.data_id?.into_owned(), k.rel?, k.integrity))
     }
 
     /// A finding when a `canonical` message repeats a `data_id` seen within the window
     /// with other data. The same data again (a re-send after a lost confirmation) is
     /// fine: `wis2-publish` suppresses it.
-    pub fn check(&self, v: &serde_json::Value) -> Option<Finding> {
+    pub fn check(&self, message: &[u8]) -> Option<Finding> {
         if self.window.is_zero() {
             return None;
         }
-        let (data_id, rel, integrity) = Self::key(v)?;
+        let (data_id, rel, integrity) = Self::key(message)?;
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let (t, prev) = seen.get(data_id)?;
+        let (t, prev) = seen.get(&data_id)?;
         let age = t.elapsed();
         if rel != "canonical" || age >= self.window || *prev == integrity {
             return None;
@@ -138,11 +131,11 @@ impl SeenIds {
 
     /// Remembers a message that went on (called once it is handed to wis2-publish, so
     /// that a rejected message does not block its corrected version).
-    pub fn record(&self, v: &serde_json::Value) {
+    pub fn record(&self, message: &[u8]) {
         if self.window.is_zero() {
             return;
         }
-        let Some((data_id, _, integrity)) = Self::key(v) else {
+        let Some((data_id, _, integrity)) = Self::key(message) else {
             return;
         };
         let now = std::time::Instant::now();
@@ -151,7 +144,71 @@ impl SeenIds {
             let window = self.window;
             seen.retain(|_, (t, _)| now.duration_since(*t) < window);
         }
-        seen.insert(data_id.to_string(), (now, integrity));
+        seen.insert(data_id, (now, integrity));
+    }
+}
+
+/// The fields of a WNM the uniqueness check and the log lines use, read without
+/// building the whole document (this runs on every message).
+#[derive(Debug, Default)]
+struct Keys<'a> {
+    id: Option<Cow<'a, str>>,
+    data_id: Option<Cow<'a, str>>,
+    /// The first link relation that says what the message is about.
+    rel: Option<&'static str>,
+    integrity: Option<String>,
+}
+
+impl<'a> Keys<'a> {
+    /// `None` when `message` is not a JSON object of the WNM's shape.
+    fn of(message: &'a [u8]) -> Option<Keys<'a>> {
+        #[derive(serde::Deserialize)]
+        struct Wnm<'a> {
+            #[serde(default, borrow)]
+            id: Option<Cow<'a, str>>,
+            #[serde(default, borrow)]
+            properties: Option<Props<'a>>,
+            #[serde(default, borrow)]
+            links: Option<Vec<Link<'a>>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Props<'a> {
+            #[serde(default, borrow)]
+            data_id: Option<Cow<'a, str>>,
+            #[serde(default, borrow)]
+            integrity: Option<Integrity<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Integrity<'a> {
+            #[serde(default, borrow)]
+            value: Option<Cow<'a, str>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Link<'a> {
+            #[serde(default, borrow)]
+            rel: Option<Cow<'a, str>>,
+        }
+        let m: Wnm = serde_json::from_slice(message).ok()?;
+        let (data_id, integrity) = match m.properties {
+            Some(p) => (p.data_id, p.integrity.and_then(|i| i.value)),
+            None => (None, None),
+        };
+        let rel = m
+            .links
+            .unwrap_or_default()
+            .iter()
+            .find_map(|l| match l.rel.as_deref() {
+                Some("canonical") => Some("canonical"),
+                Some("update") => Some("update"),
+                Some("deletion") => Some("deletion"),
+                _ => None,
+            });
+        Some(Keys {
+            id: m.id,
+            data_id,
+            rel,
+            integrity: integrity.map(Cow::into_owned),
+        })
     }
 }
 
@@ -347,10 +404,8 @@ impl ValidateStage {
                 warnings.push(finding());
             }
         }
-        if report_valid_so_far(&tests)
-            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(env.message_bytes())
-        {
-            let errors: Vec<Finding> = self.seen.check(&v).into_iter().collect();
+        if report_valid_so_far(&tests) {
+            let errors: Vec<Finding> = self.seen.check(env.message_bytes()).into_iter().collect();
             tests.push(wis2::report::TestResult::from_errors(
                 UNIQUE_TEST_ID,
                 errors,
@@ -368,13 +423,12 @@ impl Handler for ValidateStage {
     fn describe(&self, d: &Delivery) -> String {
         match Envelope::parse(&d.payload) {
             Ok(e) => {
-                let v: serde_json::Value =
-                    serde_json::from_slice(e.message_bytes()).unwrap_or_default();
+                let k = Keys::of(e.message_bytes()).unwrap_or_default();
                 format!(
                     "event_id={} message_id={} data_id={}",
-                    e.event_id.unwrap_or_default(),
-                    v["id"].as_str().unwrap_or(""),
-                    v["properties"]["data_id"].as_str().unwrap_or("")
+                    e.event_id.as_deref().unwrap_or_default(),
+                    k.id.as_deref().unwrap_or_default(),
+                    k.data_id.as_deref().unwrap_or_default()
                 )
             }
             Err(_) => String::new(),
@@ -382,10 +436,8 @@ impl Handler for ValidateStage {
     }
 
     fn acknowledged(&self, d: &Delivery) -> Vec<Output> {
-        if let Ok(env) = Envelope::parse(&d.payload)
-            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(env.message_bytes())
-        {
-            self.seen.record(&v);
+        if let Ok(env) = Envelope::parse(&d.payload) {
+            self.seen.record(env.message_bytes());
         }
         Vec::new()
     }
@@ -497,11 +549,12 @@ mod tests {
 
     use super::*;
 
-    fn msg(data_id: &str, rel: &str, integrity: &str) -> serde_json::Value {
-        serde_json::json!({
+    fn msg(data_id: &str, rel: &str, integrity: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
             "properties": {"data_id": data_id, "integrity": {"method": "sha512", "value": integrity}},
-            "links": [{"rel": rel, "href": "https://h/x"}]
-        })
+            "links": [{"rel": "via", "href": "https://h/y"}, {"rel": rel, "href": "https://h/x"}]
+        }))
+        .expect("json")
     }
 
     #[test]
@@ -525,5 +578,26 @@ mod tests {
         let off = SeenIds::new(std::time::Duration::ZERO);
         off.record(&msg("d", "canonical", "A"));
         assert!(off.check(&msg("d", "canonical", "B")).is_none());
+    }
+
+    #[test]
+    fn the_keys_are_read_with_escapes_and_without_the_optional_parts() {
+        let k = Keys::of(
+            br#"{"id": "i\"1", "type": "Feature", "properties": {"data_id": "a\/b", "pubtime": "x"},
+                "links": [{"rel": "item"}, {"rel": "update", "href": "h"}, {"rel": "canonical"}]}"#,
+        )
+        .expect("a WNM");
+        assert_eq!(k.id.as_deref(), Some("i\"1"));
+        assert_eq!(k.data_id.as_deref(), Some("a/b"));
+        assert_eq!(k.rel, Some("update"), "the first relation of the three");
+        assert_eq!(k.integrity, None);
+        let bare = Keys::of(b"{}").expect("an object");
+        assert!(bare.id.is_none() && bare.data_id.is_none() && bare.rel.is_none());
+        assert!(Keys::of(b"[1]").is_none());
+        assert!(Keys::of(b"not json").is_none());
+        assert!(
+            SeenIds::key(b"{\"links\": [{\"rel\": \"canonical\"}]}").is_none(),
+            "no data_id"
+        );
     }
 }

@@ -115,15 +115,69 @@ pub fn describe_with(path: &Path, opts: &Options) -> Result<DataFacts, FormatErr
         .take(sniff::HEAD_LEN as u64)
         .read_to_end(&mut head)
         .map_err(io)?;
+    describe_body(path, shown, Body::Open { file, head }, size, opts)
+}
 
+/// [`describe_with`] of a file whose whole content, `bytes`, was read already (to
+/// hash it, say): nothing is read again, except a netCDF-4/HDF5 file, which libnetcdf
+/// opens by `path`. `path` also gives the extension and the name in errors.
+pub fn describe_loaded(
+    path: &Path,
+    bytes: &[u8],
+    opts: &Options,
+) -> Result<DataFacts, FormatError> {
+    let shown = path.display().to_string();
+    describe_body(path, shown, Body::Whole(bytes), bytes.len() as u64, opts)
+}
+
+/// What [`describe_body`] reads from.
+enum Body<'a> {
+    /// A file opened, whose first bytes `head` were read (its position is after them).
+    Open { file: File, head: Vec<u8> },
+    /// A file's whole content.
+    Whole(&'a [u8]),
+}
+
+impl Body<'_> {
+    /// The first bytes, for the sniffing.
+    fn head(&self) -> &[u8] {
+        match self {
+            Body::Open { head, .. } => head,
+            Body::Whole(b) => &b[..b.len().min(sniff::HEAD_LEN)],
+        }
+    }
+
+    /// The whole content: `path` read when only its head was.
+    fn whole(&self, path: &Path) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            Body::Open { .. } => std::fs::read(path).map(std::borrow::Cow::Owned),
+            Body::Whole(b) => Ok(std::borrow::Cow::Borrowed(b)),
+        }
+    }
+}
+
+fn describe_body(
+    path: &Path,
+    shown: String,
+    body: Body<'_>,
+    size: u64,
+    opts: &Options,
+) -> Result<DataFacts, FormatError> {
+    let io = |source| FormatError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let head = body.head();
     let mut facts = DataFacts::default();
-    match sniff::magic(&head) {
-        // The open file and what was read of it go on to the reader.
-        sniff::Magic::NetcdfClassic(_) => read_netcdf(
-            netcdf::read_opened(path, file, head, size),
-            &shown,
-            &mut facts,
-        )?,
+    match sniff::magic(head) {
+        // What was read of the file goes on to the reader.
+        sniff::Magic::NetcdfClassic(_) => {
+            let read = match body {
+                Body::Open { file, head } => netcdf::read_opened(path, file, head, size),
+                Body::Whole(b) => netcdf::read_loaded(path, b.to_vec()),
+            };
+            read_netcdf(read, &shown, &mut facts)?
+        }
         sniff::Magic::Hdf5 if sniff::is_netcdf_name(path) => {
             read_netcdf(netcdf::read(path), &shown, &mut facts)?
         }
@@ -133,7 +187,7 @@ pub fn describe_with(path: &Path, opts: &Options) -> Result<DataFacts, FormatErr
                 .notes
                 .push("HDF5 not named .nc/.nc4: not read for time and place".into());
         }
-        sniff::Magic::Bufr(_) => read_bufr(path, &shown, size, opts, &mut facts)?,
+        sniff::Magic::Bufr(_) => read_bufr(path, &body, &shown, size, opts, &mut facts)?,
         sniff::Magic::Grib(_) => {
             facts.media_type = sniff::GRIB.into();
             facts
@@ -142,9 +196,9 @@ pub fn describe_with(path: &Path, opts: &Options) -> Result<DataFacts, FormatErr
         }
         sniff::Magic::JsonLike => {
             let parsed = if size <= opts.max_json_bytes {
-                let bytes = std::fs::read(path).map_err(io)?;
-                let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-                Some(serde_json::from_slice::<serde_json::Value>(body))
+                let bytes = body.whole(path).map_err(io)?;
+                let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+                Some(serde_json::from_slice::<serde_json::Value>(text))
             } else {
                 None
             };
@@ -159,7 +213,7 @@ pub fn describe_with(path: &Path, opts: &Options) -> Result<DataFacts, FormatErr
                 }
                 // Too large to parse here: judge on the first bytes.
                 None => {
-                    facts.media_type = sniff::sniff_content(&head, path)
+                    facts.media_type = sniff::sniff_content(head, path)
                         .unwrap_or(sniff::JSON)
                         .into()
                 }
@@ -196,7 +250,7 @@ pub fn describe_with(path: &Path, opts: &Options) -> Result<DataFacts, FormatErr
                 return Err(FormatError::Mismatch {
                     path: shown,
                     expected: by_name.to_string(),
-                    found: describe_head(&head),
+                    found: describe_head(head),
                 });
             }
             facts.media_type = by_name.to_string();
@@ -226,6 +280,7 @@ fn read_netcdf(
 
 fn read_bufr(
     path: &Path,
+    body: &Body<'_>,
     shown: &str,
     size: u64,
     opts: &Options,
@@ -239,7 +294,7 @@ fn read_bufr(
         ));
         return Ok(());
     }
-    let bytes = std::fs::read(path).map_err(|source| FormatError::Io {
+    let bytes = body.whole(path).map_err(|source| FormatError::Io {
         path: shown.to_string(),
         source,
     })?;

@@ -114,14 +114,15 @@ struct ClassicHead {
     bytes: Vec<u8>,
     /// `bytes` is the whole file.
     whole: bool,
-    file: std::fs::File,
+    /// The open file (`None` when `bytes` was handed over whole).
+    file: Option<std::fs::File>,
 }
 
 /// Checks a classic file's length as [`check_classic_length`], and returns what it
 /// read (`None` for a file that is not netCDF classic).
 fn classic_head(path: &Path) -> Result<Option<ClassicHead>, NetcdfError> {
     let (file, size) = open(path)?;
-    classic_head_from(file, Vec::new(), size)
+    classic_head_from(Some(file), Vec::new(), size)
 }
 
 /// A file opened for reading, and its size.
@@ -133,9 +134,10 @@ fn open(path: &Path) -> Result<(std::fs::File, u64), NetcdfError> {
 }
 
 /// [`classic_head`] of an open file of `size` bytes whose first bytes, `buf`, were
-/// read already (the file's position is right after them).
+/// read already (the file's position is right after them); with no file, `buf` is
+/// the whole file.
 fn classic_head_from(
-    mut file: std::fs::File,
+    mut file: Option<std::fs::File>,
     mut buf: Vec<u8>,
     size: u64,
 ) -> Result<Option<ClassicHead>, NetcdfError> {
@@ -143,10 +145,11 @@ fn classic_head_from(
     let mut want: u64 = (64 * 1024).max(buf.len() as u64);
     loop {
         let have = buf.len() as u64;
-        (&mut file)
-            .take(want.saturating_sub(have))
-            .read_to_end(&mut buf)
-            .map_err(io)?;
+        if let Some(file) = file.as_mut() {
+            file.take(want.saturating_sub(have))
+                .read_to_end(&mut buf)
+                .map_err(io)?;
+        }
         if buf.len() < 4 || &buf[..3] != b"CDF" {
             return Ok(None);
         }
@@ -198,12 +201,26 @@ pub fn read_opened(
     head: Vec<u8>,
     size: u64,
 ) -> Result<NetcdfFacts, NetcdfError> {
-    if let Some(head) = classic_head_from(file, head, size)?
+    read_head(path, classic_head_from(Some(file), head, size)?)
+}
+
+/// [`read`] of a file whose whole content, `bytes`, was read already: a classic file
+/// is read from them, with no further I/O (netCDF-4 still goes through libnetcdf,
+/// which opens `path`).
+pub fn read_loaded(path: &Path, bytes: Vec<u8>) -> Result<NetcdfFacts, NetcdfError> {
+    let size = bytes.len() as u64;
+    read_head(path, classic_head_from(None, bytes, size)?)
+}
+
+/// Reads a classic file from what [`classic_head_from`] read, or any other through
+/// libnetcdf.
+fn read_head(path: &Path, head: Option<ClassicHead>) -> Result<NetcdfFacts, NetcdfError> {
+    if let Some(head) = head
         && head.header.numrecs.is_some()
     {
         return read_source(&mut Classic {
             header: head.header,
-            file: (!head.whole).then_some(head.file),
+            file: if head.whole { None } else { head.file },
             head: head.bytes,
         });
     }

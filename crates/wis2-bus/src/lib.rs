@@ -19,3 +19,16 @@ pub mod topics;
 pub use bus::{Bus, BusError, ConnectOptions, Connection, Delivery};
 pub use config::BrokerArgs;
 pub use stage::{DeadLetter, Failure, Handler, Output, StageConfig, run_stage};
+
+/// Runs a service's future on the runtime's worker threads rather than on the thread
+/// that called `block_on` (`#[tokio::main]`'s): the service's loop and the
+/// connection's event loop then wake each other on the workers, without a hand-off
+/// to that thread for every message. A panic of the service is returned as an error.
+pub async fn on_workers<T: Send + 'static>(
+    service: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+) -> anyhow::Result<T> {
+    match tokio::spawn(service).await {
+        Ok(r) => r,
+        Err(e) => Err(anyhow::anyhow!("the service stopped: {e}")),
+    }
+}

@@ -37,13 +37,17 @@ async fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => match wis2_validate::run(*args, wis2_bus::shutdown::signal()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("wis2-validate: error: {e:#}");
-                ExitCode::from(2)
+        Command::Run(args) => {
+            match wis2_bus::on_workers(wis2_validate::run(*args, wis2_bus::shutdown::signal()))
+                .await
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("wis2-validate: error: {e:#}");
+                    ExitCode::from(2)
+                }
             }
-        },
+        }
         Command::OneShot(cmd) => ExitCode::from(oneshot::execute(cmd).clamp(0, 255) as u8),
         Command::Metadata(args) => ExitCode::from(metadata_cmd::execute(args).clamp(0, 255) as u8),
     }

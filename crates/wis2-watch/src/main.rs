@@ -43,7 +43,9 @@ async fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => wis2_watch::run(args, wis2_bus::shutdown::signal()).await,
+        Command::Run(args) => {
+            wis2_bus::on_workers(wis2_watch::run(args, wis2_bus::shutdown::signal())).await
+        }
         Command::Emit {
             file,
             watch,

@@ -473,7 +473,6 @@ pub async fn run_stage<H: Handler>(
                             Err(_) => break,
                         }
                     }
-                    DBG_B.fetch_add(1, std::sync::atomic::Ordering::Relaxed); DBG_D.fetch_add(arrived.len(), std::sync::atomic::Ordering::Relaxed);
                     let mut handled = Vec::with_capacity(arrived.len());
                     if handler.quick() {
                         // Handled right here, in a row: no task, no hand-off.
@@ -536,12 +535,7 @@ pub async fn run_stage<H: Handler>(
     }
     bus.disconnect().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-    info!(
-        stage = handler.stage(),
-        b = DBG_B.load(std::sync::atomic::Ordering::Relaxed),
-        d = DBG_D.load(std::sync::atomic::Ordering::Relaxed),
-        "stopped"
-    );
+    info!(stage = handler.stage(), "stopped");
     Ok(())
 }
 
@@ -558,8 +552,6 @@ enum Carried {
     Handled(Pending),
 }
 
-static DBG_B: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-static DBG_D: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 /// Most deliveries one task handles in a row.
 const MAX_PER_TASK: usize = 8;
 
@@ -758,6 +750,35 @@ mod tests {
         );
         assert!(!acks_ready(&mut q), "one is still waiting for its PUBACK");
         assert_eq!(q.1.len(), 1);
+    }
+
+    #[test]
+    fn what_arrived_together_is_split_over_the_cpus_in_order() {
+        let ds = |n: usize| -> Vec<Delivery> {
+            (0..n)
+                .map(|i| Delivery::detached("t", i.to_string().into_bytes()))
+                .collect()
+        };
+        let shape =
+            |chunks: &[Vec<Delivery>]| -> Vec<usize> { chunks.iter().map(Vec::len).collect() };
+        assert_eq!(shape(&split(ds(1), 2)), [1]);
+        assert_eq!(shape(&split(ds(2), 2)), [1, 1]);
+        assert_eq!(shape(&split(ds(7), 2)), [4, 3]);
+        assert_eq!(shape(&split(ds(16), 2)), [8, 8]);
+        assert_eq!(
+            shape(&split(ds(32), 2)),
+            [8, 8, 8, 8],
+            "at most MAX_PER_TASK each"
+        );
+        assert_eq!(shape(&split(ds(5), 8)), [1, 1, 1, 1, 1]);
+        assert_eq!(shape(&split(ds(3), 0)), [3]);
+        let order: Vec<Vec<u8>> = split(ds(7), 2)
+            .into_iter()
+            .flatten()
+            .map(|d| d.payload)
+            .collect();
+        let want: Vec<Vec<u8>> = (0..7).map(|i: usize| i.to_string().into_bytes()).collect();
+        assert_eq!(order, want, "arrival order kept");
     }
 
     fn size(dl: &DeadLetter, topic: &str) -> usize {

@@ -665,6 +665,39 @@ fn the_rust_classic_reader_agrees_with_libnetcdf_on_every_real_file() {
     );
 }
 
+#[test]
+fn a_file_described_from_memory_gives_what_it_gives_from_disk() {
+    // wis2-create reads a small file once and describes it from those bytes
+    // (`describe_loaded`): every real file of shared/data (netCDF classic and HDF5,
+    // BUFR, JSON) must give the same facts, or the same error, either way.
+    fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                all_files(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for dir in [shared!("argo"), shared!("bufr"), shared!("wcmp2"), shared!("wnm")] {
+        all_files(dir, &mut files);
+    }
+    assert!(files.len() >= 20, "only {} files", files.len());
+    let opts = wis2::formats::Options::default();
+    for p in &files {
+        let bytes = std::fs::read(p).expect("read");
+        let from_disk = describe(p);
+        let from_memory = wis2::formats::describe_loaded(p, &bytes, &opts);
+        match (from_disk, from_memory) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", p.display()),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{}", p.display()),
+            (a, b) => panic!("{}: from disk {a:?}, from memory {b:?}", p.display()),
+        }
+    }
+}
+
 // ---------------------------------------------------------------- BUFR
 
 #[test]

@@ -301,3 +301,133 @@ async fn a_quick_handler_that_panics_is_dead_lettered_and_the_stage_goes_on() {
         .expect("stage ok");
     producer.bus.disconnect().await;
 }
+
+/// A blocking handler whose delivery `<n>-b` waits until the post-acknowledgement
+/// step of `<n>-a` has run (as wis2-publish's waits for the record of an original that
+/// arrived just before its duplicate), and which panics on `boom`.
+struct WaitsForEarlier {
+    acknowledged: std::sync::Mutex<std::collections::HashSet<String>>,
+    changed: std::sync::Condvar,
+}
+
+impl wis2_bus::Handler for WaitsForEarlier {
+    fn stage(&self) -> &'static str {
+        "waits"
+    }
+
+    fn handle(&self, d: &wis2_bus::Delivery) -> Result<Vec<wis2_bus::Output>, wis2_bus::Failure> {
+        let text = String::from_utf8_lossy(&d.payload).to_string();
+        assert!(text != "boom", "the handler panics on boom");
+        if let Some(n) = text.strip_suffix("-b") {
+            let earlier = format!("{n}-a");
+            let done = self.acknowledged.lock().expect("lock");
+            let (_done, waited) = self
+                .changed
+                .wait_timeout_while(done, Duration::from_secs(20), |done| {
+                    !done.contains(&earlier)
+                })
+                .expect("lock");
+            if waited.timed_out() {
+                return Err(wis2_bus::Failure::new(format!(
+                    "{earlier} never acknowledged"
+                )));
+            }
+        }
+        Ok(vec![wis2_bus::Output::new("chain/validated", text)])
+    }
+
+    fn acknowledged(&self, d: &wis2_bus::Delivery) -> Vec<wis2_bus::Output> {
+        let text = String::from_utf8_lossy(&d.payload).to_string();
+        self.acknowledged.lock().expect("lock").insert(text);
+        self.changed.notify_all();
+        Vec::new()
+    }
+}
+
+/// Deliveries that arrive together are handled in a row by one blocking task; each one
+/// must still reach the sequencer as soon as it is handled, or a delivery waiting for
+/// the step of an earlier one of the same run would wait for ever (here 20 s). A panic
+/// there is dead-lettered and the run goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_handled_in_a_row_each_go_on_as_soon_as_handled() {
+    let broker = Broker::start();
+    let mut seen = Observer::connect(&broker, "operator", &["chain/#"]).await;
+    let a: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-validate")]);
+    let conn = Bus::connect(
+        a.service_connection("in-a-row-test", vec![s("chain/created")])
+            .expect("options"),
+    );
+    conn.bus.wait_ready().await.expect("subscribed");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stage = tokio::spawn(wis2_bus::run_stage(
+        conn,
+        Arc::new(WaitsForEarlier {
+            acknowledged: Default::default(),
+            changed: Default::default(),
+        }),
+        wis2_bus::StageConfig::new("chain/deadletter"),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let b: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-create")]);
+    let producer = Bus::connect(
+        b.service_connection("in-a-row-producer", vec![])
+            .expect("options"),
+    );
+    // Pipelined: the pairs arrive in bursts that the stage takes together.
+    let pairs = 30;
+    let mut acks = Vec::new();
+    for n in 0..pairs {
+        for p in [format!("{n}-a"), format!("{n}-b")] {
+            acks.push(
+                producer
+                    .bus
+                    .publish_nowait("chain/created", p)
+                    .await
+                    .expect("queued"),
+            );
+        }
+        if n == pairs / 2 {
+            acks.push(
+                producer
+                    .bus
+                    .publish_nowait("chain/created", "boom")
+                    .await
+                    .expect("queued"),
+            );
+        }
+    }
+    for rx in acks {
+        rx.await.expect("acknowledged by the broker");
+    }
+    let got = seen
+        .collect(2 * pairs + 1, Duration::from_secs(10), |m| {
+            m.topic == "chain/validated" || m.topic == "chain/deadletter"
+        })
+        .await;
+    let echoed = got.iter().filter(|m| m.topic == "chain/validated").count();
+    assert_eq!(echoed, 2 * pairs, "every delivery goes through within 10 s");
+    let letter = got
+        .iter()
+        .find(|m| m.topic == "chain/deadletter")
+        .expect("the panicking delivery is dead-lettered");
+    let letter: wis2_bus::DeadLetter =
+        serde_json::from_slice(&letter.payload).expect("a dead letter");
+    assert_eq!(
+        (letter.stage.as_str(), letter.payload.as_str()),
+        ("waits", "boom")
+    );
+    assert!(
+        letter.reason.contains("handler crashed"),
+        "{}",
+        letter.reason
+    );
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(15), stage)
+        .await
+        .expect("the stage stops")
+        .expect("no panic")
+        .expect("stage ok");
+    producer.bus.disconnect().await;
+}

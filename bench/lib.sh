@@ -50,10 +50,15 @@ build_release() {
         -p wis2-publish -p wis2-bench)
 }
 
+# A port nothing listens on, below the kernel's ephemeral range: a port in that range
+# may be taken meanwhile as the local end of an outgoing connection (a service's
+# /healthz then fails to bind).
 free_port() {
-    local p
+    local p low
+    low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "${low:-0}" -gt 12000 ] 2>/dev/null || low=32768
     for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (low - 10000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
     done
     echo "no free port" >&2; return 1

@@ -681,7 +681,12 @@ fn a_file_described_from_memory_gives_what_it_gives_from_disk() {
         }
     }
     let mut files = Vec::new();
-    for dir in [shared!("argo"), shared!("bufr"), shared!("wcmp2"), shared!("wnm")] {
+    for dir in [
+        shared!("argo"),
+        shared!("bufr"),
+        shared!("wcmp2"),
+        shared!("wnm"),
+    ] {
         all_files(dir, &mut files);
     }
     assert!(files.len() >= 20, "only {} files", files.len());

@@ -156,6 +156,8 @@ impl Body<'_> {
     }
 }
 
+/// Sniffs the media type from `body`'s first bytes, then reads time and place where
+/// the format allows (`size`: the file's length).
 fn describe_body(
     path: &Path,
     shown: String,

@@ -284,7 +284,9 @@ impl DeadLetter {
 pub struct StageConfig {
     pub deadletter_topic: String,
     pub deadletter_dir: Option<PathBuf>,
-    /// Deliveries handled at once (their outputs' acknowledgements are awaited in order).
+    /// Deliveries in hand at once (their outputs' acknowledgements are awaited in
+    /// order). Those that arrive together are handled in a row by as many tasks as
+    /// there are CPUs (at most 8 deliveries per task).
     pub concurrency: usize,
     /// How long shutdown waits for in-flight work and acknowledgements.
     pub drain_timeout: Duration,

@@ -608,7 +608,8 @@ pub struct RunArgs {
     /// Folder where dead letters are also written.
     #[arg(long = "deadletter-dir", env = "WIS2_DEADLETTER_DIR")]
     pub deadletter_dir: Option<PathBuf>,
-    /// Files handled at once.
+    /// Files in hand at once (those that arrive together are read by as many
+    /// threads as there are CPUs).
     #[arg(long = "concurrency", env = "WIS2_CONCURRENCY", default_value_t = 8)]
     pub concurrency: usize,
 }

@@ -460,7 +460,7 @@ pub async fn run_stage<H: Handler>(
     let (bus2, handler2, cfg2) = (bus.clone(), handler.clone(), cfg.clone());
     let mut intake = tokio::spawn(async move {
         let (bus, handler, cfg) = (bus2, handler2, cfg2);
-        loop {
+        'intake: loop {
             tokio::select! {
                 biased;
                 _ = &mut stop_rx => break,
@@ -475,44 +475,12 @@ pub async fn run_stage<H: Handler>(
                             Err(_) => break,
                         }
                     }
-                    let mut handled = Vec::with_capacity(arrived.len());
-                    if handler.quick() {
-                        // Handled right here, in a row: no task, no hand-off.
-                        for d in arrived {
-                            let (tx, rx) = oneshot::channel();
-                            let _ = tx.send(process(&bus, &handler, &cfg, d).await);
-                            handled.push(rx);
-                        }
-                    } else {
-                    for chunk in split(arrived, parallelism) {
-                        let mut jobs = Vec::with_capacity(chunk.len());
-                        for d in chunk {
-                            let (tx, rx) = oneshot::channel();
-                            jobs.push((d, tx));
-                            handled.push(rx);
-                        }
-                        let (bus, handler, cfg) = (bus.clone(), handler.clone(), cfg.clone());
-                        // The blocking pool does not carry the runtime's context into
-                        // the handler's thread: the outputs are queued through it.
-                        let rt = tokio::runtime::Handle::current();
-                        tokio::task::spawn_blocking(move || {
-                            for (d, tx) in jobs {
-                                let _ = tx.send(rt.block_on(process(&bus, &handler, &cfg, d)));
-                            }
-                        });
-                    }
-                    }
                     // After the tasks are started: the sequencer may be waiting on the
                     // first of them while this waits for room in its queue.
-                    let mut closed = false;
-                    for rx in handled {
+                    for rx in hand_over(&bus, &handler, &cfg, arrived, parallelism).await {
                         if seq_tx.send(rx).await.is_err() {
-                            closed = true;
-                            break;
+                            break 'intake;
                         }
-                    }
-                    if closed {
-                        break;
                     }
                 }
             }
@@ -543,6 +511,46 @@ pub async fn run_stage<H: Handler>(
 
 /// Deliveries taken together through the post-acknowledgement step at most.
 const MAX_BATCH: usize = 256;
+
+/// Starts handling deliveries that arrived together: a quick handler takes them in a
+/// row right here (no task, no hand-off); a blocking one gets them split over as many
+/// blocking tasks as there are CPUs ([`split`]). Returns one receiver per delivery, in
+/// arrival order, each completed as soon as its delivery is handled.
+async fn hand_over<H: Handler>(
+    bus: &Bus,
+    handler: &Arc<H>,
+    cfg: &Arc<StageConfig>,
+    arrived: Vec<Delivery>,
+    parallelism: usize,
+) -> Vec<Handled> {
+    let mut handled = Vec::with_capacity(arrived.len());
+    if handler.quick() {
+        for d in arrived {
+            let (tx, rx) = oneshot::channel();
+            let _ = tx.send(process(bus, handler, cfg, d).await);
+            handled.push(rx);
+        }
+        return handled;
+    }
+    for chunk in split(arrived, parallelism) {
+        let mut jobs = Vec::with_capacity(chunk.len());
+        for d in chunk {
+            let (tx, rx) = oneshot::channel();
+            jobs.push((d, tx));
+            handled.push(rx);
+        }
+        let (bus, handler, cfg) = (bus.clone(), handler.clone(), cfg.clone());
+        // The blocking pool does not carry the runtime's context into the handler's
+        // thread: the outputs are queued through it.
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            for (d, tx) in jobs {
+                let _ = tx.send(rt.block_on(process(&bus, &handler, &cfg, d)));
+            }
+        });
+    }
+    handled
+}
 
 /// Completes once a delivery is handled and its outputs queued (`None`: they could
 /// not be, the delivery is left for redelivery).

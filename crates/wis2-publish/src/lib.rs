@@ -267,69 +267,23 @@ struct Fields {
 }
 
 impl Fields {
-    /// Reads them from the message JSON; the message needs an `id` and a `data_id`.
-    /// Only these fields are decoded (borrowed where the JSON has no escapes): this
-    /// runs several times per message.
+    /// Reads them from the message JSON ([`wis2::message::Keys`]: only these fields
+    /// are decoded, this runs several times per message); the message needs an `id`
+    /// and a `data_id`.
     fn of(message: &[u8]) -> Result<Fields, Failure> {
-        use std::borrow::Cow;
-        #[derive(serde::Deserialize)]
-        struct Wnm<'a> {
-            #[serde(default, borrow)]
-            id: Option<Cow<'a, str>>,
-            #[serde(default, borrow)]
-            properties: Props<'a>,
-            #[serde(default, borrow)]
-            links: Vec<Link<'a>>,
-        }
-        #[derive(serde::Deserialize, Default)]
-        struct Props<'a> {
-            #[serde(default, borrow)]
-            data_id: Option<Cow<'a, str>>,
-            #[serde(default, borrow)]
-            pubtime: Option<Cow<'a, str>>,
-            #[serde(default, borrow)]
-            integrity: Option<Integrity<'a>>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Integrity<'a> {
-            #[serde(default, borrow)]
-            value: Option<Cow<'a, str>>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Link<'a> {
-            #[serde(default, borrow)]
-            rel: Option<Cow<'a, str>>,
-        }
-        let m: Wnm = serde_json::from_slice(message).map_err(|e| {
+        let k = wis2::message::Keys::parse(message).map_err(|e| {
             Failure::new(format!(
                 "the message is not a WIS2 notification message ({e}); send it through wis2-validate"
             ))
         })?;
-        let rel = m
-            .links
-            .iter()
-            .filter_map(|l| l.rel.as_deref())
-            .find(|r| matches!(*r, "canonical" | "update" | "deletion"))
-            .unwrap_or("canonical")
-            .to_string();
+        let owned =
+            |v: Option<std::borrow::Cow<str>>| v.map(|v| v.into_owned()).unwrap_or_default();
         let f = Fields {
-            id: m.id.map(Cow::into_owned).unwrap_or_default(),
-            data_id: m
-                .properties
-                .data_id
-                .map(Cow::into_owned)
-                .unwrap_or_default(),
-            rel,
-            integrity: m
-                .properties
-                .integrity
-                .and_then(|i| i.value)
-                .map(Cow::into_owned),
-            pubtime: m
-                .properties
-                .pubtime
-                .map(Cow::into_owned)
-                .unwrap_or_default(),
+            id: owned(k.id),
+            data_id: owned(k.data_id),
+            rel: k.rel.unwrap_or("canonical").to_string(),
+            integrity: k.integrity.map(|v| v.into_owned()),
+            pubtime: owned(k.pubtime),
         };
         if f.id.is_empty() || f.data_id.is_empty() {
             return Err(Failure::new(

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use clap::Args;
+use wis2::message::Keys;
 use wis2::report::{Finding, Report};
 use wis2::validate::Validator;
 use wis2::wcmp2::{Wcmp2Checker, Wcmp2Options};
@@ -99,8 +100,12 @@ impl SeenIds {
 
     /// The data_id, rel and integrity of a message (its JSON text).
     fn key(message: &[u8]) -> Option<(String, &'static str, Option<String>)> {
-        let k = Keys::of(message)?;
-        Some((k.data_id?.into_owned(), k.rel?, k.integrity))
+        let k = Keys::parse(message).ok()?;
+        Some((
+            k.data_id?.into_owned(),
+            k.rel?,
+            k.integrity.map(Cow::into_owned),
+        ))
     }
 
     /// A finding when a `canonical` message repeats a `data_id` seen within the window
@@ -145,70 +150,6 @@ impl SeenIds {
             seen.retain(|_, (t, _)| now.duration_since(*t) < window);
         }
         seen.insert(data_id, (now, integrity));
-    }
-}
-
-/// The fields of a WNM the uniqueness check and the log lines use, read without
-/// building the whole document (this runs on every message).
-#[derive(Debug, Default)]
-struct Keys<'a> {
-    id: Option<Cow<'a, str>>,
-    data_id: Option<Cow<'a, str>>,
-    /// The first link relation that says what the message is about.
-    rel: Option<&'static str>,
-    integrity: Option<String>,
-}
-
-impl<'a> Keys<'a> {
-    /// `None` when `message` is not a JSON object of the WNM's shape.
-    fn of(message: &'a [u8]) -> Option<Keys<'a>> {
-        #[derive(serde::Deserialize)]
-        struct Wnm<'a> {
-            #[serde(default, borrow)]
-            id: Option<Cow<'a, str>>,
-            #[serde(default, borrow)]
-            properties: Option<Props<'a>>,
-            #[serde(default, borrow)]
-            links: Option<Vec<Link<'a>>>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Props<'a> {
-            #[serde(default, borrow)]
-            data_id: Option<Cow<'a, str>>,
-            #[serde(default, borrow)]
-            integrity: Option<Integrity<'a>>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Integrity<'a> {
-            #[serde(default, borrow)]
-            value: Option<Cow<'a, str>>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Link<'a> {
-            #[serde(default, borrow)]
-            rel: Option<Cow<'a, str>>,
-        }
-        let m: Wnm = serde_json::from_slice(message).ok()?;
-        let (data_id, integrity) = match m.properties {
-            Some(p) => (p.data_id, p.integrity.and_then(|i| i.value)),
-            None => (None, None),
-        };
-        let rel = m
-            .links
-            .unwrap_or_default()
-            .iter()
-            .find_map(|l| match l.rel.as_deref() {
-                Some("canonical") => Some("canonical"),
-                Some("update") => Some("update"),
-                Some("deletion") => Some("deletion"),
-                _ => None,
-            });
-        Some(Keys {
-            id: m.id,
-            data_id,
-            rel,
-            integrity: integrity.map(Cow::into_owned),
-        })
     }
 }
 
@@ -423,7 +364,7 @@ impl Handler for ValidateStage {
     fn describe(&self, d: &Delivery) -> String {
         match Envelope::parse(&d.payload) {
             Ok(e) => {
-                let k = Keys::of(e.message_bytes()).unwrap_or_default();
+                let k = Keys::parse(e.message_bytes()).unwrap_or_default();
                 format!(
                     "event_id={} message_id={} data_id={}",
                     e.event_id.as_deref().unwrap_or_default(),
@@ -581,23 +522,21 @@ mod tests {
     }
 
     #[test]
-    fn the_keys_are_read_with_escapes_and_without_the_optional_parts() {
-        let k = Keys::of(
-            br#"{"id": "i\"1", "type": "Feature", "properties": {"data_id": "a\/b", "pubtime": "x"},
-                "links": [{"rel": "item"}, {"rel": "update", "href": "h"}, {"rel": "canonical"}]}"#,
-        )
-        .expect("a WNM");
-        assert_eq!(k.id.as_deref(), Some("i\"1"));
-        assert_eq!(k.data_id.as_deref(), Some("a/b"));
-        assert_eq!(k.rel, Some("update"), "the first relation of the three");
-        assert_eq!(k.integrity, None);
-        let bare = Keys::of(b"{}").expect("an object");
-        assert!(bare.id.is_none() && bare.data_id.is_none() && bare.rel.is_none());
-        assert!(Keys::of(b"[1]").is_none());
-        assert!(Keys::of(b"not json").is_none());
+    fn a_message_without_data_id_or_relation_has_no_key() {
+        // The reading itself is wis2::message::Keys's (tested there).
         assert!(
             SeenIds::key(b"{\"links\": [{\"rel\": \"canonical\"}]}").is_none(),
             "no data_id"
+        );
+        assert!(
+            SeenIds::key(br#"{"properties": {"data_id": "d"}, "links": [{"rel": "item"}]}"#)
+                .is_none(),
+            "no relation"
+        );
+        assert!(SeenIds::key(b"not json").is_none());
+        assert_eq!(
+            SeenIds::key(br#"{"properties": {"data_id": "d", "integrity": {"value": "V"}}, "links": [{"rel": "update"}]}"#),
+            Some(("d".to_string(), "update", Some("V".to_string())))
         );
     }
 }

@@ -359,6 +359,80 @@ fn encode_segment(seg: &str) -> String {
     out
 }
 
+/// The fields of a WNM that the services key on (deduplication, uniqueness, log
+/// lines), read from its JSON text without building the whole document: borrowed
+/// where the JSON has no escapes. Every one is optional; the caller decides what it
+/// needs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Keys<'a> {
+    pub id: Option<std::borrow::Cow<'a, str>>,
+    pub data_id: Option<std::borrow::Cow<'a, str>>,
+    pub pubtime: Option<std::borrow::Cow<'a, str>>,
+    /// `properties.integrity.value`.
+    pub integrity: Option<std::borrow::Cow<'a, str>>,
+    /// The first link relation that says what the message is about (`canonical`,
+    /// `update` or `deletion`).
+    pub rel: Option<&'static str>,
+}
+
+impl<'a> Keys<'a> {
+    /// Reads the keys of `message`; an error when it is not a JSON object of the
+    /// WNM's shape (a field of the wrong type, say).
+    pub fn parse(message: &'a [u8]) -> Result<Keys<'a>, serde_json::Error> {
+        use std::borrow::Cow;
+        #[derive(Deserialize)]
+        struct Wnm<'a> {
+            #[serde(default, borrow)]
+            id: Option<Cow<'a, str>>,
+            #[serde(default, borrow)]
+            properties: Option<Props<'a>>,
+            #[serde(default, borrow)]
+            links: Option<Vec<LinkRel<'a>>>,
+        }
+        #[derive(Deserialize)]
+        struct Props<'a> {
+            #[serde(default, borrow)]
+            data_id: Option<Cow<'a, str>>,
+            #[serde(default, borrow)]
+            pubtime: Option<Cow<'a, str>>,
+            #[serde(default, borrow)]
+            integrity: Option<Value<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct Value<'a> {
+            #[serde(default, borrow)]
+            value: Option<Cow<'a, str>>,
+        }
+        #[derive(Deserialize)]
+        struct LinkRel<'a> {
+            #[serde(default, borrow)]
+            rel: Option<Cow<'a, str>>,
+        }
+        let m: Wnm = serde_json::from_slice(message)?;
+        let rel = m
+            .links
+            .unwrap_or_default()
+            .iter()
+            .find_map(|l| match l.rel.as_deref() {
+                Some("canonical") => Some("canonical"),
+                Some("update") => Some("update"),
+                Some("deletion") => Some("deletion"),
+                _ => None,
+            });
+        let (data_id, pubtime, integrity) = match m.properties {
+            Some(p) => (p.data_id, p.pubtime, p.integrity.and_then(|i| i.value)),
+            None => (None, None, None),
+        };
+        Ok(Keys {
+            id: m.id,
+            data_id,
+            pubtime,
+            integrity,
+            rel,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,5 +536,27 @@ mod tests {
         assert_eq!(coordinates[0][0], coordinates[0][4]);
         assert_eq!(coordinates[0][0], vec![1.0, -4.0]);
         assert_eq!(coordinates[0][2], vec![3.0, 2.0]);
+    }
+
+    #[test]
+    fn the_keys_are_read_with_escapes_and_without_the_optional_parts() {
+        let k = Keys::parse(
+            br#"{"id": "i\"1", "type": "Feature", "properties": {"data_id": "a\/b", "pubtime": "x",
+                "integrity": {"method": "sha512", "value": "V"}},
+                "links": [{"rel": "item"}, {"rel": "update", "href": "h"}, {"rel": "canonical"}]}"#,
+        )
+        .expect("a WNM");
+        assert_eq!(k.id.as_deref(), Some("i\"1"));
+        assert_eq!(k.data_id.as_deref(), Some("a/b"));
+        assert_eq!(k.pubtime.as_deref(), Some("x"));
+        assert_eq!(k.integrity.as_deref(), Some("V"));
+        assert_eq!(k.rel, Some("update"), "the first relation of the three");
+        assert_eq!(Keys::parse(b"{}").expect("an object"), Keys::default());
+        assert!(Keys::parse(b"[1]").is_err());
+        assert!(Keys::parse(b"not json").is_err());
+        assert!(
+            Keys::parse(br#"{"links": 3}"#).is_err(),
+            "links of the wrong type"
+        );
     }
 }

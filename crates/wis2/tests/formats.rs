@@ -636,23 +636,26 @@ fn many_threads_read_netcdf_at_once() {
     });
 }
 
+/// Every file under `dir`, at any depth.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
 #[test]
 fn the_rust_classic_reader_agrees_with_libnetcdf_on_every_real_file() {
     // Classic files are read in Rust; libnetcdf is the reference. Both must give the
     // same time, place and notes (or both refuse the file). The files the tests write
     // are compared too (`write_nc`, and the record-variable files of every version).
-    fn nc_files(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                nc_files(&p, out);
-            } else if p.extension().is_some_and(|x| x == "nc") {
-                out.push(p);
-            }
-        }
-    }
     let mut files = Vec::new();
-    nc_files(shared!("argo"), &mut files);
+    files_under(shared!("argo"), &mut files);
+    files.retain(|p| p.extension().is_some_and(|x| x == "nc"));
     let mut classic = 0;
     for p in &files {
         let bytes = std::fs::read(p).expect("read");
@@ -670,16 +673,6 @@ fn a_file_described_from_memory_gives_what_it_gives_from_disk() {
     // wis2-create reads a small file once and describes it from those bytes
     // (`describe_loaded`): every real file of shared/data (netCDF classic and HDF5,
     // BUFR, JSON) must give the same facts, or the same error, either way.
-    fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                all_files(&p, out);
-            } else {
-                out.push(p);
-            }
-        }
-    }
     let mut files = Vec::new();
     for dir in [
         shared!("argo"),
@@ -687,7 +680,7 @@ fn a_file_described_from_memory_gives_what_it_gives_from_disk() {
         shared!("wcmp2"),
         shared!("wnm"),
     ] {
-        all_files(dir, &mut files);
+        files_under(dir, &mut files);
     }
     assert!(files.len() >= 20, "only {} files", files.len());
     let opts = wis2::formats::Options::default();

@@ -197,6 +197,55 @@ async fn a_bus_disconnected_before_it_ever_connected_stops_and_fails_its_waiters
     );
 }
 
+/// A stage of `handler` in a task, reading `chain/created` (as wis2-validate), its
+/// dead letters on `chain/deadletter`.
+struct TestStage {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestStage {
+    /// Starts the stage, subscribed, and a producer (as wis2-create) that can write
+    /// to `chain/created`.
+    async fn start<H: wis2_bus::Handler>(
+        broker: &Broker,
+        name: &str,
+        handler: H,
+    ) -> (wis2_bus::Connection, TestStage) {
+        let a: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-validate")]);
+        let conn = Bus::connect(
+            a.service_connection(&format!("{name}-test"), vec![s("chain/created")])
+                .expect("options"),
+        );
+        conn.bus.wait_ready().await.expect("subscribed");
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(wis2_bus::run_stage(
+            conn,
+            Arc::new(handler),
+            wis2_bus::StageConfig::new("chain/deadletter"),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        let b: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-create")]);
+        let producer = Bus::connect(
+            b.service_connection(&format!("{name}-producer"), vec![])
+                .expect("options"),
+        );
+        (producer, TestStage { stop, task })
+    }
+
+    /// Asks the stage to stop; it must, within 15 s, without error.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("the stage stops")
+            .expect("no panic")
+            .expect("stage ok");
+    }
+}
+
 /// Echoes every delivery to `chain/validated`, computing only (a quick handler, run on
 /// the async worker), and panics on the payload `boom`.
 struct Echo;
@@ -226,25 +275,7 @@ impl wis2_bus::Handler for Echo {
 async fn a_quick_handler_that_panics_is_dead_lettered_and_the_stage_goes_on() {
     let broker = Broker::start();
     let mut seen = Observer::connect(&broker, "operator", &["chain/#"]).await;
-    let a: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-validate")]);
-    let conn = Bus::connect(
-        a.service_connection("quick-stage-test", vec![s("chain/created")])
-            .expect("options"),
-    );
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let stage = tokio::spawn(wis2_bus::run_stage(
-        conn,
-        Arc::new(Echo),
-        wis2_bus::StageConfig::new("chain/deadletter"),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let b: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-create")]);
-    let producer = Bus::connect(
-        b.service_connection("quick-stage-producer", vec![])
-            .expect("options"),
-    );
+    let (producer, stage) = TestStage::start(&broker, "quick-stage", Echo).await;
     // The stage's subscription is in place once a first message goes through.
     let mut first = Vec::new();
     for _ in 0..50 {
@@ -293,12 +324,7 @@ async fn a_quick_handler_that_panics_is_dead_lettered_and_the_stage_goes_on() {
             .any(|m| m.topic == "chain/validated" && m.payload == b"after"),
         "the stage goes on after the panic: {got:?}"
     );
-    let _ = stop_tx.send(());
-    tokio::time::timeout(Duration::from_secs(15), stage)
-        .await
-        .expect("the stage stops")
-        .expect("no panic")
-        .expect("stage ok");
+    stage.stop().await;
     producer.bus.disconnect().await;
 }
 
@@ -352,29 +378,15 @@ impl wis2_bus::Handler for WaitsForEarlier {
 async fn deliveries_handled_in_a_row_each_go_on_as_soon_as_handled() {
     let broker = Broker::start();
     let mut seen = Observer::connect(&broker, "operator", &["chain/#"]).await;
-    let a: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-validate")]);
-    let conn = Bus::connect(
-        a.service_connection("in-a-row-test", vec![s("chain/created")])
-            .expect("options"),
-    );
-    conn.bus.wait_ready().await.expect("subscribed");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let stage = tokio::spawn(wis2_bus::run_stage(
-        conn,
-        Arc::new(WaitsForEarlier {
+    let (producer, stage) = TestStage::start(
+        &broker,
+        "in-a-row",
+        WaitsForEarlier {
             acknowledged: Default::default(),
             changed: Default::default(),
-        }),
-        wis2_bus::StageConfig::new("chain/deadletter"),
-        async {
-            let _ = stop_rx.await;
         },
-    ));
-    let b: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-create")]);
-    let producer = Bus::connect(
-        b.service_connection("in-a-row-producer", vec![])
-            .expect("options"),
-    );
+    )
+    .await;
     // Pipelined: the pairs arrive in bursts that the stage takes together.
     let pairs = 30;
     let mut acks = Vec::new();
@@ -423,11 +435,6 @@ async fn deliveries_handled_in_a_row_each_go_on_as_soon_as_handled() {
         "{}",
         letter.reason
     );
-    let _ = stop_tx.send(());
-    tokio::time::timeout(Duration::from_secs(15), stage)
-        .await
-        .expect("the stage stops")
-        .expect("no panic")
-        .expect("stage ok");
+    stage.stop().await;
     producer.bus.disconnect().await;
 }

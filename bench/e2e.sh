@@ -8,6 +8,8 @@
 #   DRAIN=60 bench/e2e.sh       # give up on missing messages 60 s after the last file
 #   TMPDIR=/dev/shm bench/e2e.sh  # files, stores and output copies on tmpfs (see fs_line
 #                               # in lib.sh: the last line names the filesystem)
+#   SVC_ENV=WIS2_WORKER_THREADS=0 bench/e2e.sh  # extra environment of the four
+#                               # services (A/B runs of a setting; space-separated)
 #
 # Each file is a copy of shared/data/argo/R4902481_001.nc (22 KB) with its own name,
 # written under a temporary name and renamed into place (the watcher counts a rename

@@ -108,11 +108,12 @@ wait_healthz() { # name
 # start_service NAME ARGS...: `NAME run ARGS --health-addr` in the background;
 # sets PID[NAME], PORT[NAME], STARTUP_MS[NAME] (spawn to /healthz 200).
 declare -A STARTUP_MS
+# SVC_ENV: extra NAME=value words of environment for every service (A/B runs).
 start_service() {
     local name=$1; shift
     PORT[$name]=$(free_port)
     local t0; t0=$(now_ns)
-    RUST_LOG=${RUST_LOG:-info} WIS2_LOG_FORMAT=human \
+    env ${SVC_ENV:-} RUST_LOG=${RUST_LOG:-info} WIS2_LOG_FORMAT=human \
         "$BIN/$name" run "$@" --health-addr "127.0.0.1:${PORT[$name]}" >>"$TMP/$name.log" 2>&1 &
     PID[$name]=$!
     CHILDREN+=("$!")

@@ -20,15 +20,62 @@ pub use bus::{Bus, BusError, ConnectOptions, Connection, Delivery};
 pub use config::BrokerArgs;
 pub use stage::{DeadLetter, Failure, Handler, Output, StageConfig, run_stage};
 
-/// Runs a service's future on the runtime's worker threads rather than on the thread
-/// that called `block_on` (`#[tokio::main]`'s): the service's loop and the
-/// connection's event loop then wake each other on the workers, without a hand-off
-/// to that thread for every message. A panic of the service is returned as an error.
-pub async fn on_workers<T: Send + 'static>(
-    service: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
-) -> anyhow::Result<T> {
-    match tokio::spawn(service).await {
-        Ok(r) => r,
-        Err(e) => Err(anyhow::anyhow!("the service stopped: {e}")),
+/// How many threads run a service's async tasks (one clap struct flattened into each
+/// service's `run`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct RuntimeArgs {
+    /// Threads that run the service's async tasks: the MQTT connection, the intake of
+    /// deliveries, /healthz and /metrics. File, store and format work runs on a
+    /// separate pool of blocking threads whatever this is. 1: all of them on one
+    /// thread (tokio's current-thread scheduler), which is enough for the connection
+    /// (a single task) and saves the wake-ups between threads: about 12 % of the
+    /// chain's CPU at saturation. More (0: one per CPU): a multi-thread scheduler, for
+    /// a quick stage (wis2-validate) given many CPUs rather than replicas.
+    #[arg(
+        long = "worker-threads",
+        env = "WIS2_WORKER_THREADS",
+        default_value_t = 1
+    )]
+    pub worker_threads: usize,
+}
+
+impl Default for RuntimeArgs {
+    fn default() -> Self {
+        RuntimeArgs { worker_threads: 1 }
     }
+}
+
+/// The runtime a binary runs on, plus tokio's blocking pool: the current-thread
+/// scheduler for `worker_threads` 1, else a multi-thread one with that many workers
+/// (0: one per CPU).
+pub fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut b = if worker_threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if worker_threads > 0 {
+            b.worker_threads(worker_threads);
+        }
+        b
+    };
+    b.enable_all().build()
+}
+
+/// Runs `future` to its end on a new [`runtime`] of `worker_threads` threads (a
+/// binary's `main`). As a task: with several workers it then runs on them rather than
+/// on the calling thread, so that the service's loop and the connection's event loop
+/// wake each other there without a hand-off to the calling thread for every message;
+/// and a panic is returned as an error.
+pub fn block_on<T: Send + 'static>(
+    worker_threads: usize,
+    future: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+) -> anyhow::Result<T> {
+    let rt = runtime(worker_threads)
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    rt.block_on(async move {
+        match tokio::spawn(future).await {
+            Ok(r) => r,
+            Err(e) => Err(anyhow::anyhow!("the service stopped: {e}")),
+        }
+    })
 }

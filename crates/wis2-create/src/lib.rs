@@ -591,6 +591,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub broker: BrokerArgs,
     #[command(flatten)]
+    pub runtime: wis2_bus::RuntimeArgs,
+    #[command(flatten)]
     pub settings: CreateSettings,
     /// Topic the file events arrive on.
     #[arg(long = "events-topic", env = "WIS2_EVENTS_TOPIC", default_value = wis2_bus::topics::EVENTS)]

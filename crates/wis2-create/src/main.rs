@@ -122,14 +122,14 @@ fn event(file: PathBuf, settings: CreateSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => {
-            wis2_bus::on_workers(wis2_create::run(*args, wis2_bus::shutdown::signal())).await
-        }
+        Command::Run(args) => wis2_bus::block_on(
+            args.runtime.worker_threads,
+            wis2_create::run(*args, wis2_bus::shutdown::signal()),
+        ),
         Command::Message {
             file,
             rel,

@@ -106,6 +106,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub broker: BrokerArgs,
     #[command(flatten)]
+    pub runtime: wis2_bus::RuntimeArgs,
+    #[command(flatten)]
     pub remote: RemoteArgs,
     #[command(flatten)]
     pub monitor: monitor::MonitorArgs,

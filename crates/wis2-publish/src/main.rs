@@ -98,21 +98,21 @@ async fn replay(args: wis2_publish::replay::ReplayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => {
-            wis2_bus::on_workers(wis2_publish::run(*args, wis2_bus::shutdown::signal())).await
-        }
+        Command::Run(args) => wis2_bus::block_on(
+            args.runtime.worker_threads,
+            wis2_publish::run(*args, wis2_bus::shutdown::signal()),
+        ),
         Command::Message {
             file,
             topic,
             force,
             broker,
-        } => message(file, topic, force, broker).await,
-        Command::Replay(args) => replay(args).await,
+        } => wis2_bus::block_on(1, message(file, topic, force, broker)),
+        Command::Replay(args) => wis2_bus::block_on(1, replay(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,6 +30,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub broker: BrokerArgs,
     #[command(flatten)]
+    pub runtime: wis2_bus::RuntimeArgs,
+    #[command(flatten)]
     pub standards: oneshot::StandardsArgs,
     /// Topic the built messages arrive on.
     #[arg(long = "created-topic", env = "WIS2_CREATED_TOPIC", default_value = wis2_bus::topics::CREATED)]

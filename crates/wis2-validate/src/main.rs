@@ -32,15 +32,15 @@ enum Command {
     Metadata(metadata_cmd::MetadataArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
-            match wis2_bus::on_workers(wis2_validate::run(*args, wis2_bus::shutdown::signal()))
-                .await
-            {
+            match wis2_bus::block_on(
+                args.runtime.worker_threads,
+                wis2_validate::run(*args, wis2_bus::shutdown::signal()),
+            ) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("wis2-validate: error: {e:#}");

@@ -25,6 +25,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub broker: BrokerArgs,
     #[command(flatten)]
+    pub runtime: wis2_bus::RuntimeArgs,
+    #[command(flatten)]
     pub watch: WatchArgs,
     /// File announced at start (relative to WIS2_DATA_DIR, or absolute inside it).
     #[arg(long = "input-file", env = "WIS2_INPUT_FILE")]

@@ -38,23 +38,23 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => {
-            wis2_bus::on_workers(wis2_watch::run(args, wis2_bus::shutdown::signal())).await
-        }
+        Command::Run(args) => wis2_bus::block_on(
+            args.runtime.worker_threads,
+            wis2_watch::run(args, wis2_bus::shutdown::signal()),
+        ),
         Command::Emit {
             file,
             watch,
             broker,
-        } => wis2_watch::emit_once(&broker, &watch, &file)
-            .await
-            .map(|ev| {
-                println!("{}", ev.to_json());
-            }),
+        } => wis2_bus::block_on(1, async move {
+            let ev = wis2_watch::emit_once(&broker, &watch, &file).await?;
+            println!("{}", ev.to_json());
+            Ok(())
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

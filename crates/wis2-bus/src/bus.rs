@@ -81,6 +81,28 @@ pub struct Delivery {
     /// stage acknowledges outputs in this order.
     pub seq: u64,
     publish: Publish,
+    prepared: Prepared,
+}
+
+/// What a handler made of a delivery's payload ([`Delivery::prepared`]). A clone of
+/// the delivery starts without it.
+#[derive(Default)]
+struct Prepared(std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>);
+
+impl Clone for Prepared {
+    fn clone(&self) -> Self {
+        Prepared::default()
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Prepared"
+        } else {
+            "NotPrepared"
+        })
+    }
 }
 
 impl Delivery {
@@ -93,7 +115,22 @@ impl Delivery {
             payload,
             redelivered: false,
             seq: 0,
+            prepared: Prepared::default(),
         }
+    }
+
+    /// `make(self)`, made at the first call and kept with the delivery, so that a
+    /// handler's steps (its log span, [`Handler::handle`](crate::Handler::handle),
+    /// the acknowledgement steps) parse the payload once. `None` when a value of
+    /// another type was kept first.
+    pub fn prepared<T: std::any::Any + Send + Sync>(
+        &self,
+        make: impl FnOnce(&Delivery) -> T,
+    ) -> Option<&T> {
+        self.prepared
+            .0
+            .get_or_init(|| Box::new(make(self)))
+            .downcast_ref()
     }
 }
 
@@ -452,6 +489,7 @@ impl LoopState {
                     redelivered: p.dup,
                     seq: self.received,
                     publish: p,
+                    prepared: Prepared::default(),
                 };
                 if self.tx.send(d).is_err() {
                     debug!("delivery receiver gone; message stays unacknowledged for redelivery");
@@ -629,6 +667,27 @@ pub fn backoff(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_handler_prepares_is_made_once_and_a_clone_starts_without_it() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let d = Delivery::detached("t", b"four".to_vec());
+        let made = AtomicUsize::new(0);
+        let len = |d: &Delivery| {
+            made.fetch_add(1, Ordering::SeqCst);
+            d.payload.len()
+        };
+        assert_eq!(d.prepared(len), Some(&4));
+        assert_eq!(d.prepared(len), Some(&4));
+        assert_eq!(made.load(Ordering::SeqCst), 1, "made once");
+        assert_eq!(format!("{:?}", d.prepared), "Prepared");
+        // Something else was kept first: the caller makes its own.
+        assert_eq!(d.prepared(|_| String::from("other")), None);
+        let mut c = d.clone();
+        c.payload = b"changed".to_vec();
+        assert_eq!(c.prepared(len), Some(&7), "a clone is prepared anew");
+        assert_eq!(made.load(Ordering::SeqCst), 2);
+    }
 
     fn waiter(t: &mut AckTracker) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();

@@ -621,18 +621,28 @@ struct CreateStage {
     created_topic: String,
 }
 
+/// The delivery's CloudEvent, parsed once for the log span and the handler.
+fn event_of(d: &Delivery) -> Result<std::borrow::Cow<'_, CloudEvent>, Failure> {
+    let parse = |d: &Delivery| CloudEvent::parse(&d.payload).map_err(|e| e.to_string());
+    match d.prepared(parse) {
+        Some(Ok(ev)) => Ok(std::borrow::Cow::Borrowed(ev)),
+        Some(Err(e)) => Err(Failure::new(e.clone())),
+        None => parse(d).map(std::borrow::Cow::Owned).map_err(Failure::new),
+    }
+}
+
 impl Handler for CreateStage {
     fn stage(&self) -> &'static str {
         "wis2-create"
     }
 
     fn describe(&self, d: &Delivery) -> String {
-        CloudEvent::parse(&d.payload)
+        event_of(d)
             .map(|e| {
                 format!(
                     "event_id={} subject={}",
                     e.id,
-                    e.subject.unwrap_or_default()
+                    e.subject.as_deref().unwrap_or_default()
                 )
             })
             .unwrap_or_default()
@@ -645,7 +655,7 @@ impl Handler for CreateStage {
     }
 
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
-        let ev = CloudEvent::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
+        let ev = event_of(d)?;
         let fail = |e: CreateError| Failure::new(format!("{e:#}"));
         let (msgs, path, record, reannounce) = match EventKind::of(&ev) {
             EventKind::File => {

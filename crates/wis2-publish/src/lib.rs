@@ -233,6 +233,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The parts of a message the stage needs.
+#[derive(Clone)]
 struct Parsed {
     env: Envelope,
     fields: Fields,
@@ -260,6 +261,7 @@ impl Parsed {
 }
 
 /// The fields of a WNM the stage keys on.
+#[derive(Clone)]
 struct Fields {
     id: String,
     data_id: String,
@@ -326,6 +328,16 @@ impl Fields {
             published_at: wis2::message::rfc3339(&chrono::Utc::now()),
             data_id: self.data_id.clone(),
         }
+    }
+}
+
+/// [`parse`], made once per delivery for all the stage's steps (log span, handle,
+/// acknowledgement steps).
+fn parsed(d: &Delivery) -> Result<std::borrow::Cow<'_, Parsed>, Failure> {
+    match d.prepared(parse) {
+        Some(Ok(p)) => Ok(std::borrow::Cow::Borrowed(p)),
+        Some(Err(f)) => Err(f.clone()),
+        None => parse(d).map(std::borrow::Cow::Owned),
     }
 }
 
@@ -468,7 +480,7 @@ impl Handler for PublishStage {
     }
 
     fn describe(&self, d: &Delivery) -> String {
-        match parse(d) {
+        match parsed(d) {
             Ok(p) => format!(
                 "event_id={} message_id={} data_id={}",
                 p.env.event_id.as_deref().unwrap_or_default(),
@@ -480,7 +492,7 @@ impl Handler for PublishStage {
     }
 
     fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
-        let p = parse(d)?;
+        let p = parsed(d)?;
         let (why, outputs) = match self.claim(&p)? {
             Claim::New => {
                 return Ok(vec![Output::new(
@@ -502,7 +514,7 @@ impl Handler for PublishStage {
     }
 
     fn not_acknowledged(&self, d: &Delivery) {
-        let Ok(p) = parse(d) else { return };
+        let Ok(p) = parsed(d) else { return };
         let mut inflight = lock(&self.inflight);
         if inflight.is_original(&p) {
             if inflight.echoed.contains_key(&p.id) {
@@ -535,7 +547,7 @@ impl Handler for PublishStage {
     /// crash before the record publishes it again rather than never forwarding it.
     fn acknowledged_in_order(&self, d: &Delivery) {
         let Some(remote) = &self.remote else { return };
-        let Ok(p) = parse(d) else { return };
+        let Ok(p) = parsed(d) else { return };
         if !lock(&self.inflight).is_original(&p) {
             return; // a duplicate: only its confirmation went out
         }
@@ -555,7 +567,7 @@ impl Handler for PublishStage {
         let mut follow_ups = vec![Vec::new(); ds.len()];
         let mut published = Vec::with_capacity(ds.len());
         for (i, d) in ds.iter().enumerate() {
-            let Ok(p) = parse(d) else { continue };
+            let Ok(p) = parsed(d) else { continue };
             let mut inflight = lock(&self.inflight);
             if inflight.is_original(&p) {
                 published.push((i, p));

@@ -327,6 +327,12 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
     let fs_tx = ctl_tx.clone();
     let mut watcher = RecommendedWatcher::new(
         move |res: notify::Result<Event>| {
+            if res
+                .as_ref()
+                .is_ok_and(|ev| ignored(ev) && !ev.need_rescan())
+            {
+                return;
+            }
             let _ = fs_tx.send(Msg::Fs(res));
         },
         // Never follow symlinked directories: they may lead outside the data directory.
@@ -371,6 +377,19 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
         _watcher: watcher,
         thread: Some(thread),
     })
+}
+
+/// Events the worker does nothing with ([`Worker::on_fs`]): opens, closes without
+/// writing, and the pairing of a rename's two halves (each half also arrives alone).
+/// Dropped on notify's thread, so that they do not wake the worker: every file that
+/// `wis2-create` reads is an open in the watched folder.
+fn ignored(ev: &Event) -> bool {
+    match ev.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => false,
+        EventKind::Access(_) => true,
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => true,
+        _ => false,
+    }
 }
 
 enum Msg {
@@ -1442,6 +1461,34 @@ mod tests {
             (FileChange::Deleted, "other")
         );
         quiet(&mut s, SETTLE * 3).await;
+    }
+
+    #[test]
+    fn only_what_the_worker_does_nothing_with_is_dropped_before_it() {
+        use notify::event::{CreateKind, DataChange, MetadataKind, RemoveKind};
+        let ev = |kind| Event::new(kind).add_path(PathBuf::from("/d/x.nc"));
+        for kind in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Access(AccessKind::Read),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+        ] {
+            assert!(ignored(&ev(kind)), "{kind:?} is dropped");
+        }
+        for kind in [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Any)),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Any,
+            EventKind::Other,
+        ] {
+            assert!(!ignored(&ev(kind)), "{kind:?} reaches the worker");
+        }
     }
 
     #[tokio::test]

@@ -84,14 +84,18 @@ pub struct Delivery {
     prepared: Prepared,
 }
 
-/// What a handler made of a delivery's payload ([`Delivery::prepared`]). A clone of
-/// the delivery starts without it.
+/// What a handler made of a delivery's payload ([`Delivery::prepared`]), shared with
+/// the delivery's clones (the stage clones deliveries for its acknowledgement steps).
 #[derive(Default)]
-struct Prepared(std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>);
+struct Prepared(std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>);
 
 impl Clone for Prepared {
     fn clone(&self) -> Self {
-        Prepared::default()
+        let kept = std::sync::OnceLock::new();
+        if let Some(v) = self.0.get() {
+            let _ = kept.set(v.clone());
+        }
+        Prepared(kept)
     }
 }
 
@@ -119,17 +123,18 @@ impl Delivery {
         }
     }
 
-    /// `make(self)`, made at the first call and kept with the delivery, so that a
-    /// handler's steps (its log span, [`Handler::handle`](crate::Handler::handle),
-    /// the acknowledgement steps) parse the payload once. `None` when a value of
-    /// another type was kept first.
+    /// `make(self)`, made at the first call and kept with the delivery and its
+    /// clones, so that a handler's steps (its log span,
+    /// [`Handler::handle`](crate::Handler::handle), the acknowledgement steps) parse
+    /// the payload once. Made from the payload as received: a delivery is not meant
+    /// to be changed. `None` when a value of another type was kept first.
     pub fn prepared<T: std::any::Any + Send + Sync>(
         &self,
         make: impl FnOnce(&Delivery) -> T,
     ) -> Option<&T> {
         self.prepared
             .0
-            .get_or_init(|| Box::new(make(self)))
+            .get_or_init(|| Arc::new(make(self)))
             .downcast_ref()
     }
 }
@@ -669,7 +674,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn what_a_handler_prepares_is_made_once_and_a_clone_starts_without_it() {
+    fn what_a_handler_prepares_is_made_once_and_shared_with_clones() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let d = Delivery::detached("t", b"four".to_vec());
         let made = AtomicUsize::new(0);
@@ -683,10 +688,16 @@ mod tests {
         assert_eq!(format!("{:?}", d.prepared), "Prepared");
         // Something else was kept first: the caller makes its own.
         assert_eq!(d.prepared(|_| String::from("other")), None);
-        let mut c = d.clone();
-        c.payload = b"changed".to_vec();
-        assert_eq!(c.prepared(len), Some(&7), "a clone is prepared anew");
-        assert_eq!(made.load(Ordering::SeqCst), 2);
+        // The stage's acknowledgement steps get clones: they share it.
+        let c = d.clone();
+        assert_eq!(c.prepared(len), Some(&4));
+        assert_eq!(made.load(Ordering::SeqCst), 1, "a clone shares it");
+        // A clone taken before anything was made makes its own.
+        let fresh = Delivery::detached("t", b"seven!!".to_vec());
+        let c = fresh.clone();
+        assert_eq!(fresh.prepared(len), Some(&7));
+        assert_eq!(c.prepared(len), Some(&7));
+        assert_eq!(made.load(Ordering::SeqCst), 3);
     }
 
     fn waiter(t: &mut AckTracker) -> oneshot::Receiver<()> {

@@ -330,10 +330,24 @@ async fn a_quick_handler_that_panics_is_dead_lettered_and_the_stage_goes_on() {
 
 /// A blocking handler whose delivery `<n>-b` waits until the post-acknowledgement
 /// step of `<n>-a` has run (as wis2-publish's waits for the record of an original that
-/// arrived just before its duplicate), and which panics on `boom`.
+/// arrived just before its duplicate), and which panics on `boom`. Its log span,
+/// handler and post-acknowledgement step read the payload through
+/// `Delivery::prepared`, counting how often it is made.
 struct WaitsForEarlier {
     acknowledged: std::sync::Mutex<std::collections::HashSet<String>>,
     changed: std::sync::Condvar,
+    made: Arc<AtomicUsize>,
+}
+
+impl WaitsForEarlier {
+    fn text<'d>(&self, d: &'d wis2_bus::Delivery) -> &'d str {
+        let made = &self.made;
+        d.prepared(|d| {
+            made.fetch_add(1, Ordering::SeqCst);
+            String::from_utf8_lossy(&d.payload).to_string()
+        })
+        .expect("only text is prepared")
+    }
 }
 
 impl wis2_bus::Handler for WaitsForEarlier {
@@ -341,8 +355,12 @@ impl wis2_bus::Handler for WaitsForEarlier {
         "waits"
     }
 
+    fn describe(&self, d: &wis2_bus::Delivery) -> String {
+        self.text(d).to_string()
+    }
+
     fn handle(&self, d: &wis2_bus::Delivery) -> Result<Vec<wis2_bus::Output>, wis2_bus::Failure> {
-        let text = String::from_utf8_lossy(&d.payload).to_string();
+        let text = self.text(d).to_string();
         assert!(text != "boom", "the handler panics on boom");
         if let Some(n) = text.strip_suffix("-b") {
             let earlier = format!("{n}-a");
@@ -363,7 +381,7 @@ impl wis2_bus::Handler for WaitsForEarlier {
     }
 
     fn acknowledged(&self, d: &wis2_bus::Delivery) -> Vec<wis2_bus::Output> {
-        let text = String::from_utf8_lossy(&d.payload).to_string();
+        let text = self.text(d).to_string();
         self.acknowledged.lock().expect("lock").insert(text);
         self.changed.notify_all();
         Vec::new()
@@ -373,17 +391,20 @@ impl wis2_bus::Handler for WaitsForEarlier {
 /// Deliveries that arrive together are handled in a row by one blocking task; each one
 /// must still reach the sequencer as soon as it is handled, or a delivery waiting for
 /// the step of an earlier one of the same run would wait for ever (here 20 s). A panic
-/// there is dead-lettered and the run goes on.
+/// there is dead-lettered and the run goes on. What the handler prepared from a
+/// delivery is made once for its log span, handler and post-acknowledgement step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_handled_in_a_row_each_go_on_as_soon_as_handled() {
     let broker = Broker::start();
     let mut seen = Observer::connect(&broker, "operator", &["chain/#"]).await;
+    let made = Arc::new(AtomicUsize::new(0));
     let (producer, stage) = TestStage::start(
         &broker,
         "in-a-row",
         WaitsForEarlier {
             acknowledged: Default::default(),
             changed: Default::default(),
+            made: made.clone(),
         },
     )
     .await;
@@ -436,5 +457,10 @@ async fn deliveries_handled_in_a_row_each_go_on_as_soon_as_handled() {
         letter.reason
     );
     stage.stop().await;
+    assert_eq!(
+        made.load(Ordering::SeqCst),
+        2 * pairs + 1,
+        "one payload prepared per delivery, shared by the log span, the handler and the acknowledgement step"
+    );
     producer.bus.disconnect().await;
 }

@@ -39,12 +39,6 @@ pub struct RuntimeArgs {
     pub worker_threads: usize,
 }
 
-impl Default for RuntimeArgs {
-    fn default() -> Self {
-        RuntimeArgs { worker_threads: 1 }
-    }
-}
-
 /// The runtime a binary runs on, plus tokio's blocking pool: the current-thread
 /// scheduler for `worker_threads` 1, else a multi-thread one with that many workers
 /// (0: one per CPU).

@@ -272,8 +272,8 @@ struct Fields {
 
 impl Fields {
     /// Reads them from the message JSON ([`wis2::message::Keys`]: only these fields
-    /// are decoded, this runs several times per message); the message needs an `id`
-    /// and a `data_id`.
+    /// are decoded; the read-back runs this for every message too); the message needs
+    /// an `id` and a `data_id`.
     fn of(message: &[u8]) -> Result<Fields, Failure> {
         let k = wis2::message::Keys::parse(message).map_err(|e| {
             Failure::new(format!(

@@ -454,8 +454,9 @@ pub async fn run_stage<H: Handler>(
 
     let parallelism = std::thread::available_parallelism().map_or(1, |n| n.get());
     info!(stage = handler.stage(), "stage running");
-    // The intake runs as a task, on the runtime's workers with the connection's event
-    // loop (on the thread that called this, each delivery would wake that thread).
+    // The intake runs as a task, next to the connection's event loop: with several
+    // workers (`--worker-threads`), on the thread that called this each delivery
+    // would wake that thread.
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
     let (bus2, handler2, cfg2) = (bus.clone(), handler.clone(), cfg.clone());
     let mut intake = tokio::spawn(async move {

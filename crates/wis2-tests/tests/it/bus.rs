@@ -246,6 +246,26 @@ impl TestStage {
     }
 }
 
+/// Among `got`, the dead letter of the delivery `boom` on which stage `stage`'s
+/// handler panicked, with the reason.
+fn assert_crash_dead_lettered(got: &[Seen], stage: &str) {
+    let letter = got
+        .iter()
+        .find(|m| m.topic == "chain/deadletter")
+        .expect("the panicking delivery is dead-lettered");
+    let letter: wis2_bus::DeadLetter =
+        serde_json::from_slice(&letter.payload).expect("a dead letter");
+    assert_eq!(
+        (letter.stage.as_str(), letter.payload.as_str()),
+        (stage, "boom")
+    );
+    assert!(
+        letter.reason.contains("handler crashed"),
+        "{}",
+        letter.reason
+    );
+}
+
 /// Echoes every delivery to `chain/validated`, computing only (a quick handler, run on
 /// the async worker), and panics on the payload `boom`.
 struct Echo;
@@ -306,19 +326,7 @@ async fn a_quick_handler_that_panics_is_dead_lettered_and_the_stage_goes_on() {
             m.topic == "chain/deadletter" || (m.topic == "chain/validated" && m.payload == b"after")
         })
         .await;
-    let letter = got
-        .iter()
-        .find(|m| m.topic == "chain/deadletter")
-        .expect("the panicking delivery is dead-lettered");
-    let letter: wis2_bus::DeadLetter =
-        serde_json::from_slice(&letter.payload).expect("a dead letter");
-    assert_eq!(letter.stage, "echo");
-    assert_eq!(letter.payload, "boom");
-    assert!(
-        letter.reason.contains("handler crashed"),
-        "{}",
-        letter.reason
-    );
+    assert_crash_dead_lettered(&got, "echo");
     assert!(
         got.iter()
             .any(|m| m.topic == "chain/validated" && m.payload == b"after"),
@@ -441,21 +449,7 @@ async fn deliveries_handled_in_a_row_each_go_on_as_soon_as_handled() {
         .await;
     let echoed = got.iter().filter(|m| m.topic == "chain/validated").count();
     assert_eq!(echoed, 2 * pairs, "every delivery goes through within 10 s");
-    let letter = got
-        .iter()
-        .find(|m| m.topic == "chain/deadletter")
-        .expect("the panicking delivery is dead-lettered");
-    let letter: wis2_bus::DeadLetter =
-        serde_json::from_slice(&letter.payload).expect("a dead letter");
-    assert_eq!(
-        (letter.stage.as_str(), letter.payload.as_str()),
-        ("waits", "boom")
-    );
-    assert!(
-        letter.reason.contains("handler crashed"),
-        "{}",
-        letter.reason
-    );
+    assert_crash_dead_lettered(&got, "waits");
     stage.stop().await;
     assert_eq!(
         made.load(Ordering::SeqCst),

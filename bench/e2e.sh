@@ -35,10 +35,16 @@ start_chain
 echo "== chain ready (broker port $BROKER_PORT; startup ms: watch ${STARTUP_MS[wis2-watch]}, create ${STARTUP_MS[wis2-create]}, validate ${STARTUP_MS[wis2-validate]}, publish ${STARTUP_MS[wis2-publish]})"
 
 SRC=$SHARED/data/argo/R4902481_001.nc
+DROP=${DROP:-write}
+case "$DROP" in
+    write) STAGE=() ;;
+    move) STAGE=(--stage-dir "$TMP/stage") ;;
+    *) echo "DROP must be write or move" >&2; exit 2 ;;
+esac
 bench() { # tag rate count
     "$BIN/wis2-bench" e2e --broker-url "$(url operator)" --topic "$WIS2_TOPIC" \
         --dir "$DATA/$1" --source "$SRC" --count "$3" --rate "$2" --prefix "$1" --drain-secs "$DRAIN" \
-        --json-out "$TMP/results.jsonl"
+        --json-out "$TMP/results.jsonl" "${STAGE[@]}"
 }
 
 # Warm-up (not measured): page cache, redb files, connections.

@@ -36,6 +36,13 @@ pub struct Args {
     /// Seconds to wait for the last messages after the last file was dropped.
     #[arg(long, default_value_t = 120)]
     drain_secs: u64,
+    /// Write every file into this folder before the clock starts, then only move
+    /// (rename) them into --dir during the run: the way a producer that writes
+    /// elsewhere (another host, another folder) hands files over, and the generator's
+    /// writing then takes no CPU from the chain while it is measured. Must be on the
+    /// same filesystem as --dir and outside the watched directory.
+    #[arg(long)]
+    stage_dir: Option<PathBuf>,
     /// Append one JSON line with the figures to this file.
     #[arg(long)]
     json_out: Option<PathBuf>,
@@ -63,7 +70,18 @@ fn index_of(payload: &[u8], prefix: &str) -> Option<usize> {
         .ok()
 }
 
-/// Writes the files at the offered rate; returns each file's rename time.
+/// Writes every file into `stage` (before the clock starts).
+fn stage_files(stage: &Path, data: &[u8], prefix: &str, count: usize) -> anyhow::Result<()> {
+    std::fs::create_dir_all(stage).with_context(|| format!("creating {}", stage.display()))?;
+    for i in 0..count {
+        let path = stage.join(name(prefix, i));
+        std::fs::write(&path, data).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Drops the files at the offered rate: written under a hidden name in `dir` and
+/// renamed, or (with `stage`) moved from there; returns each file's rename time.
 fn drop_files(
     dir: &Path,
     data: &[u8],
@@ -71,6 +89,7 @@ fn drop_files(
     count: usize,
     rate: f64,
     start: Instant,
+    stage: Option<&Path>,
 ) -> anyhow::Result<Vec<Instant>> {
     let mut renamed = Vec::with_capacity(count);
     for i in 0..count {
@@ -82,10 +101,23 @@ fn drop_files(
             }
         }
         let n = name(prefix, i);
-        let tmp = dir.join(format!(".{n}.tmp"));
-        std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
+        let tmp = match stage {
+            Some(stage) => stage.join(&n),
+            None => {
+                let tmp = dir.join(format!(".{n}.tmp"));
+                std::fs::write(&tmp, data)
+                    .with_context(|| format!("writing {}", tmp.display()))?;
+                tmp
+            }
+        };
         let dst = dir.join(&n);
-        std::fs::rename(&tmp, &dst).with_context(|| format!("renaming to {}", dst.display()))?;
+        std::fs::rename(&tmp, &dst).with_context(|| {
+            format!(
+                "moving {} to {} (with --stage-dir, both must be on one filesystem)",
+                tmp.display(),
+                dst.display()
+            )
+        })?;
         renamed.push(Instant::now());
     }
     Ok(renamed)
@@ -111,12 +143,17 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
             a.prefix
         );
     }
+    if let Some(stage) = &a.stage_dir {
+        stage_files(stage, &data, &a.prefix, a.count)?;
+    }
     let (_client, mut rx) = subscribe(&a.broker_url, std::slice::from_ref(&a.topic)).await?;
 
     let start = Instant::now();
     let (dir, prefix, count, rate) = (a.dir.clone(), a.prefix.clone(), a.count, a.rate);
-    let mut writer =
-        tokio::task::spawn_blocking(move || drop_files(&dir, &data, &prefix, count, rate, start));
+    let stage = a.stage_dir.clone();
+    let mut writer = tokio::task::spawn_blocking(move || {
+        drop_files(&dir, &data, &prefix, count, rate, start, stage.as_deref())
+    });
 
     // Collect arrivals while the writer runs, then until every file is in or the
     // drain time is over.
@@ -192,8 +229,13 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     } else {
         "saturation".to_string()
     };
+    let how = if a.stage_dir.is_some() {
+        "written beforehand, moved in"
+    } else {
+        "written in place, renamed"
+    };
     println!(
-        "e2e {mode}: {} files of {} bytes",
+        "e2e {mode}: {} files of {} bytes ({how})",
         a.count,
         std::fs::metadata(&a.source)?.len()
     );

@@ -37,8 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
-            match wis2_bus::block_on(
-                args.runtime.worker_threads,
+            match args.runtime.clone().block_on(
                 wis2_validate::run(*args, wis2_bus::shutdown::signal()),
             ) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -42,8 +42,7 @@ fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => wis2_bus::block_on(
-            args.runtime.worker_threads,
+        Command::Run(args) => args.runtime.clone().block_on(
             wis2_watch::run(args, wis2_bus::shutdown::signal()),
         ),
         Command::Emit {

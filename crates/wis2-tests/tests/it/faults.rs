@@ -123,6 +123,17 @@ async fn broker_killed_twice_during_a_stream_of_2000_files() {
     let counts = wait_published(&dirs.output, N, Duration::from_secs(240)).await;
     let logs = format!("{}\n{}", chain.watch.log(), chain.publish.log());
     assert_exactly_once(&counts, N, "B", &logs);
+    // Every thread of every service, its blocking pool's included, runs SCHED_BATCH
+    // (the default --sched-policy), set before the runtime started them.
+    for p in [&chain.watch, &chain.create, &chain.validate, &chain.publish] {
+        let threads = p.thread_policies();
+        assert!(threads.len() > 1, "{}: {threads:?}", p.name);
+        assert!(
+            threads.iter().all(|(_, policy)| *policy == 3),
+            "{}: a thread not on SCHED_BATCH (3): {threads:?}",
+            p.name
+        );
+    }
     drop(chain);
     drop(broker);
 }

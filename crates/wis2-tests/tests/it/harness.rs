@@ -679,6 +679,29 @@ impl Proc {
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
+
+    /// Name and CPU scheduling policy of each of its threads (field 41 of
+    /// /proc/<pid>/task/<tid>/stat: 0 SCHED_OTHER, 3 SCHED_BATCH).
+    pub fn thread_policies(&self) -> Vec<(String, u32)> {
+        let pid = self.pid().expect("the service runs");
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc/<pid>/task");
+        let mut out = Vec::new();
+        for t in tasks.flatten() {
+            let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+                continue; // the thread ended meanwhile
+            };
+            let (head, rest) = stat.rsplit_once(')').expect("stat: (comm)");
+            let name = head.split_once('(').map_or("", |(_, n)| n).to_string();
+            // Fields after the name start at field 3.
+            let policy = rest
+                .split_whitespace()
+                .nth(41 - 3)
+                .and_then(|f| f.parse().ok())
+                .expect("stat: policy field");
+            out.push((name, policy));
+        }
+        out
+    }
 }
 
 impl Drop for Proc {

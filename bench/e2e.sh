@@ -10,11 +10,16 @@
 #                               # in lib.sh: the last line names the filesystem)
 #   SVC_ENV=WIS2_WORKER_THREADS=0 bench/e2e.sh  # extra environment of the four
 #                               # services (A/B runs of a setting; space-separated)
+#   DROP=move bench/e2e.sh      # write the files beforehand outside the watched
+#                               # folder, then only move them in during the run
+#                               # (default DROP=write: written in place, renamed)
 #
 # Each file is a copy of shared/data/argo/R4902481_001.nc (22 KB) with its own name,
 # written under a temporary name and renamed into place (the watcher counts a rename
-# as complete at once). wis2-bench subscribes to the WIS2 topic (operator account)
-# before the first file: latency = arrival of the file's WNM - its rename.
+# as complete at once); with DROP=move, written into a staging folder next to the
+# data folder before the clock starts, and moved from there. wis2-bench subscribes to
+# the WIS2 topic (operator account) before the first file: latency = arrival of the
+# file's WNM - its rename.
 # Per stage, it prints the wis2_processing_seconds histogram of each service's
 # /metrics and the CPU time each process used during the run.
 # Targets (2 cores): >= 2000 files/s sustained; p99 < 100 ms at 500 files/s.

@@ -105,8 +105,7 @@ fn drop_files(
             Some(stage) => stage.join(&n),
             None => {
                 let tmp = dir.join(format!(".{n}.tmp"));
-                std::fs::write(&tmp, data)
-                    .with_context(|| format!("writing {}", tmp.display()))?;
+                std::fs::write(&tmp, data).with_context(|| format!("writing {}", tmp.display()))?;
                 tmp
             }
         };

@@ -87,15 +87,11 @@ mod tests {
         std::thread::spawn(|| {
             set(SchedPolicy::Batch).expect("SCHED_BATCH needs no privilege");
             assert_eq!(current().expect("policy"), Some(SchedPolicy::Batch));
-            let child = std::thread::spawn(current)
-                .join()
-                .expect("child thread");
+            let child = std::thread::spawn(current).join().expect("child thread");
             assert_eq!(child.expect("policy"), Some(SchedPolicy::Batch));
             set(SchedPolicy::Normal).expect("back to SCHED_OTHER");
             assert_eq!(current().expect("policy"), Some(SchedPolicy::Normal));
-            let child = std::thread::spawn(current)
-                .join()
-                .expect("child thread");
+            let child = std::thread::spawn(current).join().expect("child thread");
             assert_eq!(child.expect("policy"), Some(SchedPolicy::Normal));
         })
         .join()

@@ -1,5 +1,6 @@
 //! Tracing, set up once per process: `RUST_LOG` filter (default `info`), human output
 //! on a terminal, JSON lines otherwise (containers), or as `WIS2_LOG_FORMAT` says.
+//! Human output is coloured only on a terminal: a log file gets plain text.
 
 use std::io::IsTerminal;
 
@@ -16,6 +17,7 @@ pub fn init() {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if json {
         builder

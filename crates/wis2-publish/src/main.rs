@@ -102,9 +102,10 @@ fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => args.runtime.clone().block_on(
-            wis2_publish::run(*args, wis2_bus::shutdown::signal()),
-        ),
+        Command::Run(args) => args
+            .runtime
+            .clone()
+            .block_on(wis2_publish::run(*args, wis2_bus::shutdown::signal())),
         Command::Message {
             file,
             topic,

@@ -37,9 +37,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {
-            match args.runtime.clone().block_on(
-                wis2_validate::run(*args, wis2_bus::shutdown::signal()),
-            ) {
+            match args
+                .runtime
+                .clone()
+                .block_on(wis2_validate::run(*args, wis2_bus::shutdown::signal()))
+            {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("wis2-validate: error: {e:#}");

@@ -42,9 +42,10 @@ fn main() -> ExitCode {
     wis2_bus::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => args.runtime.clone().block_on(
-            wis2_watch::run(args, wis2_bus::shutdown::signal()),
-        ),
+        Command::Run(args) => args
+            .runtime
+            .clone()
+            .block_on(wis2_watch::run(args, wis2_bus::shutdown::signal())),
         Command::Emit {
             file,
             watch,

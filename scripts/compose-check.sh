@@ -89,6 +89,25 @@ say "stack up in $(( $(date +%s) - t0 )) s"
 wait_for "$work/all.txt" 'R9900001_001.nc' 120 || { dc logs --tail 50 >&2; fail "no message for the sample file"; }
 say "sample file's message arrived"
 
+# Each service put its threads on SCHED_BATCH (WIS2_SCHED_POLICY's default) inside its
+# container: field 41 of /proc/<pid>/task/<tid>/stat is 3 for every thread.
+for s in wis2-watch wis2-create wis2-validate wis2-publish; do
+  policies=$(dc exec -T "$s" sh -c 'for p in /proc/[0-9]*; do
+      [ "$(cat "$p/comm" 2>/dev/null)" = "$0" ] || continue
+      for t in "$p"/task/*/stat; do cut -d")" -f2- "$t" | awk "{ print \$39 }"; done
+    done' "$s" || true)
+  total=$(printf '%s\n' "$policies" | grep -c . || true)
+  batch=$(printf '%s\n' "$policies" | grep -cx 3 || true)
+  if [ "$total" -lt 1 ] || [ "$batch" != "$total" ]; then
+    dc logs --tail 20 "$s" >&2
+    fail "$s: $batch of its $total threads on SCHED_BATCH (policies: $(echo $policies))"
+  fi
+done
+case "$(dc logs wis2-watch wis2-create wis2-validate wis2-publish 2>&1)" in
+  *"cannot set the CPU scheduling policy"*) fail "a service could not set its CPU scheduling policy in its container" ;;
+esac
+say "every thread of the four services runs SCHED_BATCH"
+
 cp "$shared/data/argo/R6903247_274.nc" "$WIS2_DATA_HOST_DIR/.R6903247_274.nc.tmp"
 chmod a+r "$WIS2_DATA_HOST_DIR/.R6903247_274.nc.tmp"
 mv "$WIS2_DATA_HOST_DIR/.R6903247_274.nc.tmp" "$WIS2_DATA_HOST_DIR/R6903247_274.nc"

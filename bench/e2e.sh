@@ -21,7 +21,8 @@
 # the WIS2 topic (operator account) before the first file: latency = arrival of the
 # file's WNM - its rename.
 # Per stage, it prints the wis2_processing_seconds histogram of each service's
-# /metrics and the CPU time each process used during the run.
+# /metrics, and per process the CPU time used during the run and the context
+# switches per file.
 # Targets (2 cores): >= 2000 files/s sustained; p99 < 100 ms at 500 files/s.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -57,8 +58,11 @@ bench warmup 200 200 >/dev/null
 
 run() { # tag rate
     local tag=$1 rate=$2 s
-    declare -A cpu0
-    for s in mosquitto "${SERVICES[@]}"; do cpu0[$s]=$(cpu_secs "${PID[$s]}"); done
+    declare -A cpu0 cs0
+    for s in mosquitto "${SERVICES[@]}"; do
+        cpu0[$s]=$(cpu_secs "${PID[$s]}")
+        cs0[$s]=$(ctx_switches "${PID[$s]}")
+    done
     snapshot_metrics "$tag.before"
     local t0; t0=$(now_ns)
     echo
@@ -77,6 +81,12 @@ run() { # tag rate
             'BEGIN { printf "%-14s %6.2f s  (%3.0f%% of one CPU)\n", n, b - a, 100 * (b - a) / w }'
     done
     echo "bench (wis2-bench itself: writer + subscriber) not counted; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "-- context switches per file (voluntary + involuntary, threads alive at the end)"
+    for s in mosquitto "${SERVICES[@]}"; do
+        awk -v n="$s" -v a="${cs0[$s]}" -v b="$(ctx_switches "${PID[$s]}")" -v f="$N" \
+            'BEGIN { split(a, x, " "); split(b, y, " ");
+                     printf "%-14s %5.2f + %5.2f\n", n, (y[1] - x[1]) / f, (y[2] - x[2]) / f }'
+    done
 }
 
 case ",$RUNS," in *,rate,*) run "rate$RATE" "$RATE" ;; esac

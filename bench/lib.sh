@@ -173,6 +173,12 @@ cpu_secs() { # pid
     awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+ctx_switches() { # pid: "voluntary involuntary" context switches of its live threads
+    cat /proc/"$1"/task/*/status 2>/dev/null |
+        awk '$1 == "voluntary_ctxt_switches:" { v += $2 } $1 == "nonvoluntary_ctxt_switches:" { n += $2 }
+             END { print v + 0, n + 0 }'
+}
+
 status_kb() { # pid field (VmRSS, VmHWM)
     awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 }

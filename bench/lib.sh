@@ -52,14 +52,21 @@ build_release() {
 
 # A port nothing listens on, below the kernel's ephemeral range: a port in that range
 # may be taken meanwhile as the local end of an outgoing connection (a service's
-# /healthz then fails to bind).
-free_port() {
+# /healthz then fails to bind). Never one this script handed out already (the broker
+# or a service may not listen on it yet). Sets the variable named $1.
+USED_PORTS=" "
+pick_port() { # variable name
     local p low
     low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
     [ "${low:-0}" -gt 12000 ] 2>/dev/null || low=32768
     for _ in $(seq 200); do
         p=$((10000 + RANDOM % (low - 10000)))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+        case "$USED_PORTS" in *" $p "*) continue ;; esac
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            USED_PORTS="$USED_PORTS$p "
+            printf -v "$1" '%s' "$p"
+            return
+        fi
     done
     echo "no free port" >&2; return 1
 }
@@ -75,7 +82,7 @@ wait_port() { # port timeout_s
 now_ns() { date +%s%N; }
 
 start_broker() {
-    BROKER_PORT=$(free_port)
+    pick_port BROKER_PORT
     mkdir -p "$TMP/broker"
     BROKER_RUN_DIR=$TMP/broker/run BROKER_DATA_DIR=$TMP/broker/data BROKER_PORT=$BROKER_PORT \
         sh "$ROOT/broker/start.sh" >"$TMP/broker/mosquitto.log" 2>&1 &
@@ -111,7 +118,9 @@ declare -A STARTUP_MS
 # SVC_ENV: extra NAME=value words of environment for every service (A/B runs).
 start_service() {
     local name=$1; shift
-    PORT[$name]=$(free_port)
+    local port
+    pick_port port
+    PORT[$name]=$port
     local t0; t0=$(now_ns)
     env ${SVC_ENV:-} RUST_LOG=${RUST_LOG:-info} WIS2_LOG_FORMAT=human \
         "$BIN/$name" run "$@" --health-addr "127.0.0.1:${PORT[$name]}" >>"$TMP/$name.log" 2>&1 &

@@ -124,16 +124,21 @@ async fn broker_killed_twice_during_a_stream_of_2000_files() {
     let logs = format!("{}\n{}", chain.watch.log(), chain.publish.log());
     assert_exactly_once(&counts, N, "B", &logs);
     // Every thread of every service, its blocking pool's included, runs SCHED_BATCH
-    // (the default --sched-policy), set before the runtime started them.
+    // (the default --sched-policy), set before the runtime started them. (An idle
+    // blocking thread ends after 10 s, so a service may be down to its main thread;
+    // wis2-watch always has its notify thread: threads started afterwards are seen.)
+    let mut seen = 0;
     for p in [&chain.watch, &chain.create, &chain.validate, &chain.publish] {
         let threads = p.thread_policies();
-        assert!(threads.len() > 1, "{}: {threads:?}", p.name);
+        assert!(!threads.is_empty(), "{}: no thread", p.name);
         assert!(
             threads.iter().all(|(_, policy)| *policy == 3),
             "{}: a thread not on SCHED_BATCH (3): {threads:?}",
             p.name
         );
+        seen += threads.len();
     }
+    assert!(seen > 4, "only the main threads were seen");
     drop(chain);
     drop(broker);
 }

@@ -85,19 +85,10 @@ pub struct Delivery {
 }
 
 /// What a handler made of a delivery's payload ([`Delivery::prepared`]), shared with
-/// the delivery's clones (the stage clones deliveries for its acknowledgement steps).
-#[derive(Default)]
+/// the delivery's clones (the stage clones deliveries for its acknowledgement steps):
+/// cloning the `OnceLock` clones the `Arc` it holds, if any.
+#[derive(Default, Clone)]
 struct Prepared(std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>);
-
-impl Clone for Prepared {
-    fn clone(&self) -> Self {
-        let kept = std::sync::OnceLock::new();
-        if let Some(v) = self.0.get() {
-            let _ = kept.set(v.clone());
-        }
-        Prepared(kept)
-    }
-}
 
 impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -20,8 +20,9 @@ pub async fn subscribe(
     filters: &[String],
 ) -> anyhow::Result<(AsyncClient, mpsc::UnboundedReceiver<Arrival>)> {
     let mut o = BrokerArgs::from_url(url)
-        .oneshot_options("wis2-bench")
-        .with_context(|| "broker URL for the subscriber")?;
+        .check()
+        .with_context(|| "broker URL for the subscriber")?
+        .oneshot_options("wis2-bench");
     o.set_manual_acks(false).set_inflight(1000);
     let (client, mut el) = AsyncClient::new(o, 1024);
     // Our own PUBACKs must not wait for Nagle: the subscriber must not slow the broker.

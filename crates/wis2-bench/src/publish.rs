@@ -87,14 +87,14 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     };
     let size = payloads.iter().map(Vec::len).sum::<usize>() / payloads.len();
 
-    let args = BrokerArgs::from_url(&a.broker_url);
+    let broker = BrokerArgs::from_url(&a.broker_url).check()?;
     let mqtt = match &a.client_id {
         Some(id) => {
-            let mut o = args.mqtt_options(id)?;
+            let mut o = broker.mqtt_options(id);
             o.set_manual_acks(false);
             o
         }
-        None => args.oneshot_options("wis2-bench")?,
+        None => broker.oneshot_options("wis2-bench"),
     };
     let conn = Bus::connect(ConnectOptions::new(mqtt, Vec::new()));
     let bus = conn.bus;

@@ -89,10 +89,6 @@ pub struct BrokerArgs {
     #[arg(long = "shared-group", env = "WIS2_SHARED_GROUP")]
     pub shared_group: Option<String>,
 
-    /// Address to serve /healthz and /metrics on (e.g. 0.0.0.0:9101); none by default.
-    #[arg(long = "health-addr", env = "WIS2_HEALTH_ADDR")]
-    pub health_addr: Option<std::net::SocketAddr>,
-
     /// Largest MQTT packet the broker accepts, in bytes (its `max_packet_size`; 0: no
     /// limit). A larger output is dead-lettered instead of being sent, as the broker
     /// would drop the connection.
@@ -107,7 +103,7 @@ pub struct BrokerArgs {
 impl fmt::Debug for BrokerArgs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BrokerArgs")
-            .field("broker_url", &self.redacted_url())
+            .field("broker_url", &redact(&self.broker_url))
             .field("broker_user", &self.broker_user)
             .field(
                 "broker_password",
@@ -118,7 +114,6 @@ impl fmt::Debug for BrokerArgs {
             .field("shared_group", &self.shared_group)
             .field("ca_file", &self.ca_file)
             .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
-            .field("health_addr", &self.health_addr)
             .field("max_packet_bytes", &self.max_packet_bytes)
             .finish()
     }
@@ -137,68 +132,18 @@ impl BrokerArgs {
             insecure_skip_tls_verify: false,
             keep_alive: 30,
             shared_group: None,
-            health_addr: None,
             max_packet_bytes: crate::bus::DEFAULT_MAX_PACKET_BYTES,
         }
     }
 
-    /// The URL with any password masked, for logs.
-    pub fn redacted_url(&self) -> String {
-        match Url::parse(&self.broker_url) {
-            Ok(mut u) => {
-                if u.password().is_some() {
-                    let _ = u.set_password(Some("***"));
-                }
-                u.to_string()
-            }
-            Err(_) => "<invalid url>".into(),
-        }
-    }
-
-    /// rumqttc options for a one-shot command: a fresh client id and a clean session,
-    /// so that one-off runs leave no session behind on the broker.
-    pub fn oneshot_options(&self, prefix: &str) -> Result<MqttOptions, ConfigError> {
-        let mut o = self.mqtt_options(prefix)?;
-        let id = format!(
-            "{prefix}-{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        o.set_client_id(id).set_clean_session(true);
-        Ok(o)
-    }
-
-    /// Options of a service's connection: a persistent session under
-    /// `default_client_id` (or `--client-id`), subscribed to `subscriptions`, serving
-    /// `/healthz` and `/metrics` on `--health-addr`.
-    pub fn service_connection(
-        &self,
-        default_client_id: &str,
-        subscriptions: Vec<String>,
-    ) -> Result<crate::bus::ConnectOptions, ConfigError> {
-        let group = self.shared_group.as_deref().filter(|g| !g.is_empty());
-        let (client_id, subscriptions) = match group {
-            None => (default_client_id.to_string(), subscriptions),
-            Some(g) => (
-                format!("{default_client_id}-{}", hostname()),
-                subscriptions
-                    .into_iter()
-                    .map(|t| format!("$share/{g}/{t}"))
-                    .collect(),
-            ),
-        };
-        let mut o = crate::bus::ConnectOptions::new(self.mqtt_options(&client_id)?, subscriptions);
-        o.health_addr = self.health_addr;
-        o.max_packet_bytes = self.max_packet_bytes;
-        Ok(o)
-    }
-
-    /// rumqttc options for a persistent session under `default_client_id`.
-    pub fn mqtt_options(&self, default_client_id: &str) -> Result<MqttOptions, ConfigError> {
-        let url =
-            Url::parse(&self.broker_url).map_err(|e| ConfigError::Url(self.redacted_url(), e))?;
+    /// The settings checked once: the URL parsed, the password read, TLS set up.
+    pub fn check(&self) -> Result<Broker, ConfigError> {
+        let url = Url::parse(&self.broker_url)
+            .map_err(|e| ConfigError::Url(redact(&self.broker_url), e))?;
+        let redacted = redact(&self.broker_url);
         let host = url
             .host_str()
-            .ok_or_else(|| ConfigError::NoHost(self.redacted_url()))?
+            .ok_or_else(|| ConfigError::NoHost(redacted.clone()))?
             .to_string();
         let scheme = url.scheme().to_string();
         let (default_port, ws) = match scheme.as_str() {
@@ -209,29 +154,22 @@ impl BrokerArgs {
             other => return Err(ConfigError::Scheme(other.to_string())),
         };
         let port = url.port().unwrap_or(default_port);
-        let client_id = self
-            .client_id
-            .clone()
-            .filter(|c| !c.is_empty())
-            .unwrap_or_else(|| default_client_id.to_string());
-        let mut opts = if ws {
-            // rumqttc takes the full websocket URL as the "host" and the port separately.
+        // rumqttc takes a websocket's full URL as the "host", and the port separately.
+        let host = if ws {
             let path = if url.path().is_empty() || url.path() == "/" {
                 "/mqtt"
             } else {
                 url.path()
             };
-            MqttOptions::new(client_id, format!("{scheme}://{host}:{port}{path}"), port)
+            format!("{scheme}://{host}:{port}{path}")
         } else {
-            MqttOptions::new(client_id, host, port)
+            host
         };
-        let user = self
-            .broker_user
-            .clone()
-            .or_else(|| (!url.username().is_empty()).then(|| decode(url.username())));
-        let password = match (&self.broker_password, &self.broker_password_file) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(path)) => Some(
+        let user = non_empty(&self.broker_user)
+            .or_else(|| (!url.username().is_empty()).then(|| percent_decode(url.username())));
+        let password = match (non_empty(&self.broker_password), &self.broker_password_file) {
+            (Some(p), _) => Some(p),
+            (None, Some(path)) if !path.as_os_str().is_empty() => Some(
                 std::fs::read_to_string(path)
                     .map_err(|source| ConfigError::File {
                         what: "the broker password",
@@ -241,28 +179,149 @@ impl BrokerArgs {
                     .trim_end_matches(['\r', '\n'])
                     .to_string(),
             ),
-            (None, None) => url.password().map(decode),
+            _ => url.password().map(percent_decode),
         };
-        if let Some(user) = user {
-            opts.set_credentials(user, password.unwrap_or_default());
+        let tls = matches!(scheme.as_str(), "mqtts" | "ssl" | "tls" | "wss");
+        let transport = match (tls, ws) {
+            (true, true) => Transport::wss_with_config(self.tls_configuration()?),
+            (true, false) => Transport::tls_with_config(self.tls_configuration()?),
+            (false, true) => Transport::Ws,
+            (false, false) => Transport::Tcp,
+        };
+        Ok(Broker {
+            redacted,
+            host,
+            port,
+            transport,
+            credentials: user.map(|u| (u, Secret(password.unwrap_or_default()))),
+            client_id: non_empty(&self.client_id),
+            keep_alive: Duration::from_secs(self.keep_alive.max(5)),
+            shared_group: non_empty(&self.shared_group),
+            max_packet_bytes: self.max_packet_bytes,
+        })
+    }
+}
+
+/// `url` with any password masked, for logs and errors.
+fn redact(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
         }
-        opts.set_keep_alive(Duration::from_secs(self.keep_alive.max(5)))
+        Err(_) => "<invalid url>".into(),
+    }
+}
+
+/// An optional setting: an empty value (an unset variable passed on by Compose as
+/// `VAR=`) is none.
+fn non_empty(v: &Option<String>) -> Option<String> {
+    v.clone().filter(|v| !v.is_empty())
+}
+
+/// A password: never printed.
+#[derive(Clone)]
+struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Broker settings checked by [`BrokerArgs::check`]: each connection's options are
+/// made from them without another check.
+#[derive(Clone)]
+pub struct Broker {
+    redacted: String,
+    host: String,
+    port: u16,
+    transport: Transport,
+    credentials: Option<(String, Secret)>,
+    client_id: Option<String>,
+    keep_alive: Duration,
+    shared_group: Option<String>,
+    max_packet_bytes: usize,
+}
+
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("url", &self.redacted)
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("client_id", &self.client_id)
+            .field("shared_group", &self.shared_group)
+            .field("max_packet_bytes", &self.max_packet_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// The URL with any password masked, for logs.
+    pub fn redacted_url(&self) -> &str {
+        &self.redacted
+    }
+
+    /// The largest packet the broker accepts (0: no limit).
+    pub fn max_packet_bytes(&self) -> usize {
+        self.max_packet_bytes
+    }
+
+    /// rumqttc options of a persistent session under `default_client_id` (or
+    /// `--client-id`): manual acknowledgements, clean session off.
+    pub fn mqtt_options(&self, default_client_id: &str) -> MqttOptions {
+        let client_id = self
+            .client_id
+            .clone()
+            .unwrap_or_else(|| default_client_id.to_string());
+        let mut opts = MqttOptions::new(client_id, self.host.clone(), self.port);
+        if let Some((user, password)) = &self.credentials {
+            opts.set_credentials(user.clone(), password.0.clone());
+        }
+        opts.set_keep_alive(self.keep_alive)
             .set_clean_session(false)
             .set_manual_acks(true)
             .set_inflight(100)
-            .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
-        let tls = matches!(scheme.as_str(), "mqtts" | "ssl" | "tls" | "wss");
-        if tls {
-            let cfg = self.tls_configuration()?;
-            opts.set_transport(if ws {
-                Transport::wss_with_config(cfg)
-            } else {
-                Transport::tls_with_config(cfg)
-            });
-        } else if ws {
-            opts.set_transport(Transport::Ws);
-        }
-        Ok(opts)
+            .set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024)
+            .set_transport(self.transport.clone());
+        opts
+    }
+
+    /// rumqttc options for a one-shot command: a fresh client id and a clean session,
+    /// so that one-off runs leave no session behind on the broker.
+    pub fn oneshot_options(&self, prefix: &str) -> MqttOptions {
+        let mut o = self.mqtt_options(prefix);
+        let id = format!(
+            "{prefix}-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        o.set_client_id(id).set_clean_session(true);
+        o
+    }
+
+    /// Options of a service's connection: a persistent session under
+    /// `default_client_id` (or `--client-id`), subscribed to `subscriptions` (as a
+    /// shared subscription with `--shared-group`, each replica with its own client id).
+    pub fn service_connection(
+        &self,
+        default_client_id: &str,
+        subscriptions: Vec<String>,
+    ) -> crate::bus::ConnectOptions {
+        let (client_id, subscriptions) = match &self.shared_group {
+            None => (default_client_id.to_string(), subscriptions),
+            Some(g) => (
+                format!("{default_client_id}-{}", hostname()),
+                subscriptions
+                    .into_iter()
+                    .map(|t| format!("$share/{g}/{t}"))
+                    .collect(),
+            ),
+        };
+        let mut o = crate::bus::ConnectOptions::new(self.mqtt_options(&client_id), subscriptions);
+        o.max_packet_bytes = self.max_packet_bytes;
+        o
     }
 }
 
@@ -273,7 +332,7 @@ impl BrokerArgs {
         let provider = crypto_provider();
         if self.insecure_skip_tls_verify {
             tracing::warn!(
-                broker = %self.redacted_url(),
+                broker = %redact(&self.broker_url),
                 "INSECURE: --insecure-skip-tls-verify (WIS2_INSECURE_SKIP_TLS_VERIFY) is set: \
                  the broker's TLS certificate is NOT verified, anyone on the network path can \
                  impersonate the broker and read the credentials; use --ca-file instead"
@@ -410,26 +469,11 @@ fn hostname() -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string())
 }
 
-fn decode(s: &str) -> String {
-    // Percent-decoding of user info: `%40` -> `@` and so on.
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && bytes[i + 1].is_ascii_hexdigit()
-            && bytes[i + 2].is_ascii_hexdigit()
-        {
-            let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-            out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// Percent-decoding of the user info of a URL (`%40` -> `@`).
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -439,24 +483,23 @@ mod tests {
     #[test]
     fn url_gives_host_port_and_credentials() {
         let a = BrokerArgs::from_url("mqtt://wis2-create:s%40cret@broker:1884");
-        let o = a.mqtt_options("wis2-create").expect("options");
+        let b = a.check().expect("settings");
+        let o = b.mqtt_options("wis2-create");
         assert_eq!(o.broker_address(), ("broker".to_string(), 1884));
         let login = o.credentials().expect("credentials");
         assert_eq!(login.username, "wis2-create");
         assert_eq!(login.password, "s@cret");
         assert!(!o.clean_session());
-        assert_eq!(a.redacted_url(), "mqtt://wis2-create:***@broker:1884");
+        assert_eq!(b.redacted_url(), "mqtt://wis2-create:***@broker:1884");
     }
 
     #[test]
     fn bad_urls_say_how_to_write_them() {
         let e = BrokerArgs::from_url("broker:1883")
-            .mqtt_options("x")
+            .check()
             .expect_err("no scheme");
         assert!(e.to_string().contains("mqtt://"), "{e}");
-        let e = BrokerArgs::from_url("http://h")
-            .mqtt_options("x")
-            .expect_err("http");
+        let e = BrokerArgs::from_url("http://h").check().expect_err("http");
         assert!(e.to_string().contains("mqtt://"), "{e}");
     }
 
@@ -465,6 +508,8 @@ mod tests {
         let mut a = BrokerArgs::from_url("mqtt://u:topsecret@h");
         a.broker_password = Some("alsosecret".into());
         let d = format!("{a:?}");
+        assert!(!d.contains("topsecret") && !d.contains("alsosecret"), "{d}");
+        let d = format!("{:?}", a.check().expect("settings"));
         assert!(!d.contains("topsecret") && !d.contains("alsosecret"), "{d}");
     }
 }

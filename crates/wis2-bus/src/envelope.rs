@@ -73,8 +73,10 @@ impl Envelope {
         self.message.get().as_bytes()
     }
 
+    /// The envelope as JSON. Strings, a flag and JSON already checked: serialising it
+    /// cannot fail.
     pub fn to_vec(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        serde_json::to_vec(self).expect("an envelope is strings, a flag and checked JSON")
     }
 }
 
@@ -90,6 +92,14 @@ pub struct Rejection {
     pub message: Box<RawValue>,
 }
 
+impl Rejection {
+    /// The rejection as JSON. Strings, a report of strings and numbers, and JSON
+    /// already checked: serialising it cannot fail.
+    pub fn to_vec(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a rejection is strings, numbers and checked JSON")
+    }
+}
+
 /// On `chain/published`: a file's notification is on the WIS2 topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmation {
@@ -101,6 +111,13 @@ pub struct Confirmation {
     pub message_id: String,
     pub data_id: String,
     pub rel: String,
+}
+
+impl Confirmation {
+    /// The confirmation as JSON. Only strings: serialising it cannot fail.
+    pub fn to_vec(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a confirmation is strings only")
+    }
 }
 
 #[cfg(test)]

@@ -2,145 +2,34 @@
 //!
 //! `/healthz` answers 200 only while the service is connected to its broker with
 //! every subscription acknowledged (it can work), 503 otherwise. `/metrics` is the
-//! Prometheus text format: messages in, out, handled, dead-lettered, rejected,
-//! publish retries, reconnects, processing latency, last success time.
+//! Prometheus text format of [`Metrics`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use tokio::sync::watch;
 
-use crate::bus::{Bus, Connection};
+use crate::metrics::Metrics;
 
-/// The metrics of one service.
-pub struct Metrics {
-    registry: Registry,
-    pub received: Counter,
-    pub published: Counter,
-    pub handled: Counter,
-    pub deadlettered: Counter,
-    pub rejected: Counter,
-    pub retries: Counter,
-    pub reconnects: Counter,
-    pub connected: Gauge,
-    pub ready: Gauge,
-    pub latency: Histogram,
-    pub last_success: Gauge<f64, AtomicU64>,
+/// What the endpoints report: the connection's state and the service's metrics.
+#[derive(Clone)]
+pub struct Health {
+    /// Connected to the broker.
+    pub connected: watch::Receiver<bool>,
+    /// Connected with every subscription acknowledged.
+    pub ready: watch::Receiver<bool>,
+    pub metrics: Arc<Metrics>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Metrics {
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("wis2");
-        let m = Metrics {
-            received: Counter::default(),
-            published: Counter::default(),
-            handled: Counter::default(),
-            deadlettered: Counter::default(),
-            rejected: Counter::default(),
-            retries: Counter::default(),
-            reconnects: Counter::default(),
-            connected: Gauge::default(),
-            ready: Gauge::default(),
-            // 100 µs .. ~13 s
-            latency: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
-            last_success: Gauge::default(),
-            registry: Registry::default(),
-        };
-        registry.register(
-            "messages_received",
-            "Messages received from the broker",
-            m.received.clone(),
-        );
-        registry.register(
-            "messages_published",
-            "Messages published and acknowledged by the broker",
-            m.published.clone(),
-        );
-        registry.register(
-            "messages_handled",
-            "Inputs handled successfully",
-            m.handled.clone(),
-        );
-        registry.register(
-            "messages_deadlettered",
-            "Inputs sent to the dead letters",
-            m.deadlettered.clone(),
-        );
-        registry.register(
-            "messages_rejected",
-            "Messages rejected by validation",
-            m.rejected.clone(),
-        );
-        registry.register(
-            "publish_retries",
-            "Outputs not acknowledged, left for redelivery",
-            m.retries.clone(),
-        );
-        registry.register(
-            "reconnects",
-            "Reconnections to the broker",
-            m.reconnects.clone(),
-        );
-        registry.register(
-            "connected",
-            "1 while connected to the broker",
-            m.connected.clone(),
-        );
-        registry.register("ready", "1 while connected and subscribed", m.ready.clone());
-        registry.register(
-            "processing_seconds",
-            "Time from receiving an input to its outputs being acknowledged",
-            m.latency.clone(),
-        );
-        registry.register(
-            "last_success_timestamp_seconds",
-            "Unix time of the last input handled successfully",
-            m.last_success.clone(),
-        );
-        Metrics { registry, ..m }
-    }
-
-    /// Records a successful input, handled in `seconds`.
-    pub fn success(&self, seconds: f64) {
-        self.handled.inc();
-        self.latency.observe(seconds);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or_default();
-        self.last_success.set(now);
-    }
-
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        if encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
-    }
-}
-
-async fn healthz(State(bus): State<Bus>) -> impl IntoResponse {
-    if bus.is_ready() {
+async fn healthz(State(h): State<Health>) -> impl IntoResponse {
+    if *h.ready.borrow() {
         (StatusCode::OK, "ready\n")
-    } else if bus.is_connected() {
+    } else if *h.connected.borrow() {
         (StatusCode::SERVICE_UNAVAILABLE, "connected, subscribing\n")
     } else {
         (
@@ -150,43 +39,36 @@ async fn healthz(State(bus): State<Bus>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(bus): State<Bus>) -> impl IntoResponse {
+async fn metrics(State(h): State<Health>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        bus.metrics().render(),
+        h.metrics.render(),
     )
 }
 
-impl Connection {
-    /// Serves `/healthz` and `/metrics` on `addr` (when given) for this connection.
-    pub fn with_health(self, addr: Option<SocketAddr>) -> Self {
-        if let Some(addr) = addr {
-            let app = Router::new()
-                .route("/healthz", get(healthz))
-                .route("/metrics", get(metrics))
-                .with_state(self.bus.clone());
-            tokio::spawn(async move {
-                match tokio::net::TcpListener::bind(addr).await {
-                    Ok(listener) => {
-                        tracing::info!(%addr, "serving /healthz and /metrics");
-                        if let Err(e) = axum::serve(listener, app).await {
-                            tracing::error!(error = %e, "health endpoint stopped");
-                        }
-                    }
-                    Err(e) => tracing::error!(
-                        %addr,
-                        error = %e,
-                        "cannot serve /healthz and /metrics: choose a free WIS2_HEALTH_ADDR"
-                    ),
+/// Serves `/healthz` and `/metrics` on `addr` in a task of its own; a port that cannot
+/// be bound is logged (the service runs on without the endpoints).
+pub fn serve(addr: SocketAddr, health: Health) {
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(health);
+    tokio::spawn(async move {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                tracing::info!(%addr, "serving /healthz and /metrics");
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "health endpoint stopped");
                 }
-            });
+            }
+            Err(e) => tracing::error!(
+                %addr,
+                error = %e,
+                "cannot serve /healthz and /metrics: choose a free WIS2_HEALTH_ADDR"
+            ),
         }
-        self
-    }
+    });
 }
-
-/// Shared handle type for the stage loop.
-pub type SharedMetrics = Arc<Metrics>;

@@ -1,107 +1,51 @@
 //! # wis2-bus: the runtime every service of the chain shares
 //!
 //! - [`config`]: broker settings (one clap struct flattened into each binary);
-//! - [`bus`]: the MQTT connection, owned by one task; publish-and-wait-for-PUBACK,
-//!   manual acknowledgements, reconnect with capped backoff, re-subscribe on session loss;
-//! - [`stage`]: receive → handle → publish → acknowledge, with dead letters;
-//! - [`topics`]: the chain's internal topic names;
+//! - [`bus`]: the MQTT connection, owned by one task (its event loop);
+//!   publish-and-wait-for-PUBACK, manual acknowledgements of each
+//!   [`delivery`], reconnect with capped backoff, re-subscribe on session loss;
+//! - [`stage`] and [`runner`]: the stage model (parse once, handle, steps after the
+//!   broker's acknowledgement) and the runner that does the rest;
+//! - [`deadletter`]: what could not be processed, on the dead-letter topic and folder;
+//! - [`envelope`] and [`topics`]: what travels on the chain's internal topics;
+//! - [`health`] and [`metrics`]: `/healthz` and `/metrics`;
+//! - [`service`]: the settings every service takes, checked once, and the one-shot
+//!   connection of the command-line tools; [`cli`]: the global options and the
+//!   exit-code policy of every binary; [`runtime`]: the async runtime;
 //! - [`telemetry`] and [`shutdown`]: tracing set up once, SIGTERM handling;
 //! - [`sched`]: the CPU scheduling policy of a service's threads.
 
+mod acks;
 pub mod bus;
+pub mod cli;
 pub mod config;
+pub mod deadletter;
+pub mod delivery;
 pub mod envelope;
+mod event_loop;
 pub mod health;
+pub mod metrics;
+pub mod runner;
+pub mod runtime;
 pub mod sched;
+pub mod service;
 pub mod shutdown;
 pub mod stage;
 pub mod telemetry;
 pub mod topics;
 
-pub use bus::{Bus, BusError, ConnectOptions, Connection, Delivery};
-pub use config::BrokerArgs;
-pub use stage::{DeadLetter, Failure, Handler, Output, StageConfig, run_stage};
+pub use bus::{Bus, BusError, ConnectOptions, Connection};
+pub use config::{Broker, BrokerArgs};
+pub use deadletter::{DeadLetter, DeadLetters};
+pub use delivery::Delivery;
+pub use runner::Runner;
+pub use runtime::RuntimeArgs;
+pub use service::{OneShot, Service, ServiceArgs, publish_once};
+pub use stage::{AfterAck, Failure, Output, Stage, StageConfig, Work};
 
-/// How many threads run a service's async tasks (one clap struct flattened into each
-/// service's `run`).
-#[derive(Clone, Debug, clap::Args)]
-pub struct RuntimeArgs {
-    /// Threads that run the service's async tasks: the MQTT connection, the intake of
-    /// deliveries, /healthz and /metrics. File, store and format work runs on a
-    /// separate pool of blocking threads whatever this is. 1: all of them on one
-    /// thread (tokio's current-thread scheduler), which is enough for the connection
-    /// (a single task) and saves the wake-ups between threads: about 12 % of the
-    /// chain's CPU at saturation. More (0: one per CPU): a multi-thread scheduler, for
-    /// a quick stage (wis2-validate) given many CPUs rather than replicas.
-    #[arg(
-        long = "worker-threads",
-        env = "WIS2_WORKER_THREADS",
-        default_value_t = 1
-    )]
-    pub worker_threads: usize,
-    /// CPU scheduling policy of the service's threads (Linux). batch (SCHED_BATCH): a
-    /// service woken by the broker does not preempt the running process but takes what
-    /// arrived meanwhile in one go when its turn comes; measured, more files per second
-    /// at saturation for less CPU (README, Performance). normal: the system's default
-    /// (SCHED_OTHER), for a host where the chain shares its CPUs with interactive work.
-    #[arg(
-        long = "sched-policy",
-        env = "WIS2_SCHED_POLICY",
-        value_enum,
-        default_value_t = sched::SchedPolicy::Batch
-    )]
-    pub sched_policy: sched::SchedPolicy,
-}
-
-impl RuntimeArgs {
-    /// A service's `main`: sets the scheduling policy (a warning if the system refuses
-    /// it: the service runs all the same), then [`block_on`].
-    pub fn block_on<T: Send + 'static>(
-        &self,
-        future: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
-    ) -> anyhow::Result<T> {
-        if let Err(e) = sched::set(self.sched_policy) {
-            tracing::warn!(
-                policy = %self.sched_policy,
-                error = %e,
-                "cannot set the CPU scheduling policy; running with the system's (set WIS2_SCHED_POLICY=normal to silence this)"
-            );
-        }
-        block_on(self.worker_threads, future)
-    }
-}
-
-/// The runtime a binary runs on, plus tokio's blocking pool: the current-thread
-/// scheduler for `worker_threads` 1, else a multi-thread one with that many workers
-/// (0: one per CPU).
-pub fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut b = if worker_threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        if worker_threads > 0 {
-            b.worker_threads(worker_threads);
-        }
-        b
-    };
-    b.enable_all().build()
-}
-
-/// Runs `future` to its end on a new [`runtime`] of `worker_threads` threads (a
-/// binary's `main`). As a task: with several workers it then runs on them rather than
-/// on the calling thread, so that the service's loop and the connection's event loop
-/// wake each other there without a hand-off to the calling thread for every message;
-/// and a panic is returned as an error.
-pub fn block_on<T: Send + 'static>(
-    worker_threads: usize,
-    future: impl std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
-) -> anyhow::Result<T> {
-    let rt = runtime(worker_threads)
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-    rt.block_on(async move {
-        match tokio::spawn(future).await {
-            Ok(r) => r,
-            Err(e) => Err(anyhow::anyhow!("the service stopped: {e}")),
-        }
-    })
-}
+/// mimalloc for every binary of the chain (the services and their tools link this
+/// crate): faster than glibc's malloc on the many small allocations of JSON handling
+/// (about 7 % more messages/s in `cargo bench -p wis2 --bench validate`).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

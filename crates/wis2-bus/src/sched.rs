@@ -8,7 +8,7 @@
 //! causing extra preemptions between the workload's tasks"), a woken service waits
 //! for its turn instead and then takes whatever arrived meanwhile in one go: fewer
 //! context switches, less CPU per message, more files per second at saturation (see
-//! the README, Performance). The broker keeps the default policy: measured, giving it
+//! docs/performance.md). The broker keeps the default policy: measured, giving it
 //! `SCHED_BATCH` too did not help.
 //!
 //! The niceness is unchanged, so a service is not given less CPU than before, only

@@ -20,7 +20,7 @@ use wis2::formats;
 use wis2::hash::Method;
 use wis2::message::{MessageSpec, Notification, Relation, Temporal, data_id_for, public_href};
 use wis2_bus::envelope::Envelope;
-use wis2_bus::{BrokerArgs, Bus, Delivery, Failure, Handler, Output, StageConfig};
+use wis2_bus::{Delivery, Failure, Output, Service, ServiceArgs, Stage, Work};
 
 pub mod content;
 pub mod digest;
@@ -587,11 +587,10 @@ impl Creator {
 
 /// Settings of the `run` service.
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("state_dir", |a| a.hide(true)))]
 pub struct RunArgs {
     #[command(flatten)]
-    pub broker: BrokerArgs,
-    #[command(flatten)]
-    pub runtime: wis2_bus::RuntimeArgs,
+    pub service: ServiceArgs,
     #[command(flatten)]
     pub settings: CreateSettings,
     /// Topic the file events arrive on.
@@ -604,16 +603,41 @@ pub struct RunArgs {
     /// Topic the built messages go to.
     #[arg(long = "created-topic", env = "WIS2_CREATED_TOPIC", default_value = wis2_bus::topics::CREATED)]
     pub created_topic: String,
-    /// Dead-letter topic.
-    #[arg(long = "deadletter-topic", env = "WIS2_DEADLETTER_TOPIC", default_value = wis2_bus::topics::DEADLETTER)]
-    pub deadletter_topic: String,
-    /// Folder where dead letters are also written.
-    #[arg(long = "deadletter-dir", env = "WIS2_DEADLETTER_DIR")]
-    pub deadletter_dir: Option<PathBuf>,
-    /// Files in hand at once (those that arrive together are read by as many
-    /// threads as there are CPUs).
-    #[arg(long = "concurrency", env = "WIS2_CONCURRENCY", default_value_t = 8)]
-    pub concurrency: usize,
+}
+
+/// The settings of the service, checked ([`RunArgs::check`]).
+pub struct Config {
+    pub service: Service,
+    creator: Creator,
+    /// The events topic, and the STAC topic when there is one.
+    subscriptions: Vec<String>,
+    created_topic: String,
+}
+
+impl RunArgs {
+    /// Checks the settings: the broker's, the topic's centre id against
+    /// WIS2_CENTRE_ID, the data directory.
+    pub fn check(&self) -> anyhow::Result<Config> {
+        use anyhow::Context;
+        let service = self
+            .service
+            .check("wis2-create")
+            .context("invalid broker settings")?;
+        let creator =
+            Creator::new(self.settings.clone()).context("invalid wis2-create settings")?;
+        let mut subscriptions = vec![self.events_topic.clone()];
+        if let Some(t) = self.stac_topic.as_ref().filter(|t| !t.trim().is_empty())
+            && *t != self.events_topic
+        {
+            subscriptions.push(t.clone());
+        }
+        Ok(Config {
+            service,
+            creator,
+            subscriptions,
+            created_topic: self.created_topic.clone(),
+        })
+    }
 }
 
 struct CreateStage {
@@ -621,52 +645,36 @@ struct CreateStage {
     created_topic: String,
 }
 
-/// The delivery's CloudEvent, parsed once for the log span and the handler.
-fn event_of(d: &Delivery) -> Result<std::borrow::Cow<'_, CloudEvent>, Failure> {
-    let parse = |d: &Delivery| CloudEvent::parse(&d.payload).map_err(|e| e.to_string());
-    match d.prepared(parse) {
-        Some(Ok(ev)) => Ok(std::borrow::Cow::Borrowed(ev)),
-        Some(Err(e)) => Err(Failure::new(e.clone())),
-        None => parse(d).map(std::borrow::Cow::Owned).map_err(Failure::new),
-    }
-}
+impl Stage for CreateStage {
+    type Input = CloudEvent;
+    const NAME: &'static str = "wis2-create";
+    /// Reads and hashes files.
+    const WORK: Work = Work::Blocking;
 
-impl Handler for CreateStage {
-    fn stage(&self) -> &'static str {
-        "wis2-create"
+    fn parse(&self, d: &Delivery) -> Result<CloudEvent, Failure> {
+        CloudEvent::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))
     }
 
-    fn describe(&self, d: &Delivery) -> String {
-        event_of(d)
-            .map(|e| {
-                format!(
-                    "event_id={} subject={}",
-                    e.id,
-                    e.subject.as_deref().unwrap_or_default()
-                )
-            })
-            .unwrap_or_default()
+    fn describe(&self, ev: &CloudEvent) -> String {
+        format!(
+            "event_id={} subject={}",
+            ev.id,
+            ev.subject.as_deref().unwrap_or_default()
+        )
     }
 
-    /// Nothing to do once the message is acknowledged (wis2-watch is confirmed by
-    /// wis2-publish).
-    fn has_post_ack_step(&self) -> bool {
-        false
-    }
-
-    fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
-        let ev = event_of(d)?;
+    fn handle(&self, ev: &CloudEvent) -> Result<Vec<Output>, Failure> {
         let fail = |e: CreateError| Failure::new(format!("{e:#}"));
-        let (msgs, path, record, reannounce) = match EventKind::of(&ev) {
+        let (msgs, path, record, reannounce) = match EventKind::of(ev) {
             EventKind::File => {
-                let (msg, record) = self.creator.envelope_parts(&ev).map_err(fail)?;
+                let (msg, record) = self.creator.envelope_parts(ev).map_err(fail)?;
                 let data = ev.file_event().ok().map(|(_, data)| data);
                 let reannounce = data.as_ref().is_some_and(|d| d.reannounce);
                 (vec![msg], data.map(|d| d.path), record, reannounce)
             }
             // STAC messages have no file of wis2-watch to confirm: no path.
             EventKind::Stac => (
-                self.creator.messages_for_stac_event(&ev).map_err(fail)?,
+                self.creator.messages_for_stac_event(ev).map_err(fail)?,
                 None,
                 None,
                 false,
@@ -739,30 +747,26 @@ impl EventKind {
 }
 
 /// Runs the service until `shutdown` completes.
-pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let creator = Creator::new(args.settings.clone()).context("invalid wis2-create settings")?;
-    tracing::info!(broker = %args.broker.redacted_url(), data_dir = %args.settings.data_dir.display(), topic = %args.settings.topic, "wis2-create starting");
-    let mut topics = vec![args.events_topic.clone()];
-    if let Some(t) = args.stac_topic.as_ref().filter(|t| !t.trim().is_empty()) {
-        if *t != args.events_topic {
-            topics.push(t.clone());
-        }
-        tracing::info!(stac_topic = %t, "also taking STAC item events");
-    }
-    let conn = Bus::connect(
-        args.broker
-            .service_connection("wis2-create", topics)
-            .context("invalid broker settings")?,
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let Config {
+        service,
+        creator,
+        subscriptions,
+        created_topic,
+    } = config;
+    tracing::info!(
+        broker = %service.broker.redacted_url(),
+        data_dir = %creator.settings.data_dir.display(),
+        topic = %creator.settings.topic,
+        subscriptions = ?subscriptions,
+        "wis2-create starting"
     );
-    let mut cfg = StageConfig::new(args.deadletter_topic.clone());
-    cfg.deadletter_dir = args.deadletter_dir.clone();
-    cfg.concurrency = args.concurrency.max(1);
+    let conn = service.connect(subscriptions);
     let stage = Arc::new(CreateStage {
         creator,
-        created_topic: args.created_topic.clone(),
+        created_topic,
     });
-    wis2_bus::run_stage(conn, stage, cfg, shutdown).await
+    service.run_stage(stage, conn, shutdown).await
 }
 
 #[cfg(test)]
@@ -812,7 +816,8 @@ mod tests {
         let sha256_of_abc = "1220ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
         // No local copy: the item is trusted.
         let d = Delivery::detached("upstream/stac", stac_event("a.txt", 3, sha256_of_abc));
-        let out = st.handle(&d).expect("handled");
+        let handle = |d: &Delivery| st.parse(d).and_then(|ev| st.handle(&ev));
+        let out = handle(&d).expect("handled");
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].topic, "chain/created");
         let env = Envelope::parse(&out[0].payload).expect("envelope");
@@ -822,10 +827,10 @@ mod tests {
         assert_eq!(msg["properties"]["integrity"]["method"], "sha256");
         // A local copy that agrees.
         std::fs::write(dir.path().join("a.txt"), b"abc").expect("write");
-        assert!(st.handle(&d).is_ok());
+        assert!(handle(&d).is_ok());
         // One that does not: a failure (dead letter) naming the file and the checksum.
         std::fs::write(dir.path().join("a.txt"), b"abd").expect("write");
-        let f = st.handle(&d).expect_err("digest differs");
+        let f = handle(&d).expect_err("digest differs");
         assert!(f.reason.contains("a.txt"), "{}", f.reason);
         assert!(f.reason.contains("file:checksum"), "{}", f.reason);
         // Neither a file event nor a STAC item.
@@ -833,7 +838,7 @@ mod tests {
             "upstream/stac",
             br#"{"specversion":"1.0","id":"x","source":"s","type":"other","data":{}}"#.to_vec(),
         );
-        let f = st.handle(&d).expect_err("unknown");
+        let f = handle(&d).expect_err("unknown");
         assert!(f.reason.contains("unknown event type"), "{}", f.reason);
     }
 }

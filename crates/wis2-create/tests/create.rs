@@ -534,7 +534,7 @@ fn run_args_keep_their_flags() {
     assert_eq!(a.stac_topic.as_deref(), Some("upstream/stac"));
     assert_eq!(a.settings.inline_max_bytes, 1000);
     assert_eq!(a.settings.data_dir, PathBuf::from("/d"));
-    assert_eq!(a.deadletter_dir, Some(PathBuf::from("/dl")));
+    assert_eq!(a.service.deadletter_dir, Some(PathBuf::from("/dl")));
 }
 
 fn run_cli(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {

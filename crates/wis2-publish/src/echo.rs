@@ -28,10 +28,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wis2_bus::config::ConfigError;
-use wis2_bus::{BrokerArgs, Bus, ConnectOptions};
+use wis2_bus::{Broker, Bus, ConnectOptions};
 
-use crate::{Echoed, PublishStage};
+use crate::stage::{Echoed, PublishStage};
 
 /// What the echo connection subscribes to: every WIS2 topic of the local broker.
 pub const ECHO_FILTER: &str = "origin/a/wis2/#";
@@ -56,16 +55,16 @@ pub struct Echo {
 
 /// The connection settings of the read-back for a service whose main connection uses
 /// `main_client_id`.
-pub fn options(broker: &BrokerArgs, main_client_id: &str) -> Result<ConnectOptions, ConfigError> {
-    let mut mqtt = broker.mqtt_options(main_client_id)?;
+pub fn options(broker: &Broker, main_client_id: &str) -> ConnectOptions {
+    let mut mqtt = broker.mqtt_options(main_client_id);
     let id = format!("{}-echo", mqtt.client_id());
     mqtt.set_client_id(id.clone());
     let mut o = ConnectOptions::new(
         mqtt,
         vec![ECHO_FILTER.to_string(), format!("{BARRIER_PREFIX}/{id}")],
     );
-    o.max_packet_bytes = broker.max_packet_bytes;
-    Ok(o)
+    o.max_packet_bytes = broker.max_packet_bytes();
+    o
 }
 
 impl Echo {
@@ -204,8 +203,7 @@ impl Echo {
 
     /// Disconnects (the session stays: the next start reads what it queues).
     pub async fn stop(self) {
-        self.bus.disconnect().await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.conn_task).await;
+        self.bus.close(self.conn_task).await;
         // The reader holds the stage (and so the store): wait until it is gone.
         self.task.abort();
         let _ = self.task.await;

@@ -1,17 +1,13 @@
 //! `wis2-publish`: publishes validated messages on the WIS2 topic. `run` is the
 //! service; `message` publishes one WNM file and exits after the acknowledgement.
 
-/// mimalloc: faster than glibc's malloc on the many small allocations of JSON handling
-/// (about 7 % more messages/s in `cargo bench -p wis2 --bench validate`).
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use wis2_bus::BrokerArgs;
+use wis2_bus::cli::{Exit, GlobalArgs};
 use wis2_publish::RunArgs;
 
 #[derive(Debug, Parser)]
@@ -21,6 +17,8 @@ use wis2_publish::RunArgs;
     about = "Publishes WIS2 notification messages"
 )]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,7 +54,8 @@ async fn message(
     topic: String,
     force: bool,
     broker: BrokerArgs,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Exit> {
+    let broker = broker.check().context("invalid broker settings")?;
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     let report = wis2::validate::Validator::builtin().check_message(&bytes, Some(&topic));
     if !report.is_valid() {
@@ -68,12 +67,12 @@ async fn message(
             );
         }
     }
-    wis2_publish::publish_once(&broker, &topic, bytes).await?;
+    wis2_bus::publish_once(&broker, "wis2-publish", &topic, bytes).await?;
     eprintln!("published {} on {topic}", file.display());
-    Ok(())
+    Ok(Exit::Done)
 }
 
-async fn replay(args: wis2_publish::replay::ReplayArgs) -> anyhow::Result<()> {
+async fn replay(args: wis2_publish::replay::ReplayArgs) -> anyhow::Result<Exit> {
     let report = wis2_publish::replay::replay(&args).await?;
     for line in report.lines() {
         eprintln!("{line}");
@@ -90,35 +89,33 @@ async fn replay(args: wis2_publish::replay::ReplayArgs) -> anyhow::Result<()> {
         report.skipped
     );
     if report.failed() > 0 {
-        anyhow::bail!(
-            "{} dead letter(s) not replayed (see above)",
+        eprintln!(
+            "wis2-publish: {} dead letter(s) not replayed (see above)",
             report.failed()
         );
+        return Ok(Exit::Refused);
     }
-    Ok(())
+    Ok(Exit::Done)
 }
 
 fn main() -> ExitCode {
-    wis2_bus::telemetry::init();
     let cli = Cli::parse();
-    let result = match cli.command {
+    wis2_bus::telemetry::init(cli.global.log_format);
+    let outcome = match cli.command {
         Command::Run(args) => args
-            .runtime
-            .clone()
-            .block_on(wis2_publish::run(*args, wis2_bus::shutdown::signal())),
+            .check()
+            .and_then(|config| {
+                let runtime = config.service.runtime.clone();
+                runtime.block_on(wis2_publish::run(config, wis2_bus::shutdown::signal()))
+            })
+            .map(|()| Exit::Done),
         Command::Message {
             file,
             topic,
             force,
             broker,
-        } => wis2_bus::block_on(1, message(file, topic, force, broker)),
-        Command::Replay(args) => wis2_bus::block_on(1, replay(args)),
+        } => wis2_bus::runtime::block_on(1, message(file, topic, force, broker)),
+        Command::Replay(args) => wis2_bus::runtime::block_on(1, replay(args)),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("wis2-publish: error: {e:#}");
-            ExitCode::from(1)
-        }
-    }
+    wis2_bus::cli::exit("wis2-publish", outcome)
 }

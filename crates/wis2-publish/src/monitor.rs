@@ -21,7 +21,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio::sync::mpsc;
 use wis2::monitor::MonitoringEvent;
-use wis2_bus::{BrokerArgs, Bus, ConnectOptions, Delivery};
+use wis2_bus::{Broker, BrokerArgs, Bus, ConnectOptions, Delivery};
 
 use crate::store::{Published, PublishedStore};
 
@@ -43,25 +43,26 @@ pub struct MonitorArgs {
     pub monitor_client_id: Option<String>,
 }
 
-/// The running follower of the monitoring events.
-pub struct Monitor {
-    bus: Bus,
-    task: tokio::task::JoinHandle<()>,
-    conn_task: tokio::task::JoinHandle<()>,
+/// The Global Broker's settings, checked ([`MonitorArgs::check`]).
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    broker: Broker,
+    client_id: String,
+    /// `monitor/a/wis2/<centre-id>/#`.
+    filter: String,
 }
 
-impl Monitor {
-    /// Connects (in the background) and starts logging; `None` when no Global Broker
-    /// is configured.
-    pub fn start(args: &MonitorArgs, store: PublishedStore) -> anyhow::Result<Option<Monitor>> {
-        let Some(url) = args
+impl MonitorArgs {
+    /// The settings, checked; `None` when no Global Broker is configured.
+    pub fn check(&self) -> anyhow::Result<Option<MonitorConfig>> {
+        let Some(url) = self
             .monitor_broker_url
             .as_deref()
             .filter(|u| !u.trim().is_empty())
         else {
             return Ok(None);
         };
-        let centre = args
+        let centre = self
             .monitor_centre_id
             .as_deref()
             .filter(|c| !c.is_empty())
@@ -71,31 +72,48 @@ impl Monitor {
                 "centre id `{centre}` is not a WIS2 centre id (lowercase letters, digits and single '-' between them): correct WIS2_CENTRE_ID"
             );
         }
-        let client_id = args
+        let client_id = self
             .monitor_client_id
             .clone()
+            .filter(|c| !c.is_empty())
             .unwrap_or_else(|| format!("{centre}-wis2-publish-monitor"));
         let mut broker = BrokerArgs::from_url(url);
-        broker.ca_file = args.monitor_ca_file.clone();
+        broker.ca_file = self.monitor_ca_file.clone();
         broker.client_id = Some(client_id.clone());
-        let mqtt = broker
-            .mqtt_options(&client_id)
-            .context("invalid WIS2_MONITOR_BROKER_URL")?;
-        let filter = wis2::monitor::topic_filter(centre);
-        tracing::info!(monitor = %broker.redacted_url(), filter, "following the Global Broker's monitoring events");
-        let conn = Bus::connect(ConnectOptions::new(mqtt, vec![filter]));
+        Ok(Some(MonitorConfig {
+            broker: broker.check().context("invalid WIS2_MONITOR_BROKER_URL")?,
+            client_id,
+            filter: wis2::monitor::topic_filter(centre),
+        }))
+    }
+}
+
+/// The running follower of the monitoring events.
+pub struct Monitor {
+    bus: Bus,
+    task: tokio::task::JoinHandle<()>,
+    conn_task: tokio::task::JoinHandle<()>,
+}
+
+impl Monitor {
+    /// Connects (in the background) and starts logging.
+    pub fn start(cfg: &MonitorConfig, store: PublishedStore) -> Monitor {
+        tracing::info!(monitor = %cfg.broker.redacted_url(), filter = cfg.filter, "following the Global Broker's monitoring events");
+        let conn = Bus::connect(ConnectOptions::new(
+            cfg.broker.mqtt_options(&cfg.client_id),
+            vec![cfg.filter.clone()],
+        ));
         let task = tokio::spawn(follow(conn.bus.clone(), conn.deliveries, store));
-        Ok(Some(Monitor {
+        Monitor {
             bus: conn.bus,
             task,
             conn_task: conn.task,
-        }))
+        }
     }
 
     /// Disconnects and stops logging.
     pub async fn stop(self) {
-        self.bus.disconnect().await;
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.conn_task).await;
+        self.bus.close(self.conn_task).await;
         self.task.abort();
     }
 }

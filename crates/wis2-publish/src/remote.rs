@@ -18,14 +18,88 @@
 //! - TLS (mqtts://, wss://): the server certificate is always verified, against the
 //!   system roots or `--remote-ca-file`; there is no switch to turn verification off.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use anyhow::Context;
+use clap::Args;
 use tokio::sync::watch;
-use wis2_bus::{BrokerArgs, Bus, BusError, ConnectOptions};
+use wis2_bus::{Broker, BrokerArgs, Bus, BusError, ConnectOptions};
 
-use crate::RemoteArgs;
 use crate::queue::{DiskQueue, Pushed, Queued};
+
+/// Settings of the remote WIS2 broker (optional).
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// Remote WIS2 broker URL (mqtt://, mqtts://, ws://, wss://); messages are also published there.
+    #[arg(long = "remote-broker-url", env = "WIS2_REMOTE_BROKER_URL")]
+    pub remote_broker_url: Option<String>,
+    /// PEM file of the certificate authorities for the remote broker (default: system roots).
+    #[arg(long = "remote-ca-file", env = "WIS2_REMOTE_CA_FILE")]
+    pub remote_ca_file: Option<PathBuf>,
+    /// INSECURE: accept any TLS certificate from the remote broker (anyone on the path
+    /// can impersonate it and read the credentials); give --remote-ca-file instead.
+    #[arg(
+        long = "remote-insecure-skip-tls-verify",
+        env = "WIS2_REMOTE_INSECURE_SKIP_TLS_VERIFY",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub remote_insecure_skip_tls_verify: bool,
+    /// MQTT client id at the remote broker.
+    #[arg(
+        long = "remote-client-id",
+        env = "WIS2_REMOTE_CLIENT_ID",
+        default_value = "wis2-publish"
+    )]
+    pub remote_client_id: String,
+    /// Remote broker user (overrides the one in the URL).
+    #[arg(long = "remote-user", env = "WIS2_REMOTE_USER")]
+    pub remote_user: Option<String>,
+    /// File holding the remote broker password (overrides the one in the URL).
+    #[arg(long = "remote-password-file", env = "WIS2_REMOTE_PASSWORD_FILE")]
+    pub remote_password_file: Option<PathBuf>,
+    /// Messages kept (on disk, in `<state-dir>/remote-outbox.redb`) for the remote
+    /// broker while it is unreachable; when full, newer messages are not forwarded.
+    #[arg(
+        long = "remote-outbox",
+        env = "WIS2_REMOTE_OUTBOX",
+        default_value_t = 10_000
+    )]
+    pub remote_outbox: usize,
+}
+
+/// The remote broker's settings, checked ([`RemoteArgs::check`]).
+#[derive(Debug, Clone)]
+pub struct Remote {
+    broker: Broker,
+    client_id: String,
+    capacity: u64,
+}
+
+impl RemoteArgs {
+    /// The remote broker's settings, checked; `None` when no remote broker is set.
+    pub fn check(&self) -> anyhow::Result<Option<Remote>> {
+        let Some(url) = self
+            .remote_broker_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            return Ok(None);
+        };
+        let mut broker = BrokerArgs::from_url(url);
+        broker.ca_file = self.remote_ca_file.clone();
+        broker.insecure_skip_tls_verify = self.remote_insecure_skip_tls_verify;
+        broker.client_id = Some(self.remote_client_id.clone());
+        broker.broker_user = self.remote_user.clone();
+        broker.broker_password_file = self.remote_password_file.clone();
+        Ok(Some(Remote {
+            broker: broker.check().context("invalid WIS2_REMOTE_BROKER_URL")?,
+            client_id: self.remote_client_id.clone(),
+            capacity: self.remote_outbox as u64,
+        }))
+    }
+}
 
 /// Messages sent before waiting for their acknowledgements.
 const BATCH: usize = 64;
@@ -43,25 +117,14 @@ pub struct RemoteOutbox {
 
 impl RemoteOutbox {
     /// Opens the outbox in `state_dir`, connects (in the background) and starts draining.
-    pub fn start(args: &RemoteArgs, state_dir: &std::path::Path) -> anyhow::Result<Self> {
-        use anyhow::Context;
-        let url = args.remote_broker_url.clone().unwrap_or_default();
-        let mut broker = BrokerArgs::from_url(&url);
-        broker.ca_file = args.remote_ca_file.clone();
-        broker.insecure_skip_tls_verify = args.remote_insecure_skip_tls_verify;
-        broker.client_id = Some(args.remote_client_id.clone());
-        broker.broker_user = args.remote_user.clone();
-        broker.broker_password_file = args.remote_password_file.clone();
-        let mqtt = broker
-            .mqtt_options(&args.remote_client_id)
-            .context("invalid WIS2_REMOTE_BROKER_URL")?;
-        let queue = DiskQueue::open(
-            &state_dir.join("remote-outbox.redb"),
-            args.remote_outbox as u64,
-        )?;
+    pub fn start(remote: &Remote, state_dir: &Path) -> anyhow::Result<Self> {
+        let queue = DiskQueue::open(&state_dir.join("remote-outbox.redb"), remote.capacity)?;
         let waiting = queue.len()?;
-        tracing::info!(remote = %broker.redacted_url(), waiting, capacity = queue.capacity(), "remote WIS2 broker configured");
-        let conn = Bus::connect(ConnectOptions::new(mqtt, vec![]));
+        tracing::info!(remote = %remote.broker.redacted_url(), waiting, capacity = queue.capacity(), "remote WIS2 broker configured");
+        let conn = Bus::connect(ConnectOptions::new(
+            remote.broker.mqtt_options(&remote.client_id),
+            vec![],
+        ));
         let bus = conn.bus.clone();
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(drain(queue.clone(), bus.clone(), stop_rx));

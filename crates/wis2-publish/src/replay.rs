@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use wis2_bus::{BrokerArgs, Bus, ConnectOptions, DeadLetter};
+use wis2_bus::{BrokerArgs, DeadLetter, OneShot};
 
 /// Settings of `wis2-publish replay`.
 #[derive(Debug, Clone, Args)]
@@ -217,20 +217,9 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<Report> {
     if todo.is_empty() {
         return Ok(report);
     }
-    let mqtt = args
-        .broker
-        .oneshot_options("wis2-publish-replay")
-        .context("invalid broker settings")?;
-    let conn = Bus::connect(ConnectOptions::new(mqtt, vec![]));
-    let bus = conn.bus;
-    tokio::time::timeout(std::time::Duration::from_secs(30), bus.wait_connected())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to {} within 30 s: check WIS2_BROKER_URL and the credentials",
-                args.broker.redacted_url()
-            )
-        })??;
+    let broker = args.broker.check().context("invalid broker settings")?;
+    let one = OneShot::connect(&broker, "wis2-publish-replay").await?;
+    let bus = one.bus();
     let done_dir = dir.join("replayed");
     for (mut outcome, payload) in todo {
         outcome.result = match bus.publish(&outcome.topic, payload).await {
@@ -249,8 +238,7 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<Report> {
         }
         report.outcomes.push(outcome);
     }
-    bus.disconnect().await;
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.task).await;
+    one.close().await;
     Ok(report)
 }
 

@@ -253,7 +253,8 @@ impl Service {
         f.extend(extra.iter().cloned());
         let a: wis2_publish::RunArgs = args(&f);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(wis2_publish::run(a, async move {
+        let config = a.check().expect("valid settings");
+        let task = tokio::spawn(wis2_publish::run(config, async move {
             let _ = rx.await;
         }));
         Service {
@@ -468,8 +469,11 @@ fn envelope(message: &str) -> Vec<u8> {
 
 /// Publishes `payload` on `topic` as wis2-validate, after the broker's PUBACK.
 async fn send(port: u16, topic: &str, payload: Vec<u8>) {
-    wis2_publish::publish_once(
-        &BrokerArgs::from_url(&url("wis2-validate", port)),
+    wis2_bus::publish_once(
+        &BrokerArgs::from_url(&url("wis2-validate", port))
+            .check()
+            .expect("broker settings"),
+        "wis2-publish-test",
         topic,
         payload,
     )
@@ -668,8 +672,11 @@ async fn a_message_published_but_not_recorded_before_a_crash_is_not_published_ag
     let id = new_id();
     let message = wnm(&id, "wis2/x/R7.nc", "AAAA", "canonical");
     // The publication the crashed run got a PUBACK for, and the redelivery of its input.
-    wis2_publish::publish_once(
-        &BrokerArgs::from_url(&url("wis2-publish", b.port)),
+    wis2_bus::publish_once(
+        &BrokerArgs::from_url(&url("wis2-publish", b.port))
+            .check()
+            .expect("broker settings"),
+        "wis2-publish-test",
         TOPIC,
         message.clone().into_bytes(),
     )
@@ -1095,8 +1102,11 @@ async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_n
     let gb_send = |payload: Vec<u8>| {
         let port = gb.port;
         async move {
-            wis2_publish::publish_once(
-                &BrokerArgs::from_url(&url("operator", port)),
+            wis2_bus::publish_once(
+                &BrokerArgs::from_url(&url("operator", port))
+                    .check()
+                    .expect("broker settings"),
+                "wis2-publish-test",
                 topic,
                 payload,
             )

@@ -16,6 +16,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use wis2_bus::cli::Exit;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -142,7 +143,7 @@ pub fn load_checker(args: &MetadataArgs) -> anyhow::Result<Wcmp2Checker> {
 }
 
 /// Runs `metadata`; returns the exit code.
-pub fn execute(args: MetadataArgs) -> i32 {
+pub fn execute(args: MetadataArgs) -> Exit {
     if let Some(MetadataCommand::Sync(s)) = &args.command {
         return match sync(s) {
             Ok(dir) => {
@@ -177,7 +178,7 @@ pub fn check_files(
     files: &[PathBuf],
     json: bool,
     out: &mut impl Write,
-) -> i32 {
+) -> Exit {
     let mut code = EXIT_VALID;
     let mut io_error = false;
     for path in files {

@@ -16,6 +16,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use wis2_bus::cli::Exit;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -47,9 +48,9 @@ const WTH_TABLES: [&str; 7] = [
 const MAX_DOWNLOAD: u64 = 32 * 1024 * 1024;
 
 /// Exit codes.
-pub const EXIT_VALID: i32 = 0;
-pub const EXIT_INVALID: i32 = 1;
-pub const EXIT_ERROR: i32 = 2;
+pub const EXIT_VALID: Exit = Exit::Done;
+pub const EXIT_INVALID: Exit = Exit::Refused;
+pub const EXIT_ERROR: Exit = Exit::Failed;
 
 /// Where the standards come from (shared by the one-shot commands and the service).
 #[derive(Debug, Clone, Default, Args)]
@@ -135,7 +136,7 @@ pub enum Command {
 }
 
 /// Runs a one-shot command; returns the exit code.
-pub fn execute(cmd: Command) -> i32 {
+pub fn execute(cmd: Command) -> Exit {
     match cmd {
         Command::Message(a) => message(&a),
         Command::Topic(a) => topic(&a),
@@ -146,7 +147,7 @@ pub fn execute(cmd: Command) -> i32 {
 
 /// `verify FILE...`: 0 all verified, 1 any mismatch or failed download, 2 I/O or
 /// usage error on a local file.
-pub fn verify(args: &crate::verify::VerifyArgs) -> i32 {
+pub fn verify(args: &crate::verify::VerifyArgs) -> Exit {
     let agent = crate::verify::agent(std::time::Duration::from_secs(args.timeout_secs.max(1)));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -311,7 +312,7 @@ fn check_file(v: &Validator, name: &str, raw: &[u8], topic: Option<&str>) -> Vec
 }
 
 /// `message FILE...`: 0 all valid, 1 any invalid, 2 I/O or setup error.
-pub fn message(args: &MessageArgs) -> i32 {
+pub fn message(args: &MessageArgs) -> Exit {
     let v = match load_validator(&args.standards) {
         Ok(v) => v,
         Err(e) => {
@@ -346,7 +347,7 @@ pub fn message(args: &MessageArgs) -> i32 {
 }
 
 /// `topic TOPIC...` (or `topic sync`).
-pub fn topic(args: &TopicArgs) -> i32 {
+pub fn topic(args: &TopicArgs) -> Exit {
     if let Some(SyncCommand::Sync(s)) = &args.sync {
         return match sync_wth(s) {
             Ok(dir) => {
@@ -387,7 +388,7 @@ pub fn topic(args: &TopicArgs) -> i32 {
 }
 
 /// `schema sync`.
-pub fn schema(args: &SchemaArgs) -> i32 {
+pub fn schema(args: &SchemaArgs) -> Exit {
     let SyncCommand::Sync(s) = &args.command;
     match sync_schema(s) {
         Ok(p) => {

@@ -11,12 +11,12 @@
 //! ```
 //!
 //! The same check runs in the service with `--verify-data` / `WIS2_VERIFY_DATA`
-//! ([`VerifyingStage`]): a message whose data disagrees with it, or cannot be
+//! (`crate::stage::VerifyingStage`): a message whose data disagrees with it, or cannot be
 //! downloaded, is rejected.
 
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use base64::Engine;
@@ -25,8 +25,6 @@ use clap::Args;
 use serde_json::Value;
 use wis2::hash::{Digested, Method, digest_reader};
 use wis2::report::{Finding, Report, TestResult};
-use wis2_bus::envelope::{Envelope, Rejection};
-use wis2_bus::{Delivery, Failure, Handler, Output};
 
 /// The link's `length` equals the number of bytes served.
 pub const LENGTH_TEST_ID: &str = "https://wis2-chain.org/conf/verify/length";
@@ -620,82 +618,4 @@ fn inline(
         expected.test(&d, source),
         skip_download,
     ]
-}
-
-/// A stage that verifies the data of every message the inner stage accepts: a
-/// message whose data cannot be downloaded or disagrees with its `length` or
-/// `integrity` is rejected (report on the rejected topic). Messages the inner
-/// stage rejects are not downloaded.
-pub struct VerifyingStage<H> {
-    inner: Arc<H>,
-    agent: ureq::Agent,
-    max_bytes: Option<u64>,
-    rejected_topic: String,
-}
-
-impl<H: Handler> VerifyingStage<H> {
-    /// Wraps `inner` with the default agent ([`DEFAULT_TIMEOUT`]) and no size limit.
-    pub fn new(inner: Arc<H>, rejected_topic: String) -> Self {
-        VerifyingStage {
-            inner,
-            agent: agent(DEFAULT_TIMEOUT),
-            max_bytes: None,
-            rejected_topic,
-        }
-    }
-
-    /// Uses this agent and byte limit.
-    pub fn with_agent(mut self, agent: ureq::Agent, max_bytes: Option<u64>) -> Self {
-        self.agent = agent;
-        self.max_bytes = max_bytes;
-        self
-    }
-}
-
-impl<H: Handler> Handler for VerifyingStage<H> {
-    fn stage(&self) -> &'static str {
-        self.inner.stage()
-    }
-
-    fn describe(&self, d: &Delivery) -> String {
-        self.inner.describe(d)
-    }
-
-    fn handle(&self, d: &Delivery) -> Result<Vec<Output>, Failure> {
-        let outputs = self.inner.handle(d)?;
-        let env = Envelope::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
-        let v: Value = serde_json::from_slice(env.message_bytes())
-            .map_err(|e| Failure::new(format!("the message is not JSON: {e}")))?;
-        let report = verify_message(&v, &self.agent, self.max_bytes);
-        if report.is_valid() {
-            tracing::info!(
-                skipped = report.ets_report.summary.skipped,
-                "message data verified"
-            );
-            return Ok(outputs);
-        }
-        let failed = report.failed_ids().join(", ");
-        tracing::warn!(failed, report = %report.to_human(), "message rejected: data verification failed");
-        let rejection = Rejection {
-            topic: env.topic.clone(),
-            event_id: env.event_id.clone(),
-            path: env.path.clone(),
-            report,
-            message: env.message,
-        };
-        Err(
-            Failure::new(format!("data verification failed: {failed}")).with_output(Output::new(
-                self.rejected_topic.clone(),
-                serde_json::to_vec(&rejection).unwrap_or_default(),
-            )),
-        )
-    }
-
-    fn acknowledged(&self, d: &Delivery) -> Vec<Output> {
-        self.inner.acknowledged(d)
-    }
-
-    fn not_acknowledged(&self, d: &Delivery) {
-        self.inner.not_acknowledged(d);
-    }
 }

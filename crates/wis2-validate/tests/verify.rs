@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use wis2::report::{Code, Report};
 use wis2_validate::verify::{
-    self, CONTENT_TEST_ID, DOWNLOAD_TEST_ID, INTEGRITY_TEST_ID, LENGTH_TEST_ID, VerifyingStage,
+    self, CONTENT_TEST_ID, DOWNLOAD_TEST_ID, INTEGRITY_TEST_ID, LENGTH_TEST_ID,
 };
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared");
@@ -531,7 +531,7 @@ fn cli_feature_collections_and_local_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not JSON"));
 }
 
-fn stage() -> VerifyingStage<wis2_validate::ValidateStage> {
+fn stage() -> wis2_validate::VerifyingStage {
     let validator = wis2::validate::Validator::new(&wis2::validate::ValidatorOptions::default())
         .expect("built-in validator");
     let inner = wis2_validate::ValidateStage::new(
@@ -539,7 +539,16 @@ fn stage() -> VerifyingStage<wis2_validate::ValidateStage> {
         "chain/validated".to_string(),
         "chain/rejected".to_string(),
     );
-    VerifyingStage::new(Arc::new(inner), "chain/rejected".to_string()).with_agent(agent(), None)
+    wis2_validate::VerifyingStage::new(Arc::new(inner)).with_agent(agent(), None)
+}
+
+/// A stage's parse and handle of a delivery, as the runner does them.
+struct Handles<'a, S>(&'a S);
+
+impl<S: wis2_bus::Stage> Handles<'_, S> {
+    fn handle(&self, d: &wis2_bus::Delivery) -> Result<Vec<wis2_bus::Output>, wis2_bus::Failure> {
+        self.0.parse(d).and_then(|input| self.0.handle(&input))
+    }
 }
 
 /// The envelope of `m` under a fresh data_id (the validator remembers data_ids).
@@ -561,9 +570,9 @@ fn delivery(m: &Value) -> wis2_bus::Delivery {
 
 #[test]
 fn the_pipeline_stage_rejects_a_message_whose_data_disagrees() {
-    use wis2_bus::Handler;
     let web = Web::start();
-    let s = stage();
+    let stage = stage();
+    let s = Handles(&stage);
 
     let good = good_message(&web);
     let out = s

@@ -17,38 +17,40 @@ use anyhow::Context;
 use clap::Args;
 use wis2::event::{CloudEvent, FileChange, FileData};
 use wis2_bus::envelope::Confirmation;
-use wis2_bus::{BrokerArgs, Bus, ConnectOptions};
+use wis2_bus::service::{millis, seconds};
+use wis2_bus::{Broker, Bus, DeadLetter, Service, ServiceArgs};
 
 /// Settings of the `run` service.
 #[derive(Debug, Clone, Args)]
+#[command(
+    mut_arg("concurrency", |a| a.hide(true)),
+    mut_arg("state_dir", |a| a.help("Folder of the durable state: announced.redb (what was announced, what is pending)"))
+)]
 pub struct RunArgs {
     #[command(flatten)]
-    pub broker: BrokerArgs,
-    #[command(flatten)]
-    pub runtime: wis2_bus::RuntimeArgs,
+    pub service: ServiceArgs,
     #[command(flatten)]
     pub watch: WatchArgs,
     /// File announced at start (relative to WIS2_DATA_DIR, or absolute inside it).
     #[arg(long = "input-file", env = "WIS2_INPUT_FILE")]
     pub input_file: Option<PathBuf>,
-    /// Folder of the durable state (what was announced, what is pending).
-    #[arg(
-        long = "state-dir",
-        env = "WIS2_STATE_DIR",
-        default_value = ".wis2-state"
-    )]
-    pub state_dir: PathBuf,
     /// Milliseconds a file's size must stay unchanged to count as complete when no
     /// close-after-write is seen.
-    #[arg(long = "settle-ms", env = "WIS2_SETTLE_MS", default_value_t = 2000)]
-    pub settle_ms: u64,
+    #[arg(
+        long = "settle-ms",
+        env = "WIS2_SETTLE_MS",
+        default_value = "2000",
+        value_parser = millis
+    )]
+    pub settle: Duration,
     /// Seconds after which a file whose publication is not confirmed is announced again.
     #[arg(
         long = "confirm-timeout",
         env = "WIS2_CONFIRM_TIMEOUT",
-        default_value_t = 300
+        default_value = "300",
+        value_parser = seconds
     )]
-    pub confirm_timeout: u64,
+    pub confirm_timeout: Duration,
     /// Hours between re-announcements of every current metadata record (the Global
     /// Discovery Catalogue expects them daily); 0 turns it off.
     #[arg(
@@ -68,18 +70,45 @@ pub struct RunArgs {
     pub ignore: Vec<String>,
     /// Seconds between full rescans of the data directory, for file systems without
     /// local change events (NFS written by other hosts); 0 for none.
-    #[arg(long = "rescan-secs", env = "WIS2_RESCAN_SECS", default_value_t = 0)]
-    pub rescan_secs: u64,
+    #[arg(
+        long = "rescan-secs",
+        env = "WIS2_RESCAN_SECS",
+        default_value = "0",
+        value_parser = seconds
+    )]
+    pub rescan: Duration,
     /// Topic the confirmations of wis2-publish arrive on.
     #[arg(long = "published-topic", env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
     pub published_topic: String,
-    /// Dead-letter topic: what the data directory holds that cannot be announced
-    /// (FIFOs, links leaving it, names that are not UTF-8) is reported there.
-    #[arg(long = "deadletter-topic", env = "WIS2_DEADLETTER_TOPIC", default_value = wis2_bus::topics::DEADLETTER)]
-    pub deadletter_topic: String,
-    /// Folder where dead letters are also written.
-    #[arg(long = "deadletter-dir", env = "WIS2_DEADLETTER_DIR")]
-    pub deadletter_dir: Option<PathBuf>,
+}
+
+/// The settings of the service, checked ([`RunArgs::check`]).
+pub struct Config {
+    pub service: Service,
+    /// The data directory, resolved.
+    data_dir: PathBuf,
+    args: RunArgs,
+}
+
+impl RunArgs {
+    /// Checks the settings: the broker's, the data directory.
+    pub fn check(&self) -> anyhow::Result<Config> {
+        let service = self
+            .service
+            .check("wis2-watch")
+            .context("invalid broker settings")?;
+        let data_dir = self.watch.data_dir.canonicalize().with_context(|| {
+            format!(
+                "WIS2_DATA_DIR {} cannot be opened: create it or point WIS2_DATA_DIR at the data",
+                self.watch.data_dir.display()
+            )
+        })?;
+        Ok(Config {
+            service,
+            data_dir,
+            args: self.clone(),
+        })
+    }
 }
 
 /// Most file changes announced in one burst (one store transaction).
@@ -170,7 +199,7 @@ pub fn event_for(
 /// `wis2-watch emit FILE`: publishes the event of one file and returns after the
 /// broker's acknowledgement.
 pub async fn emit_once(
-    broker: &BrokerArgs,
+    broker: &Broker,
     watch: &WatchArgs,
     file: &Path,
 ) -> anyhow::Result<CloudEvent> {
@@ -181,24 +210,14 @@ pub async fn emit_once(
         watch.record_id(&watch.data_dir, &notice.rel_path),
         false,
     );
-    let mqtt = broker
-        .oneshot_options("wis2-watch")
-        .context("invalid broker settings")?;
-    let conn = Bus::connect(ConnectOptions::new(mqtt, vec![]));
-    tokio::time::timeout(Duration::from_secs(30), conn.bus.wait_connected())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to {} within 30 s: check WIS2_BROKER_URL and the credentials",
-                broker.redacted_url()
-            )
-        })??;
-    conn.bus
-        .publish(&watch.events_topic, ev.to_json())
-        .await
-        .context("publishing the event")?;
-    conn.bus.disconnect().await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), conn.task).await;
+    wis2_bus::publish_once(
+        broker,
+        "wis2-watch",
+        &watch.events_topic,
+        ev.to_json().into_bytes(),
+    )
+    .await
+    .context("publishing the event")?;
     Ok(ev)
 }
 
@@ -207,6 +226,7 @@ struct Watcher {
     store: store::AnnounceStore,
     args: RunArgs,
     data_dir: PathBuf,
+    dead_letters: wis2_bus::DeadLetters,
 }
 
 impl Watcher {
@@ -353,7 +373,7 @@ impl Watcher {
 
     async fn reannounce_overdue(&self) {
         let store = self.store.clone();
-        let age = Duration::from_secs(self.args.confirm_timeout);
+        let age = self.args.confirm_timeout;
         let overdue =
             match tokio::task::spawn_blocking(move || store.unconfirmed_older_than(age)).await {
                 Ok(Ok(v)) => v,
@@ -407,32 +427,17 @@ impl Watcher {
                 .as_bytes()
                 .to_vec(),
         };
-        let dl = wis2_bus::DeadLetter::new(
+        let letter = DeadLetter::new(
             "wis2-watch",
             &refusal.reason,
             &self.args.watch.events_topic,
             &payload,
         );
-        if let Some(dir) = self.args.deadletter_dir.clone() {
-            let letter = dl.clone();
-            match tokio::task::spawn_blocking(move || letter.write_to(&dir)).await {
-                Ok(Ok(p)) => tracing::debug!(path = %p.display(), "dead letter written"),
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "cannot write dead letter to folder (kept on the topic)")
-                }
-                Err(e) => tracing::error!(error = %e, "dead-letter writer crashed"),
-            }
-        }
-        let topic = self.args.deadletter_topic.clone();
-        let letter = dl.fitted(&topic, self.bus.max_packet_bytes());
-        let bus = self.bus.clone();
+        // In the background: a broker outage must not hold up the files.
+        let (dead_letters, bus) = (self.dead_letters.clone(), self.bus.clone());
         tokio::spawn(async move {
-            let body = serde_json::to_vec(&letter).unwrap_or_default();
-            match bus.publish(&topic, body).await {
-                Ok(()) => {
-                    bus.metrics().deadlettered.inc();
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot publish a dead letter"),
+            if let Err(e) = dead_letters.file(&bus, letter).await {
+                tracing::warn!(error = %e, "cannot publish a dead letter");
             }
         });
     }
@@ -469,16 +474,15 @@ impl Watcher {
 }
 
 /// Runs the service until `shutdown` completes.
-pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let data_dir = args.watch.data_dir.canonicalize().with_context(|| {
-        format!(
-            "WIS2_DATA_DIR {} cannot be opened: create it or point WIS2_DATA_DIR at the data",
-            args.watch.data_dir.display()
-        )
-    })?;
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let Config {
+        service,
+        data_dir,
+        args,
+    } = config;
     // A previous instance may still be releasing the store (a restart in the same
     // container or process): try again for a few seconds before giving up.
-    let store_path = args.state_dir.join("announced.redb");
+    let store_path = service.state_dir.join("announced.redb");
     let mut attempt = 0u32;
     let store = loop {
         match store::AnnounceStore::open(&store_path) {
@@ -491,18 +495,15 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
             Err(e) => return Err(e.into()),
         }
     };
-    tracing::info!(broker = %args.broker.redacted_url(), data_dir = %data_dir.display(), "wis2-watch starting");
-    let conn = Bus::connect(
-        args.broker
-            .service_connection("wis2-watch", vec![args.published_topic.clone()])
-            .context("invalid broker settings")?,
-    );
+    tracing::info!(broker = %service.broker.redacted_url(), data_dir = %data_dir.display(), "wis2-watch starting");
+    let conn = service.connect(vec![args.published_topic.clone()]);
     let mut deliveries = conn.deliveries;
     let w = Watcher {
         bus: conn.bus.clone(),
         store: store.clone(),
         args: args.clone(),
         data_dir: data_dir.clone(),
+        dead_letters: service.dead_letters.clone(),
     };
 
     tokio::pin!(shutdown);
@@ -529,10 +530,10 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
     }
 
     let mut opts = scan::ScanOptions::new(data_dir.clone());
-    opts.settle = Duration::from_millis(args.settle_ms);
+    opts.settle = args.settle;
     opts.ignore_suffixes = args.ignore.clone();
-    opts.rescan_interval = (args.rescan_secs > 0).then(|| Duration::from_secs(args.rescan_secs));
-    if let Ok(state) = args.state_dir.canonicalize()
+    opts.rescan_interval = (!args.rescan.is_zero()).then_some(args.rescan);
+    if let Ok(state) = service.state_dir.canonicalize()
         && state.starts_with(&data_dir)
     {
         opts.exclude_dirs.push(state);
@@ -541,8 +542,9 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
     let mut refusals = scanner
         .take_refusals()
         .context("the scanner's refusals are already taken")?;
-    let mut tick =
-        tokio::time::interval(Duration::from_secs((args.confirm_timeout / 4).clamp(1, 60)));
+    let mut tick = tokio::time::interval(
+        (args.confirm_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)),
+    );
     // Confirmations gathered for one transaction, and when they are recorded.
     let mut gathered: Vec<wis2_bus::Delivery> = Vec::new();
     let mut record_at: Option<tokio::time::Instant> = None;
@@ -609,7 +611,6 @@ pub async fn run(args: RunArgs, shutdown: impl Future<Output = ()>) -> anyhow::R
         }
         Err(e) => tracing::warn!(error = %e, "store task crashed"),
     }
-    w.bus.disconnect().await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), conn.task).await;
+    w.bus.close(conn.task).await;
     Ok(())
 }

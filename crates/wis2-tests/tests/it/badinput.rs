@@ -97,8 +97,10 @@ async fn start_chain(b: &Broker, d: &ChainDirs) -> Chain {
 /// the broker's limit is the one that counts.
 async fn injector(b: &Broker) -> wis2_bus::Bus {
     let a: wis2_bus::BrokerArgs = args(&[s("--broker-url"), b.url("wis2-watch")]);
-    let mut o =
-        wis2_bus::ConnectOptions::new(a.oneshot_options("bad-producer").expect("options"), vec![]);
+    let mut o = wis2_bus::ConnectOptions::new(
+        a.check().expect("options").oneshot_options("bad-producer"),
+        vec![],
+    );
     o.max_packet_bytes = 0;
     let conn = wis2_bus::Bus::connect(o);
     tokio::time::timeout(Duration::from_secs(10), conn.bus.wait_connected())

@@ -50,7 +50,10 @@ async fn settle(set: &mut JoinSet<bool>, within: Duration, what: &str) -> (usize
 async fn publishes_in_flight_when_the_broker_dies_all_end_and_later_ones_are_not_mixed_up() {
     let mut broker = Broker::start();
     let a: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-watch")]);
-    let mut o = ConnectOptions::new(a.mqtt_options("bus-kill-test").expect("options"), vec![]);
+    let mut o = ConnectOptions::new(
+        a.check().expect("options").mqtt_options("bus-kill-test"),
+        vec![],
+    );
     // Far longer than the bounds below: a lost pairing shows as a hang, not a timeout.
     o.ack_timeout = Duration::from_secs(120);
     let conn = Bus::connect(o);
@@ -168,7 +171,7 @@ async fn a_bus_disconnected_before_it_ever_connected_stops_and_fails_its_waiters
     );
     let a: BrokerArgs = args(&[s("--broker-url"), url]);
     let conn = Bus::connect(ConnectOptions::new(
-        a.mqtt_options("bus-closed-test").expect("options"),
+        a.check().expect("options").mqtt_options("bus-closed-test"),
         vec![],
     ));
     let done = conn
@@ -207,30 +210,32 @@ struct TestStage {
 impl TestStage {
     /// Starts the stage, subscribed, and a producer (as wis2-create) that can write
     /// to `chain/created`.
-    async fn start<H: wis2_bus::Handler>(
+    async fn start<S: wis2_bus::Stage>(
         broker: &Broker,
         name: &str,
-        handler: H,
+        stage: S,
     ) -> (wis2_bus::Connection, TestStage) {
         let a: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-validate")]);
         let conn = Bus::connect(
-            a.service_connection(&format!("{name}-test"), vec![s("chain/created")])
-                .expect("options"),
+            a.check()
+                .expect("options")
+                .service_connection(&format!("{name}-test"), vec![s("chain/created")]),
         );
         conn.bus.wait_ready().await.expect("subscribed");
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(wis2_bus::run_stage(
-            conn,
-            Arc::new(handler),
-            wis2_bus::StageConfig::new("chain/deadletter"),
-            async {
-                let _ = stop_rx.await;
-            },
-        ));
+        let runner = wis2_bus::Runner::new(
+            Arc::new(stage),
+            wis2_bus::DeadLetters::new("chain/deadletter"),
+            wis2_bus::StageConfig::default(),
+        );
+        let task = tokio::spawn(runner.run(conn, async {
+            let _ = stop_rx.await;
+        }));
         let b: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-create")]);
         let producer = Bus::connect(
-            b.service_connection(&format!("{name}-producer"), vec![])
-                .expect("options"),
+            b.check()
+                .expect("options")
+                .service_connection(&format!("{name}-producer"), vec![]),
         );
         (producer, TestStage { stop, task })
     }
@@ -270,20 +275,24 @@ fn assert_crash_dead_lettered(got: &[Seen], stage: &str) {
 /// the async worker), and panics on the payload `boom`.
 struct Echo;
 
-impl wis2_bus::Handler for Echo {
-    fn stage(&self) -> &'static str {
-        "echo"
+impl wis2_bus::Stage for Echo {
+    type Input = Vec<u8>;
+    const NAME: &'static str = "echo";
+    const WORK: wis2_bus::Work = wis2_bus::Work::Compute;
+
+    fn parse(&self, d: &wis2_bus::Delivery) -> Result<Vec<u8>, wis2_bus::Failure> {
+        Ok(d.payload.clone())
     }
 
-    fn quick(&self) -> bool {
-        true
+    fn describe(&self, _: &Vec<u8>) -> String {
+        String::new()
     }
 
-    fn handle(&self, d: &wis2_bus::Delivery) -> Result<Vec<wis2_bus::Output>, wis2_bus::Failure> {
-        assert!(d.payload != b"boom", "the handler panics on boom");
+    fn handle(&self, payload: &Vec<u8>) -> Result<Vec<wis2_bus::Output>, wis2_bus::Failure> {
+        assert!(payload != b"boom", "the handler panics on boom");
         Ok(vec![wis2_bus::Output::new(
             "chain/validated",
-            d.payload.clone(),
+            payload.clone(),
         )])
     }
 }
@@ -336,39 +345,32 @@ async fn a_quick_handler_that_panics_is_dead_lettered_and_the_stage_goes_on() {
     producer.bus.disconnect().await;
 }
 
-/// A blocking handler whose delivery `<n>-b` waits until the post-acknowledgement
-/// step of `<n>-a` has run (as wis2-publish's waits for the record of an original that
-/// arrived just before its duplicate), and which panics on `boom`. Its log span,
-/// handler and post-acknowledgement step read the payload through
-/// `Delivery::prepared`, counting how often it is made.
+/// A blocking stage whose delivery `<n>-b` waits until the post-acknowledgement step
+/// of `<n>-a` has run (as wis2-publish's waits for the record of an original that
+/// arrived just before its duplicate), and which panics on `boom`. It counts how often
+/// a payload is parsed: once per delivery, for its log span, handler and
+/// post-acknowledgement step.
 struct WaitsForEarlier {
-    acknowledged: std::sync::Mutex<std::collections::HashSet<String>>,
-    changed: std::sync::Condvar,
+    acknowledged: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    changed: Arc<std::sync::Condvar>,
     made: Arc<AtomicUsize>,
 }
 
-impl WaitsForEarlier {
-    fn text<'d>(&self, d: &'d wis2_bus::Delivery) -> &'d str {
-        let made = &self.made;
-        d.prepared(|d| {
-            made.fetch_add(1, Ordering::SeqCst);
-            String::from_utf8_lossy(&d.payload).to_string()
-        })
-        .expect("only text is prepared")
-    }
-}
+impl wis2_bus::Stage for WaitsForEarlier {
+    type Input = String;
+    const NAME: &'static str = "waits";
+    const WORK: wis2_bus::Work = wis2_bus::Work::Blocking;
 
-impl wis2_bus::Handler for WaitsForEarlier {
-    fn stage(&self) -> &'static str {
-        "waits"
+    fn parse(&self, d: &wis2_bus::Delivery) -> Result<String, wis2_bus::Failure> {
+        self.made.fetch_add(1, Ordering::SeqCst);
+        Ok(String::from_utf8_lossy(&d.payload).to_string())
     }
 
-    fn describe(&self, d: &wis2_bus::Delivery) -> String {
-        self.text(d).to_string()
+    fn describe(&self, text: &String) -> String {
+        text.clone()
     }
 
-    fn handle(&self, d: &wis2_bus::Delivery) -> Result<Vec<wis2_bus::Output>, wis2_bus::Failure> {
-        let text = self.text(d).to_string();
+    fn handle(&self, text: &String) -> Result<Vec<wis2_bus::Output>, wis2_bus::Failure> {
         assert!(text != "boom", "the handler panics on boom");
         if let Some(n) = text.strip_suffix("-b") {
             let earlier = format!("{n}-a");
@@ -385,14 +387,20 @@ impl wis2_bus::Handler for WaitsForEarlier {
                 )));
             }
         }
-        Ok(vec![wis2_bus::Output::new("chain/validated", text)])
+        Ok(vec![wis2_bus::Output::new("chain/validated", text.clone())])
     }
 
-    fn acknowledged(&self, d: &wis2_bus::Delivery) -> Vec<wis2_bus::Output> {
-        let text = self.text(d).to_string();
-        self.acknowledged.lock().expect("lock").insert(text);
-        self.changed.notify_all();
-        Vec::new()
+    fn after_ack(self: &Arc<Self>) -> wis2_bus::AfterAck<String> {
+        let (acknowledged, changed) = (self.acknowledged.clone(), self.changed.clone());
+        wis2_bus::AfterAck {
+            acknowledged: Some(Arc::new(move |texts: &[&String]| {
+                let mut done = acknowledged.lock().expect("lock");
+                done.extend(texts.iter().map(|t| t.to_string()));
+                changed.notify_all();
+                Vec::new()
+            })),
+            ..wis2_bus::AfterAck::default()
+        }
     }
 }
 

@@ -314,7 +314,11 @@ pub fn start_watch(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
     f.extend(hf);
     let a: wis2_watch::RunArgs = args(&f);
     let (tx, rx) = stop_pair();
-    Service::new(tx, tokio::spawn(wis2_watch::run(a, rx)), hp)
+    Service::new(
+        tx,
+        tokio::spawn(wis2_watch::run(a.check().expect("valid settings"), rx)),
+        hp,
+    )
 }
 
 pub fn start_create(b: &Broker, d: &ChainDirs) -> Service {
@@ -339,7 +343,11 @@ pub fn start_create_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service
     f.extend(extra.iter().cloned());
     let a: wis2_create::RunArgs = args(&f);
     let (tx, rx) = stop_pair();
-    Service::new(tx, tokio::spawn(wis2_create::run(a, rx)), hp)
+    Service::new(
+        tx,
+        tokio::spawn(wis2_create::run(a.check().expect("valid settings"), rx)),
+        hp,
+    )
 }
 
 pub fn start_validate(b: &Broker, d: &ChainDirs) -> Service {
@@ -367,7 +375,11 @@ pub fn start_validate_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Servi
     f.extend(extra.iter().cloned());
     let a: wis2_validate::RunArgs = args(&f);
     let (tx, rx) = stop_pair();
-    Service::new(tx, tokio::spawn(wis2_validate::run(a, rx)), hp)
+    Service::new(
+        tx,
+        tokio::spawn(wis2_validate::run(a.check().expect("valid settings"), rx)),
+        hp,
+    )
 }
 
 pub fn start_publish(b: &Broker, d: &ChainDirs) -> Service {
@@ -391,7 +403,11 @@ pub fn start_publish_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Servic
     f.extend(extra.iter().cloned());
     let a: wis2_publish::RunArgs = args(&f);
     let (tx, rx) = stop_pair();
-    Service::new(tx, tokio::spawn(wis2_publish::run(a, rx)), hp)
+    Service::new(
+        tx,
+        tokio::spawn(wis2_publish::run(a.check().expect("valid settings"), rx)),
+        hp,
+    )
 }
 
 /// Starts publish, validate and create and waits until each is connected and

@@ -56,7 +56,7 @@ fn broker_args(flags: &[String]) -> BrokerArgs {
 /// Connects with the `Bus` of the services, waiting at most 10 s.
 async fn bus_connect(a: &BrokerArgs) -> Bus {
     let conn = Bus::connect(ConnectOptions::new(
-        a.oneshot_options("security").expect("options"),
+        a.check().expect("options").oneshot_options("security"),
         vec![],
     ));
     tokio::time::timeout(Duration::from_secs(10), conn.bus.wait_connected())
@@ -68,7 +68,7 @@ async fn bus_connect(a: &BrokerArgs) -> Bus {
 
 /// The first error of a connection attempt (which must fail).
 async fn connect_error(a: &BrokerArgs) -> ConnectionError {
-    let o = a.oneshot_options("security").expect("options");
+    let o = a.check().expect("options").oneshot_options("security");
     let (_client, mut el) = AsyncClient::new(o, 10);
     let r = tokio::time::timeout(Duration::from_secs(10), async {
         loop {

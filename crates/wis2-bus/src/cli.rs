@@ -1,0 +1,108 @@
+//! What the `main` of every binary of the chain shares: the global `--log-format`
+//! option, and one exit-code policy with one error printer.
+//!
+//! Exit codes, for every binary and subcommand:
+//! - `0`: done;
+//! - `1`: done, but some inputs failed their checks or were refused (an invalid
+//!   message or record, a dead letter the broker's ACL does not let this account
+//!   replay): [`Exit::Refused`];
+//! - `2`: not done, or not all of it: bad settings or usage, a file that cannot be
+//!   read, a broker that cannot be reached ([`Exit::Failed`] when the errors were
+//!   printed as they came). clap's own usage errors exit 2 as well.
+
+use std::process::ExitCode;
+
+use crate::telemetry::LogFormat;
+
+/// Options of every binary, given before or after the subcommand.
+#[derive(Clone, Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// How logs are written (on stderr): human (coloured on a terminal), json (one
+    /// object per line, for containers and log collectors), or auto: human on a
+    /// terminal, json otherwise.
+    #[arg(
+        long = "log-format",
+        env = "WIS2_LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Auto
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How a command that ran ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything done: exit code 0.
+    Done,
+    /// Done, but some inputs failed their checks or were refused: exit code 1.
+    Refused,
+    /// Some inputs could not be processed at all (a file that cannot be read), their
+    /// errors already printed with [`print_error`]: exit code 2.
+    Failed,
+}
+
+/// The exit code of a command's outcome; an error is printed on stderr, with its
+/// causes, as `<binary>: error: ...`.
+pub fn exit(binary: &str, outcome: anyhow::Result<Exit>) -> ExitCode {
+    match outcome {
+        Ok(Exit::Done) => ExitCode::SUCCESS,
+        Ok(Exit::Refused) => ExitCode::from(1),
+        Ok(Exit::Failed) => ExitCode::from(2),
+        Err(e) => {
+            print_error(binary, &e);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints `e` on stderr as `<binary>: error: ...`, with its causes on one line.
+pub fn print_error(binary: &str, e: &anyhow::Error) {
+    eprintln!("{binary}: error: {}", error_text(e));
+}
+
+/// An error and its causes on one line, as `{:#}` prints them, but without repeating
+/// a cause whose text the message before it already includes (most of the chain's
+/// errors name their cause in their own message and keep it as the source too).
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_already_told_are_not_repeated() {
+        let io = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(io).context("cannot read x.nc: disk on fire; fix the disk");
+        assert_eq!(
+            error_text(&e),
+            "cannot read x.nc: disk on fire; fix the disk"
+        );
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&e), "outer: inner");
+    }
+
+    #[test]
+    fn one_policy_for_every_binary() {
+        assert_eq!(exit("t", Ok(Exit::Done)), ExitCode::SUCCESS);
+        assert_eq!(exit("t", Ok(Exit::Refused)), ExitCode::from(1));
+        assert_eq!(exit("t", Ok(Exit::Failed)), ExitCode::from(2));
+        assert_eq!(
+            exit("t", Err(anyhow::anyhow!("no broker"))),
+            ExitCode::from(2)
+        );
+    }
+}

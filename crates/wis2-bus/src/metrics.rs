@@ -1,0 +1,126 @@
+//! The metrics of a service, in the Prometheus text format (served on `/metrics` by
+//! [`crate::health`]): messages in, out, handled, dead-lettered, rejected, publish
+//! retries, reconnects, processing latency, last success time.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The metrics of one service.
+pub struct Metrics {
+    registry: Registry,
+    pub received: Counter,
+    pub published: Counter,
+    pub handled: Counter,
+    pub deadlettered: Counter,
+    pub rejected: Counter,
+    pub retries: Counter,
+    pub reconnects: Counter,
+    pub connected: Gauge,
+    pub ready: Gauge,
+    pub latency: Histogram,
+    pub last_success: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("wis2");
+        let m = Metrics {
+            received: Counter::default(),
+            published: Counter::default(),
+            handled: Counter::default(),
+            deadlettered: Counter::default(),
+            rejected: Counter::default(),
+            retries: Counter::default(),
+            reconnects: Counter::default(),
+            connected: Gauge::default(),
+            ready: Gauge::default(),
+            // 100 µs .. ~13 s
+            latency: Histogram::new(exponential_buckets(0.0001, 2.0, 18)),
+            last_success: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "messages_received",
+            "Messages received from the broker",
+            m.received.clone(),
+        );
+        registry.register(
+            "messages_published",
+            "Messages published and acknowledged by the broker",
+            m.published.clone(),
+        );
+        registry.register(
+            "messages_handled",
+            "Inputs handled successfully",
+            m.handled.clone(),
+        );
+        registry.register(
+            "messages_deadlettered",
+            "Inputs sent to the dead letters",
+            m.deadlettered.clone(),
+        );
+        registry.register(
+            "messages_rejected",
+            "Messages rejected by validation",
+            m.rejected.clone(),
+        );
+        registry.register(
+            "publish_retries",
+            "Outputs not acknowledged, left for redelivery",
+            m.retries.clone(),
+        );
+        registry.register(
+            "reconnects",
+            "Reconnections to the broker",
+            m.reconnects.clone(),
+        );
+        registry.register(
+            "connected",
+            "1 while connected to the broker",
+            m.connected.clone(),
+        );
+        registry.register("ready", "1 while connected and subscribed", m.ready.clone());
+        registry.register(
+            "processing_seconds",
+            "Time from receiving an input to its outputs being acknowledged",
+            m.latency.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "Unix time of the last input handled successfully",
+            m.last_success.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Records a successful input, handled in `seconds`.
+    pub fn success(&self, seconds: f64) {
+        self.handled.inc();
+        self.latency.observe(seconds);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        self.last_success.set(now);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,230 @@
+//! The publish stage: each validated message is claimed ([`crate::dedup`]), published
+//! on its WIS2 topic, and once the broker acknowledged it goes through the
+//! after-publication pipeline ([`crate::after`]): forwarded to the remote outbox in
+//! arrival order, recorded (one transaction per batch), copied to the output, and
+//! confirmed for `wis2-watch`.
+
+use std::sync::Arc;
+
+use wis2_bus::envelope::Envelope;
+use wis2_bus::stage::{BatchStep, Step};
+use wis2_bus::{AfterAck, Delivery, Failure, Output, Stage, Work};
+
+use crate::after::AfterPublication;
+use crate::dedup::{Claim, Claimant, Dedup, Echo};
+use crate::fields::Fields;
+
+/// A validated message, parsed once.
+pub struct Parsed {
+    pub env: Envelope,
+    pub fields: Fields,
+    /// Arrival order of the delivery ([`Delivery::seq`]).
+    pub seq: u64,
+}
+
+impl Parsed {
+    fn message(&self) -> &[u8] {
+        self.env.message_bytes()
+    }
+
+    fn event_id(&self) -> &str {
+        self.env.event_id.as_deref().unwrap_or_default()
+    }
+}
+
+/// The publish stage.
+pub struct PublishStage {
+    dedup: Dedup,
+    after: AfterPublication,
+}
+
+/// What a message read back from the WIS2 topic was.
+pub enum Echoed {
+    /// Recorded already (or not a WNM): acknowledge it.
+    Known,
+    /// Being published by this run: acknowledge it once the receiver completes (the
+    /// record is then committed, or the run is over).
+    InFlight(tokio::sync::oneshot::Receiver<()>),
+    /// Published by an earlier run without a record: recorded now.
+    Orphan,
+}
+
+impl PublishStage {
+    pub fn new(dedup: Dedup, after: AfterPublication) -> Self {
+        PublishStage { dedup, after }
+    }
+
+    /// In arrival order: the remote outbox (the records and output copies of several
+    /// messages are then written concurrently). First, so that a crash before the
+    /// record publishes it again rather than never forwarding it.
+    fn forward_in_order(&self, p: &Parsed) {
+        // A duplicate: only its confirmation went out.
+        if self.dedup.is_original(&p.fields.id, p.seq) {
+            self.after.forward(&p.env.topic, &p.fields, p.message());
+        }
+    }
+
+    /// The records of a batch in one transaction, then for each its output copy, and
+    /// its confirmation (with those of the duplicates that waited for it) as the
+    /// follow-up the stage sends before acknowledging the input.
+    fn acknowledged(&self, ps: &[&Parsed]) -> Vec<Vec<Output>> {
+        let mut follow_ups = vec![Vec::new(); ps.len()];
+        let mut published = Vec::with_capacity(ps.len());
+        for (i, p) in ps.iter().enumerate() {
+            if self.dedup.is_original(&p.fields.id, p.seq) {
+                published.push((i, *p));
+            } else {
+                // A duplicate: its confirmation, if any, went out with it.
+                self.dedup.take_duplicate(&p.fields.id);
+            }
+        }
+        let records: Vec<_> = published
+            .iter()
+            .map(|(_, p)| (&p.fields, p.env.topic.as_str()))
+            .collect();
+        self.after.record(&records);
+        for (i, p) in published {
+            let mut confirmations = vec![self.after.confirmation(&p.env, &p.fields)];
+            confirmations.extend(self.dedup.take_followers(&p.fields.id));
+            self.dedup.release(&p.fields);
+            self.after.copy(
+                &p.env.topic,
+                &p.fields,
+                p.message(),
+                p.event_id(),
+                "published",
+            );
+            follow_ups[i] = confirmations;
+        }
+        follow_ups
+    }
+
+    /// An output of the delivery was not acknowledged: it stays for redelivery. Its
+    /// message may still be on the WIS2 topic: when the read-back saw it, it is
+    /// recorded as published, so that its redelivery is not sent again.
+    fn not_acknowledged(&self, p: &Parsed) {
+        if !self.dedup.is_original(&p.fields.id, p.seq) {
+            self.dedup.take_duplicate(&p.fields.id);
+            return;
+        }
+        if self.dedup.was_echoed(&p.fields.id) {
+            self.after.forward(&p.env.topic, &p.fields, p.message());
+            self.after.record(&[(&p.fields, p.env.topic.as_str())]);
+            self.dedup.release(&p.fields);
+            self.after.copy(
+                &p.env.topic,
+                &p.fields,
+                p.message(),
+                p.event_id(),
+                "published (read back from the WIS2 topic; its PUBACK was lost)",
+            );
+            return;
+        }
+        self.dedup.release(&p.fields);
+    }
+
+    /// A message read back from the WIS2 topic. One in flight is marked as seen
+    /// there; one neither in flight nor recorded was published by an earlier run that
+    /// stopped before recording it (kill -9 between the PUBACK and the commit): it is
+    /// recorded now, so that the redelivery of its input is not published again.
+    pub fn echoed(&self, topic: &str, message: &[u8]) -> Echoed {
+        let Ok(f) = Fields::of(message) else {
+            return Echoed::Known;
+        };
+        let reserved = match self.dedup.echoed(&f) {
+            Echo::InFlight(recorded) => return Echoed::InFlight(recorded),
+            Echo::Reserved(r) => r,
+        };
+        match self.dedup.store().message(&f.id) {
+            Ok(None) => {}
+            Ok(Some(_)) => return Echoed::Known,
+            Err(e) => {
+                tracing::warn!(error = %e, message_id = %f.id, "cannot look up a message read back from the WIS2 topic");
+                return Echoed::Known;
+            }
+        }
+        self.after.forward(topic, &f, message);
+        self.after.record(&[(&f, topic)]);
+        drop(reserved);
+        self.after.copy(
+            topic,
+            &f,
+            message,
+            "",
+            "found on the WIS2 topic, published before a restart: recorded, not to be published again",
+        );
+        Echoed::Orphan
+    }
+}
+
+impl Stage for PublishStage {
+    type Input = Parsed;
+    const NAME: &'static str = "wis2-publish";
+    /// Store lookups and commits, file writes.
+    const WORK: Work = Work::Blocking;
+
+    fn parse(&self, d: &Delivery) -> Result<Parsed, Failure> {
+        let env = Envelope::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
+        if !env.topic.starts_with("origin/a/wis2/") {
+            return Err(Failure::new(format!(
+                "topic `{}` is not a WIS2 origin topic: publish under origin/a/wis2/<centre-id>/",
+                env.topic
+            )));
+        }
+        let fields = Fields::of(env.message_bytes())?;
+        Ok(Parsed {
+            env,
+            fields,
+            seq: d.seq,
+        })
+    }
+
+    fn describe(&self, p: &Parsed) -> String {
+        format!(
+            "event_id={} message_id={} data_id={}",
+            p.event_id(),
+            p.fields.id,
+            p.fields.data_id
+        )
+    }
+
+    fn handle(&self, p: &Parsed) -> Result<Vec<Output>, Failure> {
+        let claimant = Claimant {
+            fields: &p.fields,
+            seq: p.seq,
+            reannounce: p.env.reannounce,
+        };
+        let confirmation = || self.after.confirmation(&p.env, &p.fields);
+        let (why, outputs) = match self.dedup.claim(&claimant, confirmation)? {
+            Claim::New => {
+                return Ok(vec![Output::new(p.env.topic.clone(), p.message().to_vec())]);
+            }
+            Claim::Published(why) => (why, vec![self.after.confirmation(&p.env, &p.fields)]),
+            Claim::InFlight(why) => (why, Vec::new()),
+        };
+        tracing::info!(
+            message_id = p.fields.id,
+            data_id = p.fields.data_id,
+            rel = %p.fields.rel,
+            why,
+            "duplicate suppressed: not published again"
+        );
+        Ok(outputs)
+    }
+
+    fn after_ack(self: &Arc<Self>) -> AfterAck<Parsed> {
+        let in_order: Option<Step<Parsed>> = self.after.forwards().then(|| {
+            let me = self.clone();
+            Arc::new(move |p: &Parsed| me.forward_in_order(p)) as Step<Parsed>
+        });
+        let me = self.clone();
+        let acknowledged: BatchStep<Parsed> = Arc::new(move |ps: &[&Parsed]| me.acknowledged(ps));
+        let me = self.clone();
+        let not_acknowledged: Step<Parsed> = Arc::new(move |p: &Parsed| me.not_acknowledged(p));
+        AfterAck {
+            in_order,
+            acknowledged: Some(acknowledged),
+            not_acknowledged: Some(not_acknowledged),
+        }
+    }
+}

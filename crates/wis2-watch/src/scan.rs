@@ -58,7 +58,9 @@ use notify::{Config, Event, EventKind, RecommendedWatcher, RecursiveMode, Watche
 use tokio::sync::mpsc;
 use wis2::event::{FileChange, check_relative};
 
-use crate::store::{AnnounceStore, system_time_ns};
+pub use crate::notice::FileNotice;
+use crate::notice::system_time_ns;
+use crate::store::AnnounceStore;
 
 /// Default settle window.
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(2);
@@ -71,25 +73,6 @@ const CHANNEL_CAPACITY: usize = 256;
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(60);
 const IDLE_WAIT: Duration = Duration::from_secs(60);
-
-/// One complete file change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileNotice {
-    pub change: FileChange,
-    /// Path under the data directory, `/`-separated (passes [`check_relative`]).
-    pub rel_path: String,
-    /// Size in bytes (absent for deletions).
-    pub size: Option<u64>,
-    /// Modification time (absent for deletions).
-    pub modified: Option<SystemTime>,
-}
-
-impl FileNotice {
-    /// The modification time in nanoseconds since the Unix epoch.
-    pub fn mtime_ns(&self) -> Option<i64> {
-        self.modified.map(system_time_ns)
-    }
-}
 
 /// Something in the data directory that is never announced, and why: the service
 /// turns it into a dead letter, so that the operators see it.

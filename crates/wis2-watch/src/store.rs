@@ -16,8 +16,8 @@
 //! next durable commit) only makes the file look unconfirmed, so it is announced again
 //! after the timeout and wis2-publish, which has it in its durable record, confirms it
 //! without publishing it twice. The next announcement's commit, and
-//! [`flush`](AnnounceStore::flush) at shutdown, make them durable. This halves the
-//! fsyncs of a busy watcher (one per burst of files instead of two).
+//! [`flush`](AnnounceStore::flush) at shutdown, make them durable, so that a busy
+//! watcher makes one fsync per burst of files instead of two.
 //!
 //! The API is synchronous and cheap to clone (`Arc` inside); call it from
 //! `tokio::task::spawn_blocking` if a commit's fsync on the async threads matters.

@@ -21,8 +21,8 @@
 //! # What is never reported
 //! Directories, FIFOs, sockets, device files, symlinks that resolve outside the data
 //! directory, dangling symlinks, names that are not UTF-8, anything under an
-//! `exclude_dirs` entry or the store's own file, and temporary names: any path component starting with `.` or ending with `.tmp`,
-//! `.part`, `.partial`, `.swp`, `~`, `.crdownload` or one of
+//! `exclude_dirs` entry or the store's own file, and temporary names: any path
+//! component starting with `.` or ending with one of [`TEMP_SUFFIXES`] or of
 //! [`ScanOptions::ignore_suffixes`] (ASCII case-insensitive). Symlinks to files inside
 //! the data directory are reported under the link's path with the target's size and
 //! time (a change of the target alone is seen by the next full scan); symlinks to
@@ -30,8 +30,9 @@
 //!
 //! Of these, what looks like data that cannot be published (FIFOs, sockets and
 //! devices, symlinks leaving the data directory or dangling, names that are not UTF-8)
-//! is also reported once per path and run as a [`Refusal`] ([`Scanner::refused`]),
-//! for the dead letters; directories, exclusions and temporary names are not.
+//! is also reported as a [`Refusal`] ([`Scanner::refused`]), for the dead letters:
+//! once per path, and again if it is removed and comes back. Directories, exclusions
+//! and temporary names are not.
 //!
 //! # Deduplication and the caller's duties
 //! The scanner never writes to the store. A file version (size, mtime) is compared with
@@ -40,11 +41,11 @@
 //! `Updated`; unknown or a tombstone → `Created`; gone and known live → `Deleted`.
 //!
 //! For every notice from [`Scanner::next`], the caller publishes it, records it with
-//! [`AnnounceStore::record`] on success, and then calls [`Scanner::done`] with its path,
-//! exactly once per notice, in the order received, whether publishing worked or not. If
-//! the store does not reflect the notice when `done` arrives (publishing failed), the
-//! scanner looks at the file again after a back-off (1 s, doubling up to 60 s) and
-//! emits what is then true, so nothing is lost.
+//! [`AnnounceStore::record`] (or `record_many`) on success, and then calls
+//! [`Scanner::done`] with its path, exactly once per notice, in the order received,
+//! whether publishing worked or not. If the store does not reflect the notice when
+//! `done` arrives (publishing failed), the scanner looks at the file again after a
+//! back-off (1 s, doubling up to 60 s) and emits what is then true, so nothing is lost.
 //!
 //! # Layout
 //! This module is the API. Inside: `policy` says which paths are reported, `events`
@@ -189,19 +190,12 @@ impl Scanner {
     /// `rel` (see the module documentation). Call it after recording the notice in the
     /// store, or after giving up on publishing it.
     pub fn done(&self, rel: &str) {
-        self.handle().done(rel)
+        let _ = self.ctl.send(Msg::Done(rel.to_string()));
     }
 
     /// Asks for a full rescan of the data directory against the store.
     pub fn rescan(&self) {
-        self.handle().rescan()
-    }
-
-    /// A cloneable handle for `done` and `rescan` from other tasks.
-    pub fn handle(&self) -> ScanHandle {
-        ScanHandle {
-            ctl: self.ctl.clone(),
-        }
+        let _ = self.ctl.send(Msg::Rescan);
     }
 }
 
@@ -215,23 +209,5 @@ impl Drop for Scanner {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-/// Cloneable control handle of a [`Scanner`].
-#[derive(Clone)]
-pub struct ScanHandle {
-    ctl: std_mpsc::Sender<Msg>,
-}
-
-impl ScanHandle {
-    /// See [`Scanner::done`].
-    pub fn done(&self, rel: &str) {
-        let _ = self.ctl.send(Msg::Done(rel.to_string()));
-    }
-
-    /// See [`Scanner::rescan`].
-    pub fn rescan(&self) {
-        let _ = self.ctl.send(Msg::Rescan);
     }
 }

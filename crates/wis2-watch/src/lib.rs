@@ -6,6 +6,7 @@
 //! a file still pending after the confirmation timeout is announced again, so a
 //! message lost anywhere downstream (even by a broker crash) is not lost for good.
 
+pub mod notice;
 pub mod scan;
 pub mod store;
 

@@ -16,21 +16,21 @@
 //! next durable commit) only makes the file look unconfirmed, so it is announced again
 //! after the timeout and wis2-publish, which has it in its durable record, confirms it
 //! without publishing it twice. The next announcement's commit, and
-//! [`flush`](AnnounceStore::flush) at shutdown, make them durable. This halves the
-//! fsyncs of a busy watcher (one per burst of files instead of two).
+//! [`flush`](AnnounceStore::flush) at shutdown, make them durable, so that a busy
+//! watcher makes one fsync per burst of files instead of two.
 //!
 //! The API is synchronous and cheap to clone (`Arc` inside); call it from
 //! `tokio::task::spawn_blocking` if a commit's fsync on the async threads matters.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use wis2::event::FileChange;
 
-use crate::scan::FileNotice;
+use crate::notice::{FileNotice, ns_system_time, system_time_ns};
 
 const ANNOUNCED: TableDefinition<&str, &[u8]> = TableDefinition::new("announced");
 
@@ -114,26 +114,6 @@ impl Entry {
     /// Whether the entry describes exactly this (size, mtime) of a live file.
     pub fn same_content(&self, size: u64, mtime_ns: i64) -> bool {
         self.is_live() && self.size == Some(size) && self.mtime_ns == Some(mtime_ns)
-    }
-}
-
-/// Nanoseconds since the Unix epoch (negative before it), saturating at the `i64` range.
-pub fn system_time_ns(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_nanos())
-            .map(|n| -n)
-            .unwrap_or(i64::MIN),
-    }
-}
-
-/// The time `ns` nanoseconds after (before, if negative) the Unix epoch.
-pub fn ns_system_time(ns: i64) -> SystemTime {
-    let d = Duration::from_nanos(ns.unsigned_abs());
-    if ns >= 0 {
-        UNIX_EPOCH.checked_add(d).unwrap_or(UNIX_EPOCH)
-    } else {
-        UNIX_EPOCH.checked_sub(d).unwrap_or(UNIX_EPOCH)
     }
 }
 
@@ -436,6 +416,7 @@ impl AnnounceStore {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn live(event_id: &str) -> Entry {
         Entry::new(
@@ -599,13 +580,6 @@ mod tests {
         let gone = Entry::new(FileChange::Deleted, Some(9), Some(t), "ev2");
         assert!(!gone.same_file(&n));
         assert_eq!(gone.notice("a/b.nc").size, None);
-    }
-
-    #[test]
-    fn system_time_ns_handles_pre_epoch() {
-        assert_eq!(ns_system_time(-5), UNIX_EPOCH - Duration::from_nanos(5));
-        assert_eq!(system_time_ns(UNIX_EPOCH), 0);
-        assert_eq!(system_time_ns(UNIX_EPOCH - Duration::from_nanos(5)), -5);
     }
 
     #[test]

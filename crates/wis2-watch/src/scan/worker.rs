@@ -1,0 +1,565 @@
+//! The scanner's worker thread: a state machine over notify events, the caller's
+//! `done`s, settle and retry deadlines and full rescans. It decides, file by file,
+//! whether a complete version is new, changed or gone, and hands out the notices.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::Hash;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use notify::Event;
+use tokio::sync::mpsc;
+use wis2::event::FileChange;
+
+use super::events::{self, Change};
+use super::policy::{FileState, Policy, Refusal, Sig, Skip, rel_string};
+use crate::notice::FileNotice;
+use crate::store::{AnnounceStore, StoreError};
+
+/// The first back-off before a file whose notice was not recorded is looked at again
+/// (doubling up to [`RETRY_MAX`]).
+pub(super) const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest back-off.
+const RETRY_MAX: Duration = Duration::from_secs(60);
+/// How long the worker sleeps with no deadline ahead (it wakes for any message anyway).
+const IDLE_WAIT: Duration = Duration::from_secs(60);
+
+/// The worker's inbox.
+pub(super) enum Msg {
+    /// An event (or error) from the watch.
+    Fs(notify::Result<Event>),
+    /// The caller finished with the oldest notice handed out for this path.
+    Done(String),
+    /// Scan the whole data directory now.
+    Rescan,
+    /// Stop.
+    Shutdown,
+}
+
+/// What a handed-out notice said about a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    Live(Sig),
+    Gone,
+}
+
+/// A file seen changing but not yet complete.
+struct Pending {
+    /// Version seen at the last settle check.
+    sig: Option<Sig>,
+    /// When it last changed (or was last seen changed).
+    last_activity: Instant,
+}
+
+/// A path to look at again, with a back-off.
+struct Retry {
+    /// When.
+    due: Instant,
+    /// How many times so far (the back-off doubles with each).
+    attempts: u32,
+}
+
+/// The keys of `map` whose value `is_due`.
+fn due_keys<K: Clone + Eq + Hash, V>(map: &HashMap<K, V>, is_due: impl Fn(&V) -> bool) -> Vec<K> {
+    map.iter()
+        .filter(|(_, v)| is_due(v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// The state of the scan, owned by its thread.
+pub(super) struct Worker {
+    /// What is reported and what is refused.
+    policy: Policy,
+    /// How long a file must stay unchanged to be complete without a close.
+    settle: Duration,
+    /// Time between periodic full rescans, if any.
+    rescan_interval: Option<Duration>,
+    /// When the next periodic full rescan is due.
+    next_full: Option<Instant>,
+    /// What was announced; read, never written here.
+    store: AnnounceStore,
+    /// The notices, to the [`Scanner`](super::Scanner).
+    tx: mpsc::Sender<FileNotice>,
+    /// The refusals, to the [`Scanner`](super::Scanner).
+    refused: mpsc::UnboundedSender<Refusal>,
+    /// Notices handed out and not yet `done`, oldest first.
+    overlay: HashMap<String, VecDeque<Known>>,
+    /// Files being written, by absolute path.
+    pending: HashMap<PathBuf, Pending>,
+    /// Paths to look at again after a failure, by relative path.
+    retries: HashMap<String, Retry>,
+    /// Paths already warned about (each is warned once).
+    warned: HashSet<PathBuf>,
+    /// Set once the caller is gone: nothing more is handed out.
+    closed: bool,
+}
+
+impl Worker {
+    /// A worker applying `policy`, that hands notices to `tx` and refusals to
+    /// `refused`; `rescan_interval` of zero means none.
+    pub(super) fn new(
+        policy: Policy,
+        settle: Duration,
+        rescan_interval: Option<Duration>,
+        store: AnnounceStore,
+        tx: mpsc::Sender<FileNotice>,
+        refused: mpsc::UnboundedSender<Refusal>,
+    ) -> Self {
+        Worker {
+            policy,
+            settle,
+            rescan_interval: rescan_interval.filter(|d| !d.is_zero()),
+            next_full: None,
+            store,
+            tx,
+            refused,
+            overlay: HashMap::new(),
+            pending: HashMap::new(),
+            retries: HashMap::new(),
+            warned: HashSet::new(),
+            closed: false,
+        }
+    }
+
+    /// Runs until `Msg::Shutdown`, until every sender is gone or until the receiver of
+    /// the notices is closed; the catch-up scan comes first.
+    pub(super) fn run(mut self, ctl: std_mpsc::Receiver<Msg>) {
+        self.full_rescan("start");
+        while !self.closed {
+            let wait = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()))
+                .unwrap_or(IDLE_WAIT);
+            match ctl.recv_timeout(wait) {
+                Ok(Msg::Shutdown) | Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+                Ok(Msg::Fs(res)) => self.on_fs(res),
+                Ok(Msg::Done(rel)) => self.on_done(&rel),
+                Ok(Msg::Rescan) => self.full_rescan("requested"),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            self.check_pending();
+            self.check_retries();
+            if self.next_full.is_some_and(|t| t <= Instant::now()) {
+                self.full_rescan("periodic");
+            }
+        }
+        tracing::debug!("file scanner stopped");
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let settle = self.pending.values().map(|p| p.last_activity + self.settle);
+        let retry = self.retries.values().map(|r| r.due);
+        settle.chain(retry).chain(self.next_full).min()
+    }
+
+    fn emit(&mut self, notice: FileNotice) {
+        if self.closed {
+            return;
+        }
+        let known = match notice.change {
+            FileChange::Deleted => Known::Gone,
+            _ => Known::Live((notice.size.unwrap_or(0), notice.mtime_ns().unwrap_or(0))),
+        };
+        let rel = notice.rel_path.clone();
+        tracing::debug!(path = rel, change = ?notice.change, "file notice");
+        if self.tx.blocking_send(notice).is_err() {
+            self.closed = true;
+            return;
+        }
+        self.overlay.entry(rel).or_default().push_back(known);
+    }
+
+    /// Warns once per path that it is not announced, and hands out the refusal; an
+    /// ignored path is left alone.
+    fn skipped(&mut self, path: &Path, skip: Skip) {
+        let Skip::Refused(reason) = skip else { return };
+        if self.warned.insert(path.to_path_buf()) {
+            tracing::warn!("{reason}");
+            let _ = self.refused.send(self.policy.refusal(path, reason));
+        }
+    }
+
+    // ---------------------------------------------------------------- events
+
+    fn on_fs(&mut self, res: notify::Result<Event>) {
+        let ev = match res {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::warn!(error = %e, "file watch error: rescanning the data directory");
+                self.full_rescan("watch error");
+                return;
+            }
+        };
+        if ev.need_rescan() {
+            tracing::warn!("file events were lost (queue overflow): rescanning the data directory");
+            self.full_rescan("overflow");
+            return;
+        }
+        let Some(change) = events::change(&ev.kind) else {
+            return;
+        };
+        for p in &ev.paths {
+            let exists = || p.symlink_metadata().is_ok();
+            match change {
+                Change::Closed => {
+                    self.pending.remove(p);
+                    self.consider(p, false);
+                }
+                Change::Gone => self.gone(p),
+                Change::MovedIn => self.arrived(p, false),
+                Change::Renamed if exists() => self.arrived(p, false),
+                Change::Created => self.arrived(p, true),
+                Change::Touched if exists() => self.touched(p),
+                Change::Renamed | Change::Touched => self.gone(p),
+            }
+        }
+    }
+
+    /// A path appeared (created, or moved in). Directories are scanned for the files
+    /// already inside; a moved-in file is complete; a created one waits for its close
+    /// or the settle window.
+    fn arrived(&mut self, path: &Path, created: bool) {
+        let Ok(meta) = path.symlink_metadata() else {
+            return;
+        };
+        if meta.is_dir() {
+            if self.dir_wanted(path) {
+                let mut seen = HashSet::new();
+                let mut unreadable = Vec::new();
+                self.walk(path, &mut seen, &mut unreadable);
+            }
+        } else if created {
+            self.touched(path);
+        } else {
+            self.pending.remove(path);
+            self.consider(path, false);
+        }
+    }
+
+    /// A file is being changed: wait for its close or for it to settle.
+    fn touched(&mut self, path: &Path) {
+        if self.rel_of(path).is_none() {
+            return;
+        }
+        let now = Instant::now();
+        self.pending
+            .entry(path.to_path_buf())
+            .and_modify(|p| p.last_activity = now)
+            .or_insert(Pending {
+                sig: None,
+                last_activity: now,
+            });
+    }
+
+    /// A path is gone (removed or moved away): a file or a whole directory.
+    fn gone(&mut self, path: &Path) {
+        self.pending.retain(|p, _| !p.starts_with(path));
+        // Something refused there before is refused again if it comes back.
+        self.warned.retain(|p| !p.starts_with(path));
+        if path.symlink_metadata().is_ok() {
+            // Replaced at once by something else; its own event covers it.
+            return;
+        }
+        let Ok(rel) = rel_string(self.policy.root(), path) else {
+            return;
+        };
+        let mut candidates: Vec<String> = match self.store.under(&rel) {
+            Ok(v) => v.into_iter().map(|(k, _)| k).collect(),
+            Err(e) => {
+                tracing::error!(error = %e, path = rel, "cannot look up removed files; retrying");
+                self.schedule_retry(&rel);
+                Vec::new()
+            }
+        };
+        let prefix = format!("{rel}/");
+        candidates.extend(
+            self.overlay
+                .keys()
+                .filter(|k| **k == rel || k.starts_with(&prefix))
+                .cloned(),
+        );
+        candidates.sort();
+        candidates.dedup();
+        for c in candidates {
+            self.deleted(&c);
+        }
+    }
+
+    /// Emits `Deleted` for `rel` if it is known live and its file is really gone.
+    fn deleted(&mut self, rel: &str) {
+        if self.policy.root().join(rel).symlink_metadata().is_ok() {
+            return;
+        }
+        match self.known(rel) {
+            Ok(Some(Known::Live(_))) => self.emit(FileNotice {
+                change: FileChange::Deleted,
+                rel_path: rel.to_string(),
+                size: None,
+                modified: None,
+            }),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, path = rel, "cannot read the announce store; retrying");
+                self.schedule_retry(rel);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- decisions
+
+    /// What the consumer knows of `rel`: the newest notice handed out, else the store.
+    fn known(&self, rel: &str) -> Result<Option<Known>, StoreError> {
+        if let Some(k) = self.overlay.get(rel).and_then(|q| q.back()) {
+            return Ok(Some(*k));
+        }
+        Ok(self
+            .store
+            .get(rel)?
+            .map(|e| match (e.change, e.size, e.mtime_ns) {
+                (FileChange::Deleted, _, _) => Known::Gone,
+                (_, Some(size), Some(mtime)) => Known::Live((size, mtime)),
+                // A live entry without a version: treat as changed (never equal).
+                _ => Known::Live((u64::MAX, i64::MIN)),
+            }))
+    }
+
+    /// The relative path of a candidate file, or `None` if it is never reported.
+    fn rel_of(&mut self, path: &Path) -> Option<String> {
+        self.policy
+            .rel_of(path)
+            .map_err(|skip| self.skipped(path, skip))
+            .ok()
+    }
+
+    /// Whether a directory is to be descended into.
+    fn dir_wanted(&mut self, path: &Path) -> bool {
+        self.policy
+            .dir_wanted(path)
+            .map_err(|skip| self.skipped(path, skip))
+            .is_ok()
+    }
+
+    /// The regular file at `path`, or `None` (refused once where useful).
+    fn inspect(&mut self, path: &Path) -> Option<FileState> {
+        self.policy
+            .inspect(path)
+            .map_err(|skip| self.skipped(path, skip))
+            .ok()
+    }
+
+    /// Looks at one file and emits what changed. With `settle`, a recently modified
+    /// file waits in `pending` first. Returns the relative path when `path` is a
+    /// reportable regular file (emitted, unchanged or pending).
+    fn consider(&mut self, path: &Path, settle: bool) -> Option<String> {
+        let rel = self.rel_of(path)?;
+        let state = self.inspect(path)?;
+        if settle && !self.old_enough(&state) {
+            let now = Instant::now();
+            self.pending.entry(path.to_path_buf()).or_insert(Pending {
+                sig: Some(state.sig()),
+                last_activity: now,
+            });
+            return Some(rel);
+        }
+        let sig = state.sig();
+        let change = match self.known(&rel) {
+            Ok(None) | Ok(Some(Known::Gone)) => FileChange::Created,
+            Ok(Some(Known::Live(k))) if k == sig => return Some(rel),
+            Ok(Some(Known::Live(_))) => FileChange::Updated,
+            Err(e) => {
+                tracing::error!(error = %e, path = rel, "cannot read the announce store; retrying");
+                self.schedule_retry(&rel);
+                return Some(rel);
+            }
+        };
+        self.emit(FileNotice {
+            change,
+            rel_path: rel.clone(),
+            size: Some(state.size),
+            modified: state.modified,
+        });
+        Some(rel)
+    }
+
+    fn old_enough(&self, state: &FileState) -> bool {
+        state
+            .modified
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .is_some_and(|age| age >= self.settle)
+    }
+
+    fn check_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let due = due_keys(&self.pending, |p| {
+            now.saturating_duration_since(p.last_activity) >= self.settle
+        });
+        for path in due {
+            let Some(state) = self.inspect(&path) else {
+                self.pending.remove(&path);
+                continue;
+            };
+            let sig = state.sig();
+            let stable = self.pending.get(&path).and_then(|p| p.sig) == Some(sig);
+            if stable || self.old_enough(&state) {
+                self.pending.remove(&path);
+                self.consider(&path, false);
+            } else if let Some(p) = self.pending.get_mut(&path) {
+                p.sig = Some(sig);
+                p.last_activity = now;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- scans
+
+    /// Walks the whole data directory against the store: new → Created, changed →
+    /// Updated, known but gone → Deleted.
+    fn full_rescan(&mut self, why: &str) {
+        let started = Instant::now();
+        self.next_full = self.rescan_interval.map(|d| started + d);
+        let mut seen = HashSet::new();
+        let mut unreadable = Vec::new();
+        let root = self.policy.root().to_path_buf();
+        self.walk(&root, &mut seen, &mut unreadable);
+        let mut known: Vec<String> = match self.store.all() {
+            Ok(v) => v
+                .into_iter()
+                .filter(|(_, e)| e.is_live())
+                .map(|(k, _)| k)
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the announce store: deletions not checked this scan");
+                Vec::new()
+            }
+        };
+        known.extend(self.overlay.keys().cloned());
+        known.sort();
+        known.dedup();
+        for rel in known {
+            if self.closed {
+                return;
+            }
+            if seen.contains(&rel)
+                || unreadable.iter().any(|u: &String| {
+                    u.is_empty() || rel == *u || rel.starts_with(&format!("{u}/"))
+                })
+            {
+                continue;
+            }
+            self.deleted(&rel);
+        }
+        tracing::info!(
+            reason = why,
+            files = seen.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "data directory scanned"
+        );
+    }
+
+    /// Considers every file under `dir` (settle rule applies); `seen` gets the
+    /// reportable ones, `unreadable` the relative paths of directories that could not
+    /// be listed.
+    fn walk(&mut self, dir: &Path, seen: &mut HashSet<String>, unreadable: &mut Vec<String>) {
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            if self.closed {
+                return;
+            }
+            let entries = match std::fs::read_dir(&d) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(dir = %d.display(), error = %e, "cannot list directory: its files are skipped; fix its permissions");
+                    if let Ok(rel) = rel_string(self.policy.root(), &d) {
+                        unreadable.push(rel);
+                    } else if d == self.policy.root() {
+                        unreadable.push(String::new());
+                    }
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(ft) = entry.file_type() else { continue };
+                if ft.is_dir() {
+                    if self.dir_wanted(&path) {
+                        stack.push(path);
+                    }
+                } else if let Some(rel) = self.consider(&path, true) {
+                    seen.insert(rel);
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- caller feedback
+
+    fn on_done(&mut self, rel: &str) {
+        let Some(queue) = self.overlay.get_mut(rel) else {
+            return;
+        };
+        let handed = queue.pop_front();
+        if queue.is_empty() {
+            self.overlay.remove(rel);
+        }
+        let Some(handed) = handed else { return };
+        let recorded = match (handed, self.store.get(rel)) {
+            (Known::Live((size, mtime)), Ok(Some(e))) => e.same_content(size, mtime),
+            (Known::Gone, Ok(Some(e))) => !e.is_live(),
+            // A tombstone may already be confirmed and removed.
+            (Known::Gone, Ok(None)) => true,
+            _ => false,
+        };
+        if recorded {
+            self.retries.remove(rel);
+        } else {
+            tracing::debug!(
+                path = rel,
+                "notice not recorded: looking at the file again later"
+            );
+            self.schedule_retry(rel);
+        }
+    }
+
+    fn schedule_retry(&mut self, rel: &str) {
+        let attempts = self.retries.get(rel).map(|r| r.attempts).unwrap_or(0);
+        let delay = RETRY_FIRST
+            .saturating_mul(1u32 << attempts.min(16))
+            .min(RETRY_MAX);
+        self.retries.insert(
+            rel.to_string(),
+            Retry {
+                due: Instant::now() + delay,
+                attempts: attempts.saturating_add(1),
+            },
+        );
+    }
+
+    fn check_retries(&mut self) {
+        if self.retries.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for rel in due_keys(&self.retries, |r| r.due <= now) {
+            // Keep the attempt count (for the back-off) until a `done` shows success,
+            // but push the deadline far out so that it does not fire again meanwhile.
+            if let Some(r) = self.retries.get_mut(&rel) {
+                r.due = now + RETRY_MAX * 60;
+            }
+            let path = self.policy.root().join(&rel);
+            if path.symlink_metadata().is_ok() {
+                self.consider(&path, false);
+            } else {
+                self.deleted(&rel);
+            }
+            if !self.overlay.contains_key(&rel) {
+                // Nothing handed out again (the store already matches the file).
+                self.retries.remove(&rel);
+            }
+        }
+    }
+}

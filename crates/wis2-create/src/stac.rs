@@ -24,7 +24,8 @@ use wis2::hash::Integrity;
 use wis2::message::{MessageSpec, Notification, Relation, Temporal, data_id_for};
 use wis2::stac::{StacAsset, StacError, StacOptions, check_local_file, specs_from_stac_event};
 
-use crate::{CreateError, Creator, content, digest};
+use crate::creator::{CreateError, Creator};
+use crate::{content, digest};
 
 /// Link schemes a WNM allows.
 const SCHEMES: [&str; 4] = ["https", "http", "ftp", "sftp"];

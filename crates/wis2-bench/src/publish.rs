@@ -113,8 +113,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         bus.wait_ack(&a.topic, done).await?;
     }
     let elapsed = start.elapsed();
-    bus.disconnect().await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), conn.task).await;
+    bus.close(conn.task).await;
 
     let rate = a.count as f64 / elapsed.as_secs_f64();
     println!(

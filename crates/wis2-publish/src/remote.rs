@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::Args;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use wis2_bus::{Broker, BrokerArgs, Bus, BusError, ConnectOptions};
 
 use crate::queue::{DiskQueue, Pushed, Queued};
@@ -112,7 +113,8 @@ pub struct RemoteOutbox {
     stop: watch::Sender<bool>,
     /// Set while the outbox is at or above 90 % (warned once per crossing).
     high: Arc<AtomicBool>,
-    task: Arc<tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// The drain task and the connection's event loop, until [`RemoteOutbox::shutdown`].
+    tasks: Arc<tokio::sync::Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>>,
 }
 
 impl RemoteOutbox {
@@ -133,7 +135,7 @@ impl RemoteOutbox {
             bus,
             stop,
             high: Arc::new(AtomicBool::new(false)),
-            task: Arc::new(tokio::sync::Mutex::new(Some(task))),
+            tasks: Arc::new(tokio::sync::Mutex::new(Some((task, conn.task)))),
         })
     }
 
@@ -181,10 +183,12 @@ impl RemoteOutbox {
     /// disconnects.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        if let Some(task) = self.task.lock().await.take()
-            && tokio::time::timeout(std::time::Duration::from_secs(5), task)
-                .await
-                .is_err()
+        let Some((drain, conn)) = self.tasks.lock().await.take() else {
+            return;
+        };
+        if tokio::time::timeout(std::time::Duration::from_secs(5), drain)
+            .await
+            .is_err()
         {
             tracing::warn!("remote outbox task did not stop within 5 s");
         }
@@ -195,7 +199,7 @@ impl RemoteOutbox {
                 "messages kept in the remote outbox for the next start"
             );
         }
-        self.bus.disconnect().await;
+        self.bus.close(conn).await;
     }
 }
 

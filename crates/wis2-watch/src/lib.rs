@@ -35,8 +35,8 @@ pub struct RunArgs {
     /// File announced at start (relative to WIS2_DATA_DIR, or absolute inside it).
     #[arg(long = "input-file", env = "WIS2_INPUT_FILE")]
     pub input_file: Option<PathBuf>,
-    /// Milliseconds a file's size must stay unchanged to count as complete when no
-    /// close-after-write is seen.
+    /// Milliseconds a file's size and modification time must stay unchanged to count
+    /// as complete when no close-after-write is seen.
     #[arg(
         long = "settle-ms",
         env = "WIS2_SETTLE_MS",
@@ -231,8 +231,6 @@ struct Watcher {
 }
 
 impl Watcher {
-    /// Publishes the event of a notice (waiting for the acknowledgement), then records
-    /// it as pending.
     /// Announces a burst of file changes: every event is published at once
     /// (pipelined), then the announcements whose event the broker acknowledged are
     /// recorded in one transaction. Returns, per notice, the error if it failed.

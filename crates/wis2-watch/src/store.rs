@@ -226,8 +226,7 @@ impl AnnounceStore {
     }
 
     fn encode(entry: &Entry) -> Vec<u8> {
-        // Serialising a plain struct of numbers, strings and a unit enum cannot fail.
-        serde_json::to_vec(entry).unwrap_or_default()
+        serde_json::to_vec(entry).expect("an entry is numbers, strings and a unit enum")
     }
 
     /// The entry for `rel`, if any.

@@ -113,8 +113,14 @@ pub struct RemoteOutbox {
     stop: watch::Sender<bool>,
     /// Set while the outbox is at or above 90 % (warned once per crossing).
     high: Arc<AtomicBool>,
-    /// The drain task and the connection's event loop, until [`RemoteOutbox::shutdown`].
-    tasks: Arc<tokio::sync::Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>>,
+    /// Its tasks, until [`RemoteOutbox::shutdown`].
+    tasks: Arc<tokio::sync::Mutex<Option<Tasks>>>,
+}
+
+/// The drain task and the connection's event loop.
+struct Tasks {
+    drain: JoinHandle<()>,
+    conn: JoinHandle<()>,
 }
 
 impl RemoteOutbox {
@@ -135,7 +141,10 @@ impl RemoteOutbox {
             bus,
             stop,
             high: Arc::new(AtomicBool::new(false)),
-            tasks: Arc::new(tokio::sync::Mutex::new(Some((task, conn.task)))),
+            tasks: Arc::new(tokio::sync::Mutex::new(Some(Tasks {
+                drain: task,
+                conn: conn.task,
+            }))),
         })
     }
 
@@ -183,7 +192,7 @@ impl RemoteOutbox {
     /// disconnects.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        let Some((drain, conn)) = self.tasks.lock().await.take() else {
+        let Some(Tasks { drain, conn }) = self.tasks.lock().await.take() else {
             return;
         };
         if tokio::time::timeout(std::time::Duration::from_secs(5), drain)

@@ -12,7 +12,41 @@
 
 use std::process::ExitCode;
 
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
 use crate::telemetry::LogFormat;
+
+/// The command line of a binary of the chain: the global options, then one of its
+/// subcommands `C`.
+#[derive(Debug, Parser)]
+pub struct Cli<C: Subcommand> {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: C,
+}
+
+/// The `main` of every binary of the chain: parses the command line of `binary`
+/// (described by `about`, its subcommands `C`; a usage error exits 2 with clap's
+/// message), sets up tracing as `--log-format` says, runs `run` on the subcommand, and
+/// exits with the code of its outcome ([`exit`]).
+pub fn main<C: Subcommand>(
+    binary: &'static str,
+    about: &'static str,
+    run: impl FnOnce(C) -> anyhow::Result<Exit>,
+) -> ExitCode {
+    let command = Cli::<C>::command()
+        .name(binary)
+        .bin_name(binary)
+        .about(about)
+        .version(env!("CARGO_PKG_VERSION"));
+    let cli = match Cli::<C>::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    crate::telemetry::init(cli.global.log_format);
+    exit(binary, run(cli.command))
+}
 
 /// Options of every binary, given before or after the subcommand.
 #[derive(Clone, Debug, clap::Args)]

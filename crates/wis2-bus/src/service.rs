@@ -153,6 +153,20 @@ impl Service {
     }
 }
 
+/// A service's `run` subcommand: its settings checked (`config`), its `run` on the
+/// `runtime` (see [`RuntimeArgs::block_on`]) until SIGTERM or Ctrl-C.
+pub fn serve<C, F>(
+    runtime: &RuntimeArgs,
+    config: anyhow::Result<C>,
+    run: impl FnOnce(C, crate::shutdown::Signal) -> F,
+) -> anyhow::Result<crate::cli::Exit>
+where
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    runtime.block_on(run(config?, crate::shutdown::signal()))?;
+    Ok(crate::cli::Exit::Done)
+}
+
 /// How long a one-shot command waits for its broker.
 pub const ONESHOT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 

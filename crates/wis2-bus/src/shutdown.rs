@@ -1,7 +1,14 @@
 //! SIGTERM (a container's PID 1 gets it from `docker compose down`) and Ctrl-C.
 
+/// The future of [`signal`].
+pub type Signal = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// Completes on SIGTERM or Ctrl-C.
-pub async fn signal() {
+pub fn signal() -> Signal {
+    Box::pin(wait())
+}
+
+async fn wait() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -6,24 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use wis2::event::CloudEvent;
 use wis2::message::Relation;
-use wis2_bus::cli::{Exit, GlobalArgs};
+use wis2_bus::cli::Exit;
 use wis2_create::{CreateSettings, Creator, EventKind, RunArgs};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "wis2-create",
-    version,
-    about = "Builds WIS2 notification messages from data files"
-)]
-struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Command,
-}
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -121,22 +108,19 @@ fn event(file: PathBuf, settings: CreateSettings) -> anyhow::Result<Exit> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    wis2_bus::telemetry::init(cli.global.log_format);
-    let outcome = match cli.command {
-        Command::Run(args) => args
-            .check()
-            .and_then(|config| {
-                let runtime = config.service.runtime.clone();
-                runtime.block_on(wis2_create::run(config, wis2_bus::shutdown::signal()))
-            })
-            .map(|()| Exit::Done),
-        Command::Message {
-            file,
-            rel,
-            settings,
-        } => message(file, rel, settings),
-        Command::Event { file, settings } => event(file, settings),
-    };
-    wis2_bus::cli::exit("wis2-create", outcome)
+    wis2_bus::cli::main(
+        "wis2-create",
+        "Builds WIS2 notification messages from data files",
+        |command| match command {
+            Command::Run(args) => {
+                wis2_bus::service::serve(&args.service.runtime, args.check(), wis2_create::run)
+            }
+            Command::Message {
+                file,
+                rel,
+                settings,
+            } => message(file, rel, settings),
+            Command::Event { file, settings } => event(file, settings),
+        },
+    )
 }

@@ -5,23 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use wis2_bus::BrokerArgs;
-use wis2_bus::cli::{Exit, GlobalArgs};
+use wis2_bus::cli::Exit;
 use wis2_publish::RunArgs;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "wis2-publish",
-    version,
-    about = "Publishes WIS2 notification messages"
-)]
-struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Command,
-}
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -99,23 +86,20 @@ async fn replay(args: wis2_publish::replay::ReplayArgs) -> anyhow::Result<Exit> 
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    wis2_bus::telemetry::init(cli.global.log_format);
-    let outcome = match cli.command {
-        Command::Run(args) => args
-            .check()
-            .and_then(|config| {
-                let runtime = config.service.runtime.clone();
-                runtime.block_on(wis2_publish::run(config, wis2_bus::shutdown::signal()))
-            })
-            .map(|()| Exit::Done),
-        Command::Message {
-            file,
-            topic,
-            force,
-            broker,
-        } => wis2_bus::runtime::block_on(1, message(file, topic, force, broker)),
-        Command::Replay(args) => wis2_bus::runtime::block_on(1, replay(args)),
-    };
-    wis2_bus::cli::exit("wis2-publish", outcome)
+    wis2_bus::cli::main(
+        "wis2-publish",
+        "Publishes WIS2 notification messages",
+        |command| match command {
+            Command::Run(args) => {
+                wis2_bus::service::serve(&args.service.runtime, args.check(), wis2_publish::run)
+            }
+            Command::Message {
+                file,
+                topic,
+                force,
+                broker,
+            } => wis2_bus::runtime::block_on(1, message(file, topic, force, broker)),
+            Command::Replay(args) => wis2_bus::runtime::block_on(1, replay(args)),
+        },
+    )
 }

@@ -3,22 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use wis2_bus::cli::{Exit, GlobalArgs};
+use clap::Subcommand;
 use wis2_validate::{RunArgs, metadata_cmd, oneshot};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "wis2-validate",
-    version,
-    about = "Checks WIS2 notification messages, topics and WCMP2 records"
-)]
-struct Cli {
-    #[command(flatten)]
-    global: GlobalArgs,
-    #[command(subcommand)]
-    command: Command,
-}
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -31,18 +17,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    wis2_bus::telemetry::init(cli.global.log_format);
-    let outcome = match cli.command {
-        Command::Run(args) => args
-            .check()
-            .and_then(|config| {
-                let runtime = config.service.runtime.clone();
-                runtime.block_on(wis2_validate::run(config, wis2_bus::shutdown::signal()))
-            })
-            .map(|()| Exit::Done),
-        Command::OneShot(cmd) => Ok(oneshot::execute(cmd)),
-        Command::Metadata(args) => Ok(metadata_cmd::execute(args)),
-    };
-    wis2_bus::cli::exit("wis2-validate", outcome)
+    wis2_bus::cli::main(
+        "wis2-validate",
+        "Checks WIS2 notification messages, topics and WCMP2 records",
+        |command| match command {
+            Command::Run(args) => {
+                wis2_bus::service::serve(&args.service.runtime, args.check(), wis2_validate::run)
+            }
+            Command::OneShot(cmd) => Ok(oneshot::execute(cmd)),
+            Command::Metadata(args) => Ok(metadata_cmd::execute(args)),
+        },
+    )
 }

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Wcmp2Error;
+use super::error::Wcmp2Error;
 
 /// Contact roles (`contact-role.csv`).
 pub const CONTACT_ROLES: &[&str] = &["licensor", "producer", "processor", "host"];

@@ -13,6 +13,7 @@
 //! - [`validate`]: the WNM abstract test suite, the authoritative JSON Schema, reports;
 //! - [`report`]: test reports shaped like pywis-pubsub's `ets-report`.
 
+mod codetable;
 pub mod event;
 pub mod formats;
 pub mod hash;

@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::codetable;
+
 /// The WTH tables could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TopicError {
@@ -38,104 +40,18 @@ pub struct TopicTables {
     children: HashMap<String, Vec<String>>,
 }
 
-/// One CSV row: its fields.
-type Row = Vec<String>;
-
-/// Minimal RFC 4180 reader: quoted fields with `""` escapes, CRLF or LF.
-fn parse_csv(text: &str) -> Result<Vec<Row>, String> {
-    let mut rows = Vec::new();
-    let mut row: Row = Vec::new();
-    let mut field = String::new();
-    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
-    let mut in_quotes = false;
-    let mut any = false;
-    while let Some(c) = chars.next() {
-        any = true;
-        if in_quotes {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    chars.next();
-                    field.push('"');
-                } else {
-                    in_quotes = false;
-                }
-            } else {
-                field.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' => in_quotes = true,
-            ',' => row.push(std::mem::take(&mut field)),
-            '\r' => {}
-            '\n' => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-                any = false;
-            }
-            _ => field.push(c),
-        }
-    }
-    if in_quotes {
-        return Err("unterminated quoted field".into());
-    }
-    if any {
-        row.push(field);
-        rows.push(row);
-    }
-    Ok(rows)
-}
-
-/// Reads `Name` (and `Status` when present) of a level table.
-fn read_table(dir: &Path, file: &str) -> Result<Vec<(String, Option<String>)>, TopicError> {
+/// The entries of a level table (`Name`, and `Status` when present).
+fn read_table(dir: &Path, file: &str) -> Result<Vec<codetable::Entry>, TopicError> {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path).map_err(|source| TopicError::Read {
         path: path.clone(),
         source,
     })?;
-    let rows = parse_csv(&text).map_err(|reason| TopicError::Malformed {
-        path: path.clone(),
-        reason,
-    })?;
-    let mut rows = rows.into_iter();
-    let header = rows.next().ok_or_else(|| TopicError::Malformed {
-        path: path.clone(),
-        reason: "empty file".into(),
-    })?;
-    let name_col = header
-        .iter()
-        .position(|h| h.trim().eq_ignore_ascii_case("name"))
-        .ok_or_else(|| TopicError::Malformed {
-            path: path.clone(),
-            reason: "no `Name` column".into(),
-        })?;
-    let status_col = header
-        .iter()
-        .position(|h| h.trim().eq_ignore_ascii_case("status"));
-    let mut out = Vec::new();
-    for row in rows {
-        let Some(name) = row.get(name_col).map(|n| n.trim()) else {
-            continue;
-        };
-        if name.is_empty() {
-            continue;
-        }
-        let status = status_col
-            .and_then(|c| row.get(c))
-            .map(|s| s.trim().to_string());
-        out.push((name.to_string(), status));
-    }
-    if out.is_empty() {
-        return Err(TopicError::Malformed {
-            path,
-            reason: "no entries".into(),
-        });
-    }
-    Ok(out)
+    codetable::entries(&text).map_err(|reason| TopicError::Malformed { path, reason })
 }
 
-fn names(rows: Vec<(String, Option<String>)>) -> Vec<String> {
-    rows.into_iter().map(|(n, _)| n).collect()
+fn names(entries: Vec<codetable::Entry>) -> Vec<String> {
+    entries.into_iter().map(|e| e.name).collect()
 }
 
 impl TopicTables {
@@ -151,11 +67,11 @@ impl TopicTables {
             data_policies: names(read_table(dir, "data-policy.csv")?),
             ..Default::default()
         };
-        for (name, status) in read_table(dir, "centre-id.csv")? {
-            t.centres.insert(name, status.unwrap_or_default());
+        for e in read_table(dir, "centre-id.csv")? {
+            t.centres.insert(e.name, e.status.unwrap_or_default());
         }
-        for (path, _) in read_table(dir, "earth-system-discipline.csv")? {
-            let path = path.trim_matches('/').to_string();
+        for e in read_table(dir, "earth-system-discipline.csv")? {
+            let path = e.name.trim_matches('/').to_string();
             match path.rsplit_once('/') {
                 None => t.disciplines.push(path.clone()),
                 Some((parent, child)) => {
@@ -207,18 +123,5 @@ impl TopicTables {
     /// The allowed sub-levels directly below `path`.
     pub fn children(&self, path: &str) -> &[String] {
         self.children.get(path).map(Vec::as_slice).unwrap_or(&[])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_quotes_and_crlf() {
-        let rows = parse_csv("Name,Desc\r\na,\"x, \"\"y\"\"\"\r\nb,z").unwrap_or_default();
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows[1][1], "x, \"y\"");
-        assert_eq!(rows[2][0], "b");
     }
 }

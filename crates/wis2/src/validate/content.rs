@@ -241,16 +241,6 @@ fn integrity_parts<'a>(c: &Ctx<'a>) -> Option<(Method, &'a str)> {
     Some((method, i.get("value")?.as_str()?))
 }
 
-fn hex_to_bytes(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
-}
-
 /// Warns when `integrity.value` is not base64 of a digest of the method's length;
 /// returns the declared digest when it is (for the inline content check).
 pub(crate) fn integrity_warnings(c: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Expected {
@@ -260,7 +250,7 @@ pub(crate) fn integrity_warnings(c: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Ex
     // Hex of the right length never decodes as base64 to the right length
     // (2n hex characters are 3n/2 bytes), so the early return loses no digest.
     if value.len() == 2 * want
-        && let Some(raw) = hex_to_bytes(value)
+        && let Ok(raw) = hex::decode(value)
         && raw.len() == want
     {
         warnings.push(f(

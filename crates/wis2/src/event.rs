@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::json::{self, PlainJson};
+
 /// CloudEvents `type` of a new file.
 pub const FILE_CREATED: &str = "int.wmo.wis2.chain.file.created";
 /// CloudEvents `type` of a changed file.
@@ -110,6 +112,13 @@ pub enum EventError {
     PathEscape(String),
 }
 
+// Only strings, `serde_json::Value` and options of them: nothing that serde_json
+// refuses (a map with non-string keys, a failing `Serialize`).
+impl PlainJson for CloudEvent {}
+
+// Strings, numbers and a boolean.
+impl PlainJson for FileData {}
+
 impl CloudEvent {
     /// A file event with a fresh id.
     pub fn file(source: &str, change: FileChange, data: FileData) -> Self {
@@ -122,7 +131,7 @@ impl CloudEvent {
             time: Some(crate::message::rfc3339(&Utc::now())),
             datacontenttype: Some("application/json".into()),
             dataschema: None,
-            data: serde_json::to_value(data).ok(),
+            data: Some(json::to_value(&data)),
         }
     }
 
@@ -155,7 +164,7 @@ impl CloudEvent {
 
     /// Compact JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        json::to_string(self)
     }
 
     /// The event time, when it parses.

@@ -17,6 +17,7 @@ mod codetable;
 pub mod event;
 pub mod formats;
 pub mod hash;
+mod json;
 pub mod message;
 pub mod metadata;
 pub mod monitor;

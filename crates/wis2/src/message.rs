@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::WNM_CONFORMANCE;
 use crate::hash::Integrity;
+use crate::json::{self, PlainJson};
 
 /// Serializes a UTC time as RFC3339 with a `Z` and only the fractional digits needed.
 fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -306,16 +307,19 @@ impl Notification {
 
     /// The message as compact JSON.
     pub fn to_json(&self) -> String {
-        // Serializing these plain structs cannot fail: no maps with non-string keys,
-        // no fallible custom serializers.
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        json::to_string(self)
     }
 
     /// The message as a JSON value.
     pub fn to_value(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        json::to_value(self)
     }
 }
+
+// Plain structs of strings, numbers (a non-finite coordinate becomes `null`, not an
+// error) and times written as strings: no map with non-string keys, and the custom
+// time serializers only write strings.
+impl PlainJson for Notification {}
 
 /// `data_id` for a file: the topic without channel and version, then the file's path
 /// under the data directory (`wis2/<centre-id>/data/core/.../R6903247_274.nc`).

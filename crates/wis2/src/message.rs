@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::WNM_CONFORMANCE;
 use crate::hash::Integrity;
 use crate::json::{self, PlainJson};
+use crate::path::RelPath;
 
 /// Serializes a UTC time as RFC3339 with a `Z` and only the fractional digits needed.
 fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -323,14 +324,14 @@ impl PlainJson for Notification {}
 
 /// `data_id` for a file: the topic without channel and version, then the file's path
 /// under the data directory (`wis2/<centre-id>/data/core/.../R6903247_274.nc`).
-pub fn data_id_for(topic: &str, relative_path: &str) -> String {
+pub fn data_id_for(topic: &str, relative_path: &RelPath) -> String {
     let mut levels = topic.split('/');
     let rest: Vec<&str> = match (levels.next(), levels.next()) {
         (Some("origin" | "cache"), Some(_)) => levels.collect(),
         _ => topic.split('/').collect(),
     };
     let prefix = rest.join("/");
-    let path = relative_path.trim_start_matches('/');
+    let path = relative_path.as_str();
     if prefix.is_empty() {
         path.to_string()
     } else {
@@ -339,28 +340,10 @@ pub fn data_id_for(topic: &str, relative_path: &str) -> String {
 }
 
 /// Public address of a file: `base_url` joined with the relative path, each path
-/// segment percent-encoded where needed.
-pub fn public_href(base_url: &str, relative_path: &str) -> String {
+/// segment percent-encoded where needed ([`RelPath::url_encoded`]).
+pub fn public_href(base_url: &str, relative_path: &RelPath) -> String {
     let base = base_url.trim_end_matches('/');
-    let encoded: Vec<String> = relative_path
-        .trim_start_matches('/')
-        .split('/')
-        .map(encode_segment)
-        .collect();
-    format!("{base}/{}", encoded.join("/"))
-}
-
-fn encode_segment(seg: &str) -> String {
-    let mut out = String::with_capacity(seg.len());
-    for b in seg.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    format!("{base}/{}", relative_path.url_encoded())
 }
 
 /// The fields of a WNM that the services key on (deduplication, uniqueness, log
@@ -445,11 +428,15 @@ mod tests {
 
     const TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
 
+    fn rel(path: &str) -> RelPath {
+        RelPath::parse(path).expect("a relative path")
+    }
+
     fn spec() -> MessageSpec {
         MessageSpec {
-            data_id: data_id_for(TOPIC, "R6903247_274.nc"),
+            data_id: data_id_for(TOPIC, &rel("R6903247_274.nc")),
             metadata_id: Some("urn:wmo:md:fr-ifremer-argo:cor:msg:argo".into()),
-            href: public_href("https://data.example.org/argo/", "R6903247_274.nc"),
+            href: public_href("https://data.example.org/argo/", &rel("R6903247_274.nc")),
             media_type: Some("application/x-netcdf".into()),
             length: Some(122032),
             integrity: Some(Integrity::of_bytes(Method::Sha512, b"x")),
@@ -462,7 +449,7 @@ mod tests {
     #[test]
     fn data_id_drops_channel_and_version() {
         assert_eq!(
-            data_id_for(TOPIC, "sub/R6903247_274.nc"),
+            data_id_for(TOPIC, &rel("sub/R6903247_274.nc")),
             "wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers/sub/R6903247_274.nc"
         );
     }
@@ -470,7 +457,7 @@ mod tests {
     #[test]
     fn href_encodes_segments_not_slashes() {
         assert_eq!(
-            public_href("http://h/d/", "a b/c#d.nc"),
+            public_href("http://h/d/", &rel("a b/c#d.nc")),
             "http://h/d/a%20b/c%23d.nc"
         );
     }

@@ -285,7 +285,10 @@ impl Fields {
         let f = Fields {
             id: owned(k.id),
             data_id: owned(k.data_id),
-            rel: k.rel.unwrap_or("canonical").to_string(),
+            rel: k
+                .rel
+                .unwrap_or(wis2::message::Relation::Canonical)
+                .to_string(),
             integrity: k.integrity.map(|v| v.into_owned()),
             pubtime: owned(k.pubtime),
         };

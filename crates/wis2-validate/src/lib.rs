@@ -105,7 +105,7 @@ impl SeenIds {
         let k = Keys::parse(message).ok()?;
         Some((
             k.data_id?.into_owned(),
-            k.rel?,
+            k.rel?.as_str(),
             k.integrity.map(Cow::into_owned),
         ))
     }

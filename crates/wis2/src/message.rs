@@ -5,6 +5,7 @@
 //! base64, exactly one `canonical`/`update`/`deletion` link.
 
 use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, Serializer};
@@ -158,6 +159,10 @@ pub enum Relation {
 }
 
 impl Relation {
+    /// Every relation, in declaration order.
+    pub const ALL: [Relation; 3] = [Relation::Canonical, Relation::Update, Relation::Deletion];
+
+    /// The `rel` of the link, as the message writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Relation::Canonical => "canonical",
@@ -170,6 +175,22 @@ impl Relation {
 impl fmt::Display for Relation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A `rel` that is none of the relations a WNM's data link may have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a WNM data link relation: use canonical, update or deletion")]
+pub struct UnknownRelation(String);
+
+impl FromStr for Relation {
+    type Err = UnknownRelation;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Relation::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRelation(s.to_string()))
     }
 }
 
@@ -359,7 +380,7 @@ pub struct Keys<'a> {
     pub integrity: Option<std::borrow::Cow<'a, str>>,
     /// The first link relation that says what the message is about (`canonical`,
     /// `update` or `deletion`).
-    pub rel: Option<&'static str>,
+    pub rel: Option<Relation>,
 }
 
 impl<'a> Keys<'a> {
@@ -400,12 +421,7 @@ impl<'a> Keys<'a> {
             .links
             .unwrap_or_default()
             .iter()
-            .find_map(|l| match l.rel.as_deref() {
-                Some("canonical") => Some("canonical"),
-                Some("update") => Some("update"),
-                Some("deletion") => Some("deletion"),
-                _ => None,
-            });
+            .find_map(|l| l.rel.as_deref().and_then(|r| r.parse().ok()));
         let (data_id, pubtime, integrity) = match m.properties {
             Some(p) => (p.data_id, p.pubtime, p.integrity.and_then(|i| i.value)),
             None => (None, None, None),
@@ -530,6 +546,21 @@ mod tests {
     }
 
     #[test]
+    fn relations_parse_and_print_as_the_message_writes_them() {
+        for r in Relation::ALL {
+            assert_eq!(r.as_str().parse::<Relation>(), Ok(r));
+            assert_eq!(serde_json::to_string(&r).expect("JSON"), format!("\"{r}\""));
+        }
+        let e = "item"
+            .parse::<Relation>()
+            .expect_err("not a data link relation");
+        assert!(
+            e.to_string().contains("canonical, update or deletion"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn the_keys_are_read_with_escapes_and_without_the_optional_parts() {
         let k = Keys::parse(
             br#"{"id": "i\"1", "type": "Feature", "properties": {"data_id": "a\/b", "pubtime": "x",
@@ -541,7 +572,11 @@ mod tests {
         assert_eq!(k.data_id.as_deref(), Some("a/b"));
         assert_eq!(k.pubtime.as_deref(), Some("x"));
         assert_eq!(k.integrity.as_deref(), Some("V"));
-        assert_eq!(k.rel, Some("update"), "the first relation of the three");
+        assert_eq!(
+            k.rel,
+            Some(Relation::Update),
+            "the first relation of the three"
+        );
         assert_eq!(Keys::parse(b"{}").expect("an object"), Keys::default());
         assert!(Keys::parse(b"[1]").is_err());
         assert!(Keys::parse(b"not json").is_err());

@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use crate::message::Relation;
 use crate::report::{Finding, TestResult};
 use crate::{MAX_MESSAGE_BYTES, WNM_CONFORMANCE};
 
@@ -235,8 +236,10 @@ pub(crate) fn metadata_id(c: &Ctx<'_>) -> TestResult {
                 .get("links")
                 .and_then(Value::as_array)
                 .is_some_and(|l| {
-                    l.iter()
-                        .any(|x| x.get("rel").and_then(Value::as_str) == Some("deletion"))
+                    l.iter().any(|x| {
+                        x.get("rel").and_then(Value::as_str).map(str::parse)
+                            == Some(Ok(Relation::Deletion))
+                    })
                 });
             if deletion && c.topic_type == Some("metadata") {
                 e.push(f(
@@ -434,12 +437,13 @@ pub(crate) fn links(c: &Ctx<'_>) -> TestResult {
     if items.is_empty() {
         e.push(f("/links", "is empty", FIX));
     }
-    // Per rel kind (canonical, update, deletion): how many links, and the index of
-    // the second one (reported when there are several).
-    const KINDS: [&str; 3] = ["canonical", "update", "deletion"];
+    // Per relation (in the order of `Relation::ALL`): how many links, and the index
+    // of the second one (reported when there are several).
     let mut count = [0usize; 3];
     let mut second = [0usize; 3];
-    let mut note = |k: usize, i: usize| {
+    let mut note = |r: Relation, i: usize| {
+        // `Relation::ALL` lists the relations in declaration order.
+        let k = r as usize;
         count[k] += 1;
         if count[k] == 2 {
             second[k] = i;
@@ -470,13 +474,15 @@ pub(crate) fn links(c: &Ctx<'_>) -> TestResult {
                 "missing",
                 "every link has href and rel",
             )),
-            Some("canonical") => note(0, i),
-            Some("update") => note(1, i),
-            Some("deletion") => note(2, i),
-            Some(_) => {}
+            // Any other relation is legitimate, and not one of the three counted.
+            Some(rel) => {
+                if let Ok(r) = rel.parse() {
+                    note(r, i);
+                }
+            }
         }
     }
-    for ((k, n), i) in KINDS.iter().zip(count).zip(second) {
+    for ((k, n), i) in Relation::ALL.iter().zip(count).zip(second) {
         if n > 1 {
             e.push(f(
                 &format!("/links/{i}"),
@@ -487,11 +493,11 @@ pub(crate) fn links(c: &Ctx<'_>) -> TestResult {
     }
     let present = count.iter().filter(|n| **n > 0).count();
     if present > 1 {
-        let present: Vec<&str> = KINDS
+        let present: Vec<&str> = Relation::ALL
             .iter()
             .zip(count)
             .filter(|(_, n)| *n > 0)
-            .map(|(k, _)| *k)
+            .map(|(k, _)| k.as_str())
             .collect();
         e.push(f(
             "/links",

@@ -10,7 +10,7 @@
 //! - [`formats`]: readers that date and place data (Argo netCDF, BUFR) and sniff media types;
 //! - [`event`]: the CloudEvents 1.0 envelope used between the chain's services;
 //! - [`path`]: the relative path of a file under the data directory, checked once;
-//! - [`topic`]: the WIS2 Topic Hierarchy;
+//! - [`topic`]: the WIS2 Topic Hierarchy, and [`topic::Topic`], a topic checked once;
 //! - [`validate`]: the WNM abstract test suite, the authoritative JSON Schema, reports;
 //! - [`report`]: test reports shaped like pywis-pubsub's `ets-report`.
 

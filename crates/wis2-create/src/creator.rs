@@ -217,7 +217,7 @@ impl Creator {
         rel: &str,
         relation: Relation,
     ) -> Result<(Notification, String), CreateError> {
-        wis2::event::check_relative(rel)?;
+        let rel_path = wis2::event::check_relative(rel)?;
         let io = |source| CreateError::Io {
             path: rel.to_string(),
             source,
@@ -240,7 +240,7 @@ impl Creator {
         let spec = wis2::metadata::spec_for_record(
             &self.settings.centre_id,
             &facts,
-            public_href(&self.settings.base_url, rel),
+            public_href(&self.settings.base_url, &rel_path),
             relation,
             bytes.len() as u64,
             integrity,
@@ -264,12 +264,12 @@ impl Creator {
         rel: &str,
         record_id: Option<&str>,
     ) -> Result<Notification, CreateError> {
-        wis2::event::check_relative(rel)?;
+        let rel_path = wis2::event::check_relative(rel)?;
         let id = record_id.ok_or_else(|| CreateError::DeletionWithoutRecordId(rel.to_string()))?;
         let spec = wis2::metadata::spec_for_deletion(
             &self.settings.centre_id,
             id,
-            public_href(&self.settings.base_url, rel),
+            public_href(&self.settings.base_url, &rel_path),
         )
         .map_err(|e| CreateError::Metadata(rel.to_string(), e))?;
         Ok(Notification::build(spec))
@@ -285,7 +285,7 @@ impl Creator {
         if self.is_metadata(rel) {
             return self.record_message(rel, relation).map(|(m, _)| m);
         }
-        wis2::event::check_relative(rel)?;
+        let rel_path = wis2::event::check_relative(rel)?;
         let io = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 CreateError::Gone(rel.to_string())
@@ -355,9 +355,9 @@ impl Creator {
             .filter(|b| content::may_fit(b.len() as u64, limit))
             .and_then(|b| content::inline(b, Some(&facts.media_type), limit));
         Ok(self.build(MessageSpec {
-            data_id: data_id_for(&self.settings.topic, rel),
+            data_id: data_id_for(&self.settings.topic, &rel_path),
             metadata_id: Some(self.settings.metadata_id.clone()),
-            href: public_href(&self.settings.base_url, rel),
+            href: public_href(&self.settings.base_url, &rel_path),
             media_type: Some(facts.media_type),
             length: Some(digested.length),
             integrity: Some(digested.integrity),
@@ -391,11 +391,11 @@ impl Creator {
 
     /// The deletion message of a file that is gone.
     pub fn deletion_for(&self, rel: &str) -> Result<Notification, CreateError> {
-        wis2::event::check_relative(rel)?;
+        let rel_path = wis2::event::check_relative(rel)?;
         Ok(Notification::build(MessageSpec {
-            data_id: data_id_for(&self.settings.topic, rel),
+            data_id: data_id_for(&self.settings.topic, &rel_path),
             metadata_id: Some(self.settings.metadata_id.clone()),
-            href: public_href(&self.settings.base_url, rel),
+            href: public_href(&self.settings.base_url, &rel_path),
             media_type: Some(
                 self.formats
                     .media_types
@@ -424,19 +424,19 @@ impl Creator {
             FileChange::Updated => Relation::Update,
             FileChange::Deleted => Relation::Deletion,
         };
-        if self.is_metadata(&data.path) {
+        if self.is_metadata(data.path.as_str()) {
             return match relation {
                 Relation::Deletion => self
-                    .record_deletion(&data.path, data.record_id.as_deref())
+                    .record_deletion(data.path.as_str(), data.record_id.as_deref())
                     .map(|m| (m, None)),
                 r => self
-                    .record_message(&data.path, r)
+                    .record_message(data.path.as_str(), r)
                     .map(|(m, rec)| (m, Some(rec))),
             };
         }
         match relation {
-            Relation::Deletion => self.deletion_for(&data.path).map(|m| (m, None)),
-            r => self.message_for(&data.path, r).map(|m| (m, None)),
+            Relation::Deletion => self.deletion_for(data.path.as_str()).map(|m| (m, None)),
+            r => self.message_for(data.path.as_str(), r).map(|m| (m, None)),
         }
     }
 }

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use wis2::event::CloudEvent;
 use wis2::hash::Integrity;
 use wis2::message::{MessageSpec, Notification, Relation, Temporal, data_id_for};
+use wis2::path::RelPath;
 use wis2::stac::{StacAsset, StacError, StacOptions, check_local_file, specs_from_stac_event};
 
 use crate::creator::{CreateError, Creator};
@@ -35,7 +36,7 @@ const SCHEMES: [&str; 4] = ["https", "http", "ftp", "sftp"];
 pub struct AssetPath {
     /// `/`-separated, percent-decoded path used in `data_id`, and, under the data
     /// directory, for a local copy.
-    pub rel: String,
+    pub rel: RelPath,
     /// True when the href starts with WIS2_BASE_URL (`rel` is then the rest of it).
     pub under_base_url: bool,
 }
@@ -111,14 +112,10 @@ impl Creator {
                 under_base_url = true;
             }
         }
-        let rel = rest
-            .iter()
-            .map(|s| percent_decode(s))
-            .collect::<Vec<_>>()
-            .join("/");
-        wis2::event::check_relative(&rel).map_err(|_| {
+        let rel = RelPath::from_url_segments(rest.iter().map(String::as_str)).map_err(|e| {
             err(format!(
-                "its path `{rel}` does not name a file (empty, `.` or `..` segments)"
+                "its path `{}` does not name a file (empty, `.` or `..` segments)",
+                e.path()
             ))
         })?;
         Ok(AssetPath {
@@ -158,7 +155,7 @@ impl Creator {
             media_type = self
                 .formats
                 .media_types
-                .by_extension(Path::new(&place.rel))
+                .by_extension(Path::new(place.rel.as_str()))
                 .map(str::to_string);
         }
         Ok(self.build(MessageSpec {
@@ -177,7 +174,7 @@ impl Creator {
     }
 
     /// The local copy of `rel` under the data directory, if there is one.
-    fn local_copy(&self, rel: &str) -> Result<Option<PathBuf>, CreateError> {
+    fn local_copy(&self, rel: &RelPath) -> Result<Option<PathBuf>, CreateError> {
         let path = self.data_root.join(rel);
         let io = |source| CreateError::Io {
             path: path.display().to_string(),
@@ -276,41 +273,5 @@ impl Creator {
             integrity,
             bytes: None,
         })
-    }
-}
-
-/// Decodes `%XX` escapes; a segment that does not decode to UTF-8 is kept as it is.
-fn percent_decode(seg: &str) -> String {
-    let b = seg.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                b.get(i + 1).copied().and_then(hex),
-                b.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| seg.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decoding() {
-        assert_eq!(percent_decode("a%20b%2Fc"), "a b/c");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%ff"), "%ff");
     }
 }

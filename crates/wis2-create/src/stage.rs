@@ -38,7 +38,12 @@ impl Stage for CreateStage {
                 let (msg, record) = self.creator.envelope_parts(ev).map_err(fail)?;
                 let data = ev.file_event().ok().map(|(_, data)| data);
                 let reannounce = data.as_ref().is_some_and(|d| d.reannounce);
-                (vec![msg], data.map(|d| d.path), record, reannounce)
+                (
+                    vec![msg],
+                    data.map(|d| d.path.into_string()),
+                    record,
+                    reannounce,
+                )
             }
             // STAC messages have no file of wis2-watch to confirm: no path.
             EventKind::Stac => (

@@ -27,15 +27,6 @@ pub struct StateKey {
     pub rel: Relation,
 }
 
-/// The relation a message's [`wis2::message::Keys`] found (`canonical` when none).
-fn relation(rel: Option<&str>) -> Relation {
-    match rel {
-        Some("update") => Relation::Update,
-        Some("deletion") => Relation::Deletion,
-        _ => Relation::Canonical,
-    }
-}
-
 impl Fields {
     /// Reads them from the message JSON ([`wis2::message::Keys`]: only these fields
     /// are decoded; the read-back runs this for every message too); the message needs
@@ -51,7 +42,7 @@ impl Fields {
         let f = Fields {
             id: owned(k.id),
             data_id: owned(k.data_id),
-            rel: relation(k.rel),
+            rel: k.rel.unwrap_or_default(),
             integrity: k.integrity.map(|v| v.into_owned()),
             pubtime: owned(k.pubtime),
         };

@@ -42,7 +42,7 @@ impl SeenIds {
     pub fn key_of(k: Keys<'_>) -> Option<SeenKey> {
         Some((
             k.data_id?.into_owned(),
-            k.rel?,
+            k.rel?.as_str(),
             k.integrity.map(Cow::into_owned),
         ))
     }

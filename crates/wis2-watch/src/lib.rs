@@ -184,7 +184,9 @@ pub fn event_for(
         source,
         notice.change,
         FileData {
-            path: notice.rel_path.clone(),
+            // The scanner only reports paths that pass `check_relative` (scan::rel_string).
+            path: wis2::event::check_relative(&notice.rel_path)
+                .expect("the scanner reports relative paths under the data directory"),
             size: if notice.change == FileChange::Deleted {
                 None
             } else {

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::json::{self, PlainJson};
+use crate::path::{RelPath, RelPathError};
+
 /// CloudEvents `type` of a new file.
 pub const FILE_CREATED: &str = "int.wmo.wis2.chain.file.created";
 /// CloudEvents `type` of a changed file.
@@ -69,8 +72,9 @@ impl FileChange {
 /// `data` of a file event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileData {
-    /// Path under the data directory, `/`-separated, never absolute, never `..`.
-    pub path: String,
+    /// Path under the data directory, `/`-separated, never absolute, never `..`
+    /// (checked when the event is parsed).
+    pub path: RelPath,
     /// Size when the event was emitted (absent for deletions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
@@ -106,9 +110,16 @@ pub enum EventError {
     UnknownType(String),
     #[error("file event has no usable data: {0}; data must be {{\"path\": \"relative/path\"}}")]
     FileData(String),
-    #[error("path `{0}` escapes the data directory: give a path relative to it, without `..`")]
-    PathEscape(String),
+    #[error(transparent)]
+    PathEscape(#[from] RelPathError),
 }
+
+// Only strings, `serde_json::Value` and options of them: nothing that serde_json
+// refuses (a map with non-string keys, a failing `Serialize`).
+impl PlainJson for CloudEvent {}
+
+// Strings, numbers and a boolean.
+impl PlainJson for FileData {}
 
 impl CloudEvent {
     /// A file event with a fresh id.
@@ -118,11 +129,11 @@ impl CloudEvent {
             id: Uuid::new_v4().to_string(),
             source: source.to_string(),
             kind: change.event_type().into(),
-            subject: Some(data.path.clone()),
+            subject: Some(data.path.to_string()),
             time: Some(crate::message::rfc3339(&Utc::now())),
             datacontenttype: Some("application/json".into()),
             dataschema: None,
-            data: serde_json::to_value(data).ok(),
+            data: Some(json::to_value(&data)),
         }
     }
 
@@ -145,17 +156,21 @@ impl CloudEvent {
             .ok_or_else(|| EventError::UnknownType(self.kind.clone()))?;
         let data = self
             .data
-            .clone()
+            .as_ref()
             .ok_or_else(|| EventError::FileData("no data".into()))?;
-        let data: FileData =
-            serde_json::from_value(data).map_err(|e| EventError::FileData(e.to_string()))?;
-        check_relative(&data.path)?;
-        Ok((change, data))
+        let file = FileData::deserialize(data).map_err(|e| {
+            // A path against the rules is named as such, not as data of the wrong shape.
+            match data.get("path").and_then(Value::as_str).map(RelPath::parse) {
+                Some(Err(escape)) => EventError::PathEscape(escape),
+                _ => EventError::FileData(e.to_string()),
+            }
+        })?;
+        Ok((change, file))
     }
 
     /// Compact JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        json::to_string(self)
     }
 
     /// The event time, when it parses.
@@ -167,21 +182,11 @@ impl CloudEvent {
     }
 }
 
-/// Checks that a path is relative and stays under its root: not empty, not absolute,
-/// no `..`, no empty or `.` segments, no NUL.
-pub fn check_relative(path: &str) -> Result<(), EventError> {
-    let bad = path.is_empty()
-        || path.starts_with('/')
-        || path.contains('\\')
-        || path.contains('\0')
-        || path
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..");
-    if bad {
-        Err(EventError::PathEscape(path.to_string()))
-    } else {
-        Ok(())
-    }
+/// [`RelPath::parse`] with the error of an event, for callers whose errors wrap
+/// [`EventError`]: a path that is relative and stays under its root (not empty, not
+/// absolute, no `..`, no empty or `.` segments, no `\`, no NUL).
+pub fn check_relative(path: &str) -> Result<RelPath, EventError> {
+    Ok(RelPath::parse(path)?)
 }
 
 #[cfg(test)]
@@ -194,7 +199,7 @@ mod tests {
             "wis2-watch",
             FileChange::Created,
             FileData {
-                path: "a/R1.nc".into(),
+                path: RelPath::parse("a/R1.nc").unwrap(),
                 size: Some(3),
                 modified: None,
                 record_id: None,
@@ -228,6 +233,25 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(ev.file_event(), Err(EventError::UnknownType(_))));
+    }
+
+    #[test]
+    fn a_file_event_with_an_escaping_path_is_refused_when_parsed() {
+        let ev = CloudEvent::parse(
+            br#"{"specversion":"1.0","id":"1","source":"s","type":"int.wmo.wis2.chain.file.created","data":{"path":"../../etc/passwd","size":1}}"#,
+        )
+        .unwrap();
+        let e = ev.file_event().unwrap_err();
+        assert!(matches!(e, EventError::PathEscape(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "path `../../etc/passwd` escapes the data directory: give a path relative to it, without `..`"
+        );
+        let shape = CloudEvent::parse(
+            br#"{"specversion":"1.0","id":"1","source":"s","type":"int.wmo.wis2.chain.file.created","data":{"path":"a","size":"x"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(shape.file_event(), Err(EventError::FileData(_))));
     }
 
     #[test]

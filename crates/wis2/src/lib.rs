@@ -9,16 +9,20 @@
 //! - [`hash`]: streaming integrity digests (SHA-2 and SHA-3, base64);
 //! - [`formats`]: readers that date and place data (Argo netCDF, BUFR) and sniff media types;
 //! - [`event`]: the CloudEvents 1.0 envelope used between the chain's services;
-//! - [`topic`]: the WIS2 Topic Hierarchy;
+//! - [`path`]: the relative path of a file under the data directory, checked once;
+//! - [`topic`]: the WIS2 Topic Hierarchy, and [`topic::Topic`], a topic checked once;
 //! - [`validate`]: the WNM abstract test suite, the authoritative JSON Schema, reports;
 //! - [`report`]: test reports shaped like pywis-pubsub's `ets-report`.
 
+mod codetable;
 pub mod event;
 pub mod formats;
 pub mod hash;
+mod json;
 pub mod message;
 pub mod metadata;
 pub mod monitor;
+pub mod path;
 pub mod report;
 pub mod stac;
 pub mod topic;

@@ -5,6 +5,7 @@
 //! base64, exactly one `canonical`/`update`/`deletion` link.
 
 use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, Serializer};
@@ -12,6 +13,8 @@ use uuid::Uuid;
 
 use crate::WNM_CONFORMANCE;
 use crate::hash::Integrity;
+use crate::json::{self, PlainJson};
+use crate::path::RelPath;
 
 /// Serializes a UTC time as RFC3339 with a `Z` and only the fractional digits needed.
 fn ser_time<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -156,6 +159,10 @@ pub enum Relation {
 }
 
 impl Relation {
+    /// Every relation, in declaration order.
+    pub const ALL: [Relation; 3] = [Relation::Canonical, Relation::Update, Relation::Deletion];
+
+    /// The `rel` of the link, as the message writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Relation::Canonical => "canonical",
@@ -168,6 +175,22 @@ impl Relation {
 impl fmt::Display for Relation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A `rel` that is none of the relations a WNM's data link may have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a WNM data link relation: use canonical, update or deletion")]
+pub struct UnknownRelation(String);
+
+impl FromStr for Relation {
+    type Err = UnknownRelation;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Relation::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRelation(s.to_string()))
     }
 }
 
@@ -306,27 +329,30 @@ impl Notification {
 
     /// The message as compact JSON.
     pub fn to_json(&self) -> String {
-        // Serializing these plain structs cannot fail: no maps with non-string keys,
-        // no fallible custom serializers.
-        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        json::to_string(self)
     }
 
     /// The message as a JSON value.
     pub fn to_value(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        json::to_value(self)
     }
 }
 
+// Plain structs of strings, numbers (a non-finite coordinate becomes `null`, not an
+// error) and times written as strings: no map with non-string keys, and the custom
+// time serializers only write strings.
+impl PlainJson for Notification {}
+
 /// `data_id` for a file: the topic without channel and version, then the file's path
 /// under the data directory (`wis2/<centre-id>/data/core/.../R6903247_274.nc`).
-pub fn data_id_for(topic: &str, relative_path: &str) -> String {
+pub fn data_id_for(topic: &str, relative_path: &RelPath) -> String {
     let mut levels = topic.split('/');
     let rest: Vec<&str> = match (levels.next(), levels.next()) {
         (Some("origin" | "cache"), Some(_)) => levels.collect(),
         _ => topic.split('/').collect(),
     };
     let prefix = rest.join("/");
-    let path = relative_path.trim_start_matches('/');
+    let path = relative_path.as_str();
     if prefix.is_empty() {
         path.to_string()
     } else {
@@ -335,28 +361,10 @@ pub fn data_id_for(topic: &str, relative_path: &str) -> String {
 }
 
 /// Public address of a file: `base_url` joined with the relative path, each path
-/// segment percent-encoded where needed.
-pub fn public_href(base_url: &str, relative_path: &str) -> String {
+/// segment percent-encoded where needed ([`RelPath::url_encoded`]).
+pub fn public_href(base_url: &str, relative_path: &RelPath) -> String {
     let base = base_url.trim_end_matches('/');
-    let encoded: Vec<String> = relative_path
-        .trim_start_matches('/')
-        .split('/')
-        .map(encode_segment)
-        .collect();
-    format!("{base}/{}", encoded.join("/"))
-}
-
-fn encode_segment(seg: &str) -> String {
-    let mut out = String::with_capacity(seg.len());
-    for b in seg.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    format!("{base}/{}", relative_path.url_encoded())
 }
 
 /// The fields of a WNM that the services key on (deduplication, uniqueness, log
@@ -372,7 +380,7 @@ pub struct Keys<'a> {
     pub integrity: Option<std::borrow::Cow<'a, str>>,
     /// The first link relation that says what the message is about (`canonical`,
     /// `update` or `deletion`).
-    pub rel: Option<&'static str>,
+    pub rel: Option<Relation>,
 }
 
 impl<'a> Keys<'a> {
@@ -413,12 +421,7 @@ impl<'a> Keys<'a> {
             .links
             .unwrap_or_default()
             .iter()
-            .find_map(|l| match l.rel.as_deref() {
-                Some("canonical") => Some("canonical"),
-                Some("update") => Some("update"),
-                Some("deletion") => Some("deletion"),
-                _ => None,
-            });
+            .find_map(|l| l.rel.as_deref().and_then(|r| r.parse().ok()));
         let (data_id, pubtime, integrity) = match m.properties {
             Some(p) => (p.data_id, p.pubtime, p.integrity.and_then(|i| i.value)),
             None => (None, None, None),
@@ -441,11 +444,15 @@ mod tests {
 
     const TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
 
+    fn rel(path: &str) -> RelPath {
+        RelPath::parse(path).expect("a relative path")
+    }
+
     fn spec() -> MessageSpec {
         MessageSpec {
-            data_id: data_id_for(TOPIC, "R6903247_274.nc"),
+            data_id: data_id_for(TOPIC, &rel("R6903247_274.nc")),
             metadata_id: Some("urn:wmo:md:fr-ifremer-argo:cor:msg:argo".into()),
-            href: public_href("https://data.example.org/argo/", "R6903247_274.nc"),
+            href: public_href("https://data.example.org/argo/", &rel("R6903247_274.nc")),
             media_type: Some("application/x-netcdf".into()),
             length: Some(122032),
             integrity: Some(Integrity::of_bytes(Method::Sha512, b"x")),
@@ -458,7 +465,7 @@ mod tests {
     #[test]
     fn data_id_drops_channel_and_version() {
         assert_eq!(
-            data_id_for(TOPIC, "sub/R6903247_274.nc"),
+            data_id_for(TOPIC, &rel("sub/R6903247_274.nc")),
             "wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers/sub/R6903247_274.nc"
         );
     }
@@ -466,7 +473,7 @@ mod tests {
     #[test]
     fn href_encodes_segments_not_slashes() {
         assert_eq!(
-            public_href("http://h/d/", "a b/c#d.nc"),
+            public_href("http://h/d/", &rel("a b/c#d.nc")),
             "http://h/d/a%20b/c%23d.nc"
         );
     }
@@ -539,6 +546,21 @@ mod tests {
     }
 
     #[test]
+    fn relations_parse_and_print_as_the_message_writes_them() {
+        for r in Relation::ALL {
+            assert_eq!(r.as_str().parse::<Relation>(), Ok(r));
+            assert_eq!(serde_json::to_string(&r).expect("JSON"), format!("\"{r}\""));
+        }
+        let e = "item"
+            .parse::<Relation>()
+            .expect_err("not a data link relation");
+        assert!(
+            e.to_string().contains("canonical, update or deletion"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn the_keys_are_read_with_escapes_and_without_the_optional_parts() {
         let k = Keys::parse(
             br#"{"id": "i\"1", "type": "Feature", "properties": {"data_id": "a\/b", "pubtime": "x",
@@ -550,7 +572,11 @@ mod tests {
         assert_eq!(k.data_id.as_deref(), Some("a/b"));
         assert_eq!(k.pubtime.as_deref(), Some("x"));
         assert_eq!(k.integrity.as_deref(), Some("V"));
-        assert_eq!(k.rel, Some("update"), "the first relation of the three");
+        assert_eq!(
+            k.rel,
+            Some(Relation::Update),
+            "the first relation of the three"
+        );
         assert_eq!(Keys::parse(b"{}").expect("an object"), Keys::default());
         assert!(Keys::parse(b"[1]").is_err());
         assert!(Keys::parse(b"not json").is_err());

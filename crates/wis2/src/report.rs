@@ -118,6 +118,9 @@ pub struct EtsReport {
     pub generated_by: String,
 }
 
+// Strings, counts, options and vectors of them, and plain enums.
+impl crate::json::PlainJson for Report {}
+
 /// The JSON document printed by `--json` and carried on the rejected topic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -201,7 +204,7 @@ impl Report {
 
     /// Compact JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        crate::json::to_string(self)
     }
 }
 

@@ -364,23 +364,14 @@ fn geometry_of(geometry: Option<&Value>, bbox: Option<&Value>) -> Result<Option<
     }
 }
 
+/// The bytes of a hex string (either case, surrounding blanks ignored).
 fn hex_decode(s: &str) -> Result<Vec<u8>, String> {
     let s = s.trim();
-    if !s.len().is_multiple_of(2) {
-        return Err(format!("odd number of hex digits ({})", s.len()));
-    }
-    let digit = |c: u8| -> Result<u8, String> {
-        match c {
-            b'0'..=b'9' => Ok(c - b'0'),
-            b'a'..=b'f' => Ok(c - b'a' + 10),
-            b'A'..=b'F' => Ok(c - b'A' + 10),
-            _ => Err(format!("`{}` is not a hex digit", c as char)),
-        }
-    };
-    s.as_bytes()
-        .chunks(2)
-        .map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?))
-        .collect()
+    hex::decode(s).map_err(|e| match e {
+        hex::FromHexError::OddLength => format!("odd number of hex digits ({})", s.len()),
+        hex::FromHexError::InvalidHexCharacter { c, .. } => format!("`{c}` is not a hex digit"),
+        other => other.to_string(),
+    })
 }
 
 /// Unsigned LEB128 varint (multiformats caps them at 9 bytes).

@@ -22,7 +22,11 @@
 //! # Ok::<(), wis2::validate::ValidateError>(())
 //! ```
 
+mod content;
+mod context;
+mod error;
 mod ets;
+pub mod ids;
 mod schema;
 mod structure;
 pub mod time;
@@ -32,50 +36,11 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::report::{Finding, Report, TestResult};
-use crate::topic::{self, Mode, TopicError, TopicTables};
+use crate::topic::{self, Mode, TopicTables};
 
-/// Test ids, one per requirement class of the WNM abstract test suite.
-pub mod ids {
-    /// The message validates against the authoritative WNM JSON Schema.
-    pub const VALIDATION: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/validation";
-    /// `id` is a UUID.
-    pub const IDENTIFIER: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/identifier";
-    /// `conformsTo` holds the WNM core class (or the deprecated `version: v04`).
-    pub const CONFORMANCE: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/conformance";
-    /// `geometry` is null, a Point or a Polygon in WGS84.
-    pub const GEOMETRY: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/geometry";
-    /// `properties.data_id` is a non-empty string.
-    pub const DATA_ID: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/data_id";
-    /// `properties.metadata_id` is `urn:wmo:md:<centre-id>:...` with the topic's centre-id.
-    pub const METADATA_ID: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/metadata_id";
-    /// `properties.pubtime` is RFC 3339 in UTC.
-    pub const PUBTIME: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/pubtime";
-    /// `datetime`, or `start_datetime` and `end_datetime`, RFC 3339 in UTC.
-    pub const TEMPORAL: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/temporal";
-    /// `links`: schemes, exactly one canonical/update/deletion.
-    pub const LINKS: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/links";
-    /// The message is at most 8192 bytes.
-    pub const MESSAGE_SIZE: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/message_size";
-    /// Inline `content`: encoding, at most 4096 encoded bytes.
-    pub const CONTENT: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/content";
-    /// The topic the message came on (WIS2 Topic Hierarchy).
-    pub const TOPIC: &str = crate::topic::TOPIC_TEST_ID;
+use context::Ctx;
 
-    /// Every WNM test, in report order (the topic test is added when a topic is given).
-    pub const ALL: [&str; 11] = [
-        VALIDATION,
-        IDENTIFIER,
-        CONFORMANCE,
-        GEOMETRY,
-        DATA_ID,
-        METADATA_ID,
-        PUBTIME,
-        TEMPORAL,
-        LINKS,
-        MESSAGE_SIZE,
-        CONTENT,
-    ];
-}
+pub use error::ValidateError;
 
 /// Where the validator finds the standards; `None` means built-in rules only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,33 +49,6 @@ pub struct ValidatorOptions {
     pub schema: Option<PathBuf>,
     /// A directory holding the WTH bundle's CSV tables.
     pub wth_dir: Option<PathBuf>,
-}
-
-/// The validator could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum ValidateError {
-    #[error(
-        "cannot read the WNM schema {path}: {source} (fix: pass --schema / WIS2_WNM_SCHEMA with the path of wis2-notification-message-bundled.json, or run `wis2-validate schema sync`)"
-    )]
-    SchemaRead {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "the WNM schema {path} is not JSON: {source} (fix: re-download it with `wis2-validate schema sync`)"
-    )]
-    SchemaJson {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error(
-        "the WNM schema {path} does not compile: {reason} (fix: use the bundled, self-contained schema wis2-notification-message-bundled.json; `wis2-validate schema sync` fetches it)"
-    )]
-    SchemaCompile { path: PathBuf, reason: String },
-    #[error(transparent)]
-    Topic(#[from] TopicError),
 }
 
 /// Runs the WNM test suite (and the topic test); build once, share between threads.
@@ -185,7 +123,7 @@ impl Validator {
                 for id in &ids::ALL[1..] {
                     if *id == ids::MESSAGE_SIZE {
                         let null = Value::Null;
-                        tests.push(ets::message_size(&ets::Ctx::new(&null, raw.len(), None)));
+                        tests.push(ets::message_size(&Ctx::new(&null, raw.len(), None)));
                     } else {
                         tests.push(TestResult::skipped(*id, "the message is not JSON"));
                     }
@@ -200,12 +138,7 @@ impl Validator {
 
     /// Checks a parsed message; the size test measures its compact serialization.
     pub fn check_value(&self, v: &Value, topic: Option<&str>) -> Report {
-        let mut counter = ByteCounter(0);
-        let size = match serde_json::to_writer(&mut counter, v) {
-            Ok(()) => counter.0,
-            Err(_) => 0,
-        };
-        self.run(v, size, topic)
+        self.run(v, crate::json::compact_len(v), topic)
     }
 
     /// Checks a topic alone (the WTH tables are used when loaded).
@@ -237,7 +170,7 @@ impl Validator {
     }
 
     fn run(&self, v: &Value, size: usize, topic: Option<&str>) -> Report {
-        let c = ets::Ctx::new(v, size, topic);
+        let c = Ctx::new(v, size, topic);
         let mut warnings = Vec::new();
         let mut tests = Vec::with_capacity(ids::ALL.len() + usize::from(topic.is_some()));
         tests.push(self.validation(v));
@@ -250,26 +183,13 @@ impl Validator {
         tests.push(ets::temporal(&c));
         tests.push(ets::links(&c));
         tests.push(ets::message_size(&c));
-        let expected = ets::integrity_warnings(&c, &mut warnings);
-        tests.push(ets::content(&c, expected, &mut warnings));
+        let expected = content::integrity_warnings(&c, &mut warnings);
+        tests.push(content::content(&c, expected, &mut warnings));
         if let Some(t) = topic {
             tests.push(topic::check_result(t, self.tables.as_ref(), Mode::Publish));
         }
         let subject = v.get("id").and_then(Value::as_str).map(str::to_string);
         Report::new(subject, tests, warnings)
-    }
-}
-
-/// Counts serialized bytes without keeping them.
-struct ByteCounter(usize);
-
-impl std::io::Write for ByteCounter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::report::Finding;
 
-use super::ValidateError;
+use super::error::ValidateError;
 
 /// A compiled WNM schema.
 pub(crate) struct Schema {

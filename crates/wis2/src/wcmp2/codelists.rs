@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Wcmp2Error;
+use super::error::Wcmp2Error;
 
 /// Contact roles (`contact-role.csv`).
 pub const CONTACT_ROLES: &[&str] = &["licensor", "producer", "processor", "host"];
@@ -223,80 +223,16 @@ pub fn read_codelist(path: &Path) -> Result<Vec<String>, Wcmp2Error> {
         path: path.to_path_buf(),
         source,
     })?;
-    let malformed = |reason: &str| Wcmp2Error::Codelist {
+    let entries = crate::codetable::entries(&text).map_err(|reason| Wcmp2Error::Codelist {
         path: path.to_path_buf(),
-        reason: reason.to_string(),
-    };
-    let rows = parse_csv(&text).map_err(|r| malformed(&r))?;
-    let mut rows = rows.into_iter();
-    let header = rows.next().ok_or_else(|| malformed("empty file"))?;
-    let col = header
-        .iter()
-        .position(|h| h.trim().eq_ignore_ascii_case("name"))
-        .ok_or_else(|| malformed("no `Name` column"))?;
-    let names: Vec<String> = rows
-        .filter_map(|r| r.get(col).map(|n| n.trim().to_string()))
-        .filter(|n| !n.is_empty())
-        .collect();
-    if names.is_empty() {
-        return Err(malformed("no entries"));
-    }
-    Ok(names)
-}
-
-/// Minimal RFC 4180 reader: quoted fields with `""` escapes, CRLF or LF.
-fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, String> {
-    let mut rows = Vec::new();
-    let mut row = Vec::new();
-    let mut field = String::new();
-    let mut in_quotes = false;
-    let mut pending = false;
-    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
-    while let Some(c) = chars.next() {
-        pending = true;
-        if in_quotes {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => in_quotes = false,
-                _ => field.push(c),
-            }
-            continue;
-        }
-        match c {
-            '"' => in_quotes = true,
-            ',' => row.push(std::mem::take(&mut field)),
-            '\r' => {}
-            '\n' => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-                pending = false;
-            }
-            _ => field.push(c),
-        }
-    }
-    if in_quotes {
-        return Err("unterminated quoted field".into());
-    }
-    if pending {
-        row.push(field);
-        rows.push(row);
-    }
-    Ok(rows)
+        reason,
+    })?;
+    Ok(entries.into_iter().map(|e| e.name).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_quotes_and_crlf() {
-        let rows = parse_csv("Name,Description\r\nhost,\"a, \"\"b\"\"\"\r\nx,y").expect("csv");
-        assert_eq!(rows[1], vec!["host".to_string(), "a, \"b\"".to_string()]);
-        assert_eq!(rows[2][0], "x");
-    }
 
     #[test]
     fn builtin_relations() {

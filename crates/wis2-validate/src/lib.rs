@@ -8,11 +8,16 @@
 //! the data verification of `--verify-data` and `verify` in [`verify`]. The one-shot
 //! commands live in [`oneshot`] and [`metadata_cmd`].
 
+pub mod cache;
+pub mod files;
 pub mod known;
 pub mod metadata_cmd;
 pub mod oneshot;
+pub mod output;
 pub mod seen;
 pub mod stage;
+pub mod standards;
+pub mod sync;
 pub mod verify;
 
 use std::future::Future;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use wis2_bus::cli::{Exit, GlobalArgs};
-use wis2_validate::{RunArgs, metadata_cmd, oneshot};
+use wis2_validate::{RunArgs, metadata_cmd, oneshot, output};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,8 +41,19 @@ fn main() -> ExitCode {
                 runtime.block_on(wis2_validate::run(config, wis2_bus::shutdown::signal()))
             })
             .map(|()| Exit::Done),
-        Command::OneShot(cmd) => Ok(oneshot::execute(cmd)),
-        Command::Metadata(args) => Ok(metadata_cmd::execute(args)),
+        Command::OneShot(cmd) => oneshot::execute(cmd),
+        Command::Metadata(args) => metadata_cmd::execute(args),
     };
-    wis2_bus::cli::exit("wis2-validate", outcome)
+    wis2_bus::cli::exit(output::BINARY, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Flattened structs and renamed flags (metadata's --schema) meet only here.
+        super::Cli::command().debug_assert();
+    }
 }

@@ -5,14 +5,24 @@
 //! available) and the WIS2 Topic Hierarchy; valid messages go on to `wis2-publish`,
 //! invalid ones go to the rejected topic with the full report (and to the dead
 //! letters). What the stage remembers between messages is in [`seen`] and [`known`];
-//! the data verification of `--verify-data` and `verify` in [`verify`]. The one-shot
-//! commands live in [`oneshot`] and [`metadata_cmd`].
+//! the data verification of `--verify-data` and `verify` in [`verify`]. The
+//! standards the checks use are found as [`standards`] says, in the [`cache`] that
+//! the `sync` commands fill through [`sync`].
+//!
+//! The one-shot commands live in [`oneshot`] and [`metadata_cmd`]; they read their
+//! inputs through [`files`] and print their reports and exit codes through
+//! [`output`].
 
+pub mod cache;
+pub mod files;
 pub mod known;
 pub mod metadata_cmd;
 pub mod oneshot;
+pub mod output;
 pub mod seen;
 pub mod stage;
+pub mod standards;
+pub mod sync;
 pub mod verify;
 
 use std::future::Future;
@@ -23,7 +33,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use wis2::validate::Validator;
-use wis2::wcmp2::{Wcmp2Checker, Wcmp2Options};
+use wis2::wcmp2::Wcmp2Checker;
 use wis2_bus::{Service, ServiceArgs};
 
 pub use known::KnownChannels;
@@ -36,7 +46,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub service: ServiceArgs,
     #[command(flatten)]
-    pub standards: oneshot::StandardsArgs,
+    pub standards: standards::StandardsArgs,
     /// Topic the built messages arrive on.
     #[arg(long = "created-topic", env = "WIS2_CREATED_TOPIC", default_value = wis2_bus::topics::CREATED)]
     pub created_topic: String,
@@ -46,13 +56,8 @@ pub struct RunArgs {
     /// Topic invalid messages go to, with their report.
     #[arg(long = "rejected-topic", env = "WIS2_REJECTED_TOPIC", default_value = wis2_bus::topics::REJECTED)]
     pub rejected_topic: String,
-    /// Bundled WCMP2 JSON Schema for the records of metadata messages (default: the
-    /// copy cached by `metadata sync`, else built-in rules only).
-    #[arg(long = "wcmp2-schema", env = "WIS2_WCMP2_SCHEMA")]
-    pub wcmp2_schema: Option<PathBuf>,
-    /// Directory of the WCMP2 code list CSVs (default: cached, else built-in).
-    #[arg(long = "wcmp2-codelists", env = "WIS2_WCMP2_CODELISTS")]
-    pub wcmp2_codelists: Option<PathBuf>,
+    #[command(flatten)]
+    pub wcmp2: standards::Wcmp2Args,
     /// Folder of the centre's WCMP2 records: their MQTT link channels announce the
     /// data topics (records published through the chain are added as they pass).
     #[arg(long = "records-dir", env = "WIS2_RECORDS_DIR")]
@@ -94,19 +99,12 @@ impl RunArgs {
             .service
             .check("wis2-validate")
             .context("invalid broker settings")?;
-        let validator = oneshot::load_validator(&self.standards)?;
-        let wcmp2 = Wcmp2Checker::new(&Wcmp2Options {
-            schema: self
-                .wcmp2_schema
-                .clone()
-                .or_else(metadata_cmd::cached_wcmp2_schema),
-            codelists_dir: self
-                .wcmp2_codelists
-                .clone()
-                .or_else(metadata_cmd::cached_codelists_dir),
-            wth_dir: self.standards.resolve().wth_dir,
-        })
-        .context("cannot set up the WCMP2 checker")?;
+        let validator = standards::load_validator(&self.standards)?;
+        let wcmp2_options = self.wcmp2.resolve(
+            self.standards.wth_dir.clone(),
+            &self.standards.cache.cache(),
+        );
+        let wcmp2 = Wcmp2Checker::new(&wcmp2_options).context("cannot set up the WCMP2 checker")?;
         let known = KnownChannels::default();
         if let Some(dir) = &self.records_dir {
             known.load_dir(dir);

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use wis2_validate::{RunArgs, metadata_cmd, oneshot};
+use wis2_validate::{RunArgs, metadata_cmd, oneshot, output};
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -18,14 +18,25 @@ enum Command {
 
 fn main() -> ExitCode {
     wis2_bus::cli::main(
-        "wis2-validate",
+        output::BINARY,
         "Checks WIS2 notification messages, topics and WCMP2 records",
         |command| match command {
             Command::Run(args) => {
                 wis2_bus::service::serve(&args.service.runtime, args.check(), wis2_validate::run)
             }
-            Command::OneShot(cmd) => Ok(oneshot::execute(cmd)),
-            Command::Metadata(args) => Ok(metadata_cmd::execute(args)),
+            Command::OneShot(cmd) => oneshot::execute(cmd),
+            Command::Metadata(args) => metadata_cmd::execute(args),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Flattened structs and renamed flags (metadata's --schema) meet only here.
+        wis2_bus::cli::Cli::<super::Command>::command().debug_assert();
+    }
 }

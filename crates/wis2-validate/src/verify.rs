@@ -15,7 +15,6 @@
 //! downloaded, is rejected.
 
 use std::io::Read;
-use std::path::PathBuf;
 
 use std::time::Duration;
 
@@ -25,6 +24,8 @@ use clap::Args;
 use serde_json::Value;
 use wis2::hash::{Digested, Method, digest_reader};
 use wis2::report::{Finding, Report, TestResult};
+
+use crate::files::FileArgs;
 
 /// The link's `length` equals the number of bytes served.
 pub const LENGTH_TEST_ID: &str = "https://wis2-chain.org/conf/verify/length";
@@ -66,13 +67,12 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
 
 /// `verify FILE... [--json] [--max-bytes N] [--timeout-secs S]`
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("files", |a| a.help(
+    "Message files (JSON; a FeatureCollection: each feature); `-` reads standard input"
+)))]
 pub struct VerifyArgs {
-    /// Message files (JSON; a FeatureCollection: each feature); `-` reads standard input.
-    #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
-    /// Print the reports as JSON (one `ets-report` document per line).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub input: FileArgs,
     /// Do not read more than this many bytes of a file: larger files are reported as
     /// not verified (SKIPPED) instead of being downloaded in full.
     #[arg(long = "max-bytes", value_name = "BYTES")]
@@ -80,23 +80,6 @@ pub struct VerifyArgs {
     /// Time limit of each download in seconds (connection, answer and body).
     #[arg(long = "timeout-secs", value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT.as_secs())]
     pub timeout_secs: u64,
-}
-
-/// The messages of one parsed file: the file itself, or each feature of a
-/// FeatureCollection, with their subject (`file` or `file#/features/i`).
-pub fn messages_of(name: &str, value: Value) -> Vec<(String, Value)> {
-    if value.get("type").and_then(Value::as_str) == Some("FeatureCollection") {
-        let features = match value.get("features").and_then(Value::as_array) {
-            Some(f) => f.clone(),
-            None => Vec::new(),
-        };
-        return features
-            .into_iter()
-            .enumerate()
-            .map(|(i, f)| (format!("{name}#/features/{i}"), f))
-            .collect();
-    }
-    vec![(name.to_string(), value)]
 }
 
 /// Verifies one message's data and reports it: `download`, `length` and

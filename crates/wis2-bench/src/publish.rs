@@ -64,7 +64,7 @@ fn envelopes(
         let env = Envelope::new(
             topic,
             Some(uuid::Uuid::new_v4().to_string()),
-            Some(format!("bench/{i}")),
+            Some(wis2::path::RelPath::parse(&format!("bench/{i}"))?),
             serde_json::to_string(&m)?,
         )?;
         out.push(env.to_vec());

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use wis2::message::Relation;
+use wis2::path::RelPath;
 
 /// A notification message on its way to the WIS2 topic.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -16,7 +18,7 @@ pub struct Envelope {
     pub event_id: Option<String>,
     /// Path of the file under the data directory, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub path: Option<RelPath>,
     /// The WNM, byte for byte as it will be published.
     pub message: Box<RawValue>,
     /// For a metadata message: the WCMP2 record it announces, checked by
@@ -44,7 +46,7 @@ impl Envelope {
     pub fn new(
         topic: impl Into<String>,
         event_id: Option<String>,
-        path: Option<String>,
+        path: Option<RelPath>,
         message_json: String,
     ) -> Result<Self, EnvelopeError> {
         let message = RawValue::from_string(message_json).map_err(EnvelopeError::Message)?;
@@ -87,7 +89,7 @@ pub struct Rejection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub path: Option<RelPath>,
     pub report: wis2::report::Report,
     pub message: Box<RawValue>,
 }
@@ -106,11 +108,11 @@ pub struct Confirmation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub path: Option<RelPath>,
     pub topic: String,
     pub message_id: String,
     pub data_id: String,
-    pub rel: String,
+    pub rel: Relation,
 }
 
 impl Confirmation {

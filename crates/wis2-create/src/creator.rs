@@ -4,9 +4,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use wis2::event::{CloudEvent, FileChange};
+use wis2::event::{CloudEvent, FileChange, FileData};
 use wis2::formats;
 use wis2::message::{MessageSpec, Notification, Relation, Temporal, data_id_for, public_href};
+use wis2::path::RelPath;
 
 use crate::settings::CreateSettings;
 use crate::{content, digest};
@@ -146,7 +147,7 @@ impl Creator {
     }
 
     fn check_centre(settings: &CreateSettings) -> Result<(), CreateError> {
-        let topic_centre = settings.topic.split('/').nth(3).unwrap_or_default();
+        let topic_centre = settings.topic.centre_id();
         if topic_centre != settings.centre_id {
             return Err(CreateError::CentreMismatch {
                 topic_centre: topic_centre.to_string(),
@@ -160,9 +161,9 @@ impl Creator {
         &self.settings
     }
 
-    /// The path of `file` relative to the data directory (`/`-separated), checking
-    /// that it resolves inside it.
-    pub fn relative_path(&self, file: &Path) -> Result<String, CreateError> {
+    /// The path of `file` relative to the data directory, checking that it resolves
+    /// inside it.
+    pub fn relative_path(&self, file: &Path) -> Result<RelPath, CreateError> {
         let abs = if file.is_absolute() {
             file.to_path_buf()
         } else if file.exists() {
@@ -190,11 +191,17 @@ impl Creator {
             .map(|c| c.as_os_str().to_str())
             .collect::<Option<Vec<&str>>>()
             .ok_or_else(|| CreateError::NotUtf8(file.display().to_string()))?;
-        Ok(parts.join("/"))
+        RelPath::parse(&parts.join("/")).map_err(|_| {
+            CreateError::Outside(
+                file.display().to_string(),
+                self.data_root.display().to_string(),
+            )
+        })
     }
 
     /// Whether `rel` is a WCMP2 record of the metadata folder.
-    pub fn is_metadata(&self, rel: &str) -> bool {
+    pub fn is_metadata(&self, rel: &RelPath) -> bool {
+        let rel = rel.as_str();
         let dir = self.settings.metadata_dir.trim_matches('/');
         !dir.is_empty()
             && rel.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
@@ -203,21 +210,20 @@ impl Creator {
 
     /// The topic messages about `rel` go to: the metadata topic for records, the
     /// data topic otherwise.
-    pub fn topic_for(&self, rel: &str) -> String {
+    pub fn topic_for(&self, rel: &RelPath) -> String {
         if self.is_metadata(rel) {
             wis2::metadata::metadata_topic(&self.settings.centre_id)
         } else {
-            self.settings.topic.clone()
+            self.settings.topic.to_string()
         }
     }
 
     /// The notification of a new or changed WCMP2 record, and the record itself.
     pub fn record_message(
         &self,
-        rel: &str,
+        rel: &RelPath,
         relation: Relation,
     ) -> Result<(Notification, String), CreateError> {
-        let rel_path = wis2::event::check_relative(rel)?;
         let io = |source| CreateError::Io {
             path: rel.to_string(),
             source,
@@ -240,7 +246,7 @@ impl Creator {
         let spec = wis2::metadata::spec_for_record(
             &self.settings.centre_id,
             &facts,
-            public_href(&self.settings.base_url, &rel_path),
+            public_href(&self.settings.base_url, rel),
             relation,
             bytes.len() as u64,
             integrity,
@@ -261,15 +267,14 @@ impl Creator {
     /// The notification of a removed WCMP2 record whose id is `record_id`.
     pub fn record_deletion(
         &self,
-        rel: &str,
+        rel: &RelPath,
         record_id: Option<&str>,
     ) -> Result<Notification, CreateError> {
-        let rel_path = wis2::event::check_relative(rel)?;
         let id = record_id.ok_or_else(|| CreateError::DeletionWithoutRecordId(rel.to_string()))?;
         let spec = wis2::metadata::spec_for_deletion(
             &self.settings.centre_id,
             id,
-            public_href(&self.settings.base_url, &rel_path),
+            public_href(&self.settings.base_url, rel),
         )
         .map_err(|e| CreateError::Metadata(rel.to_string(), e))?;
         Ok(Notification::build(spec))
@@ -281,11 +286,14 @@ impl Creator {
     /// limit, when larger), read whole, then hashed, described and inlined from
     /// memory; larger, streamed through the digest (see [`digest`]), then opened
     /// again for its format's header and values.
-    pub fn message_for(&self, rel: &str, relation: Relation) -> Result<Notification, CreateError> {
+    pub fn message_for(
+        &self,
+        rel: &RelPath,
+        relation: Relation,
+    ) -> Result<Notification, CreateError> {
         if self.is_metadata(rel) {
             return self.record_message(rel, relation).map(|(m, _)| m);
         }
-        let rel_path = wis2::event::check_relative(rel)?;
         let io = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 CreateError::Gone(rel.to_string())
@@ -355,9 +363,9 @@ impl Creator {
             .filter(|b| content::may_fit(b.len() as u64, limit))
             .and_then(|b| content::inline(b, Some(&facts.media_type), limit));
         Ok(self.build(MessageSpec {
-            data_id: data_id_for(&self.settings.topic, &rel_path),
+            data_id: data_id_for(self.settings.topic.as_str(), rel),
             metadata_id: Some(self.settings.metadata_id.clone()),
-            href: public_href(&self.settings.base_url, &rel_path),
+            href: public_href(&self.settings.base_url, rel),
             media_type: Some(facts.media_type),
             length: Some(digested.length),
             integrity: Some(digested.integrity),
@@ -390,16 +398,15 @@ impl Creator {
     }
 
     /// The deletion message of a file that is gone.
-    pub fn deletion_for(&self, rel: &str) -> Result<Notification, CreateError> {
-        let rel_path = wis2::event::check_relative(rel)?;
+    pub fn deletion_for(&self, rel: &RelPath) -> Result<Notification, CreateError> {
         Ok(Notification::build(MessageSpec {
-            data_id: data_id_for(&self.settings.topic, &rel_path),
+            data_id: data_id_for(self.settings.topic.as_str(), rel),
             metadata_id: Some(self.settings.metadata_id.clone()),
-            href: public_href(&self.settings.base_url, &rel_path),
+            href: public_href(&self.settings.base_url, rel),
             media_type: Some(
                 self.formats
                     .media_types
-                    .sniff(&[], Path::new(rel))
+                    .sniff(&[], rel.as_ref())
                     .to_string(),
             ),
             temporal: Temporal::Unknown,
@@ -419,24 +426,34 @@ impl Creator {
         ev: &CloudEvent,
     ) -> Result<(Notification, Option<String>), CreateError> {
         let (change, data) = ev.file_event()?;
+        self.file_parts(change, &data)
+    }
+
+    /// The message for a file event's change and data and, for a metadata record,
+    /// the record.
+    pub fn file_parts(
+        &self,
+        change: FileChange,
+        data: &FileData,
+    ) -> Result<(Notification, Option<String>), CreateError> {
         let relation = match change {
             FileChange::Created => Relation::Canonical,
             FileChange::Updated => Relation::Update,
             FileChange::Deleted => Relation::Deletion,
         };
-        if self.is_metadata(data.path.as_str()) {
+        if self.is_metadata(&data.path) {
             return match relation {
                 Relation::Deletion => self
-                    .record_deletion(data.path.as_str(), data.record_id.as_deref())
+                    .record_deletion(&data.path, data.record_id.as_deref())
                     .map(|m| (m, None)),
                 r => self
-                    .record_message(data.path.as_str(), r)
+                    .record_message(&data.path, r)
                     .map(|(m, rec)| (m, Some(rec))),
             };
         }
         match relation {
-            Relation::Deletion => self.deletion_for(data.path.as_str()).map(|m| (m, None)),
-            r => self.message_for(data.path.as_str(), r).map(|m| (m, None)),
+            Relation::Deletion => self.deletion_for(&data.path).map(|m| (m, None)),
+            r => self.message_for(&data.path, r).map(|m| (m, None)),
         }
     }
 }

@@ -53,9 +53,11 @@ fn message(file: PathBuf, rel: Relation, settings: CreateSettings) -> anyhow::Re
             // A file outside the data directory: its own folder is the data directory.
             let name = file
                 .file_name()
-                .with_context(|| format!("{} has no file name", file.display()))?
-                .to_string_lossy()
-                .into_owned();
+                .and_then(|n| n.to_str())
+                .and_then(|n| wis2::path::RelPath::parse(n).ok())
+                .with_context(|| {
+                    format!("{} has no file name in UTF-8: rename it", file.display())
+                })?;
             let mut s = settings;
             s.data_dir = file
                 .parent()

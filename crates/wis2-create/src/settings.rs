@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use wis2::formats;
 use wis2::hash::Method;
+use wis2::topic::Topic;
 
 /// The default WIS2 topic: Argo profiles of Ifremer.
 pub const DEFAULT_TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
@@ -44,7 +45,7 @@ pub struct CreateSettings {
 
     /// WIS2 topic the data are published on.
     #[arg(long = "topic", env = "WIS2_TOPIC", default_value = DEFAULT_TOPIC)]
-    pub topic: String,
+    pub topic: Topic,
 
     /// Integrity method: sha256, sha384, sha512, sha3-256, sha3-384 or sha3-512.
     #[arg(

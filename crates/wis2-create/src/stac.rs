@@ -159,7 +159,7 @@ impl Creator {
                 .map(str::to_string);
         }
         Ok(self.build(MessageSpec {
-            data_id: data_id_for(&self.settings.topic, &place.rel),
+            data_id: data_id_for(self.settings.topic.as_str(), &place.rel),
             metadata_id: Some(self.settings.metadata_id.clone()),
             href: asset.href.trim().to_string(),
             media_type,

@@ -1,7 +1,7 @@
 //! The service's stage: a file event (or an upstream STAC item event) in, an
 //! [`Envelope`] per message out, for `wis2-validate`.
 
-use wis2::event::{CloudEvent, FileChange};
+use wis2::event::{CloudEvent, FileChange, FileData};
 use wis2_bus::envelope::Envelope;
 use wis2_bus::{Delivery, Failure, Output, Stage, Work};
 
@@ -13,17 +13,54 @@ pub struct CreateStage {
     pub(crate) created_topic: String,
 }
 
+/// An event, parsed once.
+pub enum Incoming {
+    /// A file event of `wis2-watch`, with its data.
+    File {
+        event: CloudEvent,
+        change: FileChange,
+        data: FileData,
+    },
+    /// An upstream event carrying a STAC item.
+    Stac(CloudEvent),
+}
+
+impl Incoming {
+    fn event(&self) -> &CloudEvent {
+        match self {
+            Incoming::File { event, .. } | Incoming::Stac(event) => event,
+        }
+    }
+}
+
+/// A failure to build a message, as its dead letter says it.
+fn fail(e: impl Into<CreateError>) -> Failure {
+    Failure::new(format!("{:#}", e.into()))
+}
+
 impl Stage for CreateStage {
-    type Input = CloudEvent;
+    type Input = Incoming;
     const NAME: &'static str = "wis2-create";
     /// Reads and hashes files.
     const WORK: Work = Work::Blocking;
 
-    fn parse(&self, d: &Delivery) -> Result<CloudEvent, Failure> {
-        CloudEvent::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))
+    fn parse(&self, d: &Delivery) -> Result<Incoming, Failure> {
+        let event = CloudEvent::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
+        Ok(match EventKind::of(&event) {
+            EventKind::Stac => Incoming::Stac(event),
+            EventKind::File => {
+                let (change, data) = event.file_event().map_err(fail)?;
+                Incoming::File {
+                    event,
+                    change,
+                    data,
+                }
+            }
+        })
     }
 
-    fn describe(&self, ev: &CloudEvent) -> String {
+    fn describe(&self, input: &Incoming) -> String {
+        let ev = input.event();
         format!(
             "event_id={} subject={}",
             ev.id,
@@ -31,38 +68,31 @@ impl Stage for CreateStage {
         )
     }
 
-    fn handle(&self, ev: &CloudEvent) -> Result<Vec<Output>, Failure> {
-        let fail = |e: CreateError| Failure::new(format!("{e:#}"));
-        let (msgs, path, record, reannounce) = match EventKind::of(ev) {
-            EventKind::File => {
-                let (msg, record) = self.creator.envelope_parts(ev).map_err(fail)?;
-                let data = ev.file_event().ok().map(|(_, data)| data);
-                let reannounce = data.as_ref().is_some_and(|d| d.reannounce);
-                (
-                    vec![msg],
-                    data.map(|d| d.path.into_string()),
-                    record,
-                    reannounce,
-                )
+    fn handle(&self, input: &Incoming) -> Result<Vec<Output>, Failure> {
+        let (msgs, path, record, reannounce) = match input {
+            Incoming::File { change, data, .. } => {
+                let (msg, record) = self.creator.file_parts(*change, data).map_err(fail)?;
+                (vec![msg], Some(&data.path), record, data.reannounce)
             }
             // STAC messages have no file of wis2-watch to confirm: no path.
-            EventKind::Stac => (
+            Incoming::Stac(ev) => (
                 self.creator.messages_for_stac_event(ev).map_err(fail)?,
                 None,
                 None,
                 false,
             ),
         };
-        let topic = match &path {
+        let topic = match path {
             Some(p) => self.creator.topic_for(p),
-            None => self.creator.settings.topic.clone(),
+            None => self.creator.settings.topic.to_string(),
         };
+        let event_id = &input.event().id;
         let mut out = Vec::with_capacity(msgs.len());
         for msg in msgs {
             let mut env = Envelope::new(
                 topic.clone(),
-                Some(ev.id.clone()),
-                path.clone(),
+                Some(event_id.clone()),
+                path.cloned(),
                 msg.to_json(),
             )
             .map_err(|e| Failure::new(e.to_string()))?;
@@ -73,7 +103,7 @@ impl Stage for CreateStage {
             }
             env.reannounce = reannounce;
             tracing::info!(
-                event_id = ev.id,
+                event_id,
                 message_id = %msg.id,
                 data_id = msg.properties.data_id,
                 "message built"

@@ -19,6 +19,11 @@ const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared");
 const BIN: &str = env!("CARGO_BIN_EXE_wis2-create");
 const STAC_EVENT: &str = "data/wnm/ifremer_netcdf-creation-cloudevent_STAC.json";
 
+/// A relative data path of a test.
+fn rel(path: &str) -> wis2::path::RelPath {
+    wis2::path::RelPath::parse(path).expect("a relative path")
+}
+
 fn shared(p: &str) -> PathBuf {
     Path::new(SHARED).join(p)
 }
@@ -112,7 +117,7 @@ fn every_sample_file_gives_a_valid_message_or_a_clear_error() {
         assert!(!names.is_empty(), "{dir} has sample files");
         for name in names {
             let bytes = std::fs::read(root.join(&name)).expect("read");
-            match c.message_for(&name, Relation::Canonical) {
+            match c.message_for(&rel(&name), Relation::Canonical) {
                 Ok(msg) => {
                     assert_valid(&v, &msg, &name);
                     let m = msg.to_value();
@@ -144,7 +149,7 @@ fn bufr_and_netcdf_media_types_by_content() {
     let c = creator(&shared("data/bufr"), &[]);
     let m = c
         .message_for(
-            "A_IOBH03LFPW161000_C_EDZW_20240216112202_27622614.bin",
+            &rel("A_IOBH03LFPW161000_C_EDZW_20240216112202_27622614.bin"),
             Relation::Update,
         )
         .expect("bufr")
@@ -153,7 +158,7 @@ fn bufr_and_netcdf_media_types_by_content() {
     assert_eq!(link(&m)["rel"], "update");
     let c = creator(&shared("data/argo"), &[]);
     let m = c
-        .message_for("R6903247_274.nc", Relation::Canonical)
+        .message_for(&rel("R6903247_274.nc"), Relation::Canonical)
         .expect("argo")
         .to_value();
     assert_eq!(link(&m)["type"], "application/x-netcdf");
@@ -171,7 +176,9 @@ fn each_integrity_method_small_and_large_files() {
     for m in Method::ALL {
         let c = creator(dir.path(), &["--integrity", m.as_str()]);
         for (name, bytes) in [("R6903247_274.nc", &argo), ("big.dat", &big)] {
-            let msg = c.message_for(name, Relation::Canonical).expect("message");
+            let msg = c
+                .message_for(&rel(name), Relation::Canonical)
+                .expect("message");
             assert_valid(&v, &msg, &format!("{name} {m}"));
             let i = msg.properties.integrity.as_ref().expect("integrity");
             assert_eq!(i.method, m);
@@ -202,7 +209,9 @@ fn inline_content_round_trips_and_respects_the_limit() {
     .expect("copy");
 
     let c = creator(dir.path(), &["--inline-max-bytes", "4096"]);
-    let msg = c.message_for("obs.csv", Relation::Canonical).expect("csv");
+    let msg = c
+        .message_for(&rel("obs.csv"), Relation::Canonical)
+        .expect("csv");
     assert_valid(&v, &msg, "csv");
     let content = msg.properties.content.as_ref().expect("content");
     assert_eq!(content.encoding, "utf-8");
@@ -215,7 +224,9 @@ fn inline_content_round_trips_and_respects_the_limit() {
     );
 
     for (name, bytes) in [("blob.raw", &bin), ("synop.bufr", &bufr)] {
-        let msg = c.message_for(name, Relation::Canonical).expect("binary");
+        let msg = c
+            .message_for(&rel(name), Relation::Canonical)
+            .expect("binary");
         assert_valid(&v, &msg, name);
         let content = msg.properties.content.as_ref().expect("content");
         assert_eq!(content.encoding, "base64", "{name}");
@@ -232,35 +243,45 @@ fn inline_content_round_trips_and_respects_the_limit() {
     }
     // Over 4096 bytes: a link only.
     let msg = c
-        .message_for("R6903247_274.nc", Relation::Canonical)
+        .message_for(&rel("R6903247_274.nc"), Relation::Canonical)
         .expect("nc");
     assert!(msg.properties.content.is_none());
     // The setting is a limit on the encoded value: 256 bytes are 344 in base64.
     let c = creator(dir.path(), &["--inline-max-bytes", "300"]);
     let msg = c
-        .message_for("blob.raw", Relation::Canonical)
+        .message_for(&rel("blob.raw"), Relation::Canonical)
         .expect("blob");
     assert!(msg.properties.content.is_none());
-    let msg = c.message_for("obs.csv", Relation::Canonical).expect("csv");
+    let msg = c
+        .message_for(&rel("obs.csv"), Relation::Canonical)
+        .expect("csv");
     assert!(msg.properties.content.is_some());
     // Above 4096 the WNM limit applies.
     let big = vec![b'a'; 4097];
     std::fs::write(dir.path().join("big.txt"), &big).expect("write");
     let c = creator(dir.path(), &["--inline-max-bytes", "100000"]);
-    let msg = c.message_for("big.txt", Relation::Canonical).expect("big");
+    let msg = c
+        .message_for(&rel("big.txt"), Relation::Canonical)
+        .expect("big");
     assert!(msg.properties.content.is_none());
     std::fs::write(dir.path().join("big.txt"), &big[..4096]).expect("write");
-    let msg = c.message_for("big.txt", Relation::Canonical).expect("4096");
+    let msg = c
+        .message_for(&rel("big.txt"), Relation::Canonical)
+        .expect("4096");
     assert_eq!(msg.properties.content.as_ref().expect("content").size, 4096);
     assert_valid(&v, &msg, "4096 bytes of text");
     // Text whose JSON escaping would take the message over 8192 bytes: link only.
     std::fs::write(dir.path().join("ctl.txt"), vec![1u8; 4000]).expect("write");
-    let msg = c.message_for("ctl.txt", Relation::Canonical).expect("ctl");
+    let msg = c
+        .message_for(&rel("ctl.txt"), Relation::Canonical)
+        .expect("ctl");
     assert!(msg.properties.content.is_none());
     assert!(msg.to_json().len() <= 8192);
     // Off by default.
     let c = creator(dir.path(), &[]);
-    let msg = c.message_for("obs.csv", Relation::Canonical).expect("csv");
+    let msg = c
+        .message_for(&rel("obs.csv"), Relation::Canonical)
+        .expect("csv");
     assert!(msg.properties.content.is_none());
 }
 
@@ -271,7 +292,9 @@ fn media_type_table_after_content_sniffing() {
     let bufr = std::fs::read(shared("data/bufr/pdbufr_synop_wigos.bufr")).expect("read");
     std::fs::write(dir.path().join("synop.dat"), &bufr).expect("write");
     let c = creator(dir.path(), &[]);
-    let m = c.message_for("obs.dat", Relation::Canonical).expect("dat");
+    let m = c
+        .message_for(&rel("obs.dat"), Relation::Canonical)
+        .expect("dat");
     assert_eq!(
         link(&m.to_value())["type"],
         "application/octet-stream",
@@ -281,15 +304,20 @@ fn media_type_table_after_content_sniffing() {
         dir.path(),
         &["--media-type", ".DAT=text/csv", "--media-type", "x=a/b"],
     );
-    let m = c.message_for("obs.dat", Relation::Canonical).expect("dat");
+    let m = c
+        .message_for(&rel("obs.dat"), Relation::Canonical)
+        .expect("dat");
     assert_eq!(link(&m.to_value())["type"], "text/csv");
     // The content says BUFR: that wins over the extension.
     let m = c
-        .message_for("synop.dat", Relation::Canonical)
+        .message_for(&rel("synop.dat"), Relation::Canonical)
         .expect("bufr");
     assert_eq!(link(&m.to_value())["type"], "application/bufr");
     // Deletions (no content to sniff) use the table too.
-    let m = c.deletion_for("gone.dat").expect("deletion").to_value();
+    let m = c
+        .deletion_for(&rel("gone.dat"))
+        .expect("deletion")
+        .to_value();
     assert_eq!(link(&m)["type"], "text/csv");
     assert_eq!(link(&m)["rel"], "deletion");
     // Comma-separated, as in WIS2_MEDIA_TYPES.

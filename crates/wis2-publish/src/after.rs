@@ -84,7 +84,7 @@ impl AfterPublication {
             topic: env.topic.clone(),
             message_id: f.id.clone(),
             data_id: f.data_id.clone(),
-            rel: f.rel.as_str().to_string(),
+            rel: f.rel,
         };
         Output::new(self.published_topic.clone(), confirmation.to_vec())
     }

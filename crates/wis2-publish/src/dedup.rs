@@ -200,7 +200,7 @@ impl Dedup {
         }
         let claim = match self
             .store
-            .check(&f.id, &f.data_id, f.state(), f.rel.as_str(), !c.reannounce)
+            .check(&f.id, &f.data_id, f.state(), f.rel, !c.reannounce)
             .map_err(|e| Failure::new(e.to_string()))?
         {
             Seen::New => Claim::New,

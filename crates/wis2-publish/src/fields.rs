@@ -86,7 +86,7 @@ impl Fields {
     pub fn record(&self, topic: &str) -> Published {
         Published {
             integrity: self.state().map(str::to_string),
-            rel: self.rel.as_str().to_string(),
+            rel: self.rel,
             message_id: self.id.clone(),
             topic: topic.to_string(),
             pubtime: self.pubtime.clone(),

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use wis2::topic::Topic;
 use wis2_bus::envelope::Envelope;
 use wis2_bus::stage::{BatchStep, Step};
 use wis2_bus::{AfterAck, Delivery, Failure, Output, Stage, Work};
@@ -165,10 +166,9 @@ impl Stage for PublishStage {
 
     fn parse(&self, d: &Delivery) -> Result<Parsed, Failure> {
         let env = Envelope::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
-        if !env.topic.starts_with("origin/a/wis2/") {
+        if let Err(e) = Topic::parse(&env.topic) {
             return Err(Failure::new(format!(
-                "topic `{}` is not a WIS2 origin topic: publish under origin/a/wis2/<centre-id>/",
-                env.topic
+                "{e}; publish under origin/a/wis2/<centre-id>/ (send the message through wis2-validate)"
             )));
         }
         let fields = Fields::of(env.message_bytes())?;

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
+use wis2::message::Relation;
 
 const LAST: TableDefinition<&str, &[u8]> = TableDefinition::new("last_published");
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
@@ -34,7 +35,7 @@ const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
 pub struct Published {
     /// Integrity value, or `None` for a deletion.
     pub integrity: Option<String>,
-    pub rel: String,
+    pub rel: Relation,
     pub message_id: String,
     pub topic: String,
     pub pubtime: String,
@@ -159,7 +160,7 @@ impl PublishedStore {
         &self,
         data_id: &str,
         integrity: Option<&str>,
-        rel: &str,
+        rel: Relation,
     ) -> Result<bool, StoreError> {
         Ok(self
             .last(data_id)?
@@ -173,7 +174,7 @@ impl PublishedStore {
         message_id: &str,
         data_id: &str,
         integrity: Option<&str>,
-        rel: &str,
+        rel: Relation,
         state_too: bool,
     ) -> Result<Seen, StoreError> {
         if !message_id.is_empty()
@@ -288,10 +289,10 @@ impl PublishedStore {
 mod tests {
     use super::*;
 
-    fn p(integrity: Option<&str>, rel: &str) -> Published {
+    fn p(integrity: Option<&str>, rel: Relation) -> Published {
         Published {
             integrity: integrity.map(str::to_string),
-            rel: rel.into(),
+            rel,
             message_id: "m".into(),
             topic: "t".into(),
             pubtime: "2026-01-01T00:00:00Z".into(),
@@ -304,29 +305,29 @@ mod tests {
     fn duplicates_changes_and_deletions() {
         let dir = tempfile::tempdir().unwrap();
         let s = PublishedStore::open(dir.path()).unwrap();
-        assert!(!s.is_duplicate("d", Some("A"), "canonical").unwrap());
-        s.record("d", &p(Some("A"), "canonical")).unwrap();
-        assert!(s.is_duplicate("d", Some("A"), "canonical").unwrap());
+        assert!(!s.is_duplicate("d", Some("A"), Relation::Canonical).unwrap());
+        s.record("d", &p(Some("A"), Relation::Canonical)).unwrap();
+        assert!(s.is_duplicate("d", Some("A"), Relation::Canonical).unwrap());
         assert!(
-            !s.is_duplicate("d", Some("B"), "update").unwrap(),
+            !s.is_duplicate("d", Some("B"), Relation::Update).unwrap(),
             "a change is published"
         );
         assert!(
-            !s.is_duplicate("d", None, "deletion").unwrap(),
+            !s.is_duplicate("d", None, Relation::Deletion).unwrap(),
             "a deletion is published"
         );
-        let mut del = p(None, "deletion");
+        let mut del = p(None, Relation::Deletion);
         del.message_id = "m2".into();
         s.record("d", &del).unwrap();
-        assert!(s.is_duplicate("d", None, "deletion").unwrap());
+        assert!(s.is_duplicate("d", None, Relation::Deletion).unwrap());
         assert!(
-            !s.is_duplicate("d", Some("A"), "canonical").unwrap(),
+            !s.is_duplicate("d", Some("A"), Relation::Canonical).unwrap(),
             "created again after a deletion"
         );
         drop(s);
         let s = PublishedStore::open(dir.path()).unwrap();
         assert!(
-            s.is_duplicate("d", None, "deletion").unwrap(),
+            s.is_duplicate("d", None, Relation::Deletion).unwrap(),
             "survives a restart"
         );
         assert_eq!(s.len().unwrap(), 1);
@@ -343,20 +344,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = PublishedStore::open(dir.path()).unwrap();
         assert_eq!(
-            s.check("m", "d", Some("A"), "canonical", true).unwrap(),
+            s.check("m", "d", Some("A"), Relation::Canonical, true)
+                .unwrap(),
             Seen::New
         );
-        s.record("d", &p(Some("A"), "canonical")).unwrap();
+        s.record("d", &p(Some("A"), Relation::Canonical)).unwrap();
         assert!(matches!(
-            s.check("m", "d", Some("A"), "canonical", false).unwrap(),
+            s.check("m", "d", Some("A"), Relation::Canonical, false)
+                .unwrap(),
             Seen::SameMessage(_)
         ));
         assert!(matches!(
-            s.check("m-new", "d", Some("A"), "canonical", true).unwrap(),
+            s.check("m-new", "d", Some("A"), Relation::Canonical, true)
+                .unwrap(),
             Seen::SameState(_)
         ));
         assert_eq!(
-            s.check("m-new", "d", Some("A"), "canonical", false)
+            s.check("m-new", "d", Some("A"), Relation::Canonical, false)
                 .unwrap(),
             Seen::New,
             "a re-announcement with a new id is published"
@@ -372,7 +376,7 @@ mod tests {
                 let s = s.clone();
                 scope.spawn(move || {
                     for i in 0..50 {
-                        let mut rec = p(Some(&format!("I{t}-{i}")), "canonical");
+                        let mut rec = p(Some(&format!("I{t}-{i}")), Relation::Canonical);
                         rec.message_id = format!("m{t}-{i}");
                         s.record(&format!("d{t}-{i}"), &rec).unwrap();
                         // Committed when record returns.
@@ -385,6 +389,9 @@ mod tests {
         let s = PublishedStore::open(dir.path()).unwrap();
         assert_eq!(s.len().unwrap(), 400);
         assert_eq!(s.messages().unwrap(), 400);
-        assert!(s.is_duplicate("d7-49", Some("I7-49"), "canonical").unwrap());
+        assert!(
+            s.is_duplicate("d7-49", Some("I7-49"), Relation::Canonical)
+                .unwrap()
+        );
     }
 }

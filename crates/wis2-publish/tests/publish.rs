@@ -460,7 +460,7 @@ fn envelope(message: &str) -> Vec<u8> {
     Envelope::new(
         TOPIC,
         Some(new_id()),
-        Some("R1.nc".into()),
+        Some(wis2::path::RelPath::parse("R1.nc").expect("a relative path")),
         message.to_string(),
     )
     .expect("envelope")
@@ -539,7 +539,7 @@ async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
     let (wis2, confirmations) = obs.wis2_and_confirmations(1).await;
     assert_eq!(wis2.len(), 1, "the update is published");
     assert_eq!(message_id(&wis2[0]), update);
-    assert_eq!(confirmations[0].rel, "update");
+    assert_eq!(confirmations[0].rel.as_str(), "update");
 
     // Two deliveries of one new state in flight at once: one publication.
     let (a, c) = (new_id(), new_id());

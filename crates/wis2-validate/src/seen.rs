@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use wis2::message::Keys;
+use wis2::message::{Keys, Relation};
 use wis2::report::Finding;
 
 /// What [`SeenIds`] keys a message on: its data_id, relation and integrity value.
-pub type SeenKey = (String, &'static str, Option<String>);
+pub type SeenKey = (String, Relation, Option<String>);
 
 /// Test id of the check that a `data_id` sent again as `canonical` carries the same
 /// data (a changed file needs `rel=update`).
@@ -42,7 +42,7 @@ impl SeenIds {
     pub fn key_of(k: Keys<'_>) -> Option<SeenKey> {
         Some((
             k.data_id?.into_owned(),
-            k.rel?.as_str(),
+            k.rel?,
             k.integrity.map(Cow::into_owned),
         ))
     }
@@ -58,7 +58,7 @@ impl SeenIds {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let (t, prev) = seen.get(data_id)?;
         let age = t.elapsed();
-        if *rel != "canonical" || age >= self.window || prev == integrity {
+        if *rel != Relation::Canonical || age >= self.window || prev == integrity {
             return None;
         }
         Some(
@@ -198,7 +198,7 @@ mod tests {
         assert!(SeenIds::key(b"not json").is_none());
         assert_eq!(
             SeenIds::key(br#"{"properties": {"data_id": "d", "integrity": {"value": "V"}}, "links": [{"rel": "update"}]}"#),
-            Some(("d".to_string(), "update", Some("V".to_string())))
+            Some(("d".to_string(), Relation::Update, Some("V".to_string())))
         );
     }
 }

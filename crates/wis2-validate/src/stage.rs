@@ -80,7 +80,8 @@ impl ValidateStage {
         let report = self
             .validator
             .check_message(env.message_bytes(), Some(&env.topic));
-        let is_metadata = wis2::topic::notification_type(&env.topic) == Some("metadata");
+        let is_metadata = wis2::topic::Topic::parse(&env.topic)
+            .is_ok_and(|t| t.notification_type() == wis2::topic::NotificationType::Metadata);
         let r = report.ets_report;
         let mut tests = r.tests;
         let mut warnings = r.warnings;

@@ -23,6 +23,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use clap::Args;
 use serde_json::Value;
 use wis2::hash::{Digested, Method, digest_reader};
+use wis2::message::Relation;
 use wis2::report::{Finding, Report, TestResult};
 
 use crate::files::FileArgs;
@@ -93,23 +94,21 @@ pub fn verify_message(v: &Value, agent: &ureq::Agent, max_bytes: Option<u64>) ->
     Report::new(subject, tests(v, agent, max_bytes), Vec::new())
 }
 
-/// The link the message is about: its index and object.
-fn main_link(v: &Value) -> Option<(usize, &Value, &str)> {
+/// The link the message is about: its index, object and relation.
+fn main_link(v: &Value) -> Option<(usize, &Value, Relation)> {
     v.get("links")?
         .as_array()?
         .iter()
         .enumerate()
         .find_map(|(i, l)| {
-            l.get("rel")
-                .and_then(Value::as_str)
-                .filter(|r| matches!(*r, "canonical" | "update" | "deletion"))
-                .map(|r| (i, l, r))
+            let rel = l.get("rel").and_then(Value::as_str)?.parse().ok()?;
+            Some((i, l, rel))
         })
 }
 
 fn tests(v: &Value, agent: &ureq::Agent, max_bytes: Option<u64>) -> Vec<TestResult> {
     let link = main_link(v);
-    if let Some((_, _, "deletion")) = link {
+    if let Some((_, _, Relation::Deletion)) = link {
         return vec![TestResult::skipped(
             DOWNLOAD_TEST_ID,
             "a deletion message: the data was removed, there is nothing to download",

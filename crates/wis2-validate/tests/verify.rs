@@ -561,7 +561,7 @@ fn delivery(m: &Value) -> wis2_bus::Delivery {
     let env = wis2_bus::envelope::Envelope::new(
         TOPIC,
         Some("event-1".to_string()),
-        Some(format!("argo/{FILE}")),
+        Some(wis2::path::RelPath::parse(&format!("argo/{FILE}")).expect("a relative path")),
         m.to_string(),
     )
     .expect("envelope");

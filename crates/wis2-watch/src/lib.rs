@@ -345,7 +345,7 @@ impl Watcher {
                 continue;
             };
             if let (Some(path), Some(event_id)) = (c.path, c.event_id) {
-                pairs.push((path, event_id));
+                pairs.push((path.into_string(), event_id));
             }
         }
         if pairs.is_empty() {

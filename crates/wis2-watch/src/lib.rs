@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use clap::Args;
 use wis2::event::{CloudEvent, FileChange, FileData};
+use wis2::path::RelPath;
 use wis2_bus::envelope::Confirmation;
 use wis2_bus::service::{millis, seconds};
 use wis2_bus::{Broker, Bus, DeadLetter, Service, ServiceArgs};
@@ -148,7 +149,8 @@ pub struct WatchArgs {
 
 impl WatchArgs {
     /// Whether `rel` is a WCMP2 record of the metadata folder.
-    pub fn is_metadata(&self, rel: &str) -> bool {
+    pub fn is_metadata(&self, rel: &RelPath) -> bool {
+        let rel = rel.as_str();
         let dir = self.metadata_dir.trim_matches('/');
         !dir.is_empty()
             && rel.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
@@ -156,7 +158,7 @@ impl WatchArgs {
     }
 
     /// The `id` of the record at `rel`, when it is a readable WCMP2 record.
-    pub fn record_id(&self, data_dir: &Path, rel: &str) -> Option<String> {
+    pub fn record_id(&self, data_dir: &Path, rel: &RelPath) -> Option<String> {
         if !self.is_metadata(rel) {
             return None;
         }
@@ -184,9 +186,7 @@ pub fn event_for(
         source,
         notice.change,
         FileData {
-            // The scanner only reports paths that pass `check_relative` (scan::rel_string).
-            path: wis2::event::check_relative(&notice.rel_path)
-                .expect("the scanner reports relative paths under the data directory"),
+            path: notice.rel_path.clone(),
             size: if notice.change == FileChange::Deleted {
                 None
             } else {
@@ -256,7 +256,7 @@ impl Watcher {
             };
             match acked {
                 Ok(()) => {
-                    tracing::info!(event_id, path = notice.rel_path, change = ?notice.change, "file announced");
+                    tracing::info!(event_id, path = notice.rel_path.as_str(), change = ?notice.change, "file announced");
                     let mut entry = store::Entry::announced(notice, &event_id);
                     entry.record_id = record_id;
                     entries.push((notice.rel_path.clone(), entry));
@@ -289,7 +289,7 @@ impl Watcher {
     fn record_id_of(&self, notice: &scan::FileNotice) -> Option<String> {
         if notice.change == FileChange::Deleted {
             self.store
-                .get(&notice.rel_path)
+                .get(notice.rel_path.as_str())
                 .ok()
                 .flatten()
                 .and_then(|e| e.record_id)
@@ -310,7 +310,7 @@ impl Watcher {
             .publish(&self.args.watch.events_topic, ev.to_json())
             .await
             .context("publishing the file event")?;
-        tracing::info!(event_id = ev.id, path = notice.rel_path, change = ?notice.change, "file announced");
+        tracing::info!(event_id = ev.id, path = notice.rel_path.as_str(), change = ?notice.change, "file announced");
         let mut entry = store::Entry::announced(notice, &ev.id);
         entry.record_id = record_id;
         let store = self.store.clone();
@@ -387,11 +387,11 @@ impl Watcher {
         for (rel, entry) in overdue {
             let notice = entry.notice(&rel);
             tracing::warn!(
-                path = rel,
+                path = rel.as_str(),
                 "publication not confirmed in time: announcing again"
             );
             if let Err(e) = self.announce(&notice).await {
-                tracing::warn!(error = %e, path = rel, "re-announcement failed; retried later");
+                tracing::warn!(error = %e, path = rel.as_str(), "re-announcement failed; retried later");
                 return;
             }
         }
@@ -465,9 +465,12 @@ impl Watcher {
                 continue;
             }
             let notice = entry.notice(&rel);
-            tracing::info!(path = rel, "re-announcing a metadata record (daily)");
+            tracing::info!(
+                path = rel.as_str(),
+                "re-announcing a metadata record (daily)"
+            );
             if let Err(e) = self.announce_as(&notice, true).await {
-                tracing::warn!(error = %e, path = rel, "metadata re-announcement failed; retried later");
+                tracing::warn!(error = %e, path = rel.as_str(), "metadata re-announcement failed; retried later");
                 return;
             }
         }
@@ -513,10 +516,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     if let Some(input) = &args.input_file {
         match scan::describe_path(&data_dir, input) {
             Ok(notice) => {
-                let known = store.get(&notice.rel_path)?;
+                let known = store.get(notice.rel_path.as_str())?;
                 if known.as_ref().is_some_and(|e| e.same_file(&notice)) {
                     tracing::info!(
-                        path = notice.rel_path,
+                        path = notice.rel_path.as_str(),
                         "WIS2_INPUT_FILE already announced and unchanged"
                     );
                 } else {
@@ -591,7 +594,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
                 };
                 for (notice, result) in batch.iter().zip(results) {
                     if let Some(e) = result {
-                        tracing::error!(error = e, path = notice.rel_path, "announcement failed; the file stays for the next scan");
+                        tracing::error!(error = e, path = notice.rel_path.as_str(), "announcement failed; the file stays for the next scan");
                     }
                     scanner.done(&notice.rel_path);
                 }

@@ -5,15 +5,15 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use wis2::event::FileChange;
+use wis2::path::RelPath;
 
 /// One complete file change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileNotice {
     /// Whether the file is new, changed or gone.
     pub change: FileChange,
-    /// Path under the data directory, `/`-separated (passes
-    /// [`check_relative`](wis2::event::check_relative)).
-    pub rel_path: String,
+    /// Path under the data directory, `/`-separated.
+    pub rel_path: RelPath,
     /// Size in bytes (absent for deletions).
     pub size: Option<u64>,
     /// Modification time (absent for deletions).

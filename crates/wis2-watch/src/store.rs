@@ -1,7 +1,10 @@
 //! Durable record of what `wis2-watch` announced (one redb file).
 //!
-//! Key: the file's path relative to the data directory (`/`-separated). Value: an
-//! [`Entry`] (JSON-encoded, so fields can be added later without a migration).
+//! Key: the file's path relative to the data directory (`/`-separated), the text of
+//! a [`RelPath`]: only a `RelPath` is written, and what is read back is parsed again
+//! (a key that does not parse is skipped with a warning). Lookups take the text, so
+//! that a confirmation names its path as it came. Value: an [`Entry`] (JSON-encoded,
+//! so fields can be added later without a migration).
 //!
 //! Life cycle of an entry:
 //! - the caller [`record`](AnnounceStore::record)s it once the file event is safely
@@ -29,6 +32,7 @@ use std::time::{Duration, SystemTime};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use wis2::event::FileChange;
+use wis2::path::RelPath;
 
 use crate::notice::{FileNotice, ns_system_time, system_time_ns};
 
@@ -87,10 +91,10 @@ impl Entry {
     }
 
     /// The notice to announce this entry again (after a confirmation timeout).
-    pub fn notice(&self, rel: &str) -> FileNotice {
+    pub fn notice(&self, rel: &RelPath) -> FileNotice {
         FileNotice {
             change: self.change,
-            rel_path: rel.to_string(),
+            rel_path: rel.clone(),
             size: self.size,
             modified: self.mtime_ns.map(ns_system_time),
         }
@@ -225,6 +229,23 @@ impl AnnounceStore {
         })
     }
 
+    /// A key read back, as the path it names; `None` (with a warning) for a key that is
+    /// not a relative path under the data directory, which this service never writes:
+    /// a store edited by hand or by another program must not stop the watcher.
+    fn key(&self, key: &str) -> Option<RelPath> {
+        match RelPath::parse(key) {
+            Ok(rel) => Some(rel),
+            Err(_) => {
+                tracing::warn!(
+                    store = %self.path.display(),
+                    key,
+                    "announce store entry skipped: its key is not a relative path under the data directory, so wis2-watch did not write it; move the store away to start afresh if it matters (files already there are announced again)"
+                );
+                None
+            }
+        }
+    }
+
     fn encode(entry: &Entry) -> Vec<u8> {
         serde_json::to_vec(entry).expect("an entry is numbers, strings and a unit enum")
     }
@@ -243,7 +264,7 @@ impl AnnounceStore {
 
     /// Inserts or replaces the entry for `rel` (call it once the announcement is
     /// published).
-    pub fn record(&self, rel: &str, entry: &Entry) -> Result<(), StoreError> {
+    pub fn record(&self, rel: &RelPath, entry: &Entry) -> Result<(), StoreError> {
         let bytes = Self::encode(entry);
         let tx = self.db.begin_write().map_err(|e| self.db_err("write", e))?;
         {
@@ -251,14 +272,14 @@ impl AnnounceStore {
                 .open_table(ANNOUNCED)
                 .map_err(|e| self.db_err("write", e))?;
             table
-                .insert(rel, bytes.as_slice())
+                .insert(rel.as_str(), bytes.as_slice())
                 .map_err(|e| self.db_err("write", e))?;
         }
         tx.commit().map_err(|e| self.db_err("write", e))
     }
 
     /// Records several entries in one transaction (one fsync for a burst of files).
-    pub fn record_many(&self, entries: &[(String, Entry)]) -> Result<(), StoreError> {
+    pub fn record_many(&self, entries: &[(RelPath, Entry)]) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(|e| self.db_err("write", e))?;
         {
             let mut table = tx
@@ -353,10 +374,10 @@ impl AnnounceStore {
     pub fn unconfirmed_older_than(
         &self,
         age: Duration,
-    ) -> Result<Vec<(String, Entry)>, StoreError> {
+    ) -> Result<Vec<(RelPath, Entry)>, StoreError> {
         let age_ns = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX);
         let cutoff = system_time_ns(SystemTime::now()).saturating_sub(age_ns);
-        let mut out: Vec<(String, Entry)> = self
+        let mut out: Vec<(RelPath, Entry)> = self
             .all()?
             .into_iter()
             .filter(|(_, e)| !e.confirmed && e.announced_at_ns <= cutoff)
@@ -366,7 +387,7 @@ impl AnnounceStore {
     }
 
     /// Every entry, by path.
-    pub fn all(&self) -> Result<Vec<(String, Entry)>, StoreError> {
+    pub fn all(&self) -> Result<Vec<(RelPath, Entry)>, StoreError> {
         let tx = self.db.begin_read().map_err(|e| self.db_err("read", e))?;
         let table = tx
             .open_table(ANNOUNCED)
@@ -374,15 +395,17 @@ impl AnnounceStore {
         let mut out = Vec::new();
         for item in table.iter().map_err(|e| self.db_err("read", e))? {
             let (k, v) = item.map_err(|e| self.db_err("read", e))?;
-            let key = k.value().to_string();
-            let entry = self.decode(&key, v.value())?;
+            let Some(key) = self.key(k.value()) else {
+                continue;
+            };
+            let entry = self.decode(key.as_str(), v.value())?;
             out.push((key, entry));
         }
         Ok(out)
     }
 
     /// Entries at `rel` or below it (`rel/...`), for a removed file or directory.
-    pub fn under(&self, rel: &str) -> Result<Vec<(String, Entry)>, StoreError> {
+    pub fn under(&self, rel: &str) -> Result<Vec<(RelPath, Entry)>, StoreError> {
         let prefix = format!("{rel}/");
         let tx = self.db.begin_read().map_err(|e| self.db_err("read", e))?;
         let table = tx
@@ -403,8 +426,10 @@ impl AnnounceStore {
                 }
                 continue;
             }
-            let key = key.to_string();
-            let entry = self.decode(&key, v.value())?;
+            let Some(key) = self.key(key) else {
+                continue;
+            };
+            let entry = self.decode(key.as_str(), v.value())?;
             out.push((key, entry));
         }
         Ok(out)
@@ -416,6 +441,10 @@ impl AnnounceStore {
 mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
+
+    fn rel(path: &str) -> RelPath {
+        RelPath::parse(path).unwrap()
+    }
 
     fn live(event_id: &str) -> Entry {
         Entry::new(
@@ -438,7 +467,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("announced.redb");
         let s = AnnounceStore::open(&path).unwrap();
-        s.record("a/x.nc", &live("e1")).unwrap();
+        s.record(&rel("a/x.nc"), &live("e1")).unwrap();
         assert!(s.confirm("a/x.nc", "e1").unwrap());
         assert!(s.get("a/x.nc").unwrap().unwrap().confirmed, "seen at once");
         // A crash now loses the confirmation: the file is announced again later.
@@ -448,9 +477,9 @@ mod tests {
         let kept = crash_copy(&path, dir.path(), "after-flush.redb");
         assert!(kept.get("a/x.nc").unwrap().unwrap().confirmed);
         // The next announcement's durable commit carries earlier confirmations too.
-        s.record("a/y.nc", &live("e2")).unwrap();
+        s.record(&rel("a/y.nc"), &live("e2")).unwrap();
         assert!(s.confirm("a/y.nc", "e2").unwrap());
-        s.record("a/z.nc", &live("e3")).unwrap();
+        s.record(&rel("a/z.nc"), &live("e3")).unwrap();
         let kept = crash_copy(&path, dir.path(), "after-record.redb");
         assert!(kept.get("a/y.nc").unwrap().unwrap().confirmed);
     }
@@ -461,7 +490,7 @@ mod tests {
         let path = dir.path().join("state/deep/announced.redb");
         {
             let s = AnnounceStore::open(&path).unwrap();
-            s.record("a/x.nc", &live("e1")).unwrap();
+            s.record(&rel("a/x.nc"), &live("e1")).unwrap();
         }
         let s = AnnounceStore::open(&path).unwrap();
         let e = s.get("a/x.nc").unwrap().unwrap();
@@ -501,7 +530,7 @@ mod tests {
     fn confirm_matches_event_id_and_removes_tombstones() {
         let dir = tempfile::tempdir().unwrap();
         let s = AnnounceStore::open(&dir.path().join("s.redb")).unwrap();
-        s.record("x.nc", &live("e1")).unwrap();
+        s.record(&rel("x.nc"), &live("e1")).unwrap();
         assert!(!s.confirm("x.nc", "other").unwrap());
         assert!(!s.get("x.nc").unwrap().unwrap().confirmed);
         assert!(!s.confirm("unknown", "e1").unwrap());
@@ -509,7 +538,7 @@ mod tests {
         assert!(s.get("x.nc").unwrap().unwrap().confirmed);
 
         s.record(
-            "x.nc",
+            &rel("x.nc"),
             &Entry::new(FileChange::Deleted, Some(3), None, "e2"),
         )
         .unwrap();
@@ -519,7 +548,7 @@ mod tests {
         assert!(s.confirm("x.nc", "e2").unwrap());
         assert!(s.get("x.nc").unwrap().is_none());
 
-        s.record("y.nc", &live("e3")).unwrap();
+        s.record(&rel("y.nc"), &live("e3")).unwrap();
         s.remove("y.nc").unwrap();
         s.remove("y.nc").unwrap();
         assert!(s.all().unwrap().is_empty());
@@ -537,10 +566,10 @@ mod tests {
         let mut confirmed = live("c");
         confirmed.announced_at_ns = now - 7_200_000_000_000;
         confirmed.confirmed = true;
-        s.record("old", &old).unwrap();
-        s.record("older", &older).unwrap();
-        s.record("confirmed", &confirmed).unwrap();
-        s.record("fresh", &live("fresh")).unwrap();
+        s.record(&rel("old"), &old).unwrap();
+        s.record(&rel("older"), &older).unwrap();
+        s.record(&rel("confirmed"), &confirmed).unwrap();
+        s.record(&rel("fresh"), &live("fresh")).unwrap();
 
         let due = s.unconfirmed_older_than(Duration::from_secs(60)).unwrap();
         let names: Vec<&str> = due.iter().map(|(k, _)| k.as_str()).collect();
@@ -554,11 +583,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = AnnounceStore::open(&dir.path().join("s.redb")).unwrap();
         for k in ["a", "a.nc", "a-b/x", "a/x", "a/y/z", "ab/x", "b"] {
-            s.record(k, &live(k)).unwrap();
+            s.record(&rel(k), &live(k)).unwrap();
         }
-        let keys: Vec<String> = s.under("a").unwrap().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<RelPath> = s.under("a").unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["a", "a/x", "a/y/z"]);
         assert!(s.under("c").unwrap().is_empty());
+    }
+
+    #[test]
+    fn keys_that_are_not_relative_paths_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = AnnounceStore::open(&dir.path().join("s.redb")).unwrap();
+        s.record(&rel("a/x.nc"), &live("e1")).unwrap();
+        // As a hand-edited store could hold them: wis2-watch never writes these.
+        let tx = s.db.begin_write().unwrap();
+        {
+            let mut table = tx.open_table(ANNOUNCED).unwrap();
+            let bytes = AnnounceStore::encode(&live("bad"));
+            for k in ["a/../x.nc", "/a/y.nc", "a//z.nc"] {
+                table.insert(k, bytes.as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        let keys = |v: Vec<(RelPath, Entry)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(keys(s.all().unwrap()), ["a/x.nc"]);
+        assert_eq!(keys(s.under("a").unwrap()), ["a/x.nc"]);
+        assert_eq!(
+            keys(s.unconfirmed_older_than(Duration::ZERO).unwrap()),
+            ["a/x.nc"]
+        );
     }
 
     #[test]
@@ -566,19 +619,19 @@ mod tests {
         let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
         let n = FileNotice {
             change: FileChange::Updated,
-            rel_path: "a/b.nc".into(),
+            rel_path: rel("a/b.nc"),
             size: Some(9),
             modified: Some(t),
         };
         let e = Entry::announced(&n, "ev");
         assert!(e.same_file(&n));
-        assert_eq!(e.notice("a/b.nc"), n);
+        assert_eq!(e.notice(&rel("a/b.nc")), n);
         let mut other = n.clone();
         other.size = Some(10);
         assert!(!e.same_file(&other));
         let gone = Entry::new(FileChange::Deleted, Some(9), Some(t), "ev2");
         assert!(!gone.same_file(&n));
-        assert_eq!(gone.notice("a/b.nc").size, None);
+        assert_eq!(gone.notice(&rel("a/b.nc")).size, None);
     }
 
     #[test]

@@ -61,6 +61,14 @@ impl RelPath {
         self.0
     }
 
+    /// Whether this path is `dir` or lies below it, segment by segment (`a/b` is
+    /// under `a`, `ab/c` is not), as a removed directory takes its files with it.
+    pub fn starts_with(&self, dir: &RelPath) -> bool {
+        self.0
+            .strip_prefix(dir.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
     /// The path for a URL: each segment percent-encoded (everything but `A-Z a-z 0-9
     /// - . _ ~` as `%XX`, uppercase), the `/` between segments kept.
     pub fn url_encoded(&self) -> String {
@@ -151,6 +159,15 @@ mod tests {
         assert_eq!(serde_json::to_string(&p).expect("JSON"), "\"a/b.nc\"");
         let e = serde_json::from_str::<RelPath>("\"../x\"").expect_err("escapes");
         assert!(e.to_string().contains("path `../x` escapes"), "{e}");
+    }
+
+    #[test]
+    fn starts_with_compares_whole_segments() {
+        let p = |s| RelPath::parse(s).expect("relative");
+        assert!(p("a/b.nc").starts_with(&p("a")));
+        assert!(p("a/b.nc").starts_with(&p("a/b.nc")));
+        assert!(!p("ab/c.nc").starts_with(&p("a")));
+        assert!(!p("a").starts_with(&p("a/b.nc")));
     }
 
     #[test]

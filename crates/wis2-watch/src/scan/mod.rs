@@ -67,6 +67,7 @@ use std::time::Duration;
 
 use notify::RecommendedWatcher;
 use tokio::sync::mpsc;
+use wis2::path::RelPath;
 
 pub use self::error::ScanError;
 use self::policy::{Policy, canonical_data_dir};
@@ -189,8 +190,8 @@ impl Scanner {
     /// Tells the scanner the caller finished with the oldest outstanding notice for
     /// `rel` (see the module documentation). Call it after recording the notice in the
     /// store, or after giving up on publishing it.
-    pub fn done(&self, rel: &str) {
-        let _ = self.ctl.send(Msg::Done(rel.to_string()));
+    pub fn done(&self, rel: &RelPath) {
+        let _ = self.ctl.send(Msg::Done(rel.clone()));
     }
 
     /// Asks for a full rescan of the data directory against the store.

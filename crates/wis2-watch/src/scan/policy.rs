@@ -8,7 +8,8 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::SystemTime;
 
-use wis2::event::{FileChange, check_relative};
+use wis2::event::FileChange;
+use wis2::path::RelPath;
 
 use super::error::ScanError;
 use crate::notice::{FileNotice, system_time_ns};
@@ -24,7 +25,7 @@ pub struct Refusal {
     /// The path (absolute).
     pub path: PathBuf,
     /// The path relative to the data directory, when it is UTF-8.
-    pub rel_path: Option<String>,
+    pub rel_path: Option<RelPath>,
     /// What is wrong and how to fix it.
     pub reason: String,
 }
@@ -67,7 +68,7 @@ pub fn describe_path(data_dir: &Path, path: &Path) -> Result<FileNotice, ScanErr
     if location == root {
         return Err(ScanError::IsDataDir { path: given });
     }
-    let rel = rel_string(&root, &location).map_err(|e| match e {
+    let rel = relative(&root, &location).map_err(|e| match e {
         RelError::Outside => outside(),
         RelError::NotUtf8(lossy) => ScanError::NotUtf8 { lossy },
     })?;
@@ -130,8 +131,9 @@ pub(super) enum RelError {
     NotUtf8(String),
 }
 
-/// `path` relative to `root`, `/`-separated.
-pub(super) fn rel_string(root: &Path, path: &Path) -> Result<String, RelError> {
+/// `path` relative to `root`, `/`-separated: where a path of the file system enters
+/// as a [`RelPath`].
+pub(super) fn relative(root: &Path, path: &Path) -> Result<RelPath, RelError> {
     let rel = path.strip_prefix(root).map_err(|_| RelError::Outside)?;
     let mut parts = Vec::new();
     for c in rel.components() {
@@ -143,11 +145,9 @@ pub(super) fn rel_string(root: &Path, path: &Path) -> Result<String, RelError> {
             _ => return Err(RelError::Outside),
         }
     }
-    let rel = parts.join("/");
-    if check_relative(&rel).is_err() {
-        return Err(RelError::Outside);
-    }
-    Ok(rel)
+    // Normal components are never empty, `.` or `..`; what is left to refuse is the
+    // root itself (no component) and a `\` inside a name.
+    RelPath::parse(&parts.join("/")).map_err(|_| RelError::Outside)
 }
 
 /// (size, mtime in ns) of a file version.
@@ -237,7 +237,7 @@ impl Policy {
     pub(super) fn refusal(&self, path: &Path, reason: String) -> Refusal {
         Refusal {
             path: path.to_path_buf(),
-            rel_path: rel_string(&self.root, path).ok(),
+            rel_path: relative(&self.root, path).ok(),
             reason,
         }
     }
@@ -248,11 +248,11 @@ impl Policy {
 
     /// The relative path of a candidate file or directory, unless it is never reported
     /// (outside, excluded, the store's file, temporary name, not UTF-8).
-    pub(super) fn rel_of(&self, path: &Path) -> Result<String, Skip> {
+    pub(super) fn rel_of(&self, path: &Path) -> Result<RelPath, Skip> {
         if path == self.store_file || self.excluded(path) {
             return Err(Skip::Ignored);
         }
-        let rel = match rel_string(&self.root, path) {
+        let rel = match relative(&self.root, path) {
             Ok(rel) => rel,
             Err(RelError::Outside) => return Err(Skip::Ignored),
             Err(RelError::NotUtf8(lossy)) => {
@@ -274,7 +274,7 @@ impl Policy {
                 )));
             }
         };
-        if rel.split('/').any(|c| self.ignored_name(c)) {
+        if rel.as_str().split('/').any(|c| self.ignored_name(c)) {
             return Err(Skip::Ignored);
         }
         Ok(rel)

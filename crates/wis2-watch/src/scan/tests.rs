@@ -10,6 +10,7 @@ use std::time::Duration;
 use notify::{Event, EventKind};
 use tempfile::TempDir;
 use wis2::event::FileChange;
+use wis2::path::RelPath;
 
 use super::worker::{Msg, RETRY_FIRST};
 use super::{FileNotice, ScanError, ScanOptions, Scanner, describe_path, spawn};
@@ -250,7 +251,7 @@ async fn restart_announces_only_what_changed_while_down() {
     for _ in 0..3 {
         let n = next(&mut s).await;
         ack(&s, &f.store, &n);
-        got.push((n.rel_path, n.change));
+        got.push((n.rel_path.into_string(), n.change));
     }
     got.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
@@ -349,7 +350,7 @@ async fn excluded_dirs_and_the_store_file_are_ignored() {
     std::fs::create_dir(&state).unwrap();
     store
         .record(
-            "other",
+            &RelPath::parse("other").unwrap(),
             &Entry::new(FileChange::Created, Some(1), None, "e"),
         )
         .unwrap();
@@ -357,7 +358,10 @@ async fn excluded_dirs_and_the_store_file_are_ignored() {
     std::fs::write(state.join("x.nc"), b"x").unwrap();
     // Writing the store (under the data directory) must not be reported either.
     store
-        .record("more", &Entry::new(FileChange::Deleted, None, None, "f"))
+        .record(
+            &RelPath::parse("more").unwrap(),
+            &Entry::new(FileChange::Deleted, None, None, "f"),
+        )
         .unwrap();
     let n = next(&mut s).await;
     // The only thing the scan may report is the bogus store entry as deleted.

@@ -11,9 +11,10 @@ use std::time::{Duration, Instant, SystemTime};
 use notify::Event;
 use tokio::sync::mpsc;
 use wis2::event::FileChange;
+use wis2::path::RelPath;
 
 use super::events::{self, Change};
-use super::policy::{FileState, Policy, Refusal, Sig, Skip, rel_string};
+use super::policy::{FileState, Policy, Refusal, Sig, Skip, relative};
 use crate::notice::FileNotice;
 use crate::store::{AnnounceStore, StoreError};
 
@@ -30,7 +31,7 @@ pub(super) enum Msg {
     /// An event (or error) from the watch.
     Fs(notify::Result<Event>),
     /// The caller finished with the oldest notice handed out for this path.
-    Done(String),
+    Done(RelPath),
     /// Scan the whole data directory now.
     Rescan,
     /// Stop.
@@ -85,11 +86,11 @@ pub(super) struct Worker {
     /// The refusals, to the [`Scanner`](super::Scanner).
     refused: mpsc::UnboundedSender<Refusal>,
     /// Notices handed out and not yet `done`, oldest first.
-    overlay: HashMap<String, VecDeque<Known>>,
+    overlay: HashMap<RelPath, VecDeque<Known>>,
     /// Files being written, by absolute path.
     pending: HashMap<PathBuf, Pending>,
     /// Paths to look at again after a failure, by relative path.
-    retries: HashMap<String, Retry>,
+    retries: HashMap<RelPath, Retry>,
     /// Paths already warned about (each is warned once).
     warned: HashSet<PathBuf>,
     /// Set once the caller is gone: nothing more is handed out.
@@ -163,7 +164,7 @@ impl Worker {
             _ => Known::Live((notice.size.unwrap_or(0), notice.mtime_ns().unwrap_or(0))),
         };
         let rel = notice.rel_path.clone();
-        tracing::debug!(path = rel, change = ?notice.change, "file notice");
+        tracing::debug!(path = rel.as_str(), change = ?notice.change, "file notice");
         if self.tx.blocking_send(notice).is_err() {
             self.closed = true;
             return;
@@ -262,24 +263,18 @@ impl Worker {
             // Replaced at once by something else; its own event covers it.
             return;
         }
-        let Ok(rel) = rel_string(self.policy.root(), path) else {
+        let Ok(rel) = relative(self.policy.root(), path) else {
             return;
         };
-        let mut candidates: Vec<String> = match self.store.under(&rel) {
+        let mut candidates: Vec<RelPath> = match self.store.under(rel.as_str()) {
             Ok(v) => v.into_iter().map(|(k, _)| k).collect(),
             Err(e) => {
-                tracing::error!(error = %e, path = rel, "cannot look up removed files; retrying");
+                tracing::error!(error = %e, path = rel.as_str(), "cannot look up removed files; retrying");
                 self.schedule_retry(&rel);
                 Vec::new()
             }
         };
-        let prefix = format!("{rel}/");
-        candidates.extend(
-            self.overlay
-                .keys()
-                .filter(|k| **k == rel || k.starts_with(&prefix))
-                .cloned(),
-        );
+        candidates.extend(self.overlay.keys().filter(|k| k.starts_with(&rel)).cloned());
         candidates.sort();
         candidates.dedup();
         for c in candidates {
@@ -288,20 +283,20 @@ impl Worker {
     }
 
     /// Emits `Deleted` for `rel` if it is known live and its file is really gone.
-    fn deleted(&mut self, rel: &str) {
+    fn deleted(&mut self, rel: &RelPath) {
         if self.policy.root().join(rel).symlink_metadata().is_ok() {
             return;
         }
         match self.known(rel) {
             Ok(Some(Known::Live(_))) => self.emit(FileNotice {
                 change: FileChange::Deleted,
-                rel_path: rel.to_string(),
+                rel_path: rel.clone(),
                 size: None,
                 modified: None,
             }),
             Ok(_) => {}
             Err(e) => {
-                tracing::error!(error = %e, path = rel, "cannot read the announce store; retrying");
+                tracing::error!(error = %e, path = rel.as_str(), "cannot read the announce store; retrying");
                 self.schedule_retry(rel);
             }
         }
@@ -310,13 +305,13 @@ impl Worker {
     // ---------------------------------------------------------------- decisions
 
     /// What the consumer knows of `rel`: the newest notice handed out, else the store.
-    fn known(&self, rel: &str) -> Result<Option<Known>, StoreError> {
+    fn known(&self, rel: &RelPath) -> Result<Option<Known>, StoreError> {
         if let Some(k) = self.overlay.get(rel).and_then(|q| q.back()) {
             return Ok(Some(*k));
         }
         Ok(self
             .store
-            .get(rel)?
+            .get(rel.as_str())?
             .map(|e| match (e.change, e.size, e.mtime_ns) {
                 (FileChange::Deleted, _, _) => Known::Gone,
                 (_, Some(size), Some(mtime)) => Known::Live((size, mtime)),
@@ -326,7 +321,7 @@ impl Worker {
     }
 
     /// The relative path of a candidate file, or `None` if it is never reported.
-    fn rel_of(&mut self, path: &Path) -> Option<String> {
+    fn rel_of(&mut self, path: &Path) -> Option<RelPath> {
         self.policy
             .rel_of(path)
             .map_err(|skip| self.skipped(path, skip))
@@ -352,7 +347,7 @@ impl Worker {
     /// Looks at one file and emits what changed. With `settle`, a recently modified
     /// file waits in `pending` first. Returns the relative path when `path` is a
     /// reportable regular file (emitted, unchanged or pending).
-    fn consider(&mut self, path: &Path, settle: bool) -> Option<String> {
+    fn consider(&mut self, path: &Path, settle: bool) -> Option<RelPath> {
         let rel = self.rel_of(path)?;
         let state = self.inspect(path)?;
         if settle && !self.old_enough(&state) {
@@ -369,7 +364,7 @@ impl Worker {
             Ok(Some(Known::Live(k))) if k == sig => return Some(rel),
             Ok(Some(Known::Live(_))) => FileChange::Updated,
             Err(e) => {
-                tracing::error!(error = %e, path = rel, "cannot read the announce store; retrying");
+                tracing::error!(error = %e, path = rel.as_str(), "cannot read the announce store; retrying");
                 self.schedule_retry(&rel);
                 return Some(rel);
             }
@@ -426,7 +421,7 @@ impl Worker {
         let mut unreadable = Vec::new();
         let root = self.policy.root().to_path_buf();
         self.walk(&root, &mut seen, &mut unreadable);
-        let mut known: Vec<String> = match self.store.all() {
+        let mut known: Vec<RelPath> = match self.store.all() {
             Ok(v) => v
                 .into_iter()
                 .filter(|(_, e)| e.is_live())
@@ -444,10 +439,12 @@ impl Worker {
             if self.closed {
                 return;
             }
+            // Under a directory that could not be listed (`None`: the data directory
+            // itself), a file not seen may still be there.
             if seen.contains(&rel)
-                || unreadable.iter().any(|u: &String| {
-                    u.is_empty() || rel == *u || rel.starts_with(&format!("{u}/"))
-                })
+                || unreadable
+                    .iter()
+                    .any(|u| u.as_ref().is_none_or(|u| rel.starts_with(u)))
             {
                 continue;
             }
@@ -463,8 +460,13 @@ impl Worker {
 
     /// Considers every file under `dir` (settle rule applies); `seen` gets the
     /// reportable ones, `unreadable` the relative paths of directories that could not
-    /// be listed.
-    fn walk(&mut self, dir: &Path, seen: &mut HashSet<String>, unreadable: &mut Vec<String>) {
+    /// be listed (`None` for the data directory itself, which has no relative path).
+    fn walk(
+        &mut self,
+        dir: &Path,
+        seen: &mut HashSet<RelPath>,
+        unreadable: &mut Vec<Option<RelPath>>,
+    ) {
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
             if self.closed {
@@ -474,10 +476,10 @@ impl Worker {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::warn!(dir = %d.display(), error = %e, "cannot list directory: its files are skipped; fix its permissions");
-                    if let Ok(rel) = rel_string(self.policy.root(), &d) {
-                        unreadable.push(rel);
+                    if let Ok(rel) = relative(self.policy.root(), &d) {
+                        unreadable.push(Some(rel));
                     } else if d == self.policy.root() {
-                        unreadable.push(String::new());
+                        unreadable.push(None);
                     }
                     continue;
                 }
@@ -498,7 +500,7 @@ impl Worker {
 
     // ---------------------------------------------------------------- caller feedback
 
-    fn on_done(&mut self, rel: &str) {
+    fn on_done(&mut self, rel: &RelPath) {
         let Some(queue) = self.overlay.get_mut(rel) else {
             return;
         };
@@ -507,7 +509,7 @@ impl Worker {
             self.overlay.remove(rel);
         }
         let Some(handed) = handed else { return };
-        let recorded = match (handed, self.store.get(rel)) {
+        let recorded = match (handed, self.store.get(rel.as_str())) {
             (Known::Live((size, mtime)), Ok(Some(e))) => e.same_content(size, mtime),
             (Known::Gone, Ok(Some(e))) => !e.is_live(),
             // A tombstone may already be confirmed and removed.
@@ -518,20 +520,20 @@ impl Worker {
             self.retries.remove(rel);
         } else {
             tracing::debug!(
-                path = rel,
+                path = rel.as_str(),
                 "notice not recorded: looking at the file again later"
             );
             self.schedule_retry(rel);
         }
     }
 
-    fn schedule_retry(&mut self, rel: &str) {
+    fn schedule_retry(&mut self, rel: &RelPath) {
         let attempts = self.retries.get(rel).map(|r| r.attempts).unwrap_or(0);
         let delay = RETRY_FIRST
             .saturating_mul(1u32 << attempts.min(16))
             .min(RETRY_MAX);
         self.retries.insert(
-            rel.to_string(),
+            rel.clone(),
             Retry {
                 due: Instant::now() + delay,
                 attempts: attempts.saturating_add(1),

@@ -2,13 +2,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wis2::event::{CloudEvent, MAX_EVENT_BYTES, check_relative};
+use wis2::event::{CloudEvent, MAX_EVENT_BYTES};
+use wis2::path::RelPath;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(ev) = CloudEvent::parse(data) {
         if let Ok((_, file)) = ev.file_event() {
             // What file_event accepts stays under the data directory.
-            assert!(check_relative(file.path.as_str()).is_ok(), "{:?}", file.path);
+            assert!(RelPath::parse(file.path.as_str()).is_ok(), "{:?}", file.path);
         }
         let _ = ev.time_utc();
         // What was accepted serialises and is accepted again (unless the compact
@@ -20,6 +21,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(s) = std::str::from_utf8(data) {
-        let _ = check_relative(s);
+        let _ = RelPath::parse(s);
     }
 });

@@ -12,7 +12,10 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use wis2_bus::{BrokerArgs, Bus, ConnectOptions};
 
-use crate::harness::*;
+use wis2_tests::broker::{Broker, password};
+use wis2_tests::flags::{args, s};
+use wis2_tests::net::free_port;
+use wis2_tests::observer::{Observer, Seen};
 
 const TOPIC: &str = "chain/events";
 /// Publishes kept waiting for their PUBACK at once.

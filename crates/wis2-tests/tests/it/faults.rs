@@ -12,7 +12,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::harness::*;
+use wis2_tests::broker::Broker;
+use wis2_tests::fixtures::{TOPIC, shared};
+use wis2_tests::flags::s;
+use wis2_tests::observer::Observer;
+use wis2_tests::process::ProcChain;
+use wis2_tests::service::ChainDirs;
 
 const N: usize = 2000;
 

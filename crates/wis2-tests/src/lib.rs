@@ -10,6 +10,7 @@
 //! - [`service`]: the services in-process, alone or as the whole chain.
 //! - [`process`]: the services' binaries as processes (to `kill -9` them).
 //! - [`observer`]: an MQTT client that records what arrives on its subscriptions.
+//! - [`logs`]: the log lines of the services running in-process.
 //!
 //! The binaries are built by cargo, never by a test: `cargo test` at the workspace root
 //! builds them (each service crate has an integration test of its command line), and
@@ -18,6 +19,7 @@
 pub mod broker;
 pub mod fixtures;
 pub mod flags;
+pub mod logs;
 pub mod net;
 pub mod observer;
 pub mod process;

@@ -8,5 +8,6 @@ mod badinput;
 mod bus;
 mod chain;
 mod faults;
+mod publish;
 mod scale;
 mod security;

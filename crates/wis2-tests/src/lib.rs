@@ -6,6 +6,7 @@
 //! - [`fixtures`]: the repository, `../shared` and its files, the test topic, atomic drops.
 //! - [`net`]: free ports, waiting for a listener, the services' health endpoint.
 //! - [`broker`]: mosquitto started from the project's own `broker/` configuration.
+//! - [`web`]: nginx serving a temporary folder (plain http and https).
 //! - [`flags`]: a service's settings parsed from flags, as its command line gets them.
 //! - [`service`]: the services in-process, alone or as the whole chain.
 //! - [`process`]: the services' binaries as processes (to `kill -9` them).
@@ -24,3 +25,4 @@ pub mod net;
 pub mod observer;
 pub mod process;
 pub mod service;
+pub mod web;

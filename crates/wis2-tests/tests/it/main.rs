@@ -11,3 +11,4 @@ mod faults;
 mod publish;
 mod scale;
 mod security;
+mod verify;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need when it is missing
-# (mosquitto, the netCDF C library, OpenSSL's headers), then runs formatting, lint and every test.
+# (mosquitto, nginx, the netCDF C library, OpenSSL's headers), then runs formatting,
+# lint and every test, the slow ones included (`cargo test` alone skips them: faults,
+# scale, long streams).
 #   scripts/test.sh            everything
-#   scripts/test.sh --quick    tests only (no fmt/clippy)
+#   scripts/test.sh --quick    every test only (no fmt/clippy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +33,6 @@ if [ "${1:-}" != "--quick" ]; then
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
-cargo test --workspace --locked
+# The service binaries are built by this command (each service crate has an
+# integration test of its command line); the tests that run them find them in target/.
+cargo test --workspace --locked -- --include-ignored

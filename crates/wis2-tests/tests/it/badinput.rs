@@ -1009,6 +1009,7 @@ async fn wait_open(pid: u32, file: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn files_that_vanish_or_change_while_hashed_and_a_huge_sparse_file() {
     // The services as processes: their own memory and open files can be looked at.
     let broker = Broker::start();

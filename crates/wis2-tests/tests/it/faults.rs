@@ -110,6 +110,7 @@ fn assert_exactly_once(counts: &HashMap<String, usize>, n: usize, prefix: &str, 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn broker_killed_twice_during_a_stream_of_2000_files() {
     let broker = Broker::start();
     let root = tempfile::tempdir().expect("tmp");
@@ -149,6 +150,7 @@ async fn broker_killed_twice_during_a_stream_of_2000_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn each_service_killed_and_restarted_mid_stream() {
     let broker = Broker::start();
     let root = tempfile::tempdir().expect("tmp");

@@ -2,6 +2,9 @@
 //! (`wis2_tests`): real mosquitto started from the project's `broker/` configuration on
 //! free ports, real nginx, real files from `../shared`, the four services in-process on
 //! their `run` functions or as processes.
+//!
+//! The slow tests (faults, scale, long streams) are `#[ignore]`d: `cargo test` runs the
+//! rest, `scripts/test.sh` runs them all (`cargo test -- --include-ignored`).
 
 mod acl;
 mod badinput;

@@ -13,6 +13,7 @@ use wis2_tests::service::{
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn three_replicas_of_create_and_validate_lose_nothing_and_double_nothing() {
     const N: usize = 300;
     let broker = Broker::start();

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need when it is missing
-# (mosquitto, the netCDF C library, OpenSSL's headers), then runs formatting, lint and every test.
+# (mosquitto, nginx, the netCDF C library, OpenSSL's headers, cargo-deny), then runs
+# formatting, lint, the dependency audit and every test, the slow ones included
+# (`cargo test` alone skips them: faults, scale, long streams).
 #   scripts/test.sh            everything
-#   scripts/test.sh --quick    tests only (no fmt/clippy)
+#   scripts/test.sh --quick    every test only (no fmt/clippy/cargo deny)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,5 +32,25 @@ export PATH="$PATH:/usr/sbin"
 if [ "${1:-}" != "--quick" ]; then
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets --locked -- -D warnings
+  # The dependency audit (deny.toml): licences, duplicate versions, sources, and the
+  # RustSec advisories, whose database comes from github.com on each run. cargo-deny
+  # is installed when missing or older than deny.toml's version (about 6 min on 2
+  # cores).
+  deny_version=0.20.2
+  have=$(cargo deny --version 2>/dev/null | awk '{ print $2 }' || true)
+  if [ -z "$have" ] || [ "$(printf '%s\n' "$deny_version" "$have" | sort -V | head -1)" != "$deny_version" ]; then
+    echo "test.sh: installing cargo-deny $deny_version" >&2
+    cargo install --locked --quiet cargo-deny --version "$deny_version"
+  fi
+  # The duplicate-version warnings' inclusion graphs are long: `cargo deny check`
+  # shows them.
+  if cargo deny fetch db; then
+    cargo deny --locked check --hide-inclusion-graph
+  else
+    echo "test.sh: WARNING: the RustSec advisory database cannot be fetched: advisories NOT checked" >&2
+    cargo deny --locked check --hide-inclusion-graph bans licenses sources
+  fi
 fi
-cargo test --workspace --locked
+# The service binaries are built by this command (each service crate has an
+# integration test of its command line); the tests that run them find them in target/.
+cargo test --workspace --locked -- --include-ignored

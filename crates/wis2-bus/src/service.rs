@@ -153,6 +153,15 @@ impl Service {
     }
 }
 
+/// A service's raw settings (its clap struct), checked once into the configuration its
+/// `run` takes: durations typed, URLs parsed, files read, empty strings refused.
+pub trait Settings {
+    /// The checked configuration.
+    type Config;
+    /// The settings checked, or what is wrong with them and how to fix it.
+    fn check(&self) -> anyhow::Result<Self::Config>;
+}
+
 /// A service's `run` subcommand: its settings checked (`config`), its `run` on the
 /// `runtime` (see [`RuntimeArgs::block_on`]) until SIGTERM or Ctrl-C.
 pub fn serve<C, F>(

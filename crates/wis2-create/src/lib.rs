@@ -55,10 +55,12 @@ pub struct Config {
     created_topic: String,
 }
 
-impl RunArgs {
+impl wis2_bus::service::Settings for RunArgs {
+    type Config = Config;
+
     /// Checks the settings: the broker's, the topic's centre id against
     /// WIS2_CENTRE_ID, the data directory.
-    pub fn check(&self) -> anyhow::Result<Config> {
+    fn check(&self) -> anyhow::Result<Config> {
         use anyhow::Context;
         let service = self
             .service

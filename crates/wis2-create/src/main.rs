@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use wis2_bus::service::Settings;
+
 use anyhow::Context;
 use clap::Subcommand;
 use wis2::event::CloudEvent;

@@ -165,6 +165,7 @@ fn bufr_and_netcdf_media_types_by_content() {
 }
 
 #[test]
+#[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 fn each_integrity_method_small_and_large_files() {
     let v = validator();
     let dir = tempfile::tempdir().expect("tempdir");

@@ -117,9 +117,11 @@ pub struct Config {
     args: RunArgs,
 }
 
-impl RunArgs {
+impl wis2_bus::service::Settings for RunArgs {
+    type Config = Config;
+
     /// Checks the settings: the brokers' (local, remote, monitoring), the output.
-    pub fn check(&self) -> anyhow::Result<Config> {
+    fn check(&self) -> anyhow::Result<Config> {
         Ok(Config {
             service: self
                 .service

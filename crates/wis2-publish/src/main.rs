@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use wis2_bus::service::Settings;
+
 use anyhow::Context;
 use clap::Subcommand;
 use wis2_bus::BrokerArgs;

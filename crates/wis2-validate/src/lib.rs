@@ -91,10 +91,12 @@ pub struct Config {
     args: RunArgs,
 }
 
-impl RunArgs {
+impl wis2_bus::service::Settings for RunArgs {
+    type Config = Config;
+
     /// Checks the settings and loads what the checks need: the validator (schema and
     /// topic tables), the WCMP2 checker, the known records.
-    pub fn check(&self) -> anyhow::Result<Config> {
+    fn check(&self) -> anyhow::Result<Config> {
         let service = self
             .service
             .check("wis2-validate")

@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+use wis2_bus::service::Settings;
+
 use clap::Subcommand;
 use wis2_validate::{RunArgs, metadata_cmd, oneshot, output};
 

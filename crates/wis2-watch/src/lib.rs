@@ -92,9 +92,11 @@ pub struct Config {
     args: RunArgs,
 }
 
-impl RunArgs {
+impl wis2_bus::service::Settings for RunArgs {
+    type Config = Config;
+
     /// Checks the settings: the broker's, the data directory.
-    pub fn check(&self) -> anyhow::Result<Config> {
+    fn check(&self) -> anyhow::Result<Config> {
         let service = self
             .service
             .check("wis2-watch")

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet, QoS};
 
-use crate::harness::*;
+use wis2_tests::broker::{Broker, password};
+use wis2_tests::fixtures::TOPIC;
+use wis2_tests::observer::Observer;
 
 /// Connects and publishes one QoS 1 message, returning once the broker acknowledged
 /// it (mosquitto acknowledges denied publishes too, and drops them).

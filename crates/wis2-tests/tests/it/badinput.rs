@@ -20,7 +20,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha512};
 use wis2_bus::DeadLetter;
 
-use crate::harness::*;
+use wis2_tests::broker::{Broker, password};
+use wis2_tests::fixtures::{TOPIC, argo, drop_file, repo, shared};
+use wis2_tests::flags::{args, s};
+use wis2_tests::observer::{Observer, Seen};
+use wis2_tests::process::ProcChain;
+use wis2_tests::service::{Chain, ChainDirs, start_downstream, start_watch};
 
 /// The good file dropped last in every test.
 const GOOD: &str = "R6903247_274.nc";
@@ -29,10 +34,6 @@ const EVENTS: &str = "chain/events";
 /// The broker's `max_packet_size` (broker/mosquitto.conf) and the services' default
 /// `WIS2_MAX_PACKET_BYTES`.
 const BROKER_LIMIT: usize = 1024 * 1024;
-
-fn argo(name: &str) -> PathBuf {
-    shared().join("data/argo").join(name)
-}
 
 fn bufr(name: &str) -> PathBuf {
     shared().join("data/bufr").join(name)
@@ -1010,6 +1011,7 @@ async fn wait_open(pid: u32, file: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn files_that_vanish_or_change_while_hashed_and_a_huge_sparse_file() {
     // The services as processes: their own memory and open files can be looked at.
     let broker = Broker::start();

@@ -12,7 +12,10 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use wis2_bus::{BrokerArgs, Bus, ConnectOptions};
 
-use crate::harness::*;
+use wis2_tests::broker::{Broker, password};
+use wis2_tests::flags::{args, s};
+use wis2_tests::net::free_port;
+use wis2_tests::observer::{Observer, Seen};
 
 const TOPIC: &str = "chain/events";
 /// Publishes kept waiting for their PUBACK at once.
@@ -47,6 +50,7 @@ async fn settle(set: &mut JoinSet<bool>, within: Duration, what: &str) -> (usize
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn publishes_in_flight_when_the_broker_dies_all_end_and_later_ones_are_not_mixed_up() {
     let mut broker = Broker::start();
     let a: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-watch")]);

@@ -8,7 +8,11 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha512};
 
-use crate::harness::*;
+use wis2_tests::broker::{Broker, password};
+use wis2_tests::fixtures::{TOPIC, drop_file, repo, shared};
+use wis2_tests::flags::s;
+use wis2_tests::observer::Observer;
+use wis2_tests::service::{Chain, ChainDirs, start_downstream, start_watch};
 
 /// Classic Argo files, with the values read by hand from their variables (JULD with
 /// REFERENCE_DATE_TIME 19500101000000; LATITUDE, LONGITUDE), as listed in

@@ -1,12 +1,17 @@
-//! Integration tests of the WIS2 chain: one test binary, real mosquitto started from
-//! the project's `broker/` configuration on free ports, real Argo files from
-//! `../shared/data`, the four services running on their `run` functions.
+//! Integration tests of the WIS2 chain: one test binary over the kit of this crate
+//! (`wis2_tests`): real mosquitto started from the project's `broker/` configuration on
+//! free ports, real nginx, real files from `../shared`, the four services in-process on
+//! their `run` functions or as processes.
+//!
+//! The slow tests (faults, scale, long streams) are `#[ignore]`d: `cargo test` runs the
+//! rest, `scripts/test.sh` runs them all (`cargo test -- --include-ignored`).
 
 mod acl;
 mod badinput;
 mod bus;
 mod chain;
 mod faults;
-mod harness;
+mod publish;
 mod scale;
 mod security;
+mod verify;

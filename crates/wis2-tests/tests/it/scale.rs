@@ -4,9 +4,16 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::harness::*;
+use wis2_tests::broker::Broker;
+use wis2_tests::fixtures::{TOPIC, shared};
+use wis2_tests::flags::s;
+use wis2_tests::observer::Observer;
+use wis2_tests::service::{
+    ChainDirs, start_create_with, start_publish, start_validate_with, start_watch,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn three_replicas_of_create_and_validate_lose_nothing_and_double_nothing() {
     const N: usize = 300;
     let broker = Broker::start();

@@ -10,7 +10,13 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, ConnectionError, Event, Packet};
 use wis2_bus::{BrokerArgs, Bus, ConnectOptions};
 
-use crate::harness::*;
+use wis2_tests::broker::{Broker, password};
+use wis2_tests::fixtures::{TOPIC, repo};
+use wis2_tests::flags::{args, s};
+use wis2_tests::net::free_port;
+use wis2_tests::observer::Observer;
+use wis2_tests::process::binary;
+use wis2_tests::service::{ChainDirs, start_publish_with};
 
 /// A broker with its TLS listener on a free port, and the port.
 fn tls_broker(env: &[(&str, String)]) -> (Broker, u16) {

@@ -1,184 +1,38 @@
 //! Data verification against a real web server: nginx serving a temporary directory
-//! on a free port, with real Argo files copied from `shared/data` (never into the
-//! repository). nginx comes from `scripts/test.sh` (Debian package `nginx-light`).
+//! on a free port (the kit's [`Web`]), with real Argo files copied from `shared/data`
+//! (never into the repository).
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use sha2::Digest;
 use wis2::report::{Code, Report};
+use wis2_tests::fixtures::{TOPIC, argo};
+use wis2_tests::net::free_port;
+use wis2_tests::process::binary;
+use wis2_tests::web::Web;
 use wis2_validate::verify::{
     self, CONTENT_TEST_ID, DOWNLOAD_TEST_ID, INTEGRITY_TEST_ID, LENGTH_TEST_ID,
 };
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared");
 const FILE: &str = "R6903247_274.nc";
 const OTHER: &str = "D5900865_001.nc";
-const TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
 
-fn argo(name: &str) -> PathBuf {
-    Path::new(SHARED).join("data/argo").join(name)
-}
-
-fn nginx_binary() -> PathBuf {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("nginx")).collect())
-        .unwrap_or_default();
-    candidates.push(PathBuf::from("/usr/sbin/nginx"));
-    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
-            "nginx not found (looked on PATH and in /usr/sbin): these tests need a real web server; \
-             run scripts/test.sh, which installs it (Debian package nginx-light)"
-        )
-    })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// An nginx serving `<tmp>/www` on 127.0.0.1; stopped on drop.
-struct Web {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-    /// The https port (a self-signed certificate), when asked for.
-    tls_port: Option<u16>,
-}
-
-impl Web {
-    /// Starts nginx with the Argo test files under `/argo/`.
-    fn start() -> Web {
-        Web::start_with(false)
+/// nginx serving the two Argo test files under `/argo/`; with `tls`, over https too.
+fn argo_server(tls: bool) -> Web {
+    let web = Web::start_with(tls);
+    let dir = web.www().join("argo");
+    std::fs::create_dir_all(&dir).expect("www/argo");
+    for f in [FILE, OTHER] {
+        std::fs::copy(argo(f), dir.join(f)).expect("copy an Argo file");
     }
-
-    /// Starts nginx; with `tls`, also https with a self-signed certificate.
-    fn start_with(tls: bool) -> Web {
-        let bin = nginx_binary();
-        let dir = tempfile::tempdir().expect("temp dir");
-        if tls {
-            let out = Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                ])
-                .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
-                .arg("-keyout")
-                .arg(dir.path().join("key.pem"))
-                .arg("-out")
-                .arg(dir.path().join("cert.pem"))
-                .output()
-                .expect(
-                    "openssl (a self-signed certificate for the https test): run scripts/test.sh",
-                );
-            assert!(
-                out.status.success(),
-                "openssl: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let www = dir.path().join("www");
-        std::fs::create_dir_all(www.join("argo")).expect("www dir");
-        for f in [FILE, OTHER] {
-            std::fs::copy(argo(f), www.join("argo").join(f)).expect("copy an Argo file");
-        }
-        let mut last_error = String::new();
-        for _ in 0..5 {
-            let port = free_port();
-            let tls_port = tls.then(free_port);
-            let t = dir.path().display();
-            let tls_server = match tls_port {
-                Some(p) => format!(
-                    "  server {{\n    listen 127.0.0.1:{p} ssl;\n    ssl_certificate {t}/cert.pem;\n    \
-                     ssl_certificate_key {t}/key.pem;\n    root {t}/www;\n  }}\n"
-                ),
-                None => String::new(),
-            };
-            // One process (no master/worker split): it runs as the test's user and
-            // reads the private temp directory whoever that is.
-            let conf = format!(
-                "daemon off;\nmaster_process off;\npid {t}/nginx.pid;\nerror_log {t}/error.log;\n\
-                 events {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {t}/body;\n  \
-                 proxy_temp_path {t}/proxy;\n  fastcgi_temp_path {t}/fastcgi;\n  uwsgi_temp_path {t}/uwsgi;\n  \
-                 scgi_temp_path {t}/scgi;\n  server {{\n    listen 127.0.0.1:{port};\n    root {t}/www;\n    \
-                 location /moved/ {{ rewrite ^/moved/(.*)$ /argo/$1 permanent; }}\n  }}\n{tls_server}}}\n"
-            );
-            let conf_path = dir.path().join("nginx.conf");
-            std::fs::write(&conf_path, conf).expect("write nginx.conf");
-            let mut child = Command::new(&bin)
-                .arg("-c")
-                .arg(&conf_path)
-                .arg("-p")
-                .arg(dir.path())
-                .arg("-e")
-                .arg(dir.path().join("error.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok()
-                    && tls_port.is_none_or(|p| TcpStream::connect(("127.0.0.1", p)).is_ok())
-                {
-                    return Web {
-                        child,
-                        dir,
-                        port,
-                        tls_port,
-                    };
-                }
-                if let Ok(Some(status)) = child.try_wait() {
-                    let mut stderr = String::new();
-                    if let Some(mut e) = child.stderr.take() {
-                        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-                    }
-                    let log =
-                        std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
-                    last_error = format!("nginx exited ({status}): {stderr}{log}");
-                    break;
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("nginx did not listen on port {port} within 20 s");
-                }
-                std::thread::yield_now();
-            }
-            // Most likely the port was taken in between: try another one.
-        }
-        panic!("nginx would not start: {last_error}");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}/{path}", self.port)
-    }
-
-    fn www(&self) -> PathBuf {
-        self.dir.path().join("www")
-    }
-}
-
-impl Drop for Web {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    web
 }
 
 fn sha512_b64(data: &[u8]) -> String {
@@ -244,7 +98,7 @@ fn write_json(dir: &Path, name: &str, v: &Value) -> PathBuf {
 }
 
 fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wis2-validate"))
+    Command::new(binary("wis2-validate"))
         .arg("verify")
         .args(args)
         .env("RUST_LOG", "warn")
@@ -261,7 +115,7 @@ fn json_reports(out: &Output) -> Vec<Report> {
 
 #[test]
 fn cli_a_correct_message_verifies_and_exits_0() {
-    let web = Web::start();
+    let web = argo_server(false);
     let tmp = tempfile::tempdir().expect("temp dir");
     let m = write_json(tmp.path(), "good.json", &good_message(&web));
     let out = cli(&["--json", m.to_str().expect("utf-8 path")]);
@@ -287,7 +141,7 @@ fn cli_a_correct_message_verifies_and_exits_0() {
 
 #[test]
 fn cli_a_wrong_length_fails_the_length_test_and_exits_1() {
-    let web = Web::start();
+    let web = argo_server(false);
     let tmp = tempfile::tempdir().expect("temp dir");
     let size = std::fs::metadata(argo(FILE)).expect("size").len();
     let mut m = good_message(&web);
@@ -317,7 +171,7 @@ fn cli_a_wrong_length_fails_the_length_test_and_exits_1() {
 
 #[test]
 fn a_wrong_digest_fails_integrity() {
-    let web = Web::start();
+    let web = argo_server(false);
     let mut m = good_message(&web);
     let other = std::fs::read(argo(OTHER)).expect("read");
     let wrong = sha512_b64(&other);
@@ -336,7 +190,7 @@ fn a_wrong_digest_fails_integrity() {
 
 #[test]
 fn a_hex_digest_fails_integrity_and_says_hex() {
-    let web = Web::start();
+    let web = argo_server(false);
     let data = std::fs::read(argo(FILE)).expect("read");
     let mut m = good_message(&web);
     m["properties"]["integrity"]["value"] = json!(sha512_hex(&data));
@@ -362,7 +216,7 @@ fn a_hex_digest_fails_integrity_and_says_hex() {
 
 #[test]
 fn cli_a_missing_file_fails_the_download_naming_the_url() {
-    let web = Web::start();
+    let web = argo_server(false);
     let tmp = tempfile::tempdir().expect("temp dir");
     let mut m = good_message(&web);
     let url = web.url("argo/R0000000_000.nc");
@@ -387,9 +241,9 @@ fn cli_a_missing_file_fails_the_download_naming_the_url() {
 
 #[test]
 fn a_redirect_is_followed_and_named() {
-    let web = Web::start();
+    let web = argo_server(false);
     let mut m = good_message(&web);
-    m["links"][0]["href"] = json!(web.url(&format!("moved/{FILE}")));
+    m["links"][0]["href"] = json!(web.url(&format!("moved/argo/{FILE}")));
     let r = verify::verify_message(&m, &agent(), None);
     assert!(r.is_valid(), "{}", r.to_human());
     m["links"][0]["length"] = json!(1);
@@ -400,7 +254,7 @@ fn a_redirect_is_followed_and_named() {
 
 #[test]
 fn a_file_over_the_byte_limit_is_not_verified() {
-    let web = Web::start();
+    let web = argo_server(false);
     let m = good_message(&web);
     let r = verify::verify_message(&m, &agent(), Some(1000));
     assert!(r.is_valid(), "{}", r.to_human());
@@ -500,7 +354,7 @@ fn a_deletion_is_skipped() {
 
 #[test]
 fn cli_feature_collections_and_local_errors() {
-    let web = Web::start();
+    let web = argo_server(false);
     let tmp = tempfile::tempdir().expect("temp dir");
     let good = good_message(&web);
     let mut bad = good_message(&web);
@@ -570,7 +424,7 @@ fn delivery(m: &Value) -> wis2_bus::Delivery {
 
 #[test]
 fn the_pipeline_stage_rejects_a_message_whose_data_disagrees() {
-    let web = Web::start();
+    let web = argo_server(false);
     let stage = stage();
     let s = Handles(&stage);
 
@@ -620,7 +474,7 @@ fn the_pipeline_stage_rejects_a_message_whose_data_disagrees() {
 
 #[test]
 fn tls_certificates_are_verified() {
-    let web = Web::start_with(true);
+    let web = argo_server(true);
     let port = web.tls_port.expect("https port");
     let mut m = good_message(&web);
     let url = format!("https://127.0.0.1:{port}/argo/{FILE}");

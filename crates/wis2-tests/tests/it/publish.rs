@@ -3,436 +3,62 @@
 //! letter replay, and output write failures. The service runs in-process on
 //! `wis2_publish::run`; readiness is awaited by connecting, never by sleeping.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use wis2_bus::envelope::{Confirmation, Envelope};
 use wis2_bus::{BrokerArgs, DeadLetter};
+use wis2_tests::broker::{Broker, mqtt_url};
+use wis2_tests::fixtures::TOPIC;
+use wis2_tests::flags::{args, s};
+use wis2_tests::logs;
+use wis2_tests::net::free_port;
+use wis2_tests::observer::{Observer, Seen};
+use wis2_tests::service::{self, Service};
 
-const TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
-
-const PASSWORDS: [(&str, &str); 5] = [
-    ("wis2-watch", "watch-pw"),
-    ("wis2-create", "create-pw"),
-    ("wis2-validate", "validate-pw"),
-    ("wis2-publish", "publish-pw"),
-    ("operator", "operator-pw"),
-];
-
-fn password(user: &str) -> &'static str {
-    PASSWORDS
-        .iter()
-        .find(|(u, _)| *u == user)
-        .map(|(_, p)| *p)
-        .unwrap_or("")
+/// wis2-publish in-process on `b` with its store in `state` (kept across restarts),
+/// and more flags; its log lines are captured.
+fn start(b: &Broker, state: &Path, extra: &[String]) -> Service {
+    logs::capture();
+    let mut f = vec![
+        s("--broker-url"),
+        b.url("wis2-publish"),
+        s("--state-dir"),
+        state.display().to_string(),
+    ];
+    f.extend(extra.iter().cloned());
+    service::spawn::<wis2_publish::RunArgs, _, _>(wis2_publish::run, &f)
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Waits until something accepts TCP connections on `port`.
-fn wait_port(port: u16, timeout: Duration) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
-// ---------------------------------------------------------------------------------
-// Logs: one capturing subscriber for the whole test binary.
-
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn logs() -> &'static Logs {
-    static LOGS: OnceLock<Logs> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Logs::default();
-        let w = logs.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "info".into()))
-            .with_ansi(false)
-            .with_writer(move || w.clone())
-            .try_init();
-        logs
-    })
-}
-
-/// The captured log lines that contain every one of `needles`.
-fn log_lines(needles: &[&str]) -> Vec<String> {
-    let text =
-        String::from_utf8_lossy(&logs().0.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
-    text.lines()
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .map(str::to_string)
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------
-// Brokers (same start as crates/wis2-tests/tests/it/harness.rs).
-
-struct Broker {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        Self::start_in(tempfile::tempdir().expect("temp dir"), free_port())
-    }
-
-    /// Starts (or restarts) on a given state folder and port.
-    fn start_in(dir: tempfile::TempDir, port: u16) -> Broker {
-        Self::launch(dir, port, None)
-    }
-
-    /// Starts with the ACL template `acl` instead of the project's (another broker's
-    /// accounts: a Global Broker's monitoring topics, say).
-    fn start_with_acl(acl: &str) -> Broker {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let template = dir.path().join("acl.template");
-        std::fs::write(&template, acl).expect("ACL template");
-        Self::launch(dir, free_port(), Some(template))
-    }
-
-    fn launch(dir: tempfile::TempDir, port: u16, acl: Option<PathBuf>) -> Broker {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.path().join("mosquitto.log"))
-            .expect("log file");
-        let path = format!(
-            "/usr/sbin:/usr/local/sbin:{}",
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut cmd = Command::new("sh");
-        cmd.arg(repo().join("broker/start.sh"))
-            .env("PATH", path)
-            .env("BROKER_RUN_DIR", dir.path().join("run"))
-            .env("BROKER_DATA_DIR", dir.path().join("data"))
-            .env("BROKER_PORT", port.to_string())
-            .env("WIS2_CENTRE_ID", "fr-ifremer-argo")
-            .stdout(Stdio::from(log.try_clone().expect("log")))
-            .stderr(Stdio::from(log));
-        if let Some(acl) = acl {
-            cmd.env("BROKER_ACL_TEMPLATE", acl);
-        }
-        for (user, pw) in PASSWORDS {
-            let var = match user {
-                "operator" => "WIS2_OPERATOR_PASSWORD".to_string(),
-                u => format!("{}_PASSWORD", u.replace('-', "_").to_uppercase()),
-            };
-            cmd.env(var, pw);
-        }
-        let child = cmd.spawn().expect("start mosquitto (sh broker/start.sh)");
-        assert!(
-            wait_port(port, Duration::from_secs(15)),
-            "mosquitto did not listen on {port}: {}",
-            std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default()
-        );
-        Broker {
-            port,
-            dir,
-            child: Some(child),
-        }
-    }
-
-    /// Stops mosquitto with SIGTERM (it saves its sessions) and returns its folder and port.
-    fn stop(mut self) -> (tempfile::TempDir, u16) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("dir"));
-        (dir, self.port)
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn url(user: &str, port: u16) -> String {
-    format!("mqtt://{user}:{}@127.0.0.1:{port}", password(user))
-}
-
-// ---------------------------------------------------------------------------------
-// The service, in-process.
-
-#[derive(Parser)]
-struct P<T: clap::Args> {
-    #[command(flatten)]
-    a: T,
-}
-
-fn args<T: clap::Args>(flags: &[String]) -> T {
-    let mut v = vec!["test".to_string()];
-    v.extend(flags.iter().cloned());
-    P::<T>::try_parse_from(v).expect("valid flags").a
-}
-
-fn s(x: impl ToString) -> String {
-    x.to_string()
-}
-
-struct Service {
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<anyhow::Result<()>>,
-    health_port: u16,
-}
-
-fn healthz(port: u16) -> bool {
-    let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
-    if c.write_all(b"GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = [0u8; 16];
-    let n = c.read(&mut buf).unwrap_or(0);
-    String::from_utf8_lossy(&buf[..n]).contains(" 200")
-}
-
-impl Service {
-    /// Starts wis2-publish on `broker_port` with its state in `state`.
-    fn start(broker_port: u16, state: &Path, extra: &[String]) -> Service {
-        logs();
-        let health_port = free_port();
-        let mut f = vec![
-            s("--broker-url"),
-            url("wis2-publish", broker_port),
-            s("--state-dir"),
-            state.display().to_string(),
-            s("--health-addr"),
-            format!("127.0.0.1:{health_port}"),
-        ];
-        f.extend(extra.iter().cloned());
-        let a: wis2_publish::RunArgs = args(&f);
-        let (tx, rx) = oneshot::channel::<()>();
-        let config = a.check().expect("valid settings");
-        let task = tokio::spawn(wis2_publish::run(config, async move {
-            let _ = rx.await;
-        }));
-        Service {
-            stop: Some(tx),
-            task,
-            health_port,
-        }
-    }
-
-    /// Waits until `/healthz` says connected and subscribed.
-    async fn ready(self) -> Self {
-        let port = self.health_port;
-        let ok = tokio::task::spawn_blocking(move || {
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(20) {
-                if healthz(port) {
-                    return true;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+/// Takes messages of the two kinds until `confirmations` confirmations are in, then
+/// checks nothing more arrives within a short quiet period: returns (WIS2 messages,
+/// confirmations).
+async fn wis2_and_confirmations(
+    obs: &mut Observer,
+    confirmations: usize,
+) -> (Vec<Seen>, Vec<Confirmation>) {
+    let mut wis2 = Vec::new();
+    let mut confirmed = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while confirmed.len() < confirmations {
+        match tokio::time::timeout_at(deadline, obs.rx.recv()).await {
+            Ok(Some(m)) if m.topic == wis2_bus::topics::PUBLISHED => {
+                confirmed.push(serde_json::from_slice(&m.payload).expect("confirmation"))
             }
-            false
+            Ok(Some(m)) if m.topic.starts_with("origin/") => wis2.push(m),
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    // A publication precedes its confirmation; a short quiet period catches any
+    // stray re-publication.
+    wis2.extend(
+        obs.collect(10, Duration::from_millis(500), |m| {
+            m.topic.starts_with("origin/")
         })
-        .await
-        .expect("health poller");
-        assert!(ok, "wis2-publish not ready within 20 s");
-        self
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("stopped in time")
-            .expect("task")
-            .expect("clean stop");
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// Observer and producer.
-
-#[derive(Debug, Clone)]
-struct Seen {
-    topic: String,
-    payload: Vec<u8>,
-}
-
-struct Observer {
-    rx: mpsc::UnboundedReceiver<Seen>,
-    client: AsyncClient,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Observer {
-    fn drop(&mut self) {
-        // The event loop would otherwise reconnect forever (and, with a fixed client
-        // id, take the session over from a later observer).
-        self.task.abort();
-    }
-}
-
-impl Observer {
-    /// A fresh session of `operator` on `port`.
-    async fn connect(port: u16, filters: &[&str]) -> Observer {
-        Self::session(
-            port,
-            &format!("obs-{}", uuid::Uuid::new_v4().simple()),
-            true,
-            filters,
-        )
-        .await
-    }
-
-    /// Connects as `operator` with client id `id`; `clean: false` keeps (or resumes) a
-    /// persistent session, so messages published while it is away are queued for it.
-    async fn session(port: u16, id: &str, clean: bool, filters: &[&str]) -> Observer {
-        let mut o = MqttOptions::new(id, "127.0.0.1", port);
-        o.set_credentials("operator", password("operator"))
-            .set_clean_session(clean)
-            .set_max_packet_size(1 << 20, 1 << 20);
-        let (client, mut el) = AsyncClient::new(o, 1000);
-        for f in filters {
-            client
-                .subscribe(*f, QoS::AtLeastOnce)
-                .await
-                .expect("subscribe");
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let want = filters.len();
-        let task = tokio::spawn(async move {
-            let mut subacks = 0;
-            let mut ready = Some(ready_tx);
-            loop {
-                match el.poll().await {
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        subacks += 1;
-                        if subacks >= want
-                            && let Some(r) = ready.take()
-                        {
-                            let _ = r.send(());
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let _ = tx.send(Seen {
-                            topic: p.topic.clone(),
-                            payload: p.payload.to_vec(),
-                        });
-                    }
-                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-                }
-            }
-        });
-        tokio::time::timeout(Duration::from_secs(10), ready_rx)
-            .await
-            .expect("subscriptions acknowledged")
-            .expect("observer alive");
-        Observer { rx, client, task }
-    }
-
-    /// Disconnects cleanly (a persistent session stays on the broker).
-    async fn close(mut self) {
-        let _ = self.client.disconnect().await;
-        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
-    }
-
-    /// Messages on topics accepted by `keep`, until `n` are in or `timeout`.
-    async fn collect(
-        &mut self,
-        n: usize,
-        timeout: Duration,
-        keep: impl Fn(&Seen) -> bool,
-    ) -> Vec<Seen> {
-        let mut out = Vec::new();
-        let deadline = tokio::time::Instant::now() + timeout;
-        while out.len() < n {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(m)) if keep(&m) => out.push(m),
-                Ok(Some(_)) => {}
-                _ => break,
-            }
-        }
-        out
-    }
-
-    /// Takes `n` messages in any of the two kinds, then checks nothing more arrives
-    /// within `quiet`: returns (WIS2 messages, confirmations).
-    async fn wis2_and_confirmations(
-        &mut self,
-        confirmations: usize,
-    ) -> (Vec<Seen>, Vec<Confirmation>) {
-        let mut wis2 = Vec::new();
-        let mut confirmed = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while confirmed.len() < confirmations {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(m)) if m.topic == wis2_bus::topics::PUBLISHED => {
-                    confirmed.push(serde_json::from_slice(&m.payload).expect("confirmation"))
-                }
-                Ok(Some(m)) if m.topic.starts_with("origin/") => wis2.push(m),
-                Ok(Some(_)) => {}
-                _ => break,
-            }
-        }
-        // A publication precedes its confirmation; a short quiet period catches any
-        // stray re-publication.
-        wis2.extend(
-            self.collect(10, Duration::from_millis(500), |m| {
-                m.topic.starts_with("origin/")
-            })
-            .await,
-        );
-        (wis2, confirmed)
-    }
+        .await,
+    );
+    (wis2, confirmed)
 }
 
 fn wnm(id: &str, data_id: &str, integrity: &str, rel: &str) -> String {
@@ -470,7 +96,7 @@ fn envelope(message: &str) -> Vec<u8> {
 /// Publishes `payload` on `topic` as wis2-validate, after the broker's PUBACK.
 async fn send(port: u16, topic: &str, payload: Vec<u8>) {
     wis2_bus::publish_once(
-        &BrokerArgs::from_url(&url("wis2-validate", port))
+        &BrokerArgs::from_url(&mqtt_url("wis2-validate", port))
             .check()
             .expect("broker settings"),
         "wis2-publish-test",
@@ -497,8 +123,8 @@ fn message_id(seen: &Seen) -> String {
 async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
     let b = Broker::start();
     let state = tempfile::tempdir().expect("state");
-    let svc = Service::start(b.port, state.path(), &[]).ready().await;
-    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/published"]).await;
+    let svc = start(&b, state.path(), &[]).ready().await;
+    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/published"]).await;
 
     let id = new_id();
     let env = envelope(&wnm(&id, "wis2/x/R1.nc", "AAAA", "canonical"));
@@ -511,7 +137,7 @@ async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
         &envelope(&wnm(&again, "wis2/x/R1.nc", "AAAA", "canonical")),
     )
     .await;
-    let (wis2, confirmations) = obs.wis2_and_confirmations(3).await;
+    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 3).await;
     assert_eq!(wis2.len(), 1, "published once: {wis2:?}");
     assert_eq!(wis2[0].topic, TOPIC);
     assert_eq!(message_id(&wis2[0]), id);
@@ -525,7 +151,7 @@ async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
     want.sort();
     assert_eq!(confirmed, want);
     assert!(
-        !log_lines(&["duplicate suppressed", &id]).is_empty(),
+        !logs::lines(&["duplicate suppressed", &id]).is_empty(),
         "the duplicate is logged at info"
     );
 
@@ -536,7 +162,7 @@ async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
         &envelope(&wnm(&update, "wis2/x/R1.nc", "BBBB", "update")),
     )
     .await;
-    let (wis2, confirmations) = obs.wis2_and_confirmations(1).await;
+    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 1).await;
     assert_eq!(wis2.len(), 1, "the update is published");
     assert_eq!(message_id(&wis2[0]), update);
     assert_eq!(confirmations[0].rel.as_str(), "update");
@@ -546,13 +172,13 @@ async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
     let ea = envelope(&wnm(&a, "wis2/x/R2.nc", "CCCC", "canonical"));
     let ec = envelope(&wnm(&c, "wis2/x/R2.nc", "CCCC", "canonical"));
     tokio::join!(validated(b.port, &ea), validated(b.port, &ec));
-    let (wis2, _) = obs.wis2_and_confirmations(2).await;
+    let (wis2, _) = wis2_and_confirmations(&mut obs, 2).await;
     assert_eq!(
         wis2.len(),
         1,
         "one publication for concurrent duplicates: {wis2:?}"
     );
-    svc.stop().await;
+    svc.stop().await.expect("clean stop");
 
     let store = wis2_publish::store::PublishedStore::open(state.path()).expect("store");
     let audit = store.message(&id).expect("read").expect("audit entry");
@@ -582,8 +208,8 @@ async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
 async fn the_deletion_of_a_data_id_never_published_is_confirmed_not_published() {
     let b = Broker::start();
     let state = tempfile::tempdir().expect("state");
-    let svc = Service::start(b.port, state.path(), &[]).ready().await;
-    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/published"]).await;
+    let svc = start(&b, state.path(), &[]).ready().await;
+    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/published"]).await;
 
     let gone = new_id();
     validated(
@@ -591,12 +217,12 @@ async fn the_deletion_of_a_data_id_never_published_is_confirmed_not_published() 
         &envelope(&wnm(&gone, "wis2/x/never.nc", "AAAA", "deletion")),
     )
     .await;
-    let (wis2, confirmations) = obs.wis2_and_confirmations(1).await;
+    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 1).await;
     assert!(wis2.is_empty(), "nothing to delete was published: {wis2:?}");
     assert_eq!(confirmations.len(), 1, "the deletion is confirmed");
     assert_eq!(confirmations[0].message_id, gone);
     assert!(
-        !log_lines(&["nothing to delete", &gone]).is_empty(),
+        !logs::lines(&["nothing to delete", &gone]).is_empty(),
         "the reason is logged"
     );
 
@@ -607,47 +233,47 @@ async fn the_deletion_of_a_data_id_never_published_is_confirmed_not_published() 
         &envelope(&wnm(&made, "wis2/x/kept.nc", "BBBB", "canonical")),
     )
     .await;
-    let (wis2, _) = obs.wis2_and_confirmations(1).await;
+    let (wis2, _) = wis2_and_confirmations(&mut obs, 1).await;
     assert_eq!(wis2.len(), 1);
     validated(
         b.port,
         &envelope(&wnm(&deleted, "wis2/x/kept.nc", "BBBB", "deletion")),
     )
     .await;
-    let (wis2, _) = obs.wis2_and_confirmations(1).await;
+    let (wis2, _) = wis2_and_confirmations(&mut obs, 1).await;
     assert_eq!(
         wis2.len(),
         1,
         "the deletion of a published file is published"
     );
     assert_eq!(message_id(&wis2[0]), deleted);
-    svc.stop().await;
+    svc.stop().await.expect("clean stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_record_survives_a_restart_of_the_service() {
     let b = Broker::start();
     let state = tempfile::tempdir().expect("state");
-    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/published"]).await;
+    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/published"]).await;
     let id = new_id();
     let env = envelope(&wnm(&id, "wis2/x/R9.nc", "AAAA", "canonical"));
 
-    let svc = Service::start(b.port, state.path(), &[]).ready().await;
+    let svc = start(&b, state.path(), &[]).ready().await;
     validated(b.port, &env).await;
-    let (wis2, _) = obs.wis2_and_confirmations(1).await;
+    let (wis2, _) = wis2_and_confirmations(&mut obs, 1).await;
     assert_eq!(wis2.len(), 1);
-    svc.stop().await;
+    svc.stop().await.expect("clean stop");
 
-    let svc = Service::start(b.port, state.path(), &[]).ready().await;
+    let svc = start(&b, state.path(), &[]).ready().await;
     validated(b.port, &env).await;
-    let (wis2, confirmations) = obs.wis2_and_confirmations(1).await;
+    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 1).await;
     assert!(
         wis2.is_empty(),
         "not published again after a restart: {wis2:?}"
     );
     assert_eq!(confirmations.len(), 1, "but confirmed");
     assert_eq!(confirmations[0].message_id, id);
-    svc.stop().await;
+    svc.stop().await.expect("clean stop");
 }
 
 /// The state a `kill -9` between the broker's PUBACK and the commit of the record
@@ -662,18 +288,19 @@ async fn a_message_published_but_not_recorded_before_a_crash_is_not_published_ag
     let out = tempfile::tempdir().expect("output");
     let output = vec![s("--output"), format!("{}/", out.path().display())];
     // A first start creates the sessions (input and read-back), then the service stops.
-    Service::start(b.port, state.path(), &output)
+    start(&b, state.path(), &output)
         .ready()
         .await
         .stop()
-        .await;
-    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/published"]).await;
+        .await
+        .expect("clean stop");
+    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/published"]).await;
 
     let id = new_id();
     let message = wnm(&id, "wis2/x/R7.nc", "AAAA", "canonical");
     // The publication the crashed run got a PUBACK for, and the redelivery of its input.
     wis2_bus::publish_once(
-        &BrokerArgs::from_url(&url("wis2-publish", b.port))
+        &BrokerArgs::from_url(&b.url("wis2-publish"))
             .check()
             .expect("broker settings"),
         "wis2-publish-test",
@@ -683,19 +310,19 @@ async fn a_message_published_but_not_recorded_before_a_crash_is_not_published_ag
     .await
     .expect("published as wis2-publish");
     validated(b.port, &envelope(&message)).await;
-    let (wis2, _) = obs.wis2_and_confirmations(0).await;
+    let (wis2, _) = wis2_and_confirmations(&mut obs, 0).await;
     assert_eq!(wis2.len(), 1, "the crashed run's publication: {wis2:?}");
 
-    let svc = Service::start(b.port, state.path(), &output).ready().await;
-    let (wis2, confirmations) = obs.wis2_and_confirmations(1).await;
+    let svc = start(&b, state.path(), &output).ready().await;
+    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 1).await;
     assert!(wis2.is_empty(), "published twice: {wis2:?}");
     assert_eq!(confirmations.len(), 1, "the redelivery is confirmed");
     assert_eq!(confirmations[0].message_id, id);
     assert!(
-        !log_lines(&["found on the WIS2 topic", &id]).is_empty(),
+        !logs::lines(&["found on the WIS2 topic", &id]).is_empty(),
         "the recovery is logged"
     );
-    svc.stop().await;
+    svc.stop().await.expect("clean stop");
     let store = wis2_publish::store::PublishedStore::open(state.path()).expect("store");
     let record = store.message(&id).expect("read").expect("recorded");
     assert_eq!(record.topic, TOPIC);
@@ -716,7 +343,7 @@ async fn a_message_published_but_not_recorded_before_a_crash_is_not_published_ag
 /// stopped (mosquitto saves the session).
 async fn remote_down_with_session(session: &str) -> (tempfile::TempDir, u16) {
     let remote = Broker::start();
-    let obs = Observer::session(remote.port, session, false, &["origin/a/wis2/#"]).await;
+    let obs = Observer::session(&remote, "operator", session, false, &["origin/a/wis2/#"]).await;
     obs.close().await;
     remote.stop()
 }
@@ -724,7 +351,7 @@ async fn remote_down_with_session(session: &str) -> (tempfile::TempDir, u16) {
 fn remote_flags(port: u16) -> Vec<String> {
     vec![
         s("--remote-broker-url"),
-        url("wis2-publish", port),
+        mqtt_url("wis2-publish", port),
         s("--remote-client-id"),
         s("wis2-publish-remote-test"),
     ]
@@ -764,17 +391,24 @@ async fn the_remote_outbox_queues_while_the_remote_broker_is_down_and_drains_in_
     let (remote_dir, remote_port) = remote_down_with_session("remote-obs-1").await;
     let b = Broker::start();
     let state = tempfile::tempdir().expect("state");
-    let svc = Service::start(b.port, state.path(), &remote_flags(remote_port))
+    let svc = start(&b, state.path(), &remote_flags(remote_port))
         .ready()
         .await;
-    let mut local = Observer::connect(b.port, &["origin/a/wis2/#"]).await;
+    let mut local = Observer::connect(&b, "operator", &["origin/a/wis2/#"]).await;
     let ids = publish_n(b.port, &mut local, 5, "Q").await;
 
     let remote = Broker::start_in(remote_dir, remote_port);
-    let mut obs = Observer::session(remote.port, "remote-obs-1", false, &["origin/a/wis2/#"]).await;
+    let mut obs = Observer::session(
+        &remote,
+        "operator",
+        "remote-obs-1",
+        false,
+        &["origin/a/wis2/#"],
+    )
+    .await;
     let seen = obs.collect(5, Duration::from_secs(30), |_| true).await;
     if seen.len() < 5 {
-        eprintln!("{}", log_lines(&["remote"]).join("\n"));
+        eprintln!("{}", logs::lines(&["remote"]).join("\n"));
         eprintln!(
             "{}",
             std::fs::read_to_string(remote.dir.path().join("mosquitto.log")).unwrap_or_default()
@@ -786,7 +420,7 @@ async fn the_remote_outbox_queues_while_the_remote_broker_is_down_and_drains_in_
         "drained in order"
     );
     assert!(seen.iter().all(|m| m.topic == TOPIC));
-    svc.stop().await;
+    svc.stop().await.expect("clean stop");
     let outbox = wis2_publish::queue::DiskQueue::open(&state.path().join("remote-outbox.redb"), 10)
         .expect("outbox");
     assert!(
@@ -800,35 +434,42 @@ async fn the_remote_outbox_survives_a_restart_of_the_service() {
     let (remote_dir, remote_port) = remote_down_with_session("remote-obs-2").await;
     let b = Broker::start();
     let state = tempfile::tempdir().expect("state");
-    let mut local = Observer::connect(b.port, &["origin/a/wis2/#"]).await;
+    let mut local = Observer::connect(&b, "operator", &["origin/a/wis2/#"]).await;
 
-    let svc = Service::start(b.port, state.path(), &remote_flags(remote_port))
+    let svc = start(&b, state.path(), &remote_flags(remote_port))
         .ready()
         .await;
     let mut ids = publish_n(b.port, &mut local, 3, "S").await;
-    svc.stop().await;
+    svc.stop().await.expect("clean stop");
     let outbox = wis2_publish::queue::DiskQueue::open(&state.path().join("remote-outbox.redb"), 10)
         .expect("outbox");
     assert_eq!(outbox.len().expect("len"), 3, "kept on disk");
     drop(outbox);
 
-    let svc = Service::start(b.port, state.path(), &remote_flags(remote_port))
+    let svc = start(&b, state.path(), &remote_flags(remote_port))
         .ready()
         .await;
     ids.extend(publish_n(b.port, &mut local, 2, "T").await);
     let remote = Broker::start_in(remote_dir, remote_port);
-    let mut obs = Observer::session(remote.port, "remote-obs-2", false, &["origin/a/wis2/#"]).await;
+    let mut obs = Observer::session(
+        &remote,
+        "operator",
+        "remote-obs-2",
+        false,
+        &["origin/a/wis2/#"],
+    )
+    .await;
     let seen = obs.collect(5, Duration::from_secs(30), |_| true).await;
     let got: Vec<String> = seen.iter().map(message_id).collect();
     if got != ids {
-        eprintln!("{}", log_lines(&[]).join("\n"));
+        eprintln!("{}", logs::lines(&[]).join("\n"));
         eprintln!(
             "{}",
             std::fs::read_to_string(remote.dir.path().join("mosquitto.log")).unwrap_or_default()
         );
     }
     assert_eq!(got, ids, "all of them, in order");
-    svc.stop().await;
+    svc.stop().await.expect("clean stop");
 }
 
 // ---------------------------------------------------------------------------------
@@ -837,7 +478,7 @@ async fn the_remote_outbox_survives_a_restart_of_the_service() {
 fn replay_args(port: u16, user: &str, dir: &Path) -> wis2_publish::replay::ReplayArgs {
     args(&[
         s("--broker-url"),
-        url(user, port),
+        mqtt_url(user, port),
         s("--dir"),
         dir.display().to_string(),
     ])
@@ -848,8 +489,8 @@ async fn replay_reinjects_a_dead_letter_and_moves_it() {
     let b = Broker::start();
     let state = tempfile::tempdir().expect("state");
     let letters = tempfile::tempdir().expect("letters");
-    let svc = Service::start(b.port, state.path(), &[]).ready().await;
-    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/events"]).await;
+    let svc = start(&b, state.path(), &[]).ready().await;
+    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/events"]).await;
 
     // A message wis2-publish could not handle earlier, and a file event wis2-create could not.
     let id = new_id();
@@ -919,7 +560,7 @@ async fn replay_reinjects_a_dead_letter_and_moves_it() {
         Some(&event[..]),
         "payload byte for byte"
     );
-    svc.stop().await;
+    svc.stop().await.expect("clean stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -986,8 +627,8 @@ async fn an_unwritable_output_folder_logs_the_fix_and_the_message_is_still_publi
         s("--output-retry-ms"),
         s(100),
     ];
-    let svc = Service::start(b.port, state.path(), &flags).ready().await;
-    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#", "chain/published"]).await;
+    let svc = start(&b, state.path(), &flags).ready().await;
+    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/published"]).await;
 
     let restore = break_folder(&out);
     let id = new_id();
@@ -996,11 +637,11 @@ async fn an_unwritable_output_folder_logs_the_fix_and_the_message_is_still_publi
         &envelope(&wnm(&id, "wis2/x/W1.nc", "AAAA", "canonical")),
     )
     .await;
-    let (wis2, confirmations) = obs.wis2_and_confirmations(1).await;
+    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 1).await;
     assert_eq!(wis2.len(), 1, "published despite the output folder");
     assert_eq!(confirmations.len(), 1, "and confirmed");
-    svc.stop().await;
-    let errors = log_lines(&["WIS2_OUTPUT", &id]);
+    svc.stop().await.expect("clean stop");
+    let errors = logs::lines(&["WIS2_OUTPUT", &id]);
     assert!(
         errors
             .iter()
@@ -1018,14 +659,14 @@ async fn an_unwritable_output_folder_logs_the_fix_and_the_message_is_still_publi
 
     // Fixed: the next start writes it.
     restore();
-    let svc = Service::start(b.port, state.path(), &flags).ready().await;
+    let svc = start(&b, state.path(), &flags).ready().await;
     let want = out.join(format!("W1.nc.{id}.json"));
     let start = Instant::now();
     while !want.exists() && start.elapsed() < Duration::from_secs(20) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(want.exists(), "written once the folder is writable again");
-    svc.stop().await;
+    svc.stop().await.expect("clean stop");
 }
 
 // ---------------------------------------------------------------------------------
@@ -1034,21 +675,6 @@ async fn an_unwritable_output_folder_logs_the_fix_and_the_message_is_still_publi
 /// The accounts of the stand-in Global Broker: the operator writes monitoring events,
 /// wis2-publish reads them.
 const GB_ACL: &str = "user operator\ntopic readwrite monitor/a/wis2/#\nuser wis2-publish\ntopic read monitor/a/wis2/#\n";
-
-/// Waits (at most 20 s) for a captured log line holding every one of `needles`.
-async fn log_line(needles: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(l) = log_lines(needles).into_iter().next() {
-            return l;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no log line with {needles:?} within 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 fn monitoring_event(kind: &str, data: serde_json::Value) -> (String, Vec<u8>) {
     let id = new_id();
@@ -1069,12 +695,12 @@ async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_n
     let b = Broker::start();
     let gb = Broker::start_with_acl(GB_ACL);
     let state = tempfile::tempdir().expect("state");
-    let svc = Service::start(
-        b.port,
+    let svc = start(
+        &b,
         state.path(),
         &[
             s("--monitor-broker-url"),
-            url("wis2-publish", gb.port),
+            gb.url("wis2-publish"),
             s("--monitor-centre-id"),
             s("fr-ifremer-argo"),
             s("--monitor-client-id"),
@@ -1083,7 +709,7 @@ async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_n
     )
     .ready()
     .await;
-    let mut obs = Observer::connect(b.port, &["origin/a/wis2/#"]).await;
+    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#"]).await;
     let id = new_id();
     let data_id = format!("wis2/x/M{}.nc", uuid::Uuid::new_v4().simple());
     validated(b.port, &envelope(&wnm(&id, &data_id, "AAAA", "canonical"))).await;
@@ -1095,15 +721,15 @@ async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_n
         std::slice::from_ref(&id)
     );
     // Published and recorded: the store now names it.
-    log_line(&["published", &id]).await;
-    log_line(&["subscribed to the Global Broker's monitoring events"]).await;
+    logs::line(&["published", &id]).await;
+    logs::line(&["subscribed to the Global Broker's monitoring events"]).await;
 
     let topic = "monitor/a/wis2/fr-ifremer-argo/fr-meteofrance-global-broker";
     let gb_send = |payload: Vec<u8>| {
         let port = gb.port;
         async move {
             wis2_bus::publish_once(
-                &BrokerArgs::from_url(&url("operator", port))
+                &BrokerArgs::from_url(&mqtt_url("operator", port))
                     .check()
                     .expect("broker settings"),
                 "wis2-publish-test",
@@ -1120,7 +746,7 @@ async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_n
         serde_json::json!({"message_id": id, "reason": "no discovery metadata for this topic"}),
     );
     gb_send(payload).await;
-    let line = log_line(&[&discarded, "reports a problem with our message"]).await;
+    let line = logs::line(&[&discarded, "reports a problem with our message"]).await;
     assert!(line.contains(" WARN "), "a warning: {line}");
     assert!(line.contains(&data_id), "names the data_id: {line}");
     assert!(line.contains(&id), "names the message id: {line}");
@@ -1134,7 +760,7 @@ async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_n
         serde_json::json!({"data_id": data_id}),
     );
     gb_send(payload).await;
-    let line = log_line(&[&cached, "monitoring event about our message"]).await;
+    let line = logs::line(&[&cached, "monitoring event about our message"]).await;
     assert!(line.contains(" INFO ") && line.contains(&id), "{line}");
     // An event about something we never published, then a payload that is not one.
     let (other, payload) = monitoring_event(
@@ -1142,8 +768,8 @@ async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_n
         serde_json::json!({"message_id": new_id()}),
     );
     gb_send(payload).await;
-    log_line(&[&other, "no message published here is named in it"]).await;
+    logs::line(&[&other, "no message published here is named in it"]).await;
     gb_send(b"garbage from the monitor".to_vec()).await;
-    log_line(&["not a WIS2 monitoring event", "garbage from the monitor"]).await;
-    svc.stop().await;
+    logs::line(&["not a WIS2 monitoring event", "garbage from the monitor"]).await;
+    svc.stop().await.expect("clean stop");
 }

@@ -1,0 +1,255 @@
+//! The services in-process, each on its `run(config, shutdown)` with a shutdown the
+//! test holds, alone or as the whole chain on one broker and one data directory.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::fixtures::shared;
+use crate::flags::{args, s};
+use crate::net::{free_port, metric, wait_healthy};
+
+/// The shutdown future a service's `run` gets: it resolves when the test stops the
+/// service (or drops it).
+pub struct Shutdown(oneshot::Receiver<()>);
+
+impl Future for Shutdown {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+/// A running in-process service and the switch that stops it.
+pub struct Service {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+    /// The port of its `/healthz` and `/metrics`.
+    pub health_port: u16,
+}
+
+/// Parses `flags` (plus a health endpoint on a free port) into `run`'s settings,
+/// checks them and spawns `run` on the test's runtime.
+pub fn spawn<A, F, Fut>(run: F, flags: &[String]) -> Service
+where
+    A: clap::Args + wis2_bus::service::Settings,
+    F: FnOnce(A::Config, Shutdown) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let health_port = free_port();
+    let mut f = flags.to_vec();
+    f.extend([s("--health-addr"), format!("127.0.0.1:{health_port}")]);
+    let (tx, rx) = oneshot::channel();
+    Service {
+        stop: Some(tx),
+        task: tokio::spawn(run(
+            args::<A>(&f).check().expect("valid settings"),
+            Shutdown(rx),
+        )),
+        health_port,
+    }
+}
+
+impl Service {
+    /// A counter or gauge from the service's `/metrics` (0 when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        metric(self.health_port, name).await
+    }
+
+    /// Waits until the service's `/healthz` says it is connected and subscribed.
+    pub async fn wait_ready(&self) {
+        let port = self.health_port;
+        assert!(
+            wait_healthy(port, Duration::from_secs(20)).await,
+            "service on health port {port} not ready within 20 s"
+        );
+    }
+
+    /// [`Service::wait_ready`], then the service itself.
+    pub async fn ready(self) -> Self {
+        self.wait_ready().await;
+        self
+    }
+
+    /// Triggers its shutdown and waits (at most 20 s) for `run` to return.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(20), self.task).await??
+    }
+}
+
+/// The folders of a chain under one root.
+pub struct ChainDirs {
+    /// What wis2-watch watches.
+    pub data: PathBuf,
+    /// The services' embedded stores.
+    pub state: PathBuf,
+    /// wis2-publish's output folder (with a trailing `/`).
+    pub output: PathBuf,
+    /// Where every stage writes its dead letters.
+    pub deadletters: PathBuf,
+}
+
+impl ChainDirs {
+    /// The folders under `root`; only the data directory is created (the services
+    /// create the others).
+    pub fn new(root: &Path) -> Self {
+        let d = ChainDirs {
+            data: root.join("data"),
+            state: root.join("state"),
+            output: root.join("out/"),
+            deadletters: root.join("deadletters"),
+        };
+        std::fs::create_dir_all(&d.data).expect("data dir");
+        d
+    }
+
+    /// wis2-watch's flags on `b`, with its store in `state`.
+    pub fn watch_flags(&self, b: &Broker, state: &Path) -> Vec<String> {
+        vec![
+            s("--broker-url"),
+            b.url("wis2-watch"),
+            s("--data-dir"),
+            self.data.display().to_string(),
+            s("--state-dir"),
+            state.display().to_string(),
+            s("--settle-ms"),
+            s(300),
+        ]
+    }
+
+    /// wis2-create's flags on `b`.
+    pub fn create_flags(&self, b: &Broker) -> Vec<String> {
+        vec![
+            s("--broker-url"),
+            b.url("wis2-create"),
+            s("--data-dir"),
+            self.data.display().to_string(),
+            s("--base-url"),
+            s("https://data.example.org/argo"),
+            s("--deadletter-dir"),
+            self.deadletters.display().to_string(),
+        ]
+    }
+
+    /// wis2-validate's flags on `b`, with the authoritative schema and topic tables.
+    pub fn validate_flags(&self, b: &Broker) -> Vec<String> {
+        vec![
+            s("--broker-url"),
+            b.url("wis2-validate"),
+            s("--schema"),
+            shared()
+                .join("standards/wnm/wis2-notification-message-bundled.json")
+                .display()
+                .to_string(),
+            s("--wth-dir"),
+            shared().join("standards/wth").display().to_string(),
+            s("--deadletter-dir"),
+            self.deadletters.display().to_string(),
+        ]
+    }
+
+    /// wis2-publish's flags on `b`.
+    pub fn publish_flags(&self, b: &Broker) -> Vec<String> {
+        vec![
+            s("--broker-url"),
+            b.url("wis2-publish"),
+            s("--output"),
+            self.output.display().to_string() + "/",
+            s("--deadletter-dir"),
+            self.deadletters.display().to_string(),
+            s("--state-dir"),
+            self.state.join("publish").display().to_string(),
+        ]
+    }
+}
+
+/// `flags` followed by `extra`.
+fn with(mut flags: Vec<String>, extra: &[String]) -> Vec<String> {
+    flags.extend(extra.iter().cloned());
+    flags
+}
+
+/// wis2-watch in-process, its store in the chain's state folder, with more flags.
+pub fn start_watch(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
+    spawn::<wis2_watch::RunArgs, _, _>(wis2_watch::run, &with(d.watch_flags(b, &d.state), extra))
+}
+
+/// wis2-create in-process.
+pub fn start_create(b: &Broker, d: &ChainDirs) -> Service {
+    start_create_with(b, d, &[])
+}
+
+/// Like [`start_create`], with more flags.
+pub fn start_create_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
+    spawn::<wis2_create::RunArgs, _, _>(wis2_create::run, &with(d.create_flags(b), extra))
+}
+
+/// wis2-validate in-process.
+pub fn start_validate(b: &Broker, d: &ChainDirs) -> Service {
+    start_validate_with(b, d, &[])
+}
+
+/// Like [`start_validate`], with more flags.
+pub fn start_validate_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
+    spawn::<wis2_validate::RunArgs, _, _>(wis2_validate::run, &with(d.validate_flags(b), extra))
+}
+
+/// wis2-publish in-process.
+pub fn start_publish(b: &Broker, d: &ChainDirs) -> Service {
+    start_publish_with(b, d, &[])
+}
+
+/// Like [`start_publish`], with more flags.
+pub fn start_publish_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
+    spawn::<wis2_publish::RunArgs, _, _>(wis2_publish::run, &with(d.publish_flags(b), extra))
+}
+
+/// Starts publish, validate and create and waits until each is connected and
+/// subscribed, so that nothing is published before its reader has a session.
+pub async fn start_downstream(b: &Broker, d: &ChainDirs) -> Vec<(&'static str, Service)> {
+    let services = vec![
+        ("publish", start_publish(b, d)),
+        ("validate", start_validate(b, d)),
+        ("create", start_create(b, d)),
+    ];
+    for (_, s) in &services {
+        s.wait_ready().await;
+    }
+    services
+}
+
+/// The four services wired to one broker and one data directory.
+pub struct Chain {
+    /// Each service with its short name (`publish`, ..., `watch`).
+    pub services: Vec<(&'static str, Service)>,
+}
+
+impl Chain {
+    /// The whole chain, each service ready.
+    pub async fn start(b: &Broker, d: &ChainDirs) -> Chain {
+        let mut services = start_downstream(b, d).await;
+        let watch = start_watch(b, d, &[]);
+        watch.wait_ready().await;
+        services.push(("watch", watch));
+        Chain { services }
+    }
+
+    /// Stops every service, downstream first; panics naming one that fails to stop.
+    pub async fn stop(self) {
+        for (name, s) in self.services {
+            if let Err(e) = s.stop().await {
+                panic!("{name} did not stop cleanly: {e:#}");
+            }
+        }
+    }
+}

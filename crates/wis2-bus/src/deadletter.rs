@@ -22,8 +22,8 @@ pub struct DeadLetter {
     pub time: String,
     /// Topic the original payload arrived on.
     pub topic: String,
-    /// `utf-8` or `base64`.
-    pub payload_encoding: String,
+    /// How `payload` holds the original bytes.
+    pub payload_encoding: PayloadEncoding,
     pub payload: String,
     /// Set when `payload` holds only the beginning of the original, whose length in
     /// bytes this is: the letter on the topic must fit the broker's packet limit. The
@@ -31,6 +31,33 @@ pub struct DeadLetter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated_from: Option<u64>,
 }
+
+/// How a dead letter holds its original payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PayloadEncoding {
+    /// The payload was UTF-8 text: kept as it is.
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// Any other bytes: base64 (standard alphabet, padded).
+    #[serde(rename = "base64")]
+    Base64,
+}
+
+impl PartialEq<&str> for PayloadEncoding {
+    fn eq(&self, other: &&str) -> bool {
+        matches!(
+            (self, *other),
+            (PayloadEncoding::Utf8, "utf-8") | (PayloadEncoding::Base64, "base64")
+        )
+    }
+}
+
+/// A dead letter's payload that does not decode (a letter file edited by hand, say).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the dead letter's payload is not valid base64 ({0}): restore the letter as it was written, or delete it"
+)]
+pub struct PayloadError(#[from] base64::DecodeError);
 
 /// Longest reason a dead letter keeps, in bytes. A reason that quotes its input back
 /// (a JSON error quoting a 1 MB string, an unknown type of 1 MB) keeps its beginning
@@ -67,9 +94,9 @@ impl DeadLetter {
     /// [`MAX_REASON_BYTES`].
     pub fn new(stage: &str, reason: &str, topic: &str, payload: &[u8]) -> Self {
         let (payload_encoding, payload) = match std::str::from_utf8(payload) {
-            Ok(s) => ("utf-8".to_string(), s.to_string()),
+            Ok(s) => (PayloadEncoding::Utf8, s.to_string()),
             Err(_) => (
-                "base64".to_string(),
+                PayloadEncoding::Base64,
                 base64::engine::general_purpose::STANDARD.encode(payload),
             ),
         };
@@ -98,19 +125,23 @@ impl DeadLetter {
         if limit == 0 || fits(self) {
             return self.clone();
         }
-        let original = self.original();
+        // A letter whose payload does not decode cannot be cut: it goes whole (and is
+        // refused as too large by the connection, with a warning).
+        let Ok(original) = self.original() else {
+            return self.clone();
+        };
         let mut cut = self.clone();
         cut.truncated_from = Some(original.len() as u64);
         // JSON escaping and base64 make the payload longer than the bytes kept:
         // start from an estimate and shrink until the letter fits.
         let mut keep = original.len().min(limit);
         loop {
-            keep = if self.payload_encoding == "base64" {
+            keep = if self.payload_encoding == PayloadEncoding::Base64 {
                 keep.min(limit / 4 * 3)
             } else {
                 keep
             };
-            cut.payload = if self.payload_encoding == "base64" {
+            cut.payload = if self.payload_encoding == PayloadEncoding::Base64 {
                 base64::engine::general_purpose::STANDARD.encode(&original[..keep])
             } else {
                 let mut end = keep.min(self.payload.len());
@@ -143,14 +174,13 @@ impl DeadLetter {
     }
 
     /// The original payload bytes.
-    pub fn original(&self) -> Vec<u8> {
-        if self.payload_encoding == "base64" {
-            base64::engine::general_purpose::STANDARD
-                .decode(&self.payload)
-                .unwrap_or_default()
-        } else {
-            self.payload.clone().into_bytes()
-        }
+    pub fn original(&self) -> Result<Vec<u8>, PayloadError> {
+        Ok(match self.payload_encoding {
+            PayloadEncoding::Base64 => {
+                base64::engine::general_purpose::STANDARD.decode(&self.payload)?
+            }
+            PayloadEncoding::Utf8 => self.payload.clone().into_bytes(),
+        })
     }
 
     /// Writes the dead letter as `<dir>/<time>-<stage>-<id>.json`.
@@ -256,7 +286,7 @@ mod tests {
             assert!(size(&cut, topic) > 50_000, "not cut more than needed");
             assert_eq!(cut.truncated_from, Some(payload.len() as u64));
             assert_eq!(cut.payload_encoding, dl.payload_encoding);
-            let kept = cut.original();
+            let kept = cut.original().expect("the payload decodes");
             assert!(!kept.is_empty() && payload.starts_with(&kept));
             let back: DeadLetter =
                 serde_json::from_slice(&serde_json::to_vec(&cut).expect("json")).expect("parse");
@@ -272,7 +302,11 @@ mod tests {
         assert!(dl.reason.starts_with("what is wrong: "));
         assert!(dl.reason.ends_with("; how to fix it"));
         assert!(dl.reason.contains("bytes left out"));
-        assert_eq!(dl.original(), long.as_bytes(), "the payload stays whole");
+        assert_eq!(
+            dl.original().expect("the payload decodes"),
+            long.as_bytes(),
+            "the payload stays whole"
+        );
         let short = DeadLetter::new("s", "why", "t", b"x");
         assert_eq!(short.reason, "why");
         // Under a limit smaller than the reason, the reason gives way as well.

@@ -208,10 +208,13 @@ pub async fn replay(args: &ReplayArgs) -> anyhow::Result<Report> {
         if writers(&dl.topic).is_none() {
             tracing::warn!(topic = dl.topic, file = %file.display(), "topic not in the broker ACL table: if this account cannot write it, the broker drops it silently");
         }
-        if args.dry_run {
-            report.outcomes.push(outcome);
-        } else {
-            todo.push((outcome, dl.original()));
+        match dl.original() {
+            Err(e) => {
+                outcome.result = Err(e.to_string());
+                report.outcomes.push(outcome);
+            }
+            Ok(_) if args.dry_run => report.outcomes.push(outcome),
+            Ok(payload) => todo.push((outcome, payload)),
         }
     }
     if todo.is_empty() {

@@ -239,7 +239,7 @@ impl Tap {
                 });
                 (l, copy)
             })
-            .filter(|(_, copy)| is_it(&copy.original()))
+            .filter(|(_, copy)| is_it(&copy.original().expect("the payload decodes")))
             .collect();
         assert_eq!(
             found.len(),
@@ -308,12 +308,12 @@ fn assert_letter(
         "{case}: the folder copy is whole"
     );
     assert!(
-        copy.original() == input,
+        copy.original().expect("the payload decodes") == input,
         "{case}: the folder copy does not hold the input whole ({} bytes for {})",
-        copy.original().len(),
+        copy.original().expect("the payload decodes").len(),
         input.len()
     );
-    let kept = on_topic.original();
+    let kept = on_topic.original().expect("the payload decodes");
     match on_topic.truncated_from {
         None => assert!(kept == input, "{case}: the input on the topic differs"),
         Some(n) => {
@@ -482,7 +482,13 @@ async fn damaged_netcdf_and_bufr_files_are_dead_lettered_and_the_real_negative_f
         let letter = tap.letter_for_file(&folder, name);
         let mut words = words.clone();
         words.push(name);
-        assert_letter(name, letter, "wis2-create", &words, &letter.1.original());
+        assert_letter(
+            name,
+            letter,
+            "wis2-create",
+            &words,
+            &letter.1.original().expect("the payload decodes"),
+        );
         // Nothing lost: the file is still there, untouched, for a replay once fixed.
         assert!(
             read(&dirs.data.join(name)) == *bytes,
@@ -579,7 +585,7 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
             "nothing to publish",
             "send the complete file",
         ],
-        &l.1.original(),
+        &l.1.original().expect("the payload decodes"),
     );
 
     let l = tap.letter_for_file(&folder, "pipe.nc");
@@ -592,7 +598,7 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
             "it is a FIFO (named pipe), not a regular file",
             "remove it from the data directory",
         ],
-        &l.1.original(),
+        &l.1.original().expect("the payload decodes"),
     );
 
     let l = tap.letter_for_file(&folder, "outside.nc");
@@ -605,7 +611,7 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
             "points outside the data directory",
             "copy the file in instead",
         ],
-        &l.1.original(),
+        &l.1.original().expect("the payload decodes"),
     );
 
     // The payload is the file's name itself, byte for byte (base64 on the topic).
@@ -634,7 +640,7 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
             "make the input smaller",
             "or raise both limits together",
         ],
-        &l.1.original(),
+        &l.1.original().expect("the payload decodes"),
     );
 
     if readable_anyway {
@@ -652,7 +658,7 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
                 "Permission denied",
                 "check that the file exists under WIS2_DATA_DIR and is readable",
             ],
-            &l.1.original(),
+            &l.1.original().expect("the payload decodes"),
         );
     }
 
@@ -665,7 +671,7 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
     good_file_still_published(&mut tap, &dirs).await;
     for dir in ["empty.d", "dir.nc", "2024"] {
         let about_it = |l: &DeadLetter| {
-            let input = l.original();
+            let input = l.original().expect("the payload decodes");
             let subject =
                 event_path(&input).unwrap_or_else(|| String::from_utf8_lossy(&input).into_owned());
             subject == dir
@@ -965,7 +971,7 @@ async fn a_10_mb_event_is_dead_lettered_cut_to_fit_on_the_topic_and_whole_in_the
     );
     assert!(serde_json::to_vec(l.0).expect("json").len() <= BROKER_LIMIT);
     assert!(
-        l.0.original().len() > BROKER_LIMIT / 2,
+        l.0.original().expect("the payload decodes").len() > BROKER_LIMIT / 2,
         "not cut more than needed"
     );
 
@@ -1087,7 +1093,7 @@ async fn files_that_vanish_or_change_while_hashed_and_a_huge_sparse_file() {
             "grows.dat changed while it was being hashed",
             "it is announced again once complete",
         ],
-        &l.1.original(),
+        &l.1.original().expect("the payload decodes"),
     );
     let m = tap.published_for("grows.dat");
     assert_eq!(m.len(), 1, "{}", tap.summary());

@@ -7,6 +7,12 @@
 #   bench/ab.sh HEAD~1 6 bench/e2e.sh 10000 500
 #   bench/ab.sh d0afa32 3 bench/publish.sh         # any bench/*.sh that uses lib.sh
 #   AB_A_TARGET=../old/target bench/ab.sh REV ...  # A already built there (release)
+#   AB_PAUSE=90 bench/ab.sh REV ...                # seconds between runs (default 0)
+#
+# On ext4, a run that starts soon after the previous one deleted its files allocates
+# inodes freed moments ago, which ext4 scans past at a high kernel CPU cost (perf:
+# find_inode_bit -> recently_deleted): its figures then depend on the gap between runs,
+# not on the code. AB_PAUSE gives the file system that time back.
 #
 # A is checked out in a worktree under target/ab/ and built there once (release,
 # its own target folder); B is this tree, built with `cargo build --release`. Every
@@ -45,6 +51,7 @@ stamp=$(date +%Y%m%d-%H%M%S)
 runs=()
 run() { # side round
     local target=$A_TARGET log
+    [ ${#runs[@]} -eq 0 ] || sleep "${AB_PAUSE:-0}"
     [ "$1" = B ] && target=$B_TARGET
     log=$AB/runs/$stamp-$1-$2.log
     echo "== round $2, $1: $SCRIPT ${ARGS[*]}"

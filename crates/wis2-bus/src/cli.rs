@@ -55,7 +55,7 @@ pub struct GlobalArgs {
     /// object per line, for containers and log collectors), or auto: human on a
     /// terminal, json otherwise.
     #[arg(
-        long = "log-format",
+        long,
         env = "WIS2_LOG_FORMAT",
         global = true,
         value_enum,

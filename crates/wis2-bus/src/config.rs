@@ -38,7 +38,7 @@ pub enum ConfigError {
 pub struct BrokerArgs {
     /// Broker URL: mqtt://, mqtts://, ws:// or wss://, with optional user:password@.
     #[arg(
-        long = "broker-url",
+        long,
         env = "WIS2_BROKER_URL",
         default_value = "mqtt://localhost:1883",
         hide_env_values = true
@@ -46,54 +46,50 @@ pub struct BrokerArgs {
     pub broker_url: String,
 
     /// Broker user (overrides the one in the URL).
-    #[arg(long = "broker-user", env = "WIS2_BROKER_USER")]
+    #[arg(long, env = "WIS2_BROKER_USER")]
     pub broker_user: Option<String>,
 
     /// Broker password (overrides the one in the URL; prefer --broker-password-file).
-    #[arg(
-        long = "broker-password",
-        env = "WIS2_BROKER_PASSWORD",
-        hide_env_values = true
-    )]
+    #[arg(long, env = "WIS2_BROKER_PASSWORD", hide_env_values = true)]
     pub broker_password: Option<String>,
 
     /// File holding the broker password (Docker secrets).
-    #[arg(long = "broker-password-file", env = "WIS2_BROKER_PASSWORD_FILE")]
+    #[arg(long, env = "WIS2_BROKER_PASSWORD_FILE")]
     pub broker_password_file: Option<PathBuf>,
 
     /// MQTT client id; fixed so that the broker keeps the session across restarts.
-    #[arg(long = "client-id", env = "WIS2_CLIENT_ID")]
+    #[arg(long, env = "WIS2_CLIENT_ID")]
     pub client_id: Option<String>,
 
     /// PEM file of the certificate authorities to trust for mqtts/wss (default: system roots).
-    #[arg(long = "ca-file", env = "WIS2_CA_FILE")]
+    #[arg(long, env = "WIS2_CA_FILE")]
     pub ca_file: Option<PathBuf>,
 
     /// INSECURE: accept any TLS certificate from the broker (mqtts/wss), so that anyone
     /// on the network path can impersonate it and read the credentials. For tests
     /// against a self-signed broker only; give its CA with --ca-file instead.
     #[arg(
-        long = "insecure-skip-tls-verify",
+        long,
         env = "WIS2_INSECURE_SKIP_TLS_VERIFY",
         value_parser = clap::builder::FalseyValueParser::new()
     )]
     pub insecure_skip_tls_verify: bool,
 
     /// MQTT keep-alive interval in seconds.
-    #[arg(long = "keep-alive", env = "WIS2_KEEP_ALIVE", default_value_t = 30)]
+    #[arg(long, env = "WIS2_KEEP_ALIVE", default_value_t = 30)]
     pub keep_alive: u64,
 
     /// Share the service's input with the other replicas of this group (MQTT shared
     /// subscriptions, `$share/<group>/<topic>`): each message goes to one replica.
     /// Each replica then needs its own client id (default: `<service>-<hostname>`).
-    #[arg(long = "shared-group", env = "WIS2_SHARED_GROUP")]
+    #[arg(long, env = "WIS2_SHARED_GROUP")]
     pub shared_group: Option<String>,
 
     /// Largest MQTT packet the broker accepts, in bytes (its `max_packet_size`; 0: no
     /// limit). A larger output is dead-lettered instead of being sent, as the broker
     /// would drop the connection.
     #[arg(
-        long = "max-packet-bytes",
+        long,
         env = "WIS2_MAX_PACKET_BYTES",
         default_value_t = crate::bus::DEFAULT_MAX_PACKET_BYTES
     )]

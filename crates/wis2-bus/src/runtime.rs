@@ -14,11 +14,7 @@ pub struct RuntimeArgs {
     /// (a single task) and saves the wake-ups between threads. More (0: one per CPU):
     /// a multi-thread scheduler, for a quick stage (wis2-validate) given many CPUs
     /// rather than replicas. See docs/performance.md.
-    #[arg(
-        long = "worker-threads",
-        env = "WIS2_WORKER_THREADS",
-        default_value_t = 1
-    )]
+    #[arg(long, env = "WIS2_WORKER_THREADS", default_value_t = 1)]
     pub worker_threads: usize,
     /// CPU scheduling policy of the service's threads (Linux). batch (SCHED_BATCH): a
     /// service woken by the broker does not preempt the running process but takes what
@@ -26,7 +22,7 @@ pub struct RuntimeArgs {
     /// normal: the system's default (SCHED_OTHER), for a host where the chain shares
     /// its CPUs with interactive work.
     #[arg(
-        long = "sched-policy",
+        long,
         env = "WIS2_SCHED_POLICY",
         value_enum,
         default_value_t = SchedPolicy::Batch

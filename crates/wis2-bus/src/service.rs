@@ -31,32 +31,28 @@ pub struct ServiceArgs {
     /// Dead-letter topic: what the service cannot process is published there, with
     /// the stage and the reason.
     #[arg(
-        long = "deadletter-topic",
+        long,
         env = "WIS2_DEADLETTER_TOPIC",
         default_value = crate::topics::DEADLETTER,
         value_parser = NonEmptyStringValueParser::new()
     )]
     pub deadletter_topic: String,
     /// Folder where dead letters are also written, whole (empty: none).
-    #[arg(long = "deadletter-dir", env = "WIS2_DEADLETTER_DIR")]
+    #[arg(long, env = "WIS2_DEADLETTER_DIR")]
     pub deadletter_dir: Option<PathBuf>,
     /// Inputs in hand at once.
     #[arg(
-        long = "concurrency",
+        long,
         env = "WIS2_CONCURRENCY",
         default_value_t = 8,
         value_parser = at_least_one
     )]
     pub concurrency: usize,
     /// Folder of the service's durable state.
-    #[arg(
-        long = "state-dir",
-        env = "WIS2_STATE_DIR",
-        default_value = ".wis2-state"
-    )]
+    #[arg(long, env = "WIS2_STATE_DIR", default_value = ".wis2-state")]
     pub state_dir: PathBuf,
     /// Address to serve /healthz and /metrics on (e.g. 0.0.0.0:9101); none by default.
-    #[arg(long = "health-addr", env = "WIS2_HEALTH_ADDR")]
+    #[arg(long, env = "WIS2_HEALTH_ADDR")]
     pub health_addr: Option<SocketAddr>,
 }
 

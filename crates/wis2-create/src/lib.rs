@@ -35,14 +35,14 @@ pub struct RunArgs {
     #[command(flatten)]
     pub settings: CreateSettings,
     /// Topic the file events arrive on.
-    #[arg(long = "events-topic", env = "WIS2_EVENTS_TOPIC", default_value = wis2_bus::topics::EVENTS)]
+    #[arg(long, env = "WIS2_EVENTS_TOPIC", default_value = wis2_bus::topics::EVENTS)]
     pub events_topic: String,
     /// Topic of upstream CloudEvents carrying a STAC Item, subscribed to in addition
     /// to the events topic (none by default).
-    #[arg(long = "stac-topic", env = "WIS2_STAC_TOPIC")]
+    #[arg(long, env = "WIS2_STAC_TOPIC")]
     pub stac_topic: Option<String>,
     /// Topic the built messages go to.
-    #[arg(long = "created-topic", env = "WIS2_CREATED_TOPIC", default_value = wis2_bus::topics::CREATED)]
+    #[arg(long, env = "WIS2_CREATED_TOPIC", default_value = wis2_bus::topics::CREATED)]
     pub created_topic: String,
 }
 

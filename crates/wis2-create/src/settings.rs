@@ -16,52 +16,40 @@ pub const DEFAULT_TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/s
 #[derive(Debug, Clone, Args)]
 pub struct CreateSettings {
     /// Directory the data files live in; paths in events are relative to it.
-    #[arg(long = "data-dir", env = "WIS2_DATA_DIR", default_value = "data")]
+    #[arg(long, env = "WIS2_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
     /// Public URL prefix of the data directory (links are this + the relative path).
     #[arg(
-        long = "base-url",
+        long,
         env = "WIS2_BASE_URL",
         default_value = "http://localhost:8080/data"
     )]
     pub base_url: String,
 
     /// WIS2 centre id (level 4 of the topic).
-    #[arg(
-        long = "centre-id",
-        env = "WIS2_CENTRE_ID",
-        default_value = "fr-ifremer-argo"
-    )]
+    #[arg(long, env = "WIS2_CENTRE_ID", default_value = "fr-ifremer-argo")]
     pub centre_id: String,
 
     /// WCMP2 record id of the dataset (`properties.metadata_id`).
     #[arg(
-        long = "metadata-id",
+        long,
         env = "WIS2_METADATA_ID",
         default_value = "urn:wmo:md:fr-ifremer-argo:cor:msg:argo"
     )]
     pub metadata_id: String,
 
     /// WIS2 topic the data are published on.
-    #[arg(long = "topic", env = "WIS2_TOPIC", default_value = DEFAULT_TOPIC)]
+    #[arg(long, env = "WIS2_TOPIC", default_value = DEFAULT_TOPIC)]
     pub topic: Topic,
 
     /// Integrity method: sha256, sha384, sha512, sha3-256, sha3-384 or sha3-512.
-    #[arg(
-        long = "integrity",
-        env = "WIS2_INTEGRITY_METHOD",
-        default_value = "sha512"
-    )]
+    #[arg(long, env = "WIS2_INTEGRITY_METHOD", default_value = "sha512")]
     pub integrity: Method,
 
     /// Inline the data of small files in `properties.content` when the encoded value
     /// is at most this many bytes (capped at 4096, the WNM limit); 0 = never.
-    #[arg(
-        long = "inline-max-bytes",
-        env = "WIS2_INLINE_MAX_BYTES",
-        default_value_t = 0
-    )]
+    #[arg(long, env = "WIS2_INLINE_MAX_BYTES", default_value_t = 0)]
     pub inline_max_bytes: usize,
 
     /// Media type of an extension, for content without a magic number: EXT=TYPE,
@@ -77,11 +65,7 @@ pub struct CreateSettings {
 
     /// Folder of the WCMP2 discovery metadata records, relative to WIS2_DATA_DIR:
     /// its `*.json` files are announced on `origin/a/wis2/<centre-id>/metadata`.
-    #[arg(
-        long = "metadata-dir",
-        env = "WIS2_METADATA_DIR",
-        default_value = "metadata"
-    )]
+    #[arg(long, env = "WIS2_METADATA_DIR", default_value = "metadata")]
     pub metadata_dir: String,
 }
 

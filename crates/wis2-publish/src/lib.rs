@@ -68,11 +68,13 @@ use crate::after::AfterPublication;
 use crate::dedup::Dedup;
 use crate::stage::PublishStage;
 
+const STATE_DIR_HELP: &str = "Folder of the durable state: published.redb (what was published: duplicate suppression and audit), remote-outbox.redb, output-retry.redb";
+
 /// Settings of the `run` service.
 #[derive(Debug, Clone, Args)]
 #[command(
     mut_arg("concurrency", |a| a.default_value("32")),
-    mut_arg("state_dir", |a| a.help("Folder of the durable state: published.redb (what was published: duplicate suppression and audit), remote-outbox.redb, output-retry.redb"))
+    mut_arg("state_dir", |a| a.help(STATE_DIR_HELP))
 )]
 pub struct RunArgs {
     #[command(flatten)]
@@ -82,13 +84,13 @@ pub struct RunArgs {
     #[command(flatten)]
     pub monitor: monitor::MonitorArgs,
     /// File or folder (existing, or ending with `/`) where each published message is written.
-    #[arg(long = "output", env = "WIS2_OUTPUT")]
+    #[arg(long, env = "WIS2_OUTPUT")]
     pub output: Option<PathBuf>,
     /// Topic the validated messages arrive on.
-    #[arg(long = "validated-topic", env = "WIS2_VALIDATED_TOPIC", default_value = wis2_bus::topics::VALIDATED)]
+    #[arg(long, env = "WIS2_VALIDATED_TOPIC", default_value = wis2_bus::topics::VALIDATED)]
     pub validated_topic: String,
     /// Topic the confirmations go to.
-    #[arg(long = "published-topic", env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
+    #[arg(long, env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
     pub published_topic: String,
     /// Failed WIS2_OUTPUT writes kept for a retry (on disk); when full, the copy of a
     /// newer message is dropped (the message itself is published and recorded).

@@ -22,7 +22,7 @@ enum Command {
         file: PathBuf,
         /// WIS2 topic to publish on.
         #[arg(
-            long = "topic",
+            long,
             env = "WIS2_TOPIC",
             default_value = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers"
         )]

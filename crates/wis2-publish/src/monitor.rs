@@ -30,18 +30,20 @@ use crate::store::{Published, PublishedStore};
 pub struct MonitorArgs {
     /// Global Broker whose monitoring events about this centre are logged, for example
     /// mqtts://everyone:everyone@globalbroker.example.org:8883.
-    #[arg(long = "monitor-broker-url", env = "WIS2_MONITOR_BROKER_URL")]
+    #[arg(long, env = "WIS2_MONITOR_BROKER_URL")]
     pub monitor_broker_url: Option<String>,
     /// The centre id whose events are followed (`monitor/a/wis2/<centre-id>/#`).
-    #[arg(long = "monitor-centre-id", env = "WIS2_CENTRE_ID")]
+    #[arg(long, env = "WIS2_CENTRE_ID")]
     pub monitor_centre_id: Option<String>,
     /// PEM file of the certificate authorities for the Global Broker (default: system roots).
-    #[arg(long = "monitor-ca-file", env = "WIS2_MONITOR_CA_FILE")]
+    #[arg(long, env = "WIS2_MONITOR_CA_FILE")]
     pub monitor_ca_file: Option<PathBuf>,
     /// MQTT client id at the Global Broker (default `<centre-id>-wis2-publish-monitor`).
-    #[arg(long = "monitor-client-id", env = "WIS2_MONITOR_CLIENT_ID")]
+    #[arg(long, env = "WIS2_MONITOR_CLIENT_ID")]
     pub monitor_client_id: Option<String>,
 }
+
+const NO_CENTRE: &str = "WIS2_MONITOR_BROKER_URL is set but no centre id: set WIS2_CENTRE_ID (or --monitor-centre-id), the events followed are those of monitor/a/wis2/<centre-id>/#";
 
 /// The Global Broker's settings, checked ([`MonitorArgs::check`]).
 #[derive(Debug, Clone)]
@@ -66,7 +68,7 @@ impl MonitorArgs {
             .monitor_centre_id
             .as_deref()
             .filter(|c| !c.is_empty())
-            .context("WIS2_MONITOR_BROKER_URL is set but no centre id: set WIS2_CENTRE_ID (or --monitor-centre-id), the events followed are those of monitor/a/wis2/<centre-id>/#")?;
+            .context(NO_CENTRE)?;
         if !wis2::topic::is_level_name(centre) {
             anyhow::bail!(
                 "centre id `{centre}` is not a WIS2 centre id (lowercase letters, digits and single '-' between them): correct WIS2_CENTRE_ID"
@@ -168,6 +170,9 @@ async fn report(d: &Delivery, store: &PublishedStore) {
         Some(p) => (Some(p.message_id.as_str()), Some(p.data_id.as_str())),
         None => (None, None),
     };
+    // One list of fields for both levels (tracing's level is part of the macro).
+    // rustfmt leaves the body as written: it narrows its widths inside a macro body.
+    #[rustfmt::skip]
     macro_rules! log_event {
         ($level:ident, $what:expr) => {
             tracing::$level!(

@@ -34,39 +34,31 @@ use crate::queue::{DiskQueue, Pushed, Queued};
 #[derive(Debug, Clone, Args)]
 pub struct RemoteArgs {
     /// Remote WIS2 broker URL (mqtt://, mqtts://, ws://, wss://); messages are also published there.
-    #[arg(long = "remote-broker-url", env = "WIS2_REMOTE_BROKER_URL")]
+    #[arg(long, env = "WIS2_REMOTE_BROKER_URL")]
     pub remote_broker_url: Option<String>,
     /// PEM file of the certificate authorities for the remote broker (default: system roots).
-    #[arg(long = "remote-ca-file", env = "WIS2_REMOTE_CA_FILE")]
+    #[arg(long, env = "WIS2_REMOTE_CA_FILE")]
     pub remote_ca_file: Option<PathBuf>,
     /// INSECURE: accept any TLS certificate from the remote broker (anyone on the path
     /// can impersonate it and read the credentials); give --remote-ca-file instead.
     #[arg(
-        long = "remote-insecure-skip-tls-verify",
+        long,
         env = "WIS2_REMOTE_INSECURE_SKIP_TLS_VERIFY",
         value_parser = clap::builder::FalseyValueParser::new()
     )]
     pub remote_insecure_skip_tls_verify: bool,
     /// MQTT client id at the remote broker.
-    #[arg(
-        long = "remote-client-id",
-        env = "WIS2_REMOTE_CLIENT_ID",
-        default_value = "wis2-publish"
-    )]
+    #[arg(long, env = "WIS2_REMOTE_CLIENT_ID", default_value = "wis2-publish")]
     pub remote_client_id: String,
     /// Remote broker user (overrides the one in the URL).
-    #[arg(long = "remote-user", env = "WIS2_REMOTE_USER")]
+    #[arg(long, env = "WIS2_REMOTE_USER")]
     pub remote_user: Option<String>,
     /// File holding the remote broker password (overrides the one in the URL).
-    #[arg(long = "remote-password-file", env = "WIS2_REMOTE_PASSWORD_FILE")]
+    #[arg(long, env = "WIS2_REMOTE_PASSWORD_FILE")]
     pub remote_password_file: Option<PathBuf>,
     /// Messages kept (on disk, in `<state-dir>/remote-outbox.redb`) for the remote
     /// broker while it is unreachable; when full, newer messages are not forwarded.
-    #[arg(
-        long = "remote-outbox",
-        env = "WIS2_REMOTE_OUTBOX",
-        default_value_t = 10_000
-    )]
+    #[arg(long, env = "WIS2_REMOTE_OUTBOX", default_value_t = 10_000)]
     pub remote_outbox: usize,
 }
 

@@ -24,17 +24,13 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub broker: BrokerArgs,
     /// Folder of the dead letters (the services' --deadletter-dir).
-    #[arg(
-        long = "dir",
-        visible_alias = "deadletter-dir",
-        env = "WIS2_DEADLETTER_DIR"
-    )]
+    #[arg(long, visible_alias = "deadletter-dir", env = "WIS2_DEADLETTER_DIR")]
     pub dir: Option<PathBuf>,
     /// Replay only the dead letters of this stage (wis2-create, wis2-validate, wis2-publish, ...).
-    #[arg(long = "stage")]
+    #[arg(long)]
     pub stage: Option<String>,
     /// List what would be replayed; publish nothing, move nothing.
-    #[arg(long = "dry-run")]
+    #[arg(long)]
     pub dry_run: bool,
 }
 

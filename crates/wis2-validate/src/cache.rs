@@ -36,7 +36,7 @@ pub struct CacheArgs {
     // An empty WIS2_CACHE_DIR means "not set" (as compose files often pass it), so
     // the path parser, which refuses empty values, is not used.
     #[arg(
-        long = "cache-dir",
+        long,
         env = "WIS2_CACHE_DIR",
         value_name = "DIR",
         value_parser = OsStringValueParser::new().map(PathBuf::from)

@@ -48,23 +48,23 @@ pub struct RunArgs {
     #[command(flatten)]
     pub standards: standards::StandardsArgs,
     /// Topic the built messages arrive on.
-    #[arg(long = "created-topic", env = "WIS2_CREATED_TOPIC", default_value = wis2_bus::topics::CREATED)]
+    #[arg(long, env = "WIS2_CREATED_TOPIC", default_value = wis2_bus::topics::CREATED)]
     pub created_topic: String,
     /// Topic valid messages go to.
-    #[arg(long = "validated-topic", env = "WIS2_VALIDATED_TOPIC", default_value = wis2_bus::topics::VALIDATED)]
+    #[arg(long, env = "WIS2_VALIDATED_TOPIC", default_value = wis2_bus::topics::VALIDATED)]
     pub validated_topic: String,
     /// Topic invalid messages go to, with their report.
-    #[arg(long = "rejected-topic", env = "WIS2_REJECTED_TOPIC", default_value = wis2_bus::topics::REJECTED)]
+    #[arg(long, env = "WIS2_REJECTED_TOPIC", default_value = wis2_bus::topics::REJECTED)]
     pub rejected_topic: String,
     #[command(flatten)]
     pub wcmp2: standards::Wcmp2Args,
     /// Folder of the centre's WCMP2 records: their MQTT link channels announce the
     /// data topics (records published through the chain are added as they pass).
-    #[arg(long = "records-dir", env = "WIS2_RECORDS_DIR")]
+    #[arg(long, env = "WIS2_RECORDS_DIR")]
     pub records_dir: Option<PathBuf>,
     /// Reject (instead of warn about) data messages whose topic no known record
     /// announces; Global Brokers may discard them.
-    #[arg(long = "require-metadata", env = "WIS2_REQUIRE_METADATA")]
+    #[arg(long, env = "WIS2_REQUIRE_METADATA")]
     pub require_metadata: bool,
     /// Seconds a data_id is remembered: a `canonical` message repeating it with other
     /// data within this window is rejected (it needs `rel=update`); 0 turns it off.
@@ -78,7 +78,7 @@ pub struct RunArgs {
     /// Also download each message's data (its canonical/update link) and reject the
     /// message when the link's length or the integrity digest disagrees with it, or
     /// the download fails. Off by default.
-    #[arg(long = "verify-data", env = "WIS2_VERIFY_DATA")]
+    #[arg(long, env = "WIS2_VERIFY_DATA")]
     pub verify_data: bool,
 }
 

@@ -59,7 +59,7 @@ pub struct MetadataArgs {
     pub wcmp2: Wcmp2Args,
     /// Directory of the WIS2 Topic Hierarchy CSV tables (default: the copy cached by
     /// `topic sync`, else built-in topic rules).
-    #[arg(long = "wth-dir", env = "WIS2_WTH_DIR")]
+    #[arg(long, env = "WIS2_WTH_DIR")]
     pub wth_dir: Option<PathBuf>,
     /// Fail (instead of warn) when a dataset has no MQTT link with a channel.
     #[arg(long)]

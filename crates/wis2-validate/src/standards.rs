@@ -22,11 +22,11 @@ use crate::cache::{Cache, CacheArgs};
 pub struct StandardsArgs {
     /// Bundled WNM JSON Schema to validate against (default: the copy cached by
     /// `schema sync`, else built-in rules only).
-    #[arg(long = "schema", env = "WIS2_WNM_SCHEMA")]
+    #[arg(long, env = "WIS2_WNM_SCHEMA")]
     pub schema: Option<PathBuf>,
     /// Directory of the WIS2 Topic Hierarchy CSV tables (default: the copy cached by
     /// `topic sync`, else built-in rules only).
-    #[arg(long = "wth-dir", env = "WIS2_WTH_DIR")]
+    #[arg(long, env = "WIS2_WTH_DIR")]
     pub wth_dir: Option<PathBuf>,
     #[command(flatten)]
     pub cache: CacheArgs,
@@ -48,11 +48,11 @@ impl StandardsArgs {
 pub struct Wcmp2Args {
     /// Bundled WCMP2 JSON Schema of the records (default: the copy cached by
     /// `metadata sync`, else built-in rules only).
-    #[arg(long = "wcmp2-schema", env = "WIS2_WCMP2_SCHEMA")]
+    #[arg(long, env = "WIS2_WCMP2_SCHEMA")]
     pub wcmp2_schema: Option<PathBuf>,
     /// Directory of the WCMP2 code list CSVs (default: the copy cached by
     /// `metadata sync`, else the built-in lists).
-    #[arg(long = "wcmp2-codelists", env = "WIS2_WCMP2_CODELISTS")]
+    #[arg(long, env = "WIS2_WCMP2_CODELISTS")]
     pub wcmp2_codelists: Option<PathBuf>,
 }
 

@@ -76,10 +76,10 @@ pub struct VerifyArgs {
     pub input: FileArgs,
     /// Do not read more than this many bytes of a file: larger files are reported as
     /// not verified (SKIPPED) instead of being downloaded in full.
-    #[arg(long = "max-bytes", value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES")]
     pub max_bytes: Option<u64>,
     /// Time limit of each download in seconds (connection, answer and body).
-    #[arg(long = "timeout-secs", value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT.as_secs())]
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT.as_secs())]
     pub timeout_secs: u64,
 }
 

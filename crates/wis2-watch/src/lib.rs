@@ -34,7 +34,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub watch: WatchArgs,
     /// File announced at start (relative to WIS2_DATA_DIR, or absolute inside it).
-    #[arg(long = "input-file", env = "WIS2_INPUT_FILE")]
+    #[arg(long, env = "WIS2_INPUT_FILE")]
     pub input_file: Option<PathBuf>,
     /// Milliseconds a file's size and modification time must stay unchanged to count
     /// as complete when no close-after-write is seen.
@@ -47,7 +47,7 @@ pub struct RunArgs {
     pub settle: Duration,
     /// Seconds after which a file whose publication is not confirmed is announced again.
     #[arg(
-        long = "confirm-timeout",
+        long,
         env = "WIS2_CONFIRM_TIMEOUT",
         default_value = "300",
         value_parser = seconds
@@ -55,16 +55,12 @@ pub struct RunArgs {
     pub confirm_timeout: Duration,
     /// Hours between re-announcements of every current metadata record (the Global
     /// Discovery Catalogue expects them daily); 0 turns it off.
-    #[arg(
-        long = "metadata-reannounce-hours",
-        env = "WIS2_METADATA_REANNOUNCE_HOURS",
-        default_value_t = 24
-    )]
+    #[arg(long, env = "WIS2_METADATA_REANNOUNCE_HOURS", default_value_t = 24)]
     pub metadata_reannounce_hours: u64,
     /// Name endings never announced (comma-separated, case-insensitive), besides
     /// temporary names (`.name`, `*.tmp`, `*.part`, ...).
     #[arg(
-        long = "ignore",
+        long,
         env = "WIS2_IGNORE",
         value_delimiter = ',',
         default_value = "README.md"
@@ -80,7 +76,7 @@ pub struct RunArgs {
     )]
     pub rescan: Duration,
     /// Topic the confirmations of wis2-publish arrive on.
-    #[arg(long = "published-topic", env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
+    #[arg(long, env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
     pub published_topic: String,
 }
 
@@ -128,24 +124,20 @@ const CONFIRM_GATHER: Duration = Duration::from_millis(25);
 #[derive(Debug, Clone, Args)]
 pub struct WatchArgs {
     /// Directory of the data files, watched recursively.
-    #[arg(long = "data-dir", env = "WIS2_DATA_DIR", default_value = "data")]
+    #[arg(long, env = "WIS2_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// Topic the file events go to.
-    #[arg(long = "events-topic", env = "WIS2_EVENTS_TOPIC", default_value = wis2_bus::topics::EVENTS)]
+    #[arg(long, env = "WIS2_EVENTS_TOPIC", default_value = wis2_bus::topics::EVENTS)]
     pub events_topic: String,
     /// CloudEvents `source` of the events.
     #[arg(
-        long = "source",
+        long,
         env = "WIS2_EVENT_SOURCE",
         default_value = "urn:wis2-chain:wis2-watch"
     )]
     pub source: String,
     /// Folder of the WCMP2 discovery metadata records, relative to WIS2_DATA_DIR.
-    #[arg(
-        long = "metadata-dir",
-        env = "WIS2_METADATA_DIR",
-        default_value = "metadata"
-    )]
+    #[arg(long, env = "WIS2_METADATA_DIR", default_value = "metadata")]
     pub metadata_dir: String,
 }
 

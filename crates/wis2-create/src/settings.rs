@@ -20,11 +20,7 @@ pub struct CreateSettings {
     pub data_dir: PathBuf,
 
     /// Public URL prefix of the data directory (links are this + the relative path).
-    #[arg(
-        long,
-        env = "WIS2_BASE_URL",
-        default_value = "http://localhost:8080/data"
-    )]
+    #[arg(long, env = "WIS2_BASE_URL", default_value = "http://localhost:8080/data")]
     pub base_url: String,
 
     /// WIS2 centre id (level 4 of the topic).

@@ -94,11 +94,7 @@ pub struct RunArgs {
     pub published_topic: String,
     /// Failed WIS2_OUTPUT writes kept for a retry (on disk); when full, the copy of a
     /// newer message is dropped (the message itself is published and recorded).
-    #[arg(
-        long = "output-retry",
-        env = "WIS2_OUTPUT_RETRY",
-        default_value_t = 1000
-    )]
+    #[arg(long = "output-retry", env = "WIS2_OUTPUT_RETRY", default_value_t = 1000)]
     pub output_retry_capacity: usize,
     /// Milliseconds between retries of failed WIS2_OUTPUT writes.
     #[arg(

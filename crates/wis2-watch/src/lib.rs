@@ -59,12 +59,7 @@ pub struct RunArgs {
     pub metadata_reannounce_hours: u64,
     /// Name endings never announced (comma-separated, case-insensitive), besides
     /// temporary names (`.name`, `*.tmp`, `*.part`, ...).
-    #[arg(
-        long,
-        env = "WIS2_IGNORE",
-        value_delimiter = ',',
-        default_value = "README.md"
-    )]
+    #[arg(long, env = "WIS2_IGNORE", value_delimiter = ',', default_value = "README.md")]
     pub ignore: Vec<String>,
     /// Seconds between full rescans of the data directory, for file systems without
     /// local change events (NFS written by other hosts); 0 for none.
@@ -130,11 +125,7 @@ pub struct WatchArgs {
     #[arg(long, env = "WIS2_EVENTS_TOPIC", default_value = wis2_bus::topics::EVENTS)]
     pub events_topic: String,
     /// CloudEvents `source` of the events.
-    #[arg(
-        long,
-        env = "WIS2_EVENT_SOURCE",
-        default_value = "urn:wis2-chain:wis2-watch"
-    )]
+    #[arg(long, env = "WIS2_EVENT_SOURCE", default_value = "urn:wis2-chain:wis2-watch")]
     pub source: String,
     /// Folder of the WCMP2 discovery metadata records, relative to WIS2_DATA_DIR.
     #[arg(long, env = "WIS2_METADATA_DIR", default_value = "metadata")]

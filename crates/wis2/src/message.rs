@@ -227,20 +227,11 @@ pub struct Properties {
     #[serde(serialize_with = "ser_time")]
     pub pubtime: DateTime<Utc>,
     /// `Some(None)` writes `datetime: null`; `None` leaves it out (interval).
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "ser_opt_opt_time"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_opt_time")]
     pub datetime: Option<Option<DateTime<Utc>>>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "ser_opt_time"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_time")]
     pub start_datetime: Option<DateTime<Utc>>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "ser_opt_time"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_time")]
     pub end_datetime: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,

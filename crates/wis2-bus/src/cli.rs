@@ -12,9 +12,57 @@
 
 use std::process::ExitCode;
 
+use std::future::Future;
+
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::service::{Run, Settings};
+use crate::shutdown::Signal;
 use crate::telemetry::LogFormat;
+
+/// What a binary's `--help` says of it.
+pub struct Binary {
+    pub name: &'static str,
+    pub about: &'static str,
+    /// What its service does (the help of `run`), for a service's binary.
+    pub run: &'static str,
+}
+
+/// The subcommands of a service's binary: `run`, the service, with its settings `S`,
+/// and the binary's own tools `T`.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand<S: Settings, T: Subcommand> {
+    /// Run the service until SIGTERM or Ctrl-C.
+    Run(Box<Run<S>>),
+    #[command(flatten)]
+    Tool(T),
+}
+
+/// The `main` of a service's binary ([`main`]): `run` checks every setting and runs
+/// the service on its runtime until SIGTERM ([`crate::service::serve`]); the other
+/// subcommands go to `tool`.
+pub fn service_main<S, T, F>(
+    binary: Binary,
+    run: impl FnOnce(S::Config, Signal) -> F,
+    tool: impl FnOnce(T) -> anyhow::Result<Exit>,
+) -> ExitCode
+where
+    S: Settings,
+    T: Subcommand,
+    F: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let about_run = binary.run;
+    let command =
+        Cli::<ServiceCommand<S, T>>::command().mut_subcommand("run", |c| c.about(about_run));
+    parse_and_run(
+        binary,
+        command,
+        |command: ServiceCommand<S, T>| match command {
+            ServiceCommand::Run(args) => crate::service::serve(&args, run),
+            ServiceCommand::Tool(t) => tool(t),
+        },
+    )
+}
 
 /// The command line of a binary of the chain: the global options, then one of its
 /// subcommands `C`.
@@ -31,21 +79,28 @@ pub struct Cli<C: Subcommand> {
 /// message), sets up tracing as `--log-format` says, runs `run` on the subcommand, and
 /// exits with the code of its outcome ([`exit`]).
 pub fn main<C: Subcommand>(
-    binary: &'static str,
-    about: &'static str,
+    binary: Binary,
     run: impl FnOnce(C) -> anyhow::Result<Exit>,
 ) -> ExitCode {
-    let command = Cli::<C>::command()
-        .name(binary)
-        .bin_name(binary)
-        .about(about)
+    parse_and_run(binary, Cli::<C>::command(), run)
+}
+
+fn parse_and_run<C: Subcommand>(
+    binary: Binary,
+    command: clap::Command,
+    run: impl FnOnce(C) -> anyhow::Result<Exit>,
+) -> ExitCode {
+    let command = command
+        .name(binary.name)
+        .bin_name(binary.name)
+        .about(binary.about)
         .version(env!("CARGO_PKG_VERSION"));
     let cli = match Cli::<C>::from_arg_matches(&command.get_matches()) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
     crate::telemetry::init(cli.global.log_format);
-    exit(binary, run(cli.command))
+    exit(binary.name, run(cli.command))
 }
 
 /// Options of every binary, given before or after the subcommand.

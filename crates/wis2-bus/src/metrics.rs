@@ -50,47 +50,49 @@ impl Metrics {
             last_success: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register(
-            "messages_received",
-            "Messages received from the broker",
-            m.received.clone(),
-        );
-        registry.register(
-            "messages_published",
-            "Messages published and acknowledged by the broker",
-            m.published.clone(),
-        );
-        registry.register(
-            "messages_handled",
-            "Inputs handled successfully",
-            m.handled.clone(),
-        );
-        registry.register(
-            "messages_deadlettered",
-            "Inputs sent to the dead letters",
-            m.deadlettered.clone(),
-        );
-        registry.register(
-            "messages_rejected",
-            "Messages rejected by validation",
-            m.rejected.clone(),
-        );
-        registry.register(
-            "publish_retries",
-            "Outputs not acknowledged, left for redelivery",
-            m.retries.clone(),
-        );
-        registry.register(
-            "reconnects",
-            "Reconnections to the broker",
-            m.reconnects.clone(),
-        );
-        registry.register(
-            "connected",
-            "1 while connected to the broker",
-            m.connected.clone(),
-        );
-        registry.register("ready", "1 while connected and subscribed", m.ready.clone());
+        let counters = [
+            (
+                "messages_received",
+                "Messages received from the broker",
+                &m.received,
+            ),
+            (
+                "messages_published",
+                "Messages published and acknowledged by the broker",
+                &m.published,
+            ),
+            (
+                "messages_handled",
+                "Inputs handled successfully",
+                &m.handled,
+            ),
+            (
+                "messages_deadlettered",
+                "Inputs sent to the dead letters",
+                &m.deadlettered,
+            ),
+            (
+                "messages_rejected",
+                "Messages rejected by validation",
+                &m.rejected,
+            ),
+            (
+                "publish_retries",
+                "Outputs not acknowledged, left for redelivery",
+                &m.retries,
+            ),
+            ("reconnects", "Reconnections to the broker", &m.reconnects),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        let gauges = [
+            ("connected", "1 while connected to the broker", &m.connected),
+            ("ready", "1 while connected and subscribed", &m.ready),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
         registry.register(
             "processing_seconds",
             "Time from receiving an input to its outputs being acknowledged",

@@ -62,7 +62,9 @@ impl<S: Stage> Runner<S> {
         } = conn;
         let concurrency = self.cfg.concurrency.max(1);
         let (handled_tx, handled_rx) = mpsc::unbounded_channel();
+        let name = self.cfg.name;
         let shared = Arc::new(Shared {
+            name,
             steps: self.stage.after_ack(),
             stage: self.stage,
             bus: bus.clone(),
@@ -81,11 +83,11 @@ impl<S: Stage> Runner<S> {
         // workers (`--worker-threads`), on the thread that called this each delivery
         // would wake that thread.
         let mut intake = tokio::spawn(shared.clone().intake(deliveries, slots_tx, stop_rx));
-        info!(stage = S::NAME, "stage running");
+        info!(stage = name, "stage running");
         tokio::pin!(shutdown);
         tokio::select! {
             _ = &mut shutdown => {
-                info!(stage = S::NAME, "shutdown requested: no more input");
+                info!(stage = name, "shutdown requested: no more input");
                 let _ = stop_tx.send(());
                 let _ = (&mut intake).await;
             }
@@ -99,7 +101,7 @@ impl<S: Stage> Runner<S> {
         }
         publisher.abort();
         bus.close(task).await;
-        info!(stage = S::NAME, "stopped");
+        info!(stage = name, "stopped");
         Ok(())
     }
 }
@@ -170,6 +172,8 @@ impl<I> Settled<I> {
 
 /// What the runner's tasks share.
 struct Shared<S: Stage> {
+    /// The stage's name, in dead letters and logs.
+    name: &'static str,
     stage: Arc<S>,
     steps: AfterAck<S::Input>,
     bus: Bus,
@@ -269,7 +273,7 @@ impl<S: Stage> Shared<S> {
         });
         let r = rx.await.ok();
         if r.is_none() {
-            warn!(stage = S::NAME, "{what} step crashed: panicked");
+            warn!(stage = self.name, "{what} step crashed: panicked");
         }
         r
     }
@@ -281,8 +285,8 @@ impl<S: Stage> Shared<S> {
         let parsed = catch_unwind(AssertUnwindSafe(|| self.stage.parse(&d)))
             .unwrap_or_else(|_| Err(Failure::new("handler crashed: panicked while parsing")));
         let span = match &parsed {
-            Ok(input) => info_span!("msg", stage = S::NAME, ids = %self.stage.describe(input)),
-            Err(_) => info_span!("msg", stage = S::NAME, ids = ""),
+            Ok(input) => info_span!("msg", stage = self.name, ids = %self.stage.describe(input)),
+            Err(_) => info_span!("msg", stage = self.name, ids = ""),
         };
         let entered = span.enter();
         let result = parsed.and_then(|input| {
@@ -337,7 +341,7 @@ impl<S: Stage> Shared<S> {
                     false
                 }
             });
-        let letter = DeadLetter::new(S::NAME, &f.reason, &d.topic, &d.payload);
+        let letter = DeadLetter::new(self.name, &f.reason, &d.topic, &d.payload);
         warn!(reason = %letter.reason, "dead-lettered");
         let body = self.dead_letters.body(&letter, self.bus.max_packet_bytes());
         f.outputs

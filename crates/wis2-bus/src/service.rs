@@ -13,15 +13,15 @@ use anyhow::Context;
 use clap::builder::NonEmptyStringValueParser;
 
 use crate::bus::{Bus, ConnectOptions, Connection};
-use crate::config::{Broker, BrokerArgs, ConfigError};
+use crate::config::{Broker, BrokerArgs};
 use crate::deadletter::DeadLetters;
 use crate::runner::Runner;
 use crate::runtime::RuntimeArgs;
 use crate::stage::{Stage, StageConfig};
 
-/// Settings every service takes. A service flattens it into its own clap struct and
-/// may give `--concurrency` its own default (`#[command(mut_arg("concurrency", ...))]`)
-/// or hide what it does not use.
+/// Settings every service takes (flattened before the service's own in [`Run`]: the
+/// service's settings struct may give `--concurrency` its own default, or hide it,
+/// with `#[command(mut_arg("concurrency", ...))]`).
 #[derive(Clone, Debug, clap::Args)]
 pub struct ServiceArgs {
     #[command(flatten)]
@@ -48,12 +48,47 @@ pub struct ServiceArgs {
         value_parser = at_least_one
     )]
     pub concurrency: usize,
-    /// Folder of the service's durable state.
-    #[arg(long, env = "WIS2_STATE_DIR", default_value = ".wis2-state")]
-    pub state_dir: PathBuf,
     /// Address to serve /healthz and /metrics on (e.g. 0.0.0.0:9101); none by default.
     #[arg(long, env = "WIS2_HEALTH_ADDR")]
     pub health_addr: Option<SocketAddr>,
+}
+
+/// The folder of a service's durable state (flattened into the settings of the
+/// services that keep one).
+#[derive(Clone, Debug, clap::Args)]
+pub struct StateArgs {
+    /// Folder of the service's durable state.
+    #[arg(long, env = "WIS2_STATE_DIR", default_value = ".wis2-state")]
+    pub state_dir: PathBuf,
+}
+
+/// The settings of a service's `run` subcommand: every service's, then the service's
+/// own (`S`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct Run<S: clap::Args> {
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    #[command(flatten)]
+    pub settings: S,
+}
+
+impl<S: Settings> Run<S> {
+    /// Every setting checked, once, before the service runs.
+    pub fn check(&self) -> anyhow::Result<S::Config> {
+        self.settings.check(self.service.check(S::NAME)?)
+    }
+}
+
+/// A service's own settings (its clap struct), checked once into the configuration its
+/// `run` takes: durations typed, URLs parsed, files read, empty strings refused.
+pub trait Settings: clap::Args {
+    /// The service's name: its client id (unless `--client-id`) and stage name.
+    const NAME: &'static str;
+    /// The checked configuration.
+    type Config;
+    /// The settings checked, with every service's (`service`, checked already), or
+    /// what is wrong with them and how to fix it.
+    fn check(&self, service: Service) -> anyhow::Result<Self::Config>;
 }
 
 /// A duration given in whole seconds (the `--*-secs` settings).
@@ -85,10 +120,10 @@ fn at_least_one(s: &str) -> Result<usize, String> {
 impl ServiceArgs {
     /// The settings checked once, for the service `name` (its client id unless
     /// `--client-id` says otherwise, and its name in logs).
-    pub fn check(&self, name: &'static str) -> Result<Service, ConfigError> {
+    pub fn check(&self, name: &'static str) -> anyhow::Result<Service> {
         Ok(Service {
             name,
-            broker: self.broker.check()?,
+            broker: self.broker.check().context("invalid broker settings")?,
             runtime: self.runtime.clone(),
             dead_letters: DeadLetters {
                 topic: self.deadletter_topic.clone(),
@@ -98,7 +133,6 @@ impl ServiceArgs {
                     .filter(|d| !d.as_os_str().is_empty()),
             },
             concurrency: self.concurrency,
-            state_dir: self.state_dir.clone(),
             health_addr: self.health_addr,
         })
     }
@@ -114,7 +148,6 @@ pub struct Service {
     pub dead_letters: DeadLetters,
     /// Inputs in hand at once (at least 1).
     pub concurrency: usize,
-    pub state_dir: PathBuf,
     pub health_addr: Option<SocketAddr>,
 }
 
@@ -141,7 +174,7 @@ impl Service {
     ) -> anyhow::Result<()> {
         let cfg = StageConfig {
             concurrency: self.concurrency,
-            ..StageConfig::default()
+            ..StageConfig::new(self.name)
         };
         Runner::new(stage, self.dead_letters.clone(), cfg)
             .run(conn, shutdown)
@@ -149,26 +182,20 @@ impl Service {
     }
 }
 
-/// A service's raw settings (its clap struct), checked once into the configuration its
-/// `run` takes: durations typed, URLs parsed, files read, empty strings refused.
-pub trait Settings {
-    /// The checked configuration.
-    type Config;
-    /// The settings checked, or what is wrong with them and how to fix it.
-    fn check(&self) -> anyhow::Result<Self::Config>;
-}
-
-/// A service's `run` subcommand: its settings checked (`config`), its `run` on the
-/// `runtime` (see [`RuntimeArgs::block_on`]) until SIGTERM or Ctrl-C.
-pub fn serve<C, F>(
-    runtime: &RuntimeArgs,
-    config: anyhow::Result<C>,
-    run: impl FnOnce(C, crate::shutdown::Signal) -> F,
+/// A service's `run` subcommand: its settings checked, its `run` on its runtime (see
+/// [`RuntimeArgs::block_on`]) until SIGTERM or Ctrl-C.
+pub fn serve<S, F>(
+    args: &Run<S>,
+    run: impl FnOnce(S::Config, crate::shutdown::Signal) -> F,
 ) -> anyhow::Result<crate::cli::Exit>
 where
+    S: Settings,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    runtime.block_on(run(config?, crate::shutdown::signal()))?;
+    let config = args.check()?;
+    args.service
+        .runtime
+        .block_on(run(config, crate::shutdown::signal()))?;
     Ok(crate::cli::Exit::Done)
 }
 

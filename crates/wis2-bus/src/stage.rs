@@ -49,6 +49,14 @@ impl Failure {
     }
 }
 
+/// An error is a failure with its text as the reason (its causes included when the
+/// text names them, as the chain's errors do).
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::new(e.to_string())
+    }
+}
+
 /// Where a stage's work runs: its [`Stage::parse`] and [`Stage::handle`], and its
 /// [`AfterAck`] steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +75,6 @@ pub trait Stage: Send + Sync + 'static {
     /// What a delivery is parsed into, once, for the log span, [`Stage::handle`] and
     /// the steps after the acknowledgement.
     type Input: Send + Sync + 'static;
-    /// The stage's name, written into dead letters and logs.
-    const NAME: &'static str;
     /// Where [`Stage::parse`], [`Stage::handle`] and the [`AfterAck`] steps run.
     const WORK: Work;
 
@@ -146,6 +152,8 @@ impl<I> AfterAck<I> {
 /// Settings of the [`Runner`](crate::Runner).
 #[derive(Debug, Clone)]
 pub struct StageConfig {
+    /// The stage's name (its service's), written into dead letters and logs.
+    pub name: &'static str,
     /// Deliveries in hand at once (their outputs' acknowledgements are awaited in
     /// order).
     pub concurrency: usize,
@@ -153,9 +161,11 @@ pub struct StageConfig {
     pub drain_timeout: Duration,
 }
 
-impl Default for StageConfig {
-    fn default() -> Self {
+impl StageConfig {
+    /// The settings of stage `name`, with 16 deliveries in hand and 8 s to drain.
+    pub fn new(name: &'static str) -> Self {
         StageConfig {
+            name,
             concurrency: 16,
             drain_timeout: Duration::from_secs(8),
         }

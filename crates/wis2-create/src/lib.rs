@@ -19,19 +19,17 @@ pub mod stage;
 use std::future::Future;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::Args;
-use wis2_bus::{Service, ServiceArgs};
+use wis2_bus::{Service, Settings};
 
 pub use creator::{CreateError, Creator, MAX_MESSAGE_BYTES, READ_WHOLE_MAX};
 pub use settings::{CreateSettings, DEFAULT_TOPIC, MediaTypeRule};
 pub use stage::{CreateStage, EventKind};
 
-/// Settings of the `run` service.
+/// The service's own settings (`run` takes them after every service's).
 #[derive(Debug, Clone, Args)]
-#[command(mut_arg("state_dir", |a| a.hide(true)))]
 pub struct RunArgs {
-    #[command(flatten)]
-    pub service: ServiceArgs,
     #[command(flatten)]
     pub settings: CreateSettings,
     /// Topic the file events arrive on.
@@ -46,26 +44,21 @@ pub struct RunArgs {
     pub created_topic: String,
 }
 
-/// The settings of the service, checked ([`RunArgs::check`]).
+/// The settings of the service, checked.
 pub struct Config {
-    pub service: Service,
+    service: Service,
     creator: Creator,
     /// The events topic, and the STAC topic when there is one.
     subscriptions: Vec<String>,
     created_topic: String,
 }
 
-impl wis2_bus::service::Settings for RunArgs {
+impl Settings for RunArgs {
+    const NAME: &'static str = "wis2-create";
     type Config = Config;
 
-    /// Checks the settings: the broker's, the topic's centre id against
-    /// WIS2_CENTRE_ID, the data directory.
-    fn check(&self) -> anyhow::Result<Config> {
-        use anyhow::Context;
-        let service = self
-            .service
-            .check("wis2-create")
-            .context("invalid broker settings")?;
+    /// The topic's centre id against WIS2_CENTRE_ID, the data directory.
+    fn check(&self, service: Service) -> anyhow::Result<Config> {
         let creator =
             Creator::new(self.settings.clone()).context("invalid wis2-create settings")?;
         let mut subscriptions = vec![self.events_topic.clone()];
@@ -85,23 +78,21 @@ impl wis2_bus::service::Settings for RunArgs {
 
 /// Runs the service until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let Config {
-        service,
-        creator,
-        subscriptions,
-        created_topic,
-    } = config;
+    let settings = config.creator.settings();
     tracing::info!(
-        broker = %service.broker.redacted_url(),
-        data_dir = %creator.settings.data_dir.display(),
-        topic = %creator.settings.topic,
-        subscriptions = ?subscriptions,
+        broker = %config.service.broker.redacted_url(),
+        data_dir = %settings.data_dir.display(),
+        topic = %settings.topic,
+        subscriptions = ?config.subscriptions,
         "wis2-create starting"
     );
-    let conn = service.connect(subscriptions);
-    let stage = Arc::new(CreateStage {
-        creator,
-        created_topic,
-    });
-    service.run_stage(stage, conn, shutdown).await
+    let conn = config.service.connect(config.subscriptions);
+    let stage = CreateStage {
+        creator: config.creator,
+        created_topic: config.created_topic,
+    };
+    config
+        .service
+        .run_stage(Arc::new(stage), conn, shutdown)
+        .await
 }

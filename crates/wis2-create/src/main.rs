@@ -5,19 +5,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use wis2_bus::service::Settings;
-
 use anyhow::Context;
 use clap::Subcommand;
 use wis2::event::CloudEvent;
 use wis2::message::Relation;
-use wis2_bus::cli::Exit;
+use wis2_bus::cli::{Binary, Exit};
 use wis2_create::{CreateSettings, Creator, EventKind, RunArgs};
 
 #[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the service: file events in, notification messages out.
-    Run(Box<RunArgs>),
+enum Tool {
     /// Print the notification message for FILE as JSON on stdout.
     Message {
         /// The data file (under WIS2_DATA_DIR, or anywhere: then its folder is the data directory).
@@ -112,19 +108,17 @@ fn event(file: PathBuf, settings: CreateSettings) -> anyhow::Result<Exit> {
 }
 
 fn main() -> ExitCode {
-    wis2_bus::cli::main(
-        "wis2-create",
-        "Builds WIS2 notification messages from data files",
-        |command| match command {
-            Command::Run(args) => {
-                wis2_bus::service::serve(&args.service.runtime, args.check(), wis2_create::run)
-            }
-            Command::Message {
-                file,
-                rel,
-                settings,
-            } => message(file, rel, settings),
-            Command::Event { file, settings } => event(file, settings),
-        },
-    )
+    let binary = Binary {
+        name: "wis2-create",
+        about: "Builds WIS2 notification messages from data files",
+        run: "Run the service: file events in, notification messages out",
+    };
+    wis2_bus::cli::service_main::<RunArgs, _, _>(binary, wis2_create::run, |tool| match tool {
+        Tool::Message {
+            file,
+            rel,
+            settings,
+        } => message(file, rel, settings),
+        Tool::Event { file, settings } => event(file, settings),
+    })
 }

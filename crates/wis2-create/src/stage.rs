@@ -40,12 +40,11 @@ fn fail(e: impl Into<CreateError>) -> Failure {
 
 impl Stage for CreateStage {
     type Input = Incoming;
-    const NAME: &'static str = "wis2-create";
     /// Reads and hashes files.
     const WORK: Work = Work::Blocking;
 
     fn parse(&self, d: &Delivery) -> Result<Incoming, Failure> {
-        let event = CloudEvent::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
+        let event = CloudEvent::parse(&d.payload)?;
         Ok(match EventKind::of(&event) {
             EventKind::Stac => Incoming::Stac(event),
             EventKind::File => {
@@ -94,12 +93,9 @@ impl Stage for CreateStage {
                 Some(event_id.clone()),
                 path.cloned(),
                 msg.to_json(),
-            )
-            .map_err(|e| Failure::new(e.to_string()))?;
+            )?;
             if let Some(record) = &record {
-                env = env
-                    .with_record(record.clone())
-                    .map_err(|e| Failure::new(e.to_string()))?;
+                env = env.with_record(record.clone())?;
             }
             env.reannounce = reannounce;
             tracing::info!(

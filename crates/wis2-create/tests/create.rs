@@ -539,7 +539,7 @@ fn run_args_keep_their_flags() {
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
-        run: RunArgs,
+        run: wis2_bus::Run<RunArgs>,
     }
     let a = Cli::try_parse_from([
         "t",
@@ -560,9 +560,9 @@ fn run_args_keep_their_flags() {
     ])
     .expect("args")
     .run;
-    assert_eq!(a.stac_topic.as_deref(), Some("upstream/stac"));
-    assert_eq!(a.settings.inline_max_bytes, 1000);
-    assert_eq!(a.settings.data_dir, PathBuf::from("/d"));
+    assert_eq!(a.settings.stac_topic.as_deref(), Some("upstream/stac"));
+    assert_eq!(a.settings.settings.inline_max_bytes, 1000);
+    assert_eq!(a.settings.settings.data_dir, PathBuf::from("/d"));
     assert_eq!(a.service.deadletter_dir, Some(PathBuf::from("/dl")));
 }
 

@@ -184,10 +184,7 @@ impl Dedup {
         // The store's lookups stay under the lock (reads only): a claim of the same
         // message cannot pass between the lookup and the registration.
         if f.rel == Relation::Deletion && !inflight.data_ids.contains_key(&f.data_id) {
-            let known = self
-                .store
-                .last(&f.data_id)
-                .map_err(|e| Failure::new(e.to_string()))?;
+            let known = self.store.last(&f.data_id)?;
             if known.is_none() {
                 // A file deleted before it was ever published (wis2-watch announces
                 // the deletion of what it announced): nothing on the WIS2 topic to
@@ -200,8 +197,7 @@ impl Dedup {
         }
         let claim = match self
             .store
-            .check(&f.id, &f.data_id, f.state(), f.rel, !c.reannounce)
-            .map_err(|e| Failure::new(e.to_string()))?
+            .check(&f.id, &f.data_id, f.state(), f.rel, !c.reannounce)?
         {
             Seen::New => Claim::New,
             Seen::SameMessage(_) => Claim::Published("redelivered message: already published"),

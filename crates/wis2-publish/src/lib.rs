@@ -60,9 +60,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
-use wis2_bus::{Bus, Service, ServiceArgs};
+use wis2_bus::{Bus, Service, Settings, StateArgs};
 
 use crate::after::AfterPublication;
 use crate::dedup::Dedup;
@@ -70,7 +69,7 @@ use crate::stage::PublishStage;
 
 const STATE_DIR_HELP: &str = "Folder of the durable state: published.redb (what was published: duplicate suppression and audit), remote-outbox.redb, output-retry.redb";
 
-/// Settings of the `run` service.
+/// The service's own settings (`run` takes them after every service's).
 #[derive(Debug, Clone, Args)]
 #[command(
     mut_arg("concurrency", |a| a.default_value("32")),
@@ -78,7 +77,7 @@ const STATE_DIR_HELP: &str = "Folder of the durable state: published.redb (what 
 )]
 pub struct RunArgs {
     #[command(flatten)]
-    pub service: ServiceArgs,
+    pub state: StateArgs,
     #[command(flatten)]
     pub remote: remote::RemoteArgs,
     #[command(flatten)]
@@ -106,25 +105,23 @@ pub struct RunArgs {
     pub output_retry: Duration,
 }
 
-/// The settings of the service, checked ([`RunArgs::check`]).
+/// The settings of the service, checked.
 pub struct Config {
-    pub service: Service,
+    service: Service,
     output: Option<output::OutputTarget>,
     remote: Option<remote::Remote>,
     monitor: Option<monitor::MonitorConfig>,
     args: RunArgs,
 }
 
-impl wis2_bus::service::Settings for RunArgs {
+impl Settings for RunArgs {
+    const NAME: &'static str = "wis2-publish";
     type Config = Config;
 
-    /// Checks the settings: the brokers' (local, remote, monitoring), the output.
-    fn check(&self) -> anyhow::Result<Config> {
+    /// The other brokers' settings (remote, monitoring), the output.
+    fn check(&self, service: Service) -> anyhow::Result<Config> {
         Ok(Config {
-            service: self
-                .service
-                .check("wis2-publish")
-                .context("invalid broker settings")?,
+            service,
             output: self
                 .output
                 .clone()
@@ -147,7 +144,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         monitor,
         args,
     } = config;
-    let state_dir = &service.state_dir;
+    let state_dir = &args.state.state_dir;
     let store = store::PublishedStore::open(state_dir)?;
     let monitor = monitor.map(|m| monitor::Monitor::start(&m, store.clone()));
     let output = output

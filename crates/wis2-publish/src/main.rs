@@ -4,18 +4,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use wis2_bus::service::Settings;
-
 use anyhow::Context;
 use clap::Subcommand;
 use wis2_bus::BrokerArgs;
-use wis2_bus::cli::Exit;
+use wis2_bus::cli::{Binary, Exit};
 use wis2_publish::RunArgs;
 
 #[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the service: validated messages in, the WIS2 topic out.
-    Run(Box<RunArgs>),
+enum Tool {
     /// Publish one WNM file on the WIS2 topic and exit after the broker's acknowledgement.
     Message {
         /// The WNM (JSON) file.
@@ -88,20 +84,18 @@ async fn replay(args: wis2_publish::replay::ReplayArgs) -> anyhow::Result<Exit> 
 }
 
 fn main() -> ExitCode {
-    wis2_bus::cli::main(
-        "wis2-publish",
-        "Publishes WIS2 notification messages",
-        |command| match command {
-            Command::Run(args) => {
-                wis2_bus::service::serve(&args.service.runtime, args.check(), wis2_publish::run)
-            }
-            Command::Message {
-                file,
-                topic,
-                force,
-                broker,
-            } => wis2_bus::runtime::block_on(1, message(file, topic, force, broker)),
-            Command::Replay(args) => wis2_bus::runtime::block_on(1, replay(args)),
-        },
-    )
+    let binary = Binary {
+        name: "wis2-publish",
+        about: "Publishes WIS2 notification messages",
+        run: "Run the service: validated messages in, the WIS2 topic out",
+    };
+    wis2_bus::cli::service_main::<RunArgs, _, _>(binary, wis2_publish::run, |tool| match tool {
+        Tool::Message {
+            file,
+            topic,
+            force,
+            broker,
+        } => wis2_bus::runtime::block_on(1, message(file, topic, force, broker)),
+        Tool::Replay(args) => wis2_bus::runtime::block_on(1, replay(args)),
+    })
 }

@@ -160,12 +160,11 @@ impl PublishStage {
 
 impl Stage for PublishStage {
     type Input = Parsed;
-    const NAME: &'static str = "wis2-publish";
     /// Store lookups and commits, file writes.
     const WORK: Work = Work::Blocking;
 
     fn parse(&self, d: &Delivery) -> Result<Parsed, Failure> {
-        let env = Envelope::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
+        let env = Envelope::parse(&d.payload)?;
         if let Err(e) = Topic::parse(&env.topic) {
             return Err(Failure::new(format!(
                 "{e}; publish under origin/a/wis2/<centre-id>/ (send the message through wis2-validate)"

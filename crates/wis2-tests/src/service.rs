@@ -50,7 +50,9 @@ where
     Service {
         stop: Some(tx),
         task: tokio::spawn(run(
-            args::<A>(&f).check().expect("valid settings"),
+            args::<wis2_bus::Run<A>>(&f)
+                .check()
+                .expect("valid settings"),
             Shutdown(rx),
         )),
         health_port,

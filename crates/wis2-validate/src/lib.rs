@@ -32,19 +32,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use wis2::validate::Validator;
 use wis2::wcmp2::Wcmp2Checker;
-use wis2_bus::{Service, ServiceArgs};
+use wis2_bus::{Service, Settings};
 
 pub use known::KnownChannels;
 pub use stage::{ValidateStage, VerifyingStage};
 
-/// Settings of the `run` service.
+/// The service's own settings (`run` takes them after every service's).
 #[derive(Debug, Clone, Args)]
-#[command(mut_arg("state_dir", |a| a.hide(true)))]
 pub struct RunArgs {
-    #[command(flatten)]
-    pub service: ServiceArgs,
     #[command(flatten)]
     pub standards: standards::StandardsArgs,
     /// Topic the built messages arrive on.
@@ -82,25 +78,21 @@ pub struct RunArgs {
     pub verify_data: bool,
 }
 
-/// The settings of the service, checked ([`RunArgs::check`]).
+/// The settings of the service, checked: its stage built.
 pub struct Config {
-    pub service: Service,
-    validator: Validator,
-    wcmp2: Wcmp2Checker,
-    known: KnownChannels,
-    args: RunArgs,
+    service: Service,
+    stage: ValidateStage,
+    created_topic: String,
+    verify_data: bool,
 }
 
-impl wis2_bus::service::Settings for RunArgs {
+impl Settings for RunArgs {
+    const NAME: &'static str = "wis2-validate";
     type Config = Config;
 
-    /// Checks the settings and loads what the checks need: the validator (schema and
-    /// topic tables), the WCMP2 checker, the known records.
-    fn check(&self) -> anyhow::Result<Config> {
-        let service = self
-            .service
-            .check("wis2-validate")
-            .context("invalid broker settings")?;
+    /// Loads what the checks need: the validator (schema and topic tables), the WCMP2
+    /// checker, the known records.
+    fn check(&self, service: Service) -> anyhow::Result<Config> {
         let validator = standards::load_validator(&self.standards)?;
         let wcmp2_options = self.wcmp2.resolve(
             self.standards.wth_dir.clone(),
@@ -111,34 +103,31 @@ impl wis2_bus::service::Settings for RunArgs {
         if let Some(dir) = &self.records_dir {
             known.load_dir(dir);
         }
+        tracing::info!(schema = validator.has_schema(), "WNM checks set up");
+        let stage = ValidateStage::new(
+            validator,
+            self.validated_topic.clone(),
+            self.rejected_topic.clone(),
+        )
+        .with_wcmp2(wcmp2)
+        .with_known(known, self.require_metadata)
+        .with_unique_window(self.unique_window);
         Ok(Config {
             service,
-            validator,
-            wcmp2,
-            known,
-            args: self.clone(),
+            stage,
+            created_topic: self.created_topic.clone(),
+            verify_data: self.verify_data,
         })
     }
 }
 
 /// Runs the service until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let Config {
-        service,
-        validator,
-        wcmp2,
-        known,
-        args,
-    } = config;
-    tracing::info!(broker = %service.broker.redacted_url(), schema = validator.has_schema(), "wis2-validate starting");
-    let conn = service.connect(vec![args.created_topic.clone()]);
-    let stage = Arc::new(
-        ValidateStage::new(validator, args.validated_topic, args.rejected_topic)
-            .with_wcmp2(wcmp2)
-            .with_known(known, args.require_metadata)
-            .with_unique_window(args.unique_window),
-    );
-    if args.verify_data {
+    let service = config.service;
+    tracing::info!(broker = %service.broker.redacted_url(), "wis2-validate starting");
+    let conn = service.connect(vec![config.created_topic]);
+    let stage = Arc::new(config.stage);
+    if config.verify_data {
         tracing::info!("data verification on: each message's data is downloaded and checked");
         let stage = Arc::new(VerifyingStage::new(stage));
         return service.run_stage(stage, conn, shutdown).await;

@@ -3,15 +3,12 @@
 
 use std::process::ExitCode;
 
-use wis2_bus::service::Settings;
-
 use clap::Subcommand;
+use wis2_bus::cli::Binary;
 use wis2_validate::{RunArgs, metadata_cmd, oneshot, output};
 
 #[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the service: messages in, validated or rejected out.
-    Run(Box<RunArgs>),
+enum Tool {
     #[command(flatten)]
     OneShot(oneshot::Command),
     /// Check WCMP2 discovery metadata records (or `metadata sync` the schema and code lists).
@@ -19,17 +16,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    wis2_bus::cli::main(
-        output::BINARY,
-        "Checks WIS2 notification messages, topics and WCMP2 records",
-        |command| match command {
-            Command::Run(args) => {
-                wis2_bus::service::serve(&args.service.runtime, args.check(), wis2_validate::run)
-            }
-            Command::OneShot(cmd) => oneshot::execute(cmd),
-            Command::Metadata(args) => metadata_cmd::execute(args),
-        },
-    )
+    let binary = Binary {
+        name: output::BINARY,
+        about: "Checks WIS2 notification messages, topics and WCMP2 records",
+        run: "Run the service: messages in, validated or rejected out",
+    };
+    wis2_bus::cli::service_main::<RunArgs, _, _>(binary, wis2_validate::run, |tool| match tool {
+        Tool::OneShot(cmd) => oneshot::execute(cmd),
+        Tool::Metadata(args) => metadata_cmd::execute(args),
+    })
 }
 
 #[cfg(test)]
@@ -39,6 +34,7 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         // Flattened structs and renamed flags (metadata's --schema) meet only here.
-        wis2_bus::cli::Cli::<super::Command>::command().debug_assert();
+        wis2_bus::cli::Cli::<wis2_bus::cli::ServiceCommand<super::RunArgs, super::Tool>>::command()
+            .debug_assert();
     }
 }

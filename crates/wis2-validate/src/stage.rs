@@ -175,12 +175,11 @@ impl ValidateStage {
 
 impl Stage for ValidateStage {
     type Input = Incoming;
-    const NAME: &'static str = "wis2-validate";
     /// Validation only computes.
     const WORK: Work = Work::Compute;
 
     fn parse(&self, d: &Delivery) -> Result<Incoming, Failure> {
-        let env = Envelope::parse(&d.payload).map_err(|e| Failure::new(e.to_string()))?;
+        let env = Envelope::parse(&d.payload)?;
         let keys = Keys::parse(env.message_bytes()).unwrap_or_default();
         let ids = format!(
             "event_id={} message_id={} data_id={}",
@@ -265,7 +264,6 @@ impl VerifyingStage {
 
 impl Stage for VerifyingStage {
     type Input = Incoming;
-    const NAME: &'static str = ValidateStage::NAME;
     /// Downloads.
     const WORK: Work = Work::Blocking;
 

@@ -20,17 +20,20 @@ use wis2::event::{CloudEvent, FileChange, FileData};
 use wis2::path::RelPath;
 use wis2_bus::envelope::Confirmation;
 use wis2_bus::service::{millis, seconds};
-use wis2_bus::{Broker, Bus, DeadLetter, Service, ServiceArgs};
+use wis2_bus::{Broker, Bus, DeadLetter, Service, Settings, StateArgs};
 
-/// Settings of the `run` service.
+const STATE_DIR_HELP: &str =
+    "Folder of the durable state: announced.redb (what was announced, what is pending)";
+
+/// The service's own settings (`run` takes them after every service's).
 #[derive(Debug, Clone, Args)]
 #[command(
     mut_arg("concurrency", |a| a.hide(true)),
-    mut_arg("state_dir", |a| a.help("Folder of the durable state: announced.redb (what was announced, what is pending)"))
+    mut_arg("state_dir", |a| a.help(STATE_DIR_HELP))
 )]
 pub struct RunArgs {
     #[command(flatten)]
-    pub service: ServiceArgs,
+    pub state: StateArgs,
     #[command(flatten)]
     pub watch: WatchArgs,
     /// File announced at start (relative to WIS2_DATA_DIR, or absolute inside it).
@@ -75,23 +78,20 @@ pub struct RunArgs {
     pub published_topic: String,
 }
 
-/// The settings of the service, checked ([`RunArgs::check`]).
+/// The settings of the service, checked.
 pub struct Config {
-    pub service: Service,
+    service: Service,
     /// The data directory, resolved.
     data_dir: PathBuf,
     args: RunArgs,
 }
 
-impl wis2_bus::service::Settings for RunArgs {
+impl Settings for RunArgs {
+    const NAME: &'static str = "wis2-watch";
     type Config = Config;
 
-    /// Checks the settings: the broker's, the data directory.
-    fn check(&self) -> anyhow::Result<Config> {
-        let service = self
-            .service
-            .check("wis2-watch")
-            .context("invalid broker settings")?;
+    /// The data directory.
+    fn check(&self, service: Service) -> anyhow::Result<Config> {
         let data_dir = self.watch.data_dir.canonicalize().with_context(|| {
             format!(
                 "WIS2_DATA_DIR {} cannot be opened: create it or point WIS2_DATA_DIR at the data",
@@ -471,7 +471,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     } = config;
     // A previous instance may still be releasing the store (a restart in the same
     // container or process): try again for a few seconds before giving up.
-    let store_path = service.state_dir.join("announced.redb");
+    let store_path = args.state.state_dir.join("announced.redb");
     let mut attempt = 0u32;
     let store = loop {
         match store::AnnounceStore::open(&store_path) {
@@ -522,7 +522,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     opts.settle = args.settle;
     opts.ignore_suffixes = args.ignore.clone();
     opts.rescan_interval = (!args.rescan.is_zero()).then_some(args.rescan);
-    if let Ok(state) = service.state_dir.canonicalize()
+    if let Ok(state) = args.state.state_dir.canonicalize()
         && state.starts_with(&data_dir)
     {
         opts.exclude_dirs.push(state);

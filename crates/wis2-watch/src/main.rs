@@ -4,18 +4,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use wis2_bus::service::Settings;
-
 use anyhow::Context;
 use clap::Subcommand;
 use wis2_bus::BrokerArgs;
-use wis2_bus::cli::Exit;
+use wis2_bus::cli::{Binary, Exit};
 use wis2_watch::{RunArgs, WatchArgs};
 
 #[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the service: watch the data directory, emit one event per complete file.
-    Run(Box<RunArgs>),
+enum Tool {
     /// Emit the event of FILE (inside WIS2_DATA_DIR) and exit after the broker's acknowledgement.
     Emit(Box<EmitArgs>),
 }
@@ -30,19 +26,17 @@ struct EmitArgs {
 }
 
 fn main() -> ExitCode {
-    wis2_bus::cli::main(
-        "wis2-watch",
-        "Watches the data directory and emits file events",
-        |command| match command {
-            Command::Run(args) => {
-                wis2_bus::service::serve(&args.service.runtime, args.check(), wis2_watch::run)
-            }
-            Command::Emit(a) => wis2_bus::runtime::block_on(1, async move {
-                let broker = a.broker.check().context("invalid broker settings")?;
-                let ev = wis2_watch::emit_once(&broker, &a.watch, &a.file).await?;
-                println!("{}", ev.to_json());
-                Ok(Exit::Done)
-            }),
-        },
-    )
+    let binary = Binary {
+        name: "wis2-watch",
+        about: "Watches the data directory and emits file events",
+        run: "Run the service: watch the data directory, emit one event per complete file",
+    };
+    wis2_bus::cli::service_main::<RunArgs, _, _>(binary, wis2_watch::run, |tool| match tool {
+        Tool::Emit(a) => wis2_bus::runtime::block_on(1, async move {
+            let broker = a.broker.check().context("invalid broker settings")?;
+            let ev = wis2_watch::emit_once(&broker, &a.watch, &a.file).await?;
+            println!("{}", ev.to_json());
+            Ok(Exit::Done)
+        }),
+    })
 }

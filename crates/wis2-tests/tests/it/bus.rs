@@ -217,6 +217,7 @@ impl TestStage {
     async fn start<S: wis2_bus::Stage>(
         broker: &Broker,
         name: &str,
+        stage_name: &'static str,
         stage: S,
     ) -> (wis2_bus::Connection, TestStage) {
         let a: BrokerArgs = args(&[s("--broker-url"), broker.url("wis2-validate")]);
@@ -230,7 +231,7 @@ impl TestStage {
         let runner = wis2_bus::Runner::new(
             Arc::new(stage),
             wis2_bus::DeadLetters::new("chain/deadletter"),
-            wis2_bus::StageConfig::default(),
+            wis2_bus::StageConfig::new(stage_name),
         );
         let task = tokio::spawn(runner.run(conn, async {
             let _ = stop_rx.await;
@@ -281,7 +282,6 @@ struct Echo;
 
 impl wis2_bus::Stage for Echo {
     type Input = Vec<u8>;
-    const NAME: &'static str = "echo";
     const WORK: wis2_bus::Work = wis2_bus::Work::Compute;
 
     fn parse(&self, d: &wis2_bus::Delivery) -> Result<Vec<u8>, wis2_bus::Failure> {
@@ -308,7 +308,7 @@ impl wis2_bus::Stage for Echo {
 async fn a_quick_handler_that_panics_is_dead_lettered_and_the_stage_goes_on() {
     let broker = Broker::start();
     let mut seen = Observer::connect(&broker, "operator", &["chain/#"]).await;
-    let (producer, stage) = TestStage::start(&broker, "quick-stage", Echo).await;
+    let (producer, stage) = TestStage::start(&broker, "quick-stage", "echo", Echo).await;
     // The stage's subscription is in place once a first message goes through.
     let mut first = Vec::new();
     for _ in 0..50 {
@@ -362,7 +362,6 @@ struct WaitsForEarlier {
 
 impl wis2_bus::Stage for WaitsForEarlier {
     type Input = String;
-    const NAME: &'static str = "waits";
     const WORK: wis2_bus::Work = wis2_bus::Work::Blocking;
 
     fn parse(&self, d: &wis2_bus::Delivery) -> Result<String, wis2_bus::Failure> {
@@ -421,6 +420,7 @@ async fn deliveries_handled_in_a_row_each_go_on_as_soon_as_handled() {
     let (producer, stage) = TestStage::start(
         &broker,
         "in-a-row",
+        "waits",
         WaitsForEarlier {
             acknowledged: Default::default(),
             changed: Default::default(),

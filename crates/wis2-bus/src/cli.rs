@@ -24,8 +24,6 @@ use crate::telemetry::LogFormat;
 pub struct Binary {
     pub name: &'static str,
     pub about: &'static str,
-    /// What its service does (the help of `run`), for a service's binary.
-    pub run: &'static str,
 }
 
 /// The subcommands of a service's binary: `run`, the service, with its settings `S`,
@@ -38,28 +36,48 @@ pub enum ServiceCommand<S: Settings, T: Subcommand> {
     Tool(T),
 }
 
-/// The `main` of a service's binary ([`main`]): `run` checks every setting and runs
+/// The subcommands of a binary other than `run`: each runs once and exits.
+pub trait Tool: Subcommand {
+    fn run(self) -> anyhow::Result<Exit>;
+}
+
+/// The `main` of a service's binary, named after its service (settings `$settings`,
+/// [`Settings::NAME`]), described by its package's description, with its `run` and
+/// its other subcommands `$tool` ([`service_main`]).
+#[macro_export]
+macro_rules! service_main {
+    ($settings:ty, $tool:ty, $run:path) => {
+        fn main() -> std::process::ExitCode {
+            $crate::cli::service_main::<$settings, $tool, _>(env!("CARGO_PKG_DESCRIPTION"), $run)
+        }
+    };
+}
+
+/// The `main` of a service's binary ([`main`]), named after its service
+/// ([`Settings::NAME`]) and described by `about`: `run` checks every setting and runs
 /// the service on its runtime until SIGTERM ([`crate::service::serve`]); the other
-/// subcommands go to `tool`.
+/// subcommands run themselves ([`Tool::run`]).
 pub fn service_main<S, T, F>(
-    binary: Binary,
+    about: &'static str,
     run: impl FnOnce(S::Config, Signal) -> F,
-    tool: impl FnOnce(T) -> anyhow::Result<Exit>,
 ) -> ExitCode
 where
     S: Settings,
-    T: Subcommand,
+    T: Tool,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    let about_run = binary.run;
     let command =
-        Cli::<ServiceCommand<S, T>>::command().mut_subcommand("run", |c| c.about(about_run));
+        Cli::<ServiceCommand<S, T>>::command().mut_subcommand("run", |c| c.about(S::ABOUT));
+    let binary = Binary {
+        name: S::NAME,
+        about,
+    };
     parse_and_run(
         binary,
         command,
         |command: ServiceCommand<S, T>| match command {
             ServiceCommand::Run(args) => crate::service::serve(&args, run),
-            ServiceCommand::Tool(t) => tool(t),
+            ServiceCommand::Tool(t) => t.run(),
         },
     )
 }

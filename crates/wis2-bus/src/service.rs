@@ -82,8 +82,11 @@ impl<S: Settings> Run<S> {
 /// A service's own settings (its clap struct), checked once into the configuration its
 /// `run` takes: durations typed, URLs parsed, files read, empty strings refused.
 pub trait Settings: clap::Args {
-    /// The service's name: its client id (unless `--client-id`) and stage name.
+    /// The service's name: its binary's, its client id (unless `--client-id`) and
+    /// stage name.
     const NAME: &'static str;
+    /// What the service does (the help of `run`).
+    const ABOUT: &'static str;
     /// The checked configuration.
     type Config;
     /// The settings checked, with every service's (`service`, checked already), or
@@ -91,20 +94,36 @@ pub trait Settings: clap::Args {
     fn check(&self, service: Service) -> anyhow::Result<Self::Config>;
 }
 
-/// A duration given in whole seconds (the `--*-secs` settings).
-pub fn seconds(s: &str) -> Result<Duration, String> {
-    s.trim()
-        .parse::<u64>()
-        .map(Duration::from_secs)
-        .map_err(|e| format!("`{s}` is not a number of seconds ({e}): give a whole number"))
-}
+/// A duration given in whole seconds (the `--*-secs` and `--*-timeout` settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Secs(pub Duration);
 
 /// A duration given in milliseconds (the `--*-ms` settings).
-pub fn millis(s: &str) -> Result<Duration, String> {
-    s.trim()
-        .parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|e| format!("`{s}` is not a number of milliseconds ({e}): give a whole number"))
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Millis(pub Duration);
+
+impl std::str::FromStr for Secs {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.trim()
+            .parse::<u64>()
+            .map(|n| Secs(Duration::from_secs(n)))
+            .map_err(|e| format!("`{s}` is not a number of seconds ({e}): give a whole number"))
+    }
+}
+
+impl std::str::FromStr for Millis {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.trim()
+            .parse::<u64>()
+            .map(|n| Millis(Duration::from_millis(n)))
+            .map_err(|e| {
+                format!("`{s}` is not a number of milliseconds ({e}): give a whole number")
+            })
+    }
 }
 
 fn at_least_one(s: &str) -> Result<usize, String> {

@@ -55,6 +55,7 @@ pub struct Config {
 
 impl Settings for RunArgs {
     const NAME: &'static str = "wis2-create";
+    const ABOUT: &'static str = "Run the service: file events in, notification messages out";
     type Config = Config;
 
     /// The topic's centre id against WIS2_CENTRE_ID, the data directory.

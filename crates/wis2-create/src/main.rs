@@ -3,13 +3,12 @@
 //! (a file event, or an upstream STAC item event: one message per asset).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
 use wis2::event::CloudEvent;
 use wis2::message::Relation;
-use wis2_bus::cli::{Binary, Exit};
+use wis2_bus::cli::Exit;
 use wis2_create::{CreateSettings, Creator, EventKind, RunArgs};
 
 #[derive(Debug, Subcommand)]
@@ -107,18 +106,17 @@ fn event(file: PathBuf, settings: CreateSettings) -> anyhow::Result<Exit> {
     Ok(Exit::Done)
 }
 
-fn main() -> ExitCode {
-    let binary = Binary {
-        name: "wis2-create",
-        about: "Builds WIS2 notification messages from data files",
-        run: "Run the service: file events in, notification messages out",
-    };
-    wis2_bus::cli::service_main::<RunArgs, _, _>(binary, wis2_create::run, |tool| match tool {
-        Tool::Message {
-            file,
-            rel,
-            settings,
-        } => message(file, rel, settings),
-        Tool::Event { file, settings } => event(file, settings),
-    })
+wis2_bus::service_main!(RunArgs, Tool, wis2_create::run);
+
+impl wis2_bus::cli::Tool for Tool {
+    fn run(self) -> anyhow::Result<Exit> {
+        match self {
+            Tool::Message {
+                file,
+                rel,
+                settings,
+            } => message(file, rel, settings),
+            Tool::Event { file, settings } => event(file, settings),
+        }
+    }
 }

@@ -96,13 +96,8 @@ pub struct RunArgs {
     #[arg(long = "output-retry", env = "WIS2_OUTPUT_RETRY", default_value_t = 1000)]
     pub output_retry_capacity: usize,
     /// Milliseconds between retries of failed WIS2_OUTPUT writes.
-    #[arg(
-        long = "output-retry-ms",
-        env = "WIS2_OUTPUT_RETRY_MS",
-        default_value = "10000",
-        value_parser = wis2_bus::service::millis
-    )]
-    pub output_retry: Duration,
+    #[arg(long, env = "WIS2_OUTPUT_RETRY_MS", default_value = "10000")]
+    pub output_retry_ms: wis2_bus::service::Millis,
 }
 
 /// The settings of the service, checked.
@@ -116,6 +111,7 @@ pub struct Config {
 
 impl Settings for RunArgs {
     const NAME: &'static str = "wis2-publish";
+    const ABOUT: &'static str = "Run the service: validated messages in, the WIS2 topic out";
     type Config = Config;
 
     /// The other brokers' settings (remote, monitoring), the output.
@@ -170,7 +166,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let (stop_retry, retry_task) = match &output {
         Some(out) => {
             let (tx, rx) = tokio::sync::watch::channel(false);
-            let every = args.output_retry.max(Duration::from_millis(10));
+            let every = args.output_retry_ms.0.max(Duration::from_millis(10));
             (
                 Some(tx),
                 Some(tokio::spawn(retry_output(out.clone(), every, rx))),

@@ -2,12 +2,11 @@
 //! service; `message` publishes one WNM file and exits after the acknowledgement.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
 use wis2_bus::BrokerArgs;
-use wis2_bus::cli::{Binary, Exit};
+use wis2_bus::cli::Exit;
 use wis2_publish::RunArgs;
 
 #[derive(Debug, Subcommand)]
@@ -83,19 +82,18 @@ async fn replay(args: wis2_publish::replay::ReplayArgs) -> anyhow::Result<Exit> 
     Ok(Exit::Done)
 }
 
-fn main() -> ExitCode {
-    let binary = Binary {
-        name: "wis2-publish",
-        about: "Publishes WIS2 notification messages",
-        run: "Run the service: validated messages in, the WIS2 topic out",
-    };
-    wis2_bus::cli::service_main::<RunArgs, _, _>(binary, wis2_publish::run, |tool| match tool {
-        Tool::Message {
-            file,
-            topic,
-            force,
-            broker,
-        } => wis2_bus::runtime::block_on(1, message(file, topic, force, broker)),
-        Tool::Replay(args) => wis2_bus::runtime::block_on(1, replay(args)),
-    })
+wis2_bus::service_main!(RunArgs, Tool, wis2_publish::run);
+
+impl wis2_bus::cli::Tool for Tool {
+    fn run(self) -> anyhow::Result<Exit> {
+        match self {
+            Tool::Message {
+                file,
+                topic,
+                force,
+                broker,
+            } => wis2_bus::runtime::block_on(1, message(file, topic, force, broker)),
+            Tool::Replay(args) => wis2_bus::runtime::block_on(1, replay(args)),
+        }
+    }
 }

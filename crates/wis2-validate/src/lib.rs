@@ -28,7 +28,6 @@ pub mod verify;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -64,13 +63,8 @@ pub struct RunArgs {
     pub require_metadata: bool,
     /// Seconds a data_id is remembered: a `canonical` message repeating it with other
     /// data within this window is rejected (it needs `rel=update`); 0 turns it off.
-    #[arg(
-        long = "unique-window-secs",
-        env = "WIS2_UNIQUE_WINDOW_SECS",
-        default_value = "3600",
-        value_parser = wis2_bus::service::seconds
-    )]
-    pub unique_window: Duration,
+    #[arg(long, env = "WIS2_UNIQUE_WINDOW_SECS", default_value = "3600")]
+    pub unique_window_secs: wis2_bus::service::Secs,
     /// Also download each message's data (its canonical/update link) and reject the
     /// message when the link's length or the integrity digest disagrees with it, or
     /// the download fails. Off by default.
@@ -88,6 +82,7 @@ pub struct Config {
 
 impl Settings for RunArgs {
     const NAME: &'static str = "wis2-validate";
+    const ABOUT: &'static str = "Run the service: messages in, validated or rejected out";
     type Config = Config;
 
     /// Loads what the checks need: the validator (schema and topic tables), the WCMP2
@@ -111,7 +106,7 @@ impl Settings for RunArgs {
         )
         .with_wcmp2(wcmp2)
         .with_known(known, self.require_metadata)
-        .with_unique_window(self.unique_window);
+        .with_unique_window(self.unique_window_secs.0);
         Ok(Config {
             service,
             stage,

@@ -1,11 +1,9 @@
 //! `wis2-validate`: checks WIS2 notification messages, topics and WCMP2 records.
 //! `run` is the service; the other subcommands check files or topics once.
 
-use std::process::ExitCode;
-
 use clap::Subcommand;
-use wis2_bus::cli::Binary;
-use wis2_validate::{RunArgs, metadata_cmd, oneshot, output};
+use wis2_bus::cli::Exit;
+use wis2_validate::{RunArgs, metadata_cmd, oneshot};
 
 #[derive(Debug, Subcommand)]
 enum Tool {
@@ -15,16 +13,15 @@ enum Tool {
     Metadata(metadata_cmd::MetadataArgs),
 }
 
-fn main() -> ExitCode {
-    let binary = Binary {
-        name: output::BINARY,
-        about: "Checks WIS2 notification messages, topics and WCMP2 records",
-        run: "Run the service: messages in, validated or rejected out",
-    };
-    wis2_bus::cli::service_main::<RunArgs, _, _>(binary, wis2_validate::run, |tool| match tool {
-        Tool::OneShot(cmd) => oneshot::execute(cmd),
-        Tool::Metadata(args) => metadata_cmd::execute(args),
-    })
+wis2_bus::service_main!(RunArgs, Tool, wis2_validate::run);
+
+impl wis2_bus::cli::Tool for Tool {
+    fn run(self) -> anyhow::Result<Exit> {
+        match self {
+            Tool::OneShot(cmd) => oneshot::execute(cmd),
+            Tool::Metadata(args) => metadata_cmd::execute(args),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use clap::Args;
 use wis2::event::{CloudEvent, FileChange, FileData};
 use wis2::path::RelPath;
 use wis2_bus::envelope::Confirmation;
-use wis2_bus::service::{millis, seconds};
+use wis2_bus::service::{Millis, Secs};
 use wis2_bus::{Broker, Bus, DeadLetter, Service, Settings, StateArgs};
 
 const STATE_DIR_HELP: &str =
@@ -41,21 +41,11 @@ pub struct RunArgs {
     pub input_file: Option<PathBuf>,
     /// Milliseconds a file's size and modification time must stay unchanged to count
     /// as complete when no close-after-write is seen.
-    #[arg(
-        long = "settle-ms",
-        env = "WIS2_SETTLE_MS",
-        default_value = "2000",
-        value_parser = millis
-    )]
-    pub settle: Duration,
+    #[arg(long, env = "WIS2_SETTLE_MS", default_value = "2000")]
+    pub settle_ms: Millis,
     /// Seconds after which a file whose publication is not confirmed is announced again.
-    #[arg(
-        long,
-        env = "WIS2_CONFIRM_TIMEOUT",
-        default_value = "300",
-        value_parser = seconds
-    )]
-    pub confirm_timeout: Duration,
+    #[arg(long, env = "WIS2_CONFIRM_TIMEOUT", default_value = "300")]
+    pub confirm_timeout: Secs,
     /// Hours between re-announcements of every current metadata record (the Global
     /// Discovery Catalogue expects them daily); 0 turns it off.
     #[arg(long, env = "WIS2_METADATA_REANNOUNCE_HOURS", default_value_t = 24)]
@@ -66,13 +56,8 @@ pub struct RunArgs {
     pub ignore: Vec<String>,
     /// Seconds between full rescans of the data directory, for file systems without
     /// local change events (NFS written by other hosts); 0 for none.
-    #[arg(
-        long = "rescan-secs",
-        env = "WIS2_RESCAN_SECS",
-        default_value = "0",
-        value_parser = seconds
-    )]
-    pub rescan: Duration,
+    #[arg(long, env = "WIS2_RESCAN_SECS", default_value = "0")]
+    pub rescan_secs: Secs,
     /// Topic the confirmations of wis2-publish arrive on.
     #[arg(long, env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
     pub published_topic: String,
@@ -88,6 +73,8 @@ pub struct Config {
 
 impl Settings for RunArgs {
     const NAME: &'static str = "wis2-watch";
+    const ABOUT: &'static str =
+        "Run the service: watch the data directory, emit one event per complete file";
     type Config = Config;
 
     /// The data directory.
@@ -359,7 +346,7 @@ impl Watcher {
 
     async fn reannounce_overdue(&self) {
         let store = self.store.clone();
-        let age = self.args.confirm_timeout;
+        let age = self.args.confirm_timeout.0;
         let overdue =
             match tokio::task::spawn_blocking(move || store.unconfirmed_older_than(age)).await {
                 Ok(Ok(v)) => v,
@@ -519,9 +506,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
 
     let mut opts = scan::ScanOptions::new(data_dir.clone());
-    opts.settle = args.settle;
+    opts.settle = args.settle_ms.0;
     opts.ignore_suffixes = args.ignore.clone();
-    opts.rescan_interval = (!args.rescan.is_zero()).then_some(args.rescan);
+    opts.rescan_interval = (!args.rescan_secs.0.is_zero()).then_some(args.rescan_secs.0);
     if let Ok(state) = args.state.state_dir.canonicalize()
         && state.starts_with(&data_dir)
     {
@@ -532,7 +519,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .take_refusals()
         .context("the scanner's refusals are already taken")?;
     let mut tick = tokio::time::interval(
-        (args.confirm_timeout / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)),
+        (args.confirm_timeout.0 / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)),
     );
     // Confirmations gathered for one transaction, and when they are recorded.
     let mut gathered: Vec<wis2_bus::Delivery> = Vec::new();

@@ -2,12 +2,11 @@
 //! event of one file and exits.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
 use wis2_bus::BrokerArgs;
-use wis2_bus::cli::{Binary, Exit};
+use wis2_bus::cli::Exit;
 use wis2_watch::{RunArgs, WatchArgs};
 
 #[derive(Debug, Subcommand)]
@@ -25,18 +24,17 @@ struct EmitArgs {
     broker: BrokerArgs,
 }
 
-fn main() -> ExitCode {
-    let binary = Binary {
-        name: "wis2-watch",
-        about: "Watches the data directory and emits file events",
-        run: "Run the service: watch the data directory, emit one event per complete file",
-    };
-    wis2_bus::cli::service_main::<RunArgs, _, _>(binary, wis2_watch::run, |tool| match tool {
-        Tool::Emit(a) => wis2_bus::runtime::block_on(1, async move {
-            let broker = a.broker.check().context("invalid broker settings")?;
-            let ev = wis2_watch::emit_once(&broker, &a.watch, &a.file).await?;
-            println!("{}", ev.to_json());
-            Ok(Exit::Done)
-        }),
-    })
+wis2_bus::service_main!(RunArgs, Tool, wis2_watch::run);
+
+impl wis2_bus::cli::Tool for Tool {
+    fn run(self) -> anyhow::Result<Exit> {
+        match self {
+            Tool::Emit(a) => wis2_bus::runtime::block_on(1, async move {
+                let broker = a.broker.check().context("invalid broker settings")?;
+                let ev = wis2_watch::emit_once(&broker, &a.watch, &a.file).await?;
+                println!("{}", ev.to_json());
+                Ok(Exit::Done)
+            }),
+        }
+    }
 }

@@ -30,7 +30,7 @@ pub struct Binary {
 /// and the binary's own tools `T`.
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand<S: Settings, T: Subcommand> {
-    /// Run the service until SIGTERM or Ctrl-C.
+    // No doc comment: the help of `run` is the one of `S` (what the service does).
     Run(Box<Run<S>>),
     #[command(flatten)]
     Tool(T),
@@ -41,42 +41,37 @@ pub trait Tool: Subcommand {
     fn run(self) -> anyhow::Result<Exit>;
 }
 
-/// The `main` of a service's binary, named after its service (settings `$settings`,
-/// [`Settings::NAME`]), described by its package's description, with its `run` and
-/// its other subcommands `$tool` ([`service_main`]).
+/// The `main` of a service's binary: named after its package, which names its service,
+/// and described by the package's description; `run` (settings `$settings`, function
+/// `$run`) and the other subcommands `$tool` ([`service_main`]).
 #[macro_export]
 macro_rules! service_main {
     ($settings:ty, $tool:ty, $run:path) => {
         fn main() -> std::process::ExitCode {
-            $crate::cli::service_main::<$settings, $tool, _>(env!("CARGO_PKG_DESCRIPTION"), $run)
+            let binary = $crate::cli::Binary {
+                name: env!("CARGO_PKG_NAME"),
+                about: env!("CARGO_PKG_DESCRIPTION"),
+            };
+            $crate::cli::service_main::<$settings, $tool, _>(binary, $run)
         }
     };
 }
 
-/// The `main` of a service's binary ([`main`]), named after its service
-/// ([`Settings::NAME`]) and described by `about`: `run` checks every setting and runs
-/// the service on its runtime until SIGTERM ([`crate::service::serve`]); the other
-/// subcommands run themselves ([`Tool::run`]).
-pub fn service_main<S, T, F>(
-    about: &'static str,
-    run: impl FnOnce(S::Config, Signal) -> F,
-) -> ExitCode
+/// The `main` of a service's binary ([`main`]): `run` checks every setting and runs
+/// the service `binary.name` on its runtime until SIGTERM
+/// ([`crate::service::serve`]); the other subcommands run themselves ([`Tool::run`]).
+pub fn service_main<S, T, F>(binary: Binary, run: impl FnOnce(S::Config, Signal) -> F) -> ExitCode
 where
     S: Settings,
     T: Tool,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    let command =
-        Cli::<ServiceCommand<S, T>>::command().mut_subcommand("run", |c| c.about(S::ABOUT));
-    let binary = Binary {
-        name: S::NAME,
-        about,
-    };
+    let name = binary.name;
     parse_and_run(
         binary,
-        command,
+        Cli::<ServiceCommand<S, T>>::command(),
         |command: ServiceCommand<S, T>| match command {
-            ServiceCommand::Run(args) => crate::service::serve(&args, run),
+            ServiceCommand::Run(args) => crate::service::serve(name, &args, run),
             ServiceCommand::Tool(t) => t.run(),
         },
     )

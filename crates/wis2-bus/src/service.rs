@@ -62,8 +62,9 @@ pub struct StateArgs {
     pub state_dir: PathBuf,
 }
 
-/// The settings of a service's `run` subcommand: every service's, then the service's
-/// own (`S`).
+// The settings of a service's `run` subcommand: every service's, then the service's
+// own (`S`). Not a doc comment: clap would make it the help of `run`, which is `S`'s
+// (what the service does).
 #[derive(Clone, Debug, clap::Args)]
 pub struct Run<S: clap::Args> {
     #[command(flatten)]
@@ -73,20 +74,18 @@ pub struct Run<S: clap::Args> {
 }
 
 impl<S: Settings> Run<S> {
-    /// Every setting checked, once, before the service runs.
-    pub fn check(&self) -> anyhow::Result<S::Config> {
-        self.settings.check(self.service.check(S::NAME)?)
+    /// Every setting checked, once, before the service `name` runs (`name` is its
+    /// client id unless `--client-id` says otherwise, and its stage name).
+    pub fn check(&self, name: &'static str) -> anyhow::Result<S::Config> {
+        self.settings.check(self.service.check(name)?)
     }
 }
 
 /// A service's own settings (its clap struct), checked once into the configuration its
 /// `run` takes: durations typed, URLs parsed, files read, empty strings refused.
+/// What the service does is the help of `run`: `#[command(about = "...")]` on the
+/// struct.
 pub trait Settings: clap::Args {
-    /// The service's name: its binary's, its client id (unless `--client-id`) and
-    /// stage name.
-    const NAME: &'static str;
-    /// What the service does (the help of `run`).
-    const ABOUT: &'static str;
     /// The checked configuration.
     type Config;
     /// The settings checked, with every service's (`service`, checked already), or
@@ -201,9 +200,10 @@ impl Service {
     }
 }
 
-/// A service's `run` subcommand: its settings checked, its `run` on its runtime (see
-/// [`RuntimeArgs::block_on`]) until SIGTERM or Ctrl-C.
+/// The `run` subcommand of service `name`: its settings checked, its `run` on its
+/// runtime (see [`RuntimeArgs::block_on`]) until SIGTERM or Ctrl-C.
 pub fn serve<S, F>(
+    name: &'static str,
     args: &Run<S>,
     run: impl FnOnce(S::Config, crate::shutdown::Signal) -> F,
 ) -> anyhow::Result<crate::cli::Exit>
@@ -211,7 +211,7 @@ where
     S: Settings,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    let config = args.check()?;
+    let config = args.check(name)?;
     args.service
         .runtime
         .block_on(run(config, crate::shutdown::signal()))?;

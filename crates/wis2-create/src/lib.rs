@@ -29,6 +29,7 @@ pub use stage::{CreateStage, EventKind};
 
 /// The service's own settings (`run` takes them after every service's).
 #[derive(Debug, Clone, Args)]
+#[command(about = "Run the service: file events in, notification messages out")]
 pub struct RunArgs {
     #[command(flatten)]
     pub settings: CreateSettings,
@@ -54,8 +55,6 @@ pub struct Config {
 }
 
 impl Settings for RunArgs {
-    const NAME: &'static str = "wis2-create";
-    const ABOUT: &'static str = "Run the service: file events in, notification messages out";
     type Config = Config;
 
     /// The topic's centre id against WIS2_CENTRE_ID, the data directory.

@@ -72,6 +72,7 @@ const STATE_DIR_HELP: &str = "Folder of the durable state: published.redb (what 
 /// The service's own settings (`run` takes them after every service's).
 #[derive(Debug, Clone, Args)]
 #[command(
+    about = "Run the service: validated messages in, the WIS2 topic out",
     mut_arg("concurrency", |a| a.default_value("32")),
     mut_arg("state_dir", |a| a.help(STATE_DIR_HELP))
 )]
@@ -110,8 +111,6 @@ pub struct Config {
 }
 
 impl Settings for RunArgs {
-    const NAME: &'static str = "wis2-publish";
-    const ABOUT: &'static str = "Run the service: validated messages in, the WIS2 topic out";
     type Config = Config;
 
     /// The other brokers' settings (remote, monitoring), the output.

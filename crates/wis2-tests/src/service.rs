@@ -37,7 +37,7 @@ pub struct Service {
 
 /// Parses `flags` (plus a health endpoint on a free port) into `run`'s settings,
 /// checks them and spawns `run` on the test's runtime.
-pub fn spawn<A, F, Fut>(run: F, flags: &[String]) -> Service
+pub fn spawn<A, F, Fut>(name: &'static str, run: F, flags: &[String]) -> Service
 where
     A: clap::Args + wis2_bus::service::Settings,
     F: FnOnce(A::Config, Shutdown) -> Fut,
@@ -51,7 +51,7 @@ where
         stop: Some(tx),
         task: tokio::spawn(run(
             args::<wis2_bus::Run<A>>(&f)
-                .check()
+                .check(name)
                 .expect("valid settings"),
             Shutdown(rx),
         )),
@@ -183,7 +183,11 @@ fn with(mut flags: Vec<String>, extra: &[String]) -> Vec<String> {
 
 /// wis2-watch in-process, its store in the chain's state folder, with more flags.
 pub fn start_watch(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
-    spawn::<wis2_watch::RunArgs, _, _>(wis2_watch::run, &with(d.watch_flags(b, &d.state), extra))
+    spawn::<wis2_watch::RunArgs, _, _>(
+        "wis2-watch",
+        wis2_watch::run,
+        &with(d.watch_flags(b, &d.state), extra),
+    )
 }
 
 /// wis2-create in-process.
@@ -193,7 +197,11 @@ pub fn start_create(b: &Broker, d: &ChainDirs) -> Service {
 
 /// Like [`start_create`], with more flags.
 pub fn start_create_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
-    spawn::<wis2_create::RunArgs, _, _>(wis2_create::run, &with(d.create_flags(b), extra))
+    spawn::<wis2_create::RunArgs, _, _>(
+        "wis2-create",
+        wis2_create::run,
+        &with(d.create_flags(b), extra),
+    )
 }
 
 /// wis2-validate in-process.
@@ -203,7 +211,11 @@ pub fn start_validate(b: &Broker, d: &ChainDirs) -> Service {
 
 /// Like [`start_validate`], with more flags.
 pub fn start_validate_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
-    spawn::<wis2_validate::RunArgs, _, _>(wis2_validate::run, &with(d.validate_flags(b), extra))
+    spawn::<wis2_validate::RunArgs, _, _>(
+        "wis2-validate",
+        wis2_validate::run,
+        &with(d.validate_flags(b), extra),
+    )
 }
 
 /// wis2-publish in-process.
@@ -213,7 +225,11 @@ pub fn start_publish(b: &Broker, d: &ChainDirs) -> Service {
 
 /// Like [`start_publish`], with more flags.
 pub fn start_publish_with(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
-    spawn::<wis2_publish::RunArgs, _, _>(wis2_publish::run, &with(d.publish_flags(b), extra))
+    spawn::<wis2_publish::RunArgs, _, _>(
+        "wis2-publish",
+        wis2_publish::run,
+        &with(d.publish_flags(b), extra),
+    )
 }
 
 /// Starts publish, validate and create and waits until each is connected and

@@ -39,6 +39,7 @@ pub use stage::{ValidateStage, VerifyingStage};
 
 /// The service's own settings (`run` takes them after every service's).
 #[derive(Debug, Clone, Args)]
+#[command(about = "Run the service: messages in, validated or rejected out")]
 pub struct RunArgs {
     #[command(flatten)]
     pub standards: standards::StandardsArgs,
@@ -81,8 +82,6 @@ pub struct Config {
 }
 
 impl Settings for RunArgs {
-    const NAME: &'static str = "wis2-validate";
-    const ABOUT: &'static str = "Run the service: messages in, validated or rejected out";
     type Config = Config;
 
     /// Loads what the checks need: the validator (schema and topic tables), the WCMP2

@@ -28,6 +28,7 @@ const STATE_DIR_HELP: &str =
 /// The service's own settings (`run` takes them after every service's).
 #[derive(Debug, Clone, Args)]
 #[command(
+    about = "Run the service: watch the data directory, emit one event per complete file",
     mut_arg("concurrency", |a| a.hide(true)),
     mut_arg("state_dir", |a| a.help(STATE_DIR_HELP))
 )]
@@ -72,9 +73,6 @@ pub struct Config {
 }
 
 impl Settings for RunArgs {
-    const NAME: &'static str = "wis2-watch";
-    const ABOUT: &'static str =
-        "Run the service: watch the data directory, emit one event per complete file";
     type Config = Config;
 
     /// The data directory.

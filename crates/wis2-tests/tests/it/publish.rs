@@ -27,7 +27,7 @@ fn start(b: &Broker, state: &Path, extra: &[String]) -> Service {
         state.display().to_string(),
     ];
     f.extend(extra.iter().cloned());
-    service::spawn::<wis2_publish::RunArgs, _, _>(wis2_publish::run, &f)
+    service::spawn::<wis2_publish::RunArgs, _, _>("wis2-publish", wis2_publish::run, &f)
 }
 
 /// Takes messages of the two kinds until `confirmations` confirmations are in, then

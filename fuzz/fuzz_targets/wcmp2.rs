@@ -3,21 +3,20 @@
 //! lists and WTH tables.
 #![no_main]
 
-use std::path::Path;
+mod common;
+
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use wis2::wcmp2::{Wcmp2Checker, Wcmp2Options};
 
+const SCHEMA: &str = "wcmp2/wcmp2-bundled.json";
+
 static BUILTIN: LazyLock<Wcmp2Checker> = LazyLock::new(Wcmp2Checker::builtin);
 static FULL: LazyLock<Option<Wcmp2Checker>> = LazyLock::new(|| {
-    let std = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/standards");
-    let schema = std.join("wcmp2/wcmp2-bundled.json");
-    if !schema.is_file() {
-        return None;
-    }
+    let std = common::shared_standards(SCHEMA)?;
     let c = Wcmp2Checker::new(&Wcmp2Options {
-        schema: Some(schema),
+        schema: Some(std.join(SCHEMA)),
         codelists_dir: Some(std.join("wcmp2/codelists")),
         wth_dir: Some(std.join("wth")),
     });
@@ -28,7 +27,7 @@ static FULL: LazyLock<Option<Wcmp2Checker>> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
-    for c in std::iter::once(&*BUILTIN).chain(FULL.as_ref()) {
+    for c in common::checkers(&*BUILTIN, &*FULL) {
         let report = c.check_record(data);
         let _ = report.is_valid();
         let _ = report.to_human();

@@ -2,23 +2,22 @@
 //! built-in rules and, when ../shared is there, with the WNM schema and WTH tables.
 #![no_main]
 
-use std::path::Path;
+mod common;
+
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use wis2::topic::Mode;
 use wis2::validate::{Validator, ValidatorOptions};
 
+const SCHEMA: &str = "wnm/wis2-notification-message-bundled.json";
+
 static BUILTIN: LazyLock<Validator> = LazyLock::new(Validator::builtin);
 /// The schema and WTH tables of ../shared, as the services load them.
 static FULL: LazyLock<Option<Validator>> = LazyLock::new(|| {
-    let std = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/standards");
-    let schema = std.join("wnm/wis2-notification-message-bundled.json");
-    if !schema.is_file() {
-        return None;
-    }
+    let std = common::shared_standards(SCHEMA)?;
     let v = Validator::new(&ValidatorOptions {
-        schema: Some(schema),
+        schema: Some(std.join(SCHEMA)),
         wth_dir: Some(std.join("wth")),
     });
     Some(v.expect("the shared WNM schema and WTH tables load"))
@@ -35,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
         },
         _ => (Some(TOPIC), data),
     };
-    for v in std::iter::once(&*BUILTIN).chain(FULL.as_ref()) {
+    for v in common::checkers(&*BUILTIN, &*FULL) {
         let report = v.check_message(body, topic);
         let _ = report.is_valid();
         let _ = report.to_human();

@@ -175,6 +175,9 @@ fn builtin_without_schema_skips_only_the_schema_part() {
     let r = builtin().check_value(&m, None);
     assert_eq!(code(&r, ids::VALIDATION), Some(Code::Failed));
     assert!(r.to_human().contains("/type"));
+    // What is not JSON fails validation, without a schema too.
+    let r = builtin().check_message(b"{not json", None);
+    assert_eq!(r.failed_ids(), vec![ids::VALIDATION]);
 }
 
 #[test]

@@ -774,6 +774,9 @@ fn builtin_mode_skips_validation_with_reason() {
         Wcmp2Checker::builtin().check_value(&v).failed_ids(),
         vec![test_id::EXTENT_TEMPORAL]
     );
+    // What is not JSON fails validation, without a schema too.
+    let r = Wcmp2Checker::builtin().check_record(b"{");
+    assert_eq!(r.failed_ids(), vec![test_id::VALIDATION]);
 }
 
 #[test]

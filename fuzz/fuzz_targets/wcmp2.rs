@@ -8,26 +8,24 @@ mod common;
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use wis2::wcmp2::{Wcmp2Checker, Wcmp2Options};
+use wis2::wcmp2::Wcmp2Checker;
 
-const SCHEMA: &str = "wcmp2/wcmp2-bundled.json";
+use common::Checkers;
 
-static BUILTIN: LazyLock<Wcmp2Checker> = LazyLock::new(Wcmp2Checker::builtin);
-static FULL: LazyLock<Option<Wcmp2Checker>> = LazyLock::new(|| {
-    let std = common::shared_standards(SCHEMA)?;
-    let c = Wcmp2Checker::new(&Wcmp2Options {
-        schema: Some(std.join(SCHEMA)),
-        codelists_dir: Some(std.join("wcmp2/codelists")),
-        wth_dir: Some(std.join("wth")),
+static CHECKERS: LazyLock<Checkers<Wcmp2Checker>> = LazyLock::new(|| {
+    let full = common::shared_standards().1.map(|wcmp2| {
+        Wcmp2Checker::new(&wcmp2)
+            .expect("the shared WCMP2 schema, code lists and WTH tables load")
+            .require_mqtt_link(true)
     });
-    Some(
-        c.expect("the shared WCMP2 schema, code lists and WTH tables load")
-            .require_mqtt_link(true),
-    )
+    Checkers {
+        builtin: Wcmp2Checker::builtin(),
+        full,
+    }
 });
 
 fuzz_target!(|data: &[u8]| {
-    for c in common::checkers(&*BUILTIN, &*FULL) {
+    for c in CHECKERS.iter() {
         let report = c.check_record(data);
         let _ = report.is_valid();
         let _ = report.to_human();

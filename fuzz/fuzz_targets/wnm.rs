@@ -8,19 +8,19 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use wis2::topic::Mode;
-use wis2::validate::{Validator, ValidatorOptions};
+use wis2::validate::Validator;
 
-const SCHEMA: &str = "wnm/wis2-notification-message-bundled.json";
+use common::Checkers;
 
-static BUILTIN: LazyLock<Validator> = LazyLock::new(Validator::builtin);
-/// The schema and WTH tables of ../shared, as the services load them.
-static FULL: LazyLock<Option<Validator>> = LazyLock::new(|| {
-    let std = common::shared_standards(SCHEMA)?;
-    let v = Validator::new(&ValidatorOptions {
-        schema: Some(std.join(SCHEMA)),
-        wth_dir: Some(std.join("wth")),
-    });
-    Some(v.expect("the shared WNM schema and WTH tables load"))
+/// The built-in rules, and the schema and WTH tables of ../shared.
+static CHECKERS: LazyLock<Checkers<Validator>> = LazyLock::new(|| {
+    let full = common::shared_standards()
+        .0
+        .map(|wnm| Validator::new(&wnm).expect("the shared WNM schema and WTH tables load"));
+    Checkers {
+        builtin: Validator::builtin(),
+        full,
+    }
 });
 const TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
 
@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
         },
         _ => (Some(TOPIC), data),
     };
-    for v in common::checkers(&*BUILTIN, &*FULL) {
+    for v in CHECKERS.iter() {
         let report = v.check_message(body, topic);
         let _ = report.is_valid();
         let _ = report.to_human();

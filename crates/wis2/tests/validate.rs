@@ -206,6 +206,25 @@ fn report_shape_matches_pywis_pubsub() {
 
 // ---- one rule at a time ------------------------------------------------------------
 
+/// A smallest violating variant of the base message: what it is, the edit that makes
+/// it, and the tests that must fail.
+type Case = (&'static str, fn(&mut Value), &'static [&'static str]);
+
+/// [`assert_fails`] on each case, in order.
+fn assert_each_fails(cases: &[Case]) {
+    for (what, edit, expected) in cases {
+        assert_fails(what, edit, expected);
+    }
+}
+
+fn links(m: &mut Value) -> &mut Vec<Value> {
+    m["links"].as_array_mut().expect("links")
+}
+
+fn remove(m: &mut Value, key: &str) {
+    m.as_object_mut().expect("msg").remove(key);
+}
+
 #[test]
 fn message_over_8192_bytes() {
     assert_fails(
@@ -233,17 +252,19 @@ fn non_utc_pubtime() {
         &[ids::PUBTIME],
     );
     assert!(r.to_human().contains("2024-05-01T12:00:00Z"));
-    assert_fails(
-        "-00:00",
-        |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00-00:00"),
-        &[ids::PUBTIME],
-    );
-    // +00:00 is UTC.
-    assert_fails(
-        "+00:00",
-        |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00+00:00"),
-        &[],
-    );
+    assert_each_fails(&[
+        (
+            "-00:00",
+            |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00-00:00"),
+            &[ids::PUBTIME],
+        ),
+        // +00:00 is UTC.
+        (
+            "+00:00",
+            |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00+00:00"),
+            &[],
+        ),
+    ]);
 }
 
 #[test]
@@ -271,132 +292,117 @@ fn malformed_pubtime() {
 
 #[test]
 fn temporal_rules() {
-    assert_fails(
-        "datetime +02:00",
-        |m| props(m)["datetime"] = json!("2022-04-18T11:48:00+02:00"),
-        &[ids::TEMPORAL],
-    );
-    assert_fails(
-        "datetime malformed",
-        |m| props(m)["datetime"] = json!("2022-04-18"),
-        &[ids::VALIDATION, ids::TEMPORAL],
-    );
-    assert_fails("datetime null", |m| props(m)["datetime"] = Value::Null, &[]);
-    let span = |m: &mut Value, s: Value, e: Value| {
+    /// A start and an end instead of `datetime`.
+    fn span(m: &mut Value, s: Value, e: Value) {
         let p = props(m);
         p.remove("datetime");
         p.insert("start_datetime".into(), s);
         p.insert("end_datetime".into(), e);
-    };
-    assert_fails(
-        "span",
-        |m| {
-            span(
-                m,
-                json!("2022-04-18T09:00:00Z"),
-                json!("2022-04-18T10:00:00Z"),
-            )
-        },
-        &[],
-    );
-    assert_fails(
-        "start after end",
-        |m| {
-            span(
-                m,
-                json!("2022-04-18T11:00:00Z"),
-                json!("2022-04-18T10:00:00Z"),
-            )
-        },
-        &[ids::TEMPORAL],
-    );
-    assert_fails(
-        "start null",
-        |m| span(m, Value::Null, json!("2022-04-18T10:00:00Z")),
-        &[ids::VALIDATION, ids::TEMPORAL],
-    );
-    assert_fails(
-        "start only",
-        |m| {
-            span(m, json!("2022-04-18T09:00:00Z"), Value::Null);
-            props(m).remove("end_datetime");
-        },
-        &[ids::VALIDATION, ids::TEMPORAL],
-    );
-    assert_fails(
-        "both forms",
-        |m| {
-            let p = props(m);
-            p.insert("start_datetime".into(), json!("2022-04-18T09:00:00Z"));
-            p.insert("end_datetime".into(), json!("2022-04-18T10:00:00Z"));
-        },
-        &[ids::VALIDATION, ids::TEMPORAL],
-    );
-    assert_fails(
-        "no time",
-        |m| {
-            props(m).remove("datetime");
-        },
-        &[ids::VALIDATION, ids::TEMPORAL],
-    );
+    }
+    const NINE: &str = "2022-04-18T09:00:00Z";
+    const TEN: &str = "2022-04-18T10:00:00Z";
+    const BOTH: &[&str] = &[ids::VALIDATION, ids::TEMPORAL];
+    assert_each_fails(&[
+        (
+            "datetime +02:00",
+            |m| props(m)["datetime"] = json!("2022-04-18T11:48:00+02:00"),
+            &[ids::TEMPORAL],
+        ),
+        (
+            "datetime malformed",
+            |m| props(m)["datetime"] = json!("2022-04-18"),
+            BOTH,
+        ),
+        ("datetime null", |m| props(m)["datetime"] = Value::Null, &[]),
+        ("span", |m| span(m, json!(NINE), json!(TEN)), &[]),
+        (
+            "start after end",
+            |m| span(m, json!("2022-04-18T11:00:00Z"), json!(TEN)),
+            &[ids::TEMPORAL],
+        ),
+        ("start null", |m| span(m, Value::Null, json!(TEN)), BOTH),
+        (
+            "start only",
+            |m| {
+                span(m, json!(NINE), Value::Null);
+                props(m).remove("end_datetime");
+            },
+            BOTH,
+        ),
+        (
+            "both forms",
+            |m| {
+                let p = props(m);
+                p.insert("start_datetime".into(), json!(NINE));
+                p.insert("end_datetime".into(), json!(TEN));
+            },
+            BOTH,
+        ),
+        (
+            "no time",
+            |m| {
+                props(m).remove("datetime");
+            },
+            BOTH,
+        ),
+    ]);
 }
 
 #[test]
 fn link_rules() {
-    let second = |rel: &str| json!({"href": "https://data.example.org/argo/other.nc", "rel": rel});
+    /// A second link, to another file.
+    fn second(rel: &str) -> Value {
+        json!({"href": "https://data.example.org/argo/other.nc", "rel": rel})
+    }
     let r = assert_fails(
         "two canonical",
-        |m| {
-            m["links"]
-                .as_array_mut()
-                .expect("links")
-                .push(second("canonical"))
-        },
+        |m| links(m).push(second("canonical")),
         &[ids::LINKS],
     );
     assert!(r.to_human().contains("2 links with rel canonical"));
     let r = assert_fails(
         "canonical + update",
-        |m| {
-            m["links"]
-                .as_array_mut()
-                .expect("links")
-                .push(second("update"))
-        },
+        |m| links(m).push(second("update")),
         &[ids::LINKS],
     );
     assert!(r.to_human().contains("canonical and update"));
-    assert_fails(
-        "update + deletion",
-        |m| {
-            m["links"][0]["rel"] = json!("update");
-            m["links"]
-                .as_array_mut()
-                .expect("links")
-                .push(second("deletion"));
-        },
-        &[ids::LINKS],
-    );
-    assert_fails(
-        "deletion alone",
-        |m| m["links"][0]["rel"] = json!("deletion"),
-        &[],
-    );
-    assert_fails(
-        "no canonical",
-        |m| m["links"][0]["rel"] = json!("item"),
-        &[ids::LINKS],
-    );
-    assert_fails(
-        "extra alternate link",
-        |m| {
-            m["links"]
-                .as_array_mut()
-                .expect("links")
-                .push(second("alternate"))
-        },
-        &[],
-    );
+    assert_each_fails(&[
+        (
+            "update + deletion",
+            |m| {
+                m["links"][0]["rel"] = json!("update");
+                links(m).push(second("deletion"));
+            },
+            &[ids::LINKS],
+        ),
+        (
+            "deletion alone",
+            |m| m["links"][0]["rel"] = json!("deletion"),
+            &[],
+        ),
+        (
+            "no canonical",
+            |m| m["links"][0]["rel"] = json!("item"),
+            &[ids::LINKS],
+        ),
+        (
+            "extra alternate link",
+            |m| links(m).push(second("alternate")),
+            &[],
+        ),
+        (
+            "empty links",
+            |m| m["links"] = json!([]),
+            &[ids::VALIDATION, ids::LINKS],
+        ),
+        (
+            "missing href",
+            |m| {
+                m["links"][0].as_object_mut().expect("link").remove("href");
+            },
+            &[ids::VALIDATION, ids::LINKS],
+        ),
+    ]);
     for bad in [
         "mailto:argo@example.org",
         "httpx://example.org/a",
@@ -412,143 +418,139 @@ fn link_rules() {
     ] {
         assert_fails(good, |m| m["links"][0]["href"] = json!(good), &[]);
     }
-    assert_fails(
-        "empty links",
-        |m| m["links"] = json!([]),
-        &[ids::VALIDATION, ids::LINKS],
-    );
-    assert_fails(
-        "missing href",
-        |m| {
-            m["links"][0].as_object_mut().expect("link").remove("href");
-        },
-        &[ids::VALIDATION, ids::LINKS],
-    );
 }
 
 #[test]
 fn geometry_rules() {
-    assert_fails(
-        "longitude 200",
-        |m| m["geometry"]["coordinates"] = json!([200.0, 36.5]),
-        &[ids::GEOMETRY],
-    );
     let r = assert_fails(
         "latitude 120 (swapped)",
         |m| m["geometry"]["coordinates"] = json!([36.5, 120.0]),
         &[ids::GEOMETRY],
     );
     assert!(r.to_human().contains("swapped"));
-    assert_fails(
-        "height",
-        |m| m["geometry"]["coordinates"] = json!([22.86, 36.537, -1000.0]),
-        &[],
-    );
-    assert_fails(
-        "LineString",
-        |m| m["geometry"] = json!({"type": "LineString", "coordinates": [[0.0, 0.0], [1.0, 1.0]]}),
-        &[ids::VALIDATION, ids::GEOMETRY],
-    );
-    assert_fails(
-        "string coordinates",
-        |m| m["geometry"]["coordinates"] = json!(["22.86", "36.537"]),
-        &[ids::VALIDATION, ids::GEOMETRY],
-    );
-    assert_fails("null", |m| m["geometry"] = Value::Null, &[]);
-    assert_fails(
-        "missing",
-        |m| {
-            m.as_object_mut().expect("msg").remove("geometry");
-        },
-        &[ids::VALIDATION, ids::GEOMETRY],
-    );
-    let poly = |ring: Value| json!({"type": "Polygon", "coordinates": [ring]});
-    assert_fails(
-        "closed polygon",
-        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 0]])),
-        &[],
-    );
-    assert_fails(
-        "open polygon",
-        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 1]])),
-        &[ids::GEOMETRY],
-    );
-    assert_fails(
-        "3-position ring",
-        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [0, 0]])),
-        &[ids::VALIDATION, ids::GEOMETRY],
-    );
-    assert_fails(
-        "polygon out of range",
-        |m| m["geometry"] = poly(json!([[0, 0], [181, 0], [1, 1], [0, 0]])),
-        &[ids::GEOMETRY],
-    );
+    /// A Polygon of one ring.
+    fn poly(ring: Value) -> Value {
+        json!({"type": "Polygon", "coordinates": [ring]})
+    }
+    assert_each_fails(&[
+        (
+            "longitude 200",
+            |m| m["geometry"]["coordinates"] = json!([200.0, 36.5]),
+            &[ids::GEOMETRY],
+        ),
+        (
+            "height",
+            |m| m["geometry"]["coordinates"] = json!([22.86, 36.537, -1000.0]),
+            &[],
+        ),
+        (
+            "LineString",
+            |m| {
+                m["geometry"] =
+                    json!({"type": "LineString", "coordinates": [[0.0, 0.0], [1.0, 1.0]]})
+            },
+            &[ids::VALIDATION, ids::GEOMETRY],
+        ),
+        (
+            "string coordinates",
+            |m| m["geometry"]["coordinates"] = json!(["22.86", "36.537"]),
+            &[ids::VALIDATION, ids::GEOMETRY],
+        ),
+        ("null", |m| m["geometry"] = Value::Null, &[]),
+        (
+            "missing",
+            |m| remove(m, "geometry"),
+            &[ids::VALIDATION, ids::GEOMETRY],
+        ),
+        (
+            "closed polygon",
+            |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 0]])),
+            &[],
+        ),
+        (
+            "open polygon",
+            |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 1]])),
+            &[ids::GEOMETRY],
+        ),
+        (
+            "3-position ring",
+            |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [0, 0]])),
+            &[ids::VALIDATION, ids::GEOMETRY],
+        ),
+        (
+            "polygon out of range",
+            |m| m["geometry"] = poly(json!([[0, 0], [181, 0], [1, 1], [0, 0]])),
+            &[ids::GEOMETRY],
+        ),
+    ]);
 }
 
 #[test]
 fn data_id_rules() {
-    assert_fails(
-        "missing",
-        |m| {
-            props(m).remove("data_id");
-        },
-        &[ids::VALIDATION, ids::DATA_ID],
-    );
-    assert_fails(
-        "empty",
-        |m| props(m)["data_id"] = json!(""),
-        &[ids::DATA_ID],
-    );
-    assert_fails(
-        "number",
-        |m| props(m)["data_id"] = json!(7),
-        &[ids::VALIDATION, ids::DATA_ID],
-    );
+    assert_each_fails(&[
+        (
+            "missing",
+            |m| {
+                props(m).remove("data_id");
+            },
+            &[ids::VALIDATION, ids::DATA_ID],
+        ),
+        (
+            "empty",
+            |m| props(m)["data_id"] = json!(""),
+            &[ids::DATA_ID],
+        ),
+        (
+            "number",
+            |m| props(m)["data_id"] = json!(7),
+            &[ids::VALIDATION, ids::DATA_ID],
+        ),
+    ]);
 }
 
 #[test]
 fn conformance_rules() {
-    assert_fails(
-        "missing",
-        |m| {
-            m.as_object_mut().expect("msg").remove("conformsTo");
-        },
-        &[ids::VALIDATION, ids::CONFORMANCE],
-    );
-    assert_fails(
-        "both",
-        |m| m["version"] = json!("v04"),
-        &[ids::VALIDATION, ids::CONFORMANCE],
-    );
-    assert_fails(
-        "version v04 only",
-        |m| {
-            m.as_object_mut().expect("msg").remove("conformsTo");
-            m["version"] = json!("v04");
-        },
-        &[],
-    );
-    assert_fails(
-        "other class",
-        |m| m["conformsTo"] = json!(["http://wis.wmo.int/spec/wnm/2/conf/core"]),
-        &[ids::VALIDATION, ids::CONFORMANCE],
-    );
+    assert_each_fails(&[
+        (
+            "missing",
+            |m| remove(m, "conformsTo"),
+            &[ids::VALIDATION, ids::CONFORMANCE],
+        ),
+        (
+            "both",
+            |m| m["version"] = json!("v04"),
+            &[ids::VALIDATION, ids::CONFORMANCE],
+        ),
+        (
+            "version v04 only",
+            |m| {
+                remove(m, "conformsTo");
+                m["version"] = json!("v04");
+            },
+            &[],
+        ),
+        (
+            "other class",
+            |m| m["conformsTo"] = json!(["http://wis.wmo.int/spec/wnm/2/conf/core"]),
+            &[ids::VALIDATION, ids::CONFORMANCE],
+        ),
+    ]);
 }
 
 #[test]
 fn identifier_rules() {
-    assert_fails(
-        "not a uuid",
-        |m| m["id"] = json!("message-1"),
-        &[ids::VALIDATION, ids::IDENTIFIER],
-    );
-    assert_fails(
-        "missing",
-        |m| {
-            m.as_object_mut().expect("msg").remove("id");
-        },
-        &[ids::VALIDATION, ids::IDENTIFIER],
-    );
+    assert_each_fails(&[
+        (
+            "not a uuid",
+            |m| m["id"] = json!("message-1"),
+            &[ids::VALIDATION, ids::IDENTIFIER],
+        ),
+        (
+            "missing",
+            |m| remove(m, "id"),
+            &[ids::VALIDATION, ids::IDENTIFIER],
+        ),
+    ]);
 }
 
 #[test]
@@ -562,61 +564,63 @@ fn metadata_id_rules() {
         r.to_human()
             .contains("urn:wmo:md:fr-ifremer-argo:core.ocean.argo")
     );
-    assert_fails(
-        "not a urn",
-        |m| props(m)["metadata_id"] = json!("argo"),
-        &[ids::METADATA_ID],
-    );
-    assert_fails(
-        "absent (recommended only)",
-        |m| {
-            props(m).remove("metadata_id");
-        },
-        &[],
-    );
+    assert_each_fails(&[
+        (
+            "not a urn",
+            |m| props(m)["metadata_id"] = json!("argo"),
+            &[ids::METADATA_ID],
+        ),
+        (
+            "absent (recommended only)",
+            |m| {
+                props(m).remove("metadata_id");
+            },
+            &[],
+        ),
+    ]);
 }
 
 #[test]
 fn content_rules() {
-    assert_fails(
-        "encoding zip",
-        |m| props(m)["content"]["encoding"] = json!("zip"),
-        &[ids::VALIDATION, ids::CONTENT],
-    );
-    // 2100 two-byte characters: within the schema's maxLength (characters), over 4096 bytes.
-    assert_fails(
-        "4200 bytes",
-        |m| {
-            props(m)["content"]["value"] = json!("é".repeat(2100));
-            props(m)["content"]["size"] = json!(4096);
-        },
-        &[ids::CONTENT],
-    );
-    assert_fails(
-        "5000 characters",
-        |m| {
-            props(m)["content"]["value"] = json!("a".repeat(5000));
-            props(m)["content"]["size"] = json!(4096);
-        },
-        &[ids::VALIDATION, ids::CONTENT],
-    );
-    assert_fails(
-        "bad base64",
-        |m| {
-            props(m)["content"] = json!({"encoding": "base64", "size": 3, "value": "%%%"});
-        },
-        &[ids::CONTENT],
-    );
-    assert_fails(
-        "missing size",
-        |m| {
-            props(m)["content"]
-                .as_object_mut()
-                .expect("content")
-                .remove("size");
-        },
-        &[ids::VALIDATION, ids::CONTENT],
-    );
+    /// Inline content of `value`, declared as 4096 bytes.
+    fn content_4096(m: &mut Value, value: String) {
+        props(m)["content"]["value"] = json!(value);
+        props(m)["content"]["size"] = json!(4096);
+    }
+    assert_each_fails(&[
+        (
+            "encoding zip",
+            |m| props(m)["content"]["encoding"] = json!("zip"),
+            &[ids::VALIDATION, ids::CONTENT],
+        ),
+        // 2100 two-byte characters: within the schema's maxLength (characters), over
+        // 4096 bytes.
+        (
+            "4200 bytes",
+            |m| content_4096(m, "é".repeat(2100)),
+            &[ids::CONTENT],
+        ),
+        (
+            "5000 characters",
+            |m| content_4096(m, "a".repeat(5000)),
+            &[ids::VALIDATION, ids::CONTENT],
+        ),
+        (
+            "bad base64",
+            |m| props(m)["content"] = json!({"encoding": "base64", "size": 3, "value": "%%%"}),
+            &[ids::CONTENT],
+        ),
+        (
+            "missing size",
+            |m| {
+                props(m)["content"]
+                    .as_object_mut()
+                    .expect("content")
+                    .remove("size");
+            },
+            &[ids::VALIDATION, ids::CONTENT],
+        ),
+    ]);
 }
 
 #[test]

@@ -212,12 +212,10 @@ pub(crate) fn check(msg: &Value, errors: &mut Vec<Finding>) {
         geometry(&mut o, g);
     }
 
-    if let Some(p) = m.get("properties") {
-        if let Some(p) = p.as_object() {
-            properties(&mut o, p);
-        } else {
-            o.want_type("/properties", p, "object");
-        }
+    if let Some(p) = m.get("properties")
+        && let Some(p) = o.typed("/properties", p, "object", Value::as_object)
+    {
+        properties(&mut o, p);
     }
 
     if let Some(l) = m.get("links") {
@@ -314,11 +312,15 @@ fn properties(o: &mut Out<'_>, p: &Map<String, Value>) {
     if let Some(v) = p.get("cache") {
         o.want_type("/properties/cache", v, "boolean");
     }
-    if let Some(v) = p.get("integrity") {
-        integrity(o, v);
+    if let Some(v) = p.get("integrity")
+        && let Some(i) = o.typed("/properties/integrity", v, "object", Value::as_object)
+    {
+        integrity(o, i);
     }
-    if let Some(v) = p.get("content") {
-        content(o, v);
+    if let Some(v) = p.get("content")
+        && let Some(c) = o.typed("/properties/content", v, "object", Value::as_object)
+    {
+        content(o, c);
     }
     let mut missing = Vec::new();
     for k in ["pubtime", "data_id"] {
@@ -349,10 +351,7 @@ fn properties(o: &mut Out<'_>, p: &Map<String, Value>) {
     }
 }
 
-fn integrity(o: &mut Out<'_>, v: &Value) {
-    let Some(i) = o.typed("/properties/integrity", v, "object", Value::as_object) else {
-        return;
-    };
+fn integrity(o: &mut Out<'_>, i: &Map<String, Value>) {
     o.one_of(
         "/properties/integrity/method",
         i.get("method"),
@@ -370,10 +369,7 @@ fn integrity(o: &mut Out<'_>, v: &Value) {
     );
 }
 
-fn content(o: &mut Out<'_>, v: &Value) {
-    let Some(c) = o.typed("/properties/content", v, "object", Value::as_object) else {
-        return;
-    };
+fn content(o: &mut Out<'_>, c: &Map<String, Value>) {
     o.one_of(
         "/properties/content/encoding",
         c.get("encoding"),

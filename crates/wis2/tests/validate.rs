@@ -2,7 +2,7 @@
 //! messages, the smallest violating variants of a valid message, and the
 //! authoritative schema (differential test).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -210,13 +210,6 @@ fn report_shape_matches_pywis_pubsub() {
 /// it, and the tests that must fail.
 type Case = (&'static str, fn(&mut Value), &'static [&'static str]);
 
-/// [`assert_fails`] on each case, in order.
-fn assert_each_fails(cases: &[Case]) {
-    for (what, edit, expected) in cases {
-        assert_fails(what, edit, expected);
-    }
-}
-
 fn links(m: &mut Value) -> &mut Vec<Value> {
     m["links"].as_array_mut().expect("links")
 }
@@ -225,15 +218,330 @@ fn remove(m: &mut Value, key: &str) {
     m.as_object_mut().expect("msg").remove(key);
 }
 
-#[test]
-fn message_over_8192_bytes() {
-    assert_fails(
-        "padding",
+/// A second link, to another file.
+fn second(rel: &str) -> Value {
+    json!({"href": "https://data.example.org/argo/other.nc", "rel": rel})
+}
+
+/// A start and an end instead of `datetime`.
+fn span(m: &mut Value, s: Value, e: Value) {
+    let p = props(m);
+    p.remove("datetime");
+    p.insert("start_datetime".into(), s);
+    p.insert("end_datetime".into(), e);
+}
+
+/// A Polygon of one ring.
+fn poly(ring: Value) -> Value {
+    json!({"type": "Polygon", "coordinates": [ring]})
+}
+
+/// Inline content of `value`, declared as 4096 bytes.
+fn content_4096(m: &mut Value, value: String) {
+    props(m)["content"]["value"] = json!(value);
+    props(m)["content"]["size"] = json!(4096);
+}
+
+const NINE: &str = "2022-04-18T09:00:00Z";
+const TEN: &str = "2022-04-18T10:00:00Z";
+
+/// Each rule's smallest violating variants, in the order of the suite's tests.
+const CASES: &[Case] = &[
+    (
+        "size: padding",
         |m| {
             props(m).insert("padding".into(), json!("x".repeat(8200)));
         },
         &[ids::MESSAGE_SIZE],
+    ),
+    (
+        "pubtime +02:00",
+        |m| props(m)["pubtime"] = json!("2024-05-01T14:00:00+02:00"),
+        &[ids::PUBTIME],
+    ),
+    (
+        "pubtime -00:00",
+        |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00-00:00"),
+        &[ids::PUBTIME],
+    ),
+    // +00:00 is UTC.
+    (
+        "pubtime +00:00",
+        |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00+00:00"),
+        &[],
+    ),
+    (
+        "pubtime missing",
+        |m| {
+            props(m).remove("pubtime");
+        },
+        &[ids::VALIDATION, ids::PUBTIME],
+    ),
+    (
+        "datetime +02:00",
+        |m| props(m)["datetime"] = json!("2022-04-18T11:48:00+02:00"),
+        &[ids::TEMPORAL],
+    ),
+    (
+        "datetime malformed",
+        |m| props(m)["datetime"] = json!("2022-04-18"),
+        &[ids::VALIDATION, ids::TEMPORAL],
+    ),
+    ("datetime null", |m| props(m)["datetime"] = Value::Null, &[]),
+    ("span", |m| span(m, json!(NINE), json!(TEN)), &[]),
+    (
+        "span: start after end",
+        |m| span(m, json!("2022-04-18T11:00:00Z"), json!(TEN)),
+        &[ids::TEMPORAL],
+    ),
+    (
+        "span: start null",
+        |m| span(m, Value::Null, json!(TEN)),
+        &[ids::VALIDATION, ids::TEMPORAL],
+    ),
+    (
+        "span: start only",
+        |m| {
+            span(m, json!(NINE), Value::Null);
+            props(m).remove("end_datetime");
+        },
+        &[ids::VALIDATION, ids::TEMPORAL],
+    ),
+    (
+        "time: both forms",
+        |m| {
+            let p = props(m);
+            p.insert("start_datetime".into(), json!(NINE));
+            p.insert("end_datetime".into(), json!(TEN));
+        },
+        &[ids::VALIDATION, ids::TEMPORAL],
+    ),
+    (
+        "time: none",
+        |m| {
+            props(m).remove("datetime");
+        },
+        &[ids::VALIDATION, ids::TEMPORAL],
+    ),
+    (
+        "links: two canonical",
+        |m| links(m).push(second("canonical")),
+        &[ids::LINKS],
+    ),
+    (
+        "links: canonical + update",
+        |m| links(m).push(second("update")),
+        &[ids::LINKS],
+    ),
+    (
+        "links: update + deletion",
+        |m| {
+            m["links"][0]["rel"] = json!("update");
+            links(m).push(second("deletion"));
+        },
+        &[ids::LINKS],
+    ),
+    (
+        "links: deletion alone",
+        |m| m["links"][0]["rel"] = json!("deletion"),
+        &[],
+    ),
+    (
+        "links: no canonical",
+        |m| m["links"][0]["rel"] = json!("item"),
+        &[ids::LINKS],
+    ),
+    (
+        "links: extra alternate link",
+        |m| links(m).push(second("alternate")),
+        &[],
+    ),
+    (
+        "links: empty",
+        |m| m["links"] = json!([]),
+        &[ids::VALIDATION, ids::LINKS],
+    ),
+    (
+        "links: missing href",
+        |m| {
+            m["links"][0].as_object_mut().expect("link").remove("href");
+        },
+        &[ids::VALIDATION, ids::LINKS],
+    ),
+    (
+        "geometry: latitude 120 (swapped)",
+        |m| m["geometry"]["coordinates"] = json!([36.5, 120.0]),
+        &[ids::GEOMETRY],
+    ),
+    (
+        "geometry: longitude 200",
+        |m| m["geometry"]["coordinates"] = json!([200.0, 36.5]),
+        &[ids::GEOMETRY],
+    ),
+    (
+        "geometry: height",
+        |m| m["geometry"]["coordinates"] = json!([22.86, 36.537, -1000.0]),
+        &[],
+    ),
+    (
+        "geometry: LineString",
+        |m| m["geometry"] = json!({"type": "LineString", "coordinates": [[0.0, 0.0], [1.0, 1.0]]}),
+        &[ids::VALIDATION, ids::GEOMETRY],
+    ),
+    (
+        "geometry: string coordinates",
+        |m| m["geometry"]["coordinates"] = json!(["22.86", "36.537"]),
+        &[ids::VALIDATION, ids::GEOMETRY],
+    ),
+    ("geometry: null", |m| m["geometry"] = Value::Null, &[]),
+    (
+        "geometry: missing",
+        |m| remove(m, "geometry"),
+        &[ids::VALIDATION, ids::GEOMETRY],
+    ),
+    (
+        "geometry: closed polygon",
+        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 0]])),
+        &[],
+    ),
+    (
+        "geometry: open polygon",
+        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 1]])),
+        &[ids::GEOMETRY],
+    ),
+    (
+        "geometry: 3-position ring",
+        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [0, 0]])),
+        &[ids::VALIDATION, ids::GEOMETRY],
+    ),
+    (
+        "geometry: polygon out of range",
+        |m| m["geometry"] = poly(json!([[0, 0], [181, 0], [1, 1], [0, 0]])),
+        &[ids::GEOMETRY],
+    ),
+    (
+        "data_id: missing",
+        |m| {
+            props(m).remove("data_id");
+        },
+        &[ids::VALIDATION, ids::DATA_ID],
+    ),
+    (
+        "data_id: empty",
+        |m| props(m)["data_id"] = json!(""),
+        &[ids::DATA_ID],
+    ),
+    (
+        "data_id: number",
+        |m| props(m)["data_id"] = json!(7),
+        &[ids::VALIDATION, ids::DATA_ID],
+    ),
+    (
+        "conformsTo: missing",
+        |m| remove(m, "conformsTo"),
+        &[ids::VALIDATION, ids::CONFORMANCE],
+    ),
+    (
+        "conformsTo and version",
+        |m| m["version"] = json!("v04"),
+        &[ids::VALIDATION, ids::CONFORMANCE],
+    ),
+    (
+        "version v04 only",
+        |m| {
+            remove(m, "conformsTo");
+            m["version"] = json!("v04");
+        },
+        &[],
+    ),
+    (
+        "conformsTo: other class",
+        |m| m["conformsTo"] = json!(["http://wis.wmo.int/spec/wnm/2/conf/core"]),
+        &[ids::VALIDATION, ids::CONFORMANCE],
+    ),
+    (
+        "id: not a uuid",
+        |m| m["id"] = json!("message-1"),
+        &[ids::VALIDATION, ids::IDENTIFIER],
+    ),
+    (
+        "id: missing",
+        |m| remove(m, "id"),
+        &[ids::VALIDATION, ids::IDENTIFIER],
+    ),
+    (
+        "metadata_id: other centre",
+        |m| props(m)["metadata_id"] = json!("urn:wmo:md:fr-meteo-france:core.ocean.argo"),
+        &[ids::METADATA_ID],
+    ),
+    (
+        "metadata_id: not a urn",
+        |m| props(m)["metadata_id"] = json!("argo"),
+        &[ids::METADATA_ID],
+    ),
+    (
+        "metadata_id: absent (recommended only)",
+        |m| {
+            props(m).remove("metadata_id");
+        },
+        &[],
+    ),
+    (
+        "content: encoding zip",
+        |m| props(m)["content"]["encoding"] = json!("zip"),
+        &[ids::VALIDATION, ids::CONTENT],
+    ),
+    // 2100 two-byte characters: within the schema's maxLength (characters), over 4096
+    // bytes.
+    (
+        "content: 4200 bytes",
+        |m| content_4096(m, "é".repeat(2100)),
+        &[ids::CONTENT],
+    ),
+    (
+        "content: 5000 characters",
+        |m| content_4096(m, "a".repeat(5000)),
+        &[ids::VALIDATION, ids::CONTENT],
+    ),
+    (
+        "content: bad base64",
+        |m| props(m)["content"] = json!({"encoding": "base64", "size": 3, "value": "%%%"}),
+        &[ids::CONTENT],
+    ),
+    (
+        "content: missing size",
+        |m| {
+            props(m)["content"]
+                .as_object_mut()
+                .expect("content")
+                .remove("size");
+        },
+        &[ids::VALIDATION, ids::CONTENT],
+    ),
+];
+
+#[test]
+fn each_rule_fails_exactly_its_tests() {
+    let reports: BTreeMap<&str, Report> = CASES
+        .iter()
+        .map(|(what, edit, expected)| (*what, assert_fails(what, edit, expected)))
+        .collect();
+    let says = |what: &str, text: &str| {
+        let human = reports[what].to_human();
+        assert!(human.contains(text), "{what}: {human}");
+    };
+    says("pubtime +02:00", "2024-05-01T12:00:00Z");
+    says("links: two canonical", "2 links with rel canonical");
+    says("links: canonical + update", "canonical and update");
+    says("geometry: latitude 120 (swapped)", "swapped");
+    says(
+        "metadata_id: other centre",
+        "urn:wmo:md:fr-ifremer-argo:core.ocean.argo",
     );
+}
+
+#[test]
+fn message_over_8192_bytes_as_received() {
     // Measured as received: whitespace counts.
     let pretty = format!(
         "{}{}",
@@ -242,29 +550,6 @@ fn message_over_8192_bytes() {
     );
     let r = full().check_message(pretty.as_bytes(), None);
     assert_eq!(failed(&r), BTreeSet::from([ids::MESSAGE_SIZE.to_string()]));
-}
-
-#[test]
-fn non_utc_pubtime() {
-    let r = assert_fails(
-        "+02:00",
-        |m| props(m)["pubtime"] = json!("2024-05-01T14:00:00+02:00"),
-        &[ids::PUBTIME],
-    );
-    assert!(r.to_human().contains("2024-05-01T12:00:00Z"));
-    assert_each_fails(&[
-        (
-            "-00:00",
-            |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00-00:00"),
-            &[ids::PUBTIME],
-        ),
-        // +00:00 is UTC.
-        (
-            "+00:00",
-            |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00+00:00"),
-            &[],
-        ),
-    ]);
 }
 
 #[test]
@@ -281,128 +566,10 @@ fn malformed_pubtime() {
             &[ids::VALIDATION, ids::PUBTIME],
         );
     }
-    assert_fails(
-        "missing",
-        |m| {
-            props(m).remove("pubtime");
-        },
-        &[ids::VALIDATION, ids::PUBTIME],
-    );
 }
 
 #[test]
-fn temporal_rules() {
-    /// A start and an end instead of `datetime`.
-    fn span(m: &mut Value, s: Value, e: Value) {
-        let p = props(m);
-        p.remove("datetime");
-        p.insert("start_datetime".into(), s);
-        p.insert("end_datetime".into(), e);
-    }
-    const NINE: &str = "2022-04-18T09:00:00Z";
-    const TEN: &str = "2022-04-18T10:00:00Z";
-    const BOTH: &[&str] = &[ids::VALIDATION, ids::TEMPORAL];
-    assert_each_fails(&[
-        (
-            "datetime +02:00",
-            |m| props(m)["datetime"] = json!("2022-04-18T11:48:00+02:00"),
-            &[ids::TEMPORAL],
-        ),
-        (
-            "datetime malformed",
-            |m| props(m)["datetime"] = json!("2022-04-18"),
-            BOTH,
-        ),
-        ("datetime null", |m| props(m)["datetime"] = Value::Null, &[]),
-        ("span", |m| span(m, json!(NINE), json!(TEN)), &[]),
-        (
-            "start after end",
-            |m| span(m, json!("2022-04-18T11:00:00Z"), json!(TEN)),
-            &[ids::TEMPORAL],
-        ),
-        ("start null", |m| span(m, Value::Null, json!(TEN)), BOTH),
-        (
-            "start only",
-            |m| {
-                span(m, json!(NINE), Value::Null);
-                props(m).remove("end_datetime");
-            },
-            BOTH,
-        ),
-        (
-            "both forms",
-            |m| {
-                let p = props(m);
-                p.insert("start_datetime".into(), json!(NINE));
-                p.insert("end_datetime".into(), json!(TEN));
-            },
-            BOTH,
-        ),
-        (
-            "no time",
-            |m| {
-                props(m).remove("datetime");
-            },
-            BOTH,
-        ),
-    ]);
-}
-
-#[test]
-fn link_rules() {
-    /// A second link, to another file.
-    fn second(rel: &str) -> Value {
-        json!({"href": "https://data.example.org/argo/other.nc", "rel": rel})
-    }
-    let r = assert_fails(
-        "two canonical",
-        |m| links(m).push(second("canonical")),
-        &[ids::LINKS],
-    );
-    assert!(r.to_human().contains("2 links with rel canonical"));
-    let r = assert_fails(
-        "canonical + update",
-        |m| links(m).push(second("update")),
-        &[ids::LINKS],
-    );
-    assert!(r.to_human().contains("canonical and update"));
-    assert_each_fails(&[
-        (
-            "update + deletion",
-            |m| {
-                m["links"][0]["rel"] = json!("update");
-                links(m).push(second("deletion"));
-            },
-            &[ids::LINKS],
-        ),
-        (
-            "deletion alone",
-            |m| m["links"][0]["rel"] = json!("deletion"),
-            &[],
-        ),
-        (
-            "no canonical",
-            |m| m["links"][0]["rel"] = json!("item"),
-            &[ids::LINKS],
-        ),
-        (
-            "extra alternate link",
-            |m| links(m).push(second("alternate")),
-            &[],
-        ),
-        (
-            "empty links",
-            |m| m["links"] = json!([]),
-            &[ids::VALIDATION, ids::LINKS],
-        ),
-        (
-            "missing href",
-            |m| {
-                m["links"][0].as_object_mut().expect("link").remove("href");
-            },
-            &[ids::VALIDATION, ids::LINKS],
-        ),
-    ]);
+fn link_hrefs() {
     for bad in [
         "mailto:argo@example.org",
         "httpx://example.org/a",
@@ -418,209 +585,6 @@ fn link_rules() {
     ] {
         assert_fails(good, |m| m["links"][0]["href"] = json!(good), &[]);
     }
-}
-
-#[test]
-fn geometry_rules() {
-    let r = assert_fails(
-        "latitude 120 (swapped)",
-        |m| m["geometry"]["coordinates"] = json!([36.5, 120.0]),
-        &[ids::GEOMETRY],
-    );
-    assert!(r.to_human().contains("swapped"));
-    /// A Polygon of one ring.
-    fn poly(ring: Value) -> Value {
-        json!({"type": "Polygon", "coordinates": [ring]})
-    }
-    assert_each_fails(&[
-        (
-            "longitude 200",
-            |m| m["geometry"]["coordinates"] = json!([200.0, 36.5]),
-            &[ids::GEOMETRY],
-        ),
-        (
-            "height",
-            |m| m["geometry"]["coordinates"] = json!([22.86, 36.537, -1000.0]),
-            &[],
-        ),
-        (
-            "LineString",
-            |m| {
-                m["geometry"] =
-                    json!({"type": "LineString", "coordinates": [[0.0, 0.0], [1.0, 1.0]]})
-            },
-            &[ids::VALIDATION, ids::GEOMETRY],
-        ),
-        (
-            "string coordinates",
-            |m| m["geometry"]["coordinates"] = json!(["22.86", "36.537"]),
-            &[ids::VALIDATION, ids::GEOMETRY],
-        ),
-        ("null", |m| m["geometry"] = Value::Null, &[]),
-        (
-            "missing",
-            |m| remove(m, "geometry"),
-            &[ids::VALIDATION, ids::GEOMETRY],
-        ),
-        (
-            "closed polygon",
-            |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 0]])),
-            &[],
-        ),
-        (
-            "open polygon",
-            |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 1]])),
-            &[ids::GEOMETRY],
-        ),
-        (
-            "3-position ring",
-            |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [0, 0]])),
-            &[ids::VALIDATION, ids::GEOMETRY],
-        ),
-        (
-            "polygon out of range",
-            |m| m["geometry"] = poly(json!([[0, 0], [181, 0], [1, 1], [0, 0]])),
-            &[ids::GEOMETRY],
-        ),
-    ]);
-}
-
-#[test]
-fn data_id_rules() {
-    assert_each_fails(&[
-        (
-            "missing",
-            |m| {
-                props(m).remove("data_id");
-            },
-            &[ids::VALIDATION, ids::DATA_ID],
-        ),
-        (
-            "empty",
-            |m| props(m)["data_id"] = json!(""),
-            &[ids::DATA_ID],
-        ),
-        (
-            "number",
-            |m| props(m)["data_id"] = json!(7),
-            &[ids::VALIDATION, ids::DATA_ID],
-        ),
-    ]);
-}
-
-#[test]
-fn conformance_rules() {
-    assert_each_fails(&[
-        (
-            "missing",
-            |m| remove(m, "conformsTo"),
-            &[ids::VALIDATION, ids::CONFORMANCE],
-        ),
-        (
-            "both",
-            |m| m["version"] = json!("v04"),
-            &[ids::VALIDATION, ids::CONFORMANCE],
-        ),
-        (
-            "version v04 only",
-            |m| {
-                remove(m, "conformsTo");
-                m["version"] = json!("v04");
-            },
-            &[],
-        ),
-        (
-            "other class",
-            |m| m["conformsTo"] = json!(["http://wis.wmo.int/spec/wnm/2/conf/core"]),
-            &[ids::VALIDATION, ids::CONFORMANCE],
-        ),
-    ]);
-}
-
-#[test]
-fn identifier_rules() {
-    assert_each_fails(&[
-        (
-            "not a uuid",
-            |m| m["id"] = json!("message-1"),
-            &[ids::VALIDATION, ids::IDENTIFIER],
-        ),
-        (
-            "missing",
-            |m| remove(m, "id"),
-            &[ids::VALIDATION, ids::IDENTIFIER],
-        ),
-    ]);
-}
-
-#[test]
-fn metadata_id_rules() {
-    let r = assert_fails(
-        "other centre",
-        |m| props(m)["metadata_id"] = json!("urn:wmo:md:fr-meteo-france:core.ocean.argo"),
-        &[ids::METADATA_ID],
-    );
-    assert!(
-        r.to_human()
-            .contains("urn:wmo:md:fr-ifremer-argo:core.ocean.argo")
-    );
-    assert_each_fails(&[
-        (
-            "not a urn",
-            |m| props(m)["metadata_id"] = json!("argo"),
-            &[ids::METADATA_ID],
-        ),
-        (
-            "absent (recommended only)",
-            |m| {
-                props(m).remove("metadata_id");
-            },
-            &[],
-        ),
-    ]);
-}
-
-#[test]
-fn content_rules() {
-    /// Inline content of `value`, declared as 4096 bytes.
-    fn content_4096(m: &mut Value, value: String) {
-        props(m)["content"]["value"] = json!(value);
-        props(m)["content"]["size"] = json!(4096);
-    }
-    assert_each_fails(&[
-        (
-            "encoding zip",
-            |m| props(m)["content"]["encoding"] = json!("zip"),
-            &[ids::VALIDATION, ids::CONTENT],
-        ),
-        // 2100 two-byte characters: within the schema's maxLength (characters), over
-        // 4096 bytes.
-        (
-            "4200 bytes",
-            |m| content_4096(m, "é".repeat(2100)),
-            &[ids::CONTENT],
-        ),
-        (
-            "5000 characters",
-            |m| content_4096(m, "a".repeat(5000)),
-            &[ids::VALIDATION, ids::CONTENT],
-        ),
-        (
-            "bad base64",
-            |m| props(m)["content"] = json!({"encoding": "base64", "size": 3, "value": "%%%"}),
-            &[ids::CONTENT],
-        ),
-        (
-            "missing size",
-            |m| {
-                props(m)["content"]
-                    .as_object_mut()
-                    .expect("content")
-                    .remove("size");
-            },
-            &[ids::VALIDATION, ids::CONTENT],
-        ),
-    ]);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
-use wis2::report::{Code, Report};
+use wis2::report::{Code, Finding, Report};
 use wis2::topic::{self, Mode, TopicTables};
 use wis2::validate::{Validator, ValidatorOptions, ids};
 
@@ -208,7 +208,10 @@ fn report_shape_matches_pywis_pubsub() {
 
 /// A smallest violating variant of the base message: what it is, the edit that makes
 /// it, and the tests that must fail.
-type Case = (&'static str, fn(&mut Value), &'static [&'static str]);
+type Case = (&'static str, Edit, &'static [&'static str]);
+
+/// An edit of the base message.
+type Edit = fn(&mut Value);
 
 fn links(m: &mut Value) -> &mut Vec<Value> {
     m["links"].as_array_mut().expect("links")
@@ -587,25 +590,48 @@ fn link_hrefs() {
     }
 }
 
+/// Valid messages whose content or integrity deserve a warning, and what it says.
 #[test]
 fn content_and_integrity_warnings() {
-    let mut m = base();
-    props(&mut m)["content"]["size"] = json!(12);
-    let r = full().check_value(&m, None);
-    assert!(r.is_valid());
-    assert!(r.to_human().contains("\"size\": 11"), "{}", r.to_human());
-
-    let mut m = base();
-    props(&mut m)["content"]["value"] = json!("hello world!");
-    props(&mut m)["content"]["size"] = json!(12);
-    let r = full().check_value(&m, None);
-    assert!(r.is_valid());
-    assert!(
-        r.to_human()
-            .contains("digest of the inline content differs"),
-        "{}",
-        r.to_human()
-    );
+    let cases: [(&str, Edit, &[&str]); 3] = [
+        (
+            "size 12",
+            |m| props(m)["content"]["size"] = json!(12),
+            &["\"size\": 11"],
+        ),
+        (
+            "other content, its size",
+            |m| {
+                props(m)["content"]["value"] = json!("hello world!");
+                props(m)["content"]["size"] = json!(12);
+            },
+            &["digest of the inline content differs"],
+        ),
+        // A hex digest: the usual mistake, converted in the fix.
+        (
+            "hex digest",
+            |m| {
+                props(m).remove("content");
+                props(m)["integrity"]["value"] = json!(
+                    "309ecc489c12d6eb4cc40f50c902f2b4d0ed77ee511a7c7a9bcd3ca86d4cd86f989dd35bc5ff499670da34255b45b0cfd830e81f605dcf7dc5542e93ae9cd76f"
+                );
+            },
+            &[
+                "hex",
+                "MJ7MSJwS1utMxA9QyQLytNDtd+5RGnx6m808qG1M2G+YndNbxf9JlnDaNCVbRbDP2DDoH2Bdz33FVC6TrpzXbw==",
+            ],
+        ),
+    ];
+    for (what, edit, says) in cases {
+        let mut m = base();
+        edit(&mut m);
+        let r = full().check_value(&m, None);
+        assert!(r.is_valid(), "{what}: {}", r.to_human());
+        let human = r.to_human();
+        for text in says {
+            assert!(human.contains(text), "{what}: {human}");
+        }
+    }
 
     // base64 content, same bytes: no warning.
     let mut m = base();
@@ -613,18 +639,6 @@ fn content_and_integrity_warnings() {
         json!({"encoding": "base64", "size": 11, "value": "aGVsbG8gd29ybGQ="});
     let r = full().check_value(&m, None);
     assert!(r.ets_report.warnings.is_empty(), "{}", r.to_human());
-
-    // A hex digest: the usual mistake, converted in the fix.
-    let mut m = base();
-    props(&mut m).remove("content");
-    props(&mut m)["integrity"]["value"] = json!(
-        "309ecc489c12d6eb4cc40f50c902f2b4d0ed77ee511a7c7a9bcd3ca86d4cd86f989dd35bc5ff499670da34255b45b0cfd830e81f605dcf7dc5542e93ae9cd76f"
-    );
-    let r = full().check_value(&m, None);
-    assert!(r.is_valid());
-    let human = r.to_human();
-    assert!(human.contains("hex"), "{human}");
-    assert!(human.contains("MJ7MSJwS1utMxA9QyQLytNDtd+5RGnx6m808qG1M2G+YndNbxf9JlnDaNCVbRbDP2DDoH2Bdz33FVC6TrpzXbw=="), "{human}");
 
     // The real EUMETSAT example carries a hex digest too.
     let ex = read_json(shared(
@@ -804,6 +818,11 @@ fn differential_schema_verdict() {
 
 // ---- topics ---------------------------------------------------------------------
 
+/// A finding's fix, `""` when it has none.
+fn fix(f: &Finding) -> &str {
+    f.fix.as_deref().unwrap_or("")
+}
+
 #[test]
 fn argo_topic_is_valid() {
     assert!(topic::check(ARGO, Some(tables()), Mode::Publish).is_empty());
@@ -864,12 +883,7 @@ fn wildcards_only_when_subscribing() {
         Some(tables()),
         Mode::Publish,
     );
-    assert!(f.iter().any(|x| {
-        x.fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("subscriptions only")
-    }));
+    assert!(f.iter().any(|x| { fix(x).contains("subscriptions only") }));
 }
 
 #[test]
@@ -888,23 +902,13 @@ fn metadata_topic() {
         Mode::Publish,
     );
     assert_eq!(f.len(), 1);
-    assert!(
-        f[0].fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("use origin/a/wis2/fr-ifremer-argo/metadata")
-    );
+    assert!(fix(&f[0]).contains("use origin/a/wis2/fr-ifremer-argo/metadata"));
     let f = topic::check(
         "origin/a/wis2/fr-ifremer-argo/core/metadata",
         Some(tables()),
         Mode::Publish,
     );
-    assert!(
-        f[0].fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("origin/a/wis2/fr-ifremer-argo/metadata")
-    );
+    assert!(fix(&f[0]).contains("origin/a/wis2/fr-ifremer-argo/metadata"));
 }
 
 #[test]
@@ -922,12 +926,7 @@ fn centre_id_against_the_registry() {
         Some(tables()),
         Mode::Publish,
     );
-    assert!(
-        f[0].fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("fr-ifremer-argo")
-    );
+    assert!(fix(&f[0]).contains("fr-ifremer-argo"));
     // Retired centres are refused.
     let f = topic::check(
         &t.replace("xx-nowhere", "uk-metoffice-nmc"),
@@ -1003,12 +1002,7 @@ fn topic_levels() {
     assert!(topic::check("cache/a/wis2/fr-ifremer-argo/data/recommended/weather/surface-based-observations/synop", Some(tables()), Mode::Publish).is_empty());
     // Sub-level fix lists the allowed children.
     let f = topic::check(cases[1].0, Some(tables()), Mode::Publish);
-    assert!(
-        f[0].fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("drifting-ocean-profilers")
-    );
+    assert!(fix(&f[0]).contains("drifting-ocean-profilers"));
 }
 
 #[test]
@@ -1031,96 +1025,120 @@ fn tables_error_names_the_path_and_fix() {
     );
 }
 
+/// What a finding's text must be.
+enum Text {
+    Is(&'static str),
+    StartsWith(&'static str),
+    Any,
+}
+
+impl Text {
+    fn check(&self, what: &str, actual: &str) {
+        match self {
+            Text::Is(t) => assert_eq!(actual, *t, "{what}"),
+            Text::StartsWith(t) => assert!(actual.starts_with(t), "{what}: {actual}"),
+            Text::Any => {}
+        }
+    }
+}
+
+/// The message and fix of the finding at `path` (not the schema's).
+fn finding(r: &Report, path: &str) -> (String, String) {
+    let f = r
+        .ets_report
+        .tests
+        .iter()
+        .filter(|t| t.id != ids::VALIDATION)
+        .flat_map(|t| t.errors.iter())
+        .chain(r.ets_report.warnings.iter())
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("no finding at {path}:\n{}", r.to_human()));
+    (f.message.clone(), f.fix.clone().unwrap_or_default())
+}
+
 /// The findings whose texts and paths are built only on failure keep their exact
 /// paths, messages and fixes.
 #[test]
 fn failure_texts_and_paths_are_exact() {
-    let finding = |r: &Report, path: &str| -> (String, String) {
-        let f = r
-            .ets_report
-            .tests
-            .iter()
-            .filter(|t| t.id != ids::VALIDATION)
-            .flat_map(|t| t.errors.iter())
-            .chain(r.ets_report.warnings.iter())
-            .find(|f| f.path == path)
-            .unwrap_or_else(|| panic!("no finding at {path}:\n{}", r.to_human()));
-        (f.message.clone(), f.fix.clone().unwrap_or_default())
-    };
-
-    // Three canonical links: reported at the second one.
-    let mut m = base();
-    for _ in 0..2 {
-        m["links"]
-            .as_array_mut()
-            .expect("links")
-            .push(json!({"href": "https://data.example.org/x.nc", "rel": "canonical"}));
+    use Text::{Any, Is, StartsWith};
+    let cases: [(Edit, &str, Text, Text); 8] = [
+        // Three canonical links: reported at the second one.
+        (
+            |m| {
+                for _ in 0..2 {
+                    links(m)
+                        .push(json!({"href": "https://data.example.org/x.nc", "rel": "canonical"}));
+                }
+            },
+            "/links/1",
+            Is("3 links with rel canonical (exactly one is allowed)"),
+            StartsWith("keep one canonical link"),
+        ),
+        // canonical + update + deletion: all named, in order.
+        (
+            |m| {
+                for rel in ["update", "deletion"] {
+                    links(m).push(json!({"href": "https://data.example.org/x.nc", "rel": rel}));
+                }
+            },
+            "/links",
+            Is(
+                "rel canonical and update and deletion are combined in one message (never together)",
+            ),
+            Any,
+        ),
+        // Polygon: the position path, and the ring path of an open ring.
+        (
+            |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 95], [0, 0]])),
+            "/geometry/coordinates/0/2",
+            Is("latitude 95 is outside -90..90"),
+            Any,
+        ),
+        (
+            |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 1]])),
+            "/geometry/coordinates/0",
+            StartsWith("ring is not closed"),
+            Is("repeat the first position at the end of the ring"),
+        ),
+        (
+            |m| m["geometry"]["coordinates"] = json!([22.86]),
+            "/geometry/coordinates",
+            Is("has 1 values"),
+            Any,
+        ),
+        // conformsTo and metadata_id fixes.
+        (
+            |m| m["conformsTo"] = json!(["x"]),
+            "/conformsTo",
+            Any,
+            Is("declare \"conformsTo\": [\"http://wis.wmo.int/spec/wnm/1/conf/core\"]"),
+        ),
+        (
+            |m| {
+                remove(m, "conformsTo");
+                m["version"] = json!("v03");
+            },
+            "/version",
+            Any,
+            Is(
+                "declare \"conformsTo\": [\"http://wis.wmo.int/spec/wnm/1/conf/core\"] instead of version",
+            ),
+        ),
+        (
+            |m| props(m)["metadata_id"] = json!("urn:wmo:md:fr-ifremer-argo:"),
+            "/properties/metadata_id",
+            Is("has an empty local id"),
+            Is("use the WCMP2 record id, urn:wmo:md:fr-ifremer-argo:<local-id>"),
+        ),
+    ];
+    for (edit, path, message, fix) in cases {
+        let mut m = base();
+        edit(&mut m);
+        let r = builtin().check_value(&m, Some(ARGO));
+        let (msg, fx) = finding(&r, path);
+        message.check(path, &msg);
+        fix.check(path, &fx);
     }
-    let r = builtin().check_value(&m, None);
-    let (msg, fix) = finding(&r, "/links/1");
-    assert_eq!(msg, "3 links with rel canonical (exactly one is allowed)");
-    assert!(fix.starts_with("keep one canonical link"), "{fix}");
-
-    // canonical + update + deletion: all named, in order.
-    let mut m = base();
-    for rel in ["update", "deletion"] {
-        m["links"]
-            .as_array_mut()
-            .expect("links")
-            .push(json!({"href": "https://data.example.org/x.nc", "rel": rel}));
-    }
-    let r = builtin().check_value(&m, None);
-    let (msg, _) = finding(&r, "/links");
-    assert_eq!(
-        msg,
-        "rel canonical and update and deletion are combined in one message (never together)"
-    );
-
-    // Polygon: the position path, and the ring path of an open ring.
-    let mut m = base();
-    m["geometry"] = json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 95], [0, 0]]]});
-    let r = builtin().check_value(&m, None);
-    let (msg, _) = finding(&r, "/geometry/coordinates/0/2");
-    assert_eq!(msg, "latitude 95 is outside -90..90");
-    let mut m = base();
-    m["geometry"] = json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]});
-    let r = builtin().check_value(&m, None);
-    let (msg, fix) = finding(&r, "/geometry/coordinates/0");
-    assert!(msg.starts_with("ring is not closed"), "{msg}");
-    assert_eq!(fix, "repeat the first position at the end of the ring");
-    let mut m = base();
-    m["geometry"]["coordinates"] = json!([22.86]);
-    let r = builtin().check_value(&m, None);
-    let (msg, _) = finding(&r, "/geometry/coordinates");
-    assert_eq!(msg, "has 1 values");
-
-    // conformsTo and metadata_id fixes.
-    let mut m = base();
-    m["conformsTo"] = json!(["x"]);
-    let r = builtin().check_value(&m, None);
-    let (_, fix) = finding(&r, "/conformsTo");
-    assert_eq!(
-        fix,
-        "declare \"conformsTo\": [\"http://wis.wmo.int/spec/wnm/1/conf/core\"]"
-    );
-    let mut m = base();
-    m.as_object_mut().expect("msg").remove("conformsTo");
-    m["version"] = json!("v03");
-    let r = builtin().check_value(&m, None);
-    let (_, fix) = finding(&r, "/version");
-    assert_eq!(
-        fix,
-        "declare \"conformsTo\": [\"http://wis.wmo.int/spec/wnm/1/conf/core\"] instead of version"
-    );
-    let mut m = base();
-    props(&mut m)["metadata_id"] = json!("urn:wmo:md:fr-ifremer-argo:");
-    let r = builtin().check_value(&m, Some(ARGO));
-    let (msg, fix) = finding(&r, "/properties/metadata_id");
-    assert_eq!(msg, "has an empty local id");
-    assert_eq!(
-        fix,
-        "use the WCMP2 record id, urn:wmo:md:fr-ifremer-argo:<local-id>"
-    );
 
     // Wrong size and wrong digest together: both warnings (the digest is still
     // computed when the size disagrees).

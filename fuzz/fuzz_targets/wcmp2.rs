@@ -3,32 +3,29 @@
 //! lists and WTH tables.
 #![no_main]
 
-use std::path::Path;
+mod common;
+
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
-use wis2::wcmp2::{Wcmp2Checker, Wcmp2Options};
+use wis2::wcmp2::Wcmp2Checker;
 
-static BUILTIN: LazyLock<Wcmp2Checker> = LazyLock::new(Wcmp2Checker::builtin);
-static FULL: LazyLock<Option<Wcmp2Checker>> = LazyLock::new(|| {
-    let std = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/standards");
-    let schema = std.join("wcmp2/wcmp2-bundled.json");
-    if !schema.is_file() {
-        return None;
-    }
-    let c = Wcmp2Checker::new(&Wcmp2Options {
-        schema: Some(schema),
-        codelists_dir: Some(std.join("wcmp2/codelists")),
-        wth_dir: Some(std.join("wth")),
+use common::Checkers;
+
+static CHECKERS: LazyLock<Checkers<Wcmp2Checker>> = LazyLock::new(|| {
+    let full = common::shared_standards().1.map(|wcmp2| {
+        Wcmp2Checker::new(&wcmp2)
+            .expect("the shared WCMP2 schema, code lists and WTH tables load")
+            .require_mqtt_link(true)
     });
-    Some(
-        c.expect("the shared WCMP2 schema, code lists and WTH tables load")
-            .require_mqtt_link(true),
-    )
+    Checkers {
+        builtin: Wcmp2Checker::builtin(),
+        full,
+    }
 });
 
 fuzz_target!(|data: &[u8]| {
-    for c in std::iter::once(&*BUILTIN).chain(FULL.as_ref()) {
+    for c in CHECKERS.iter() {
         let report = c.check_record(data);
         let _ = report.is_valid();
         let _ = report.to_human();

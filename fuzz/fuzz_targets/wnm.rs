@@ -2,26 +2,25 @@
 //! built-in rules and, when ../shared is there, with the WNM schema and WTH tables.
 #![no_main]
 
-use std::path::Path;
+mod common;
+
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 use wis2::topic::Mode;
-use wis2::validate::{Validator, ValidatorOptions};
+use wis2::validate::Validator;
 
-static BUILTIN: LazyLock<Validator> = LazyLock::new(Validator::builtin);
-/// The schema and WTH tables of ../shared, as the services load them.
-static FULL: LazyLock<Option<Validator>> = LazyLock::new(|| {
-    let std = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/standards");
-    let schema = std.join("wnm/wis2-notification-message-bundled.json");
-    if !schema.is_file() {
-        return None;
+use common::Checkers;
+
+/// The built-in rules, and the schema and WTH tables of ../shared.
+static CHECKERS: LazyLock<Checkers<Validator>> = LazyLock::new(|| {
+    let full = common::shared_standards()
+        .0
+        .map(|wnm| Validator::new(&wnm).expect("the shared WNM schema and WTH tables load"));
+    Checkers {
+        builtin: Validator::builtin(),
+        full,
     }
-    let v = Validator::new(&ValidatorOptions {
-        schema: Some(schema),
-        wth_dir: Some(std.join("wth")),
-    });
-    Some(v.expect("the shared WNM schema and WTH tables load"))
 });
 const TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
 
@@ -35,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
         },
         _ => (Some(TOPIC), data),
     };
-    for v in std::iter::once(&*BUILTIN).chain(FULL.as_ref()) {
+    for v in CHECKERS.iter() {
         let report = v.check_message(body, topic);
         let _ = report.is_valid();
         let _ = report.to_human();

@@ -6,30 +6,18 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::hint::black_box;
-use std::path::PathBuf;
+mod common;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wis2::validate::{Validator, ValidatorOptions};
 
-const ARGO: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
+use common::{bench_corpus, files_in, shared};
 
-fn shared(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
-        .join(rel)
-}
+const ARGO: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
 
 /// The standard's examples and the real node messages, as raw bytes.
 fn messages() -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    if let Ok(dir) = std::fs::read_dir(shared("standards/wnm/examples")) {
-        for e in dir.flatten() {
-            if let Ok(b) = std::fs::read(e.path()) {
-                out.push(b);
-            }
-        }
-    }
+    let mut out = files_in(&shared("standards/wnm/examples"));
     if let Ok(b) = std::fs::read(shared("data/wnm/wis2watch_node_messages_gh_gmet.json"))
         && let Ok(fc) = serde_json::from_slice::<serde_json::Value>(&b)
         && let Some(fs) = fc["features"].as_array()
@@ -60,33 +48,15 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("validate");
     g.throughput(Throughput::Elements(msgs.len() as u64));
     // The floor: parsing alone.
-    g.bench_function("parse-only", |b| {
-        b.iter(|| {
-            for m in &msgs {
-                black_box(serde_json::from_slice::<serde_json::Value>(black_box(m)).ok());
-            }
-        })
+    bench_corpus(&mut g, "parse-only", &msgs, |m| {
+        serde_json::from_slice::<serde_json::Value>(m).ok()
     });
-    g.bench_function("ets+schema", |b| {
-        b.iter(|| {
-            for m in &msgs {
-                black_box(full.check_message(black_box(m), None));
-            }
-        })
+    bench_corpus(&mut g, "ets+schema", &msgs, |m| full.check_message(m, None));
+    bench_corpus(&mut g, "ets+schema+topic", &msgs, |m| {
+        full.check_message(m, Some(ARGO))
     });
-    g.bench_function("ets+schema+topic", |b| {
-        b.iter(|| {
-            for m in &msgs {
-                black_box(full.check_message(black_box(m), Some(ARGO)));
-            }
-        })
-    });
-    g.bench_function("ets+builtin", |b| {
-        b.iter(|| {
-            for m in &msgs {
-                black_box(builtin.check_message(black_box(m), None));
-            }
-        })
+    bench_corpus(&mut g, "ets+builtin", &msgs, |m| {
+        builtin.check_message(m, None)
     });
     g.finish();
 }

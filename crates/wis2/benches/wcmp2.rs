@@ -7,26 +7,18 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::hint::black_box;
+mod common;
+
 use std::path::PathBuf;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wis2::wcmp2::{Wcmp2Checker, Wcmp2Options};
 
-fn shared(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared")
-        .join(rel)
-}
+use common::{bench_corpus, files_in, shared};
 
 /// The standard's examples, the real Argo record and the project's own record.
 fn records() -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    if let Ok(dir) = std::fs::read_dir(shared("standards/wcmp2/examples")) {
-        let mut paths: Vec<_> = dir.flatten().map(|e| e.path()).collect();
-        paths.sort();
-        out.extend(paths.iter().filter_map(|p| std::fs::read(p).ok()));
-    }
+    let mut out = files_in(&shared("standards/wcmp2/examples"));
     for p in [
         shared("data/wcmp2/ifremer_fr-ifremer-argo-core-metadata.json"),
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -56,28 +48,14 @@ fn bench(c: &mut Criterion) {
     }
     let mut g = c.benchmark_group("wcmp2");
     g.throughput(Throughput::Elements(recs.len() as u64));
-    g.bench_function("check_record/full", |b| {
-        b.iter(|| {
-            for r in &recs {
-                black_box(full.check_record(black_box(r)));
-            }
-        })
-    });
+    bench_corpus(&mut g, "check_record/full", &recs, |r| full.check_record(r));
     let builtin = Wcmp2Checker::builtin();
-    g.bench_function("check_record/builtin", |b| {
-        b.iter(|| {
-            for r in &recs {
-                black_box(builtin.check_record(black_box(r)));
-            }
-        })
+    bench_corpus(&mut g, "check_record/builtin", &recs, |r| {
+        builtin.check_record(r)
     });
     // For comparison: JSON parsing alone, which every check pays.
-    g.bench_function("parse_only", |b| {
-        b.iter(|| {
-            for r in &recs {
-                black_box(serde_json::from_slice::<serde_json::Value>(black_box(r)).is_ok());
-            }
-        })
+    bench_corpus(&mut g, "parse_only", &recs, |r| {
+        serde_json::from_slice::<serde_json::Value>(r).is_ok()
     });
     g.finish();
 }

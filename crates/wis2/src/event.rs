@@ -19,7 +19,9 @@ pub const FILE_DELETED: &str = "int.wmo.wis2.chain.file.deleted";
 /// Largest event the chain accepts, in bytes.
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
-/// A CloudEvents 1.0 event in JSON structured mode.
+/// A CloudEvents 1.0 event in JSON structured mode; absent optional attributes are
+/// left out, not written as null.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloudEvent {
     pub specversion: String,
@@ -27,15 +29,10 @@ pub struct CloudEvent {
     pub source: String,
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datacontenttype: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dataschema: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
 }
 
@@ -69,21 +66,19 @@ impl FileChange {
     }
 }
 
-/// `data` of a file event.
+/// `data` of a file event; absent members are left out, not written as null.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileData {
     /// Path under the data directory, `/`-separated, never absolute, never `..`
     /// (checked when the event is parsed).
     pub path: RelPath,
     /// Size when the event was emitted (absent for deletions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// Modification time when the event was emitted, RFC3339.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified: Option<String>,
     /// For a WCMP2 record of the metadata folder: the record's `id` (kept by
     /// `wis2-watch`, so that a deletion can still name the record).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_id: Option<String>,
     /// A periodic re-announcement of an unchanged file (metadata records are
     /// re-published daily): publish it again even though it was published before.
@@ -183,7 +178,7 @@ impl CloudEvent {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -206,21 +201,37 @@ mod tests {
         assert_eq!(back.subject.as_deref(), Some("a/R1.nc"));
     }
 
+    /// Whether an error is the one a payload must give.
+    pub(crate) type Names = fn(&EventError) -> bool;
+
+    /// Payloads that are no CloudEvent, each with the check of the error it gives.
+    pub(crate) fn not_cloudevents() -> Vec<(Vec<u8>, Names)> {
+        vec![
+            (b"not json".to_vec(), |e| {
+                matches!(e, EventError::NotJson(_))
+            }),
+            (b"{\"a\":1}".to_vec(), |e| matches!(e, EventError::Shape(_))),
+            (b"[1]".to_vec(), |e| matches!(e, EventError::Shape(_))),
+            (vec![b' '; MAX_EVENT_BYTES + 1], |e| {
+                matches!(e, EventError::TooLarge(_))
+            }),
+            (
+                br#"{"specversion":"1.0","id":"x","source":"s"}"#.to_vec(),
+                |e| e.to_string().contains("type"),
+            ),
+            (
+                br#"{"specversion":"0.3","id":"x","type":"t","source":"s"}"#.to_vec(),
+                |e| matches!(e, EventError::SpecVersion(_)),
+            ),
+        ]
+    }
+
     #[test]
     fn bad_events_name_the_problem() {
-        assert!(matches!(
-            CloudEvent::parse(b"not json"),
-            Err(EventError::NotJson(_))
-        ));
-        assert!(matches!(
-            CloudEvent::parse(b"{\"a\":1}"),
-            Err(EventError::Shape(_))
-        ));
-        let big = vec![b' '; MAX_EVENT_BYTES + 1];
-        assert!(matches!(
-            CloudEvent::parse(&big),
-            Err(EventError::TooLarge(_))
-        ));
+        for (payload, named) in not_cloudevents() {
+            let e = CloudEvent::parse(&payload).unwrap_err();
+            assert!(named(&e), "{e:?}");
+        }
         let ev = CloudEvent::parse(
             br#"{"specversion":"1.0","id":"1","source":"s","type":"x.y","data":{"path":"a"}}"#,
         )

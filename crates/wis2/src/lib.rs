@@ -12,7 +12,8 @@
 //! - [`path`]: the relative path of a file under the data directory, checked once;
 //! - [`topic`]: the WIS2 Topic Hierarchy, and [`topic::Topic`], a topic checked once;
 //! - [`validate`]: the WNM abstract test suite, the authoritative JSON Schema, reports;
-//! - [`report`]: test reports shaped like pywis-pubsub's `ets-report`.
+//! - [`report`]: test reports shaped like pywis-pubsub's `ets-report`;
+//! - [`schema`]: the authoritative JSON Schema files, compiled the one way both suites need.
 
 mod codetable;
 pub mod event;
@@ -24,6 +25,7 @@ pub mod metadata;
 pub mod monitor;
 pub mod path;
 pub mod report;
+pub mod schema;
 pub mod stac;
 pub mod topic;
 pub mod validate;
@@ -37,3 +39,14 @@ pub const MAX_MESSAGE_BYTES: usize = 8192;
 
 /// The largest encoded inline `content.value`, in bytes.
 pub const MAX_INLINE_CONTENT_BYTES: usize = 4096;
+
+#[cfg(test)]
+mod tests {
+    /// A service builds each checker once and shares it between its threads.
+    #[test]
+    fn checkers_are_send_and_sync() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<crate::validate::Validator>();
+        shareable::<crate::wcmp2::Wcmp2Checker>();
+    }
+}

@@ -194,17 +194,16 @@ impl FromStr for Relation {
     }
 }
 
-/// One entry of `links`.
+/// One entry of `links`; absent members are left out, not written as null.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     pub href: String,
     pub rel: String,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub media_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub length: Option<u64>,
     /// MQTT link channel (metadata links only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
 }
 
@@ -218,26 +217,23 @@ pub struct Content {
     pub value: String,
 }
 
-/// `properties` of a WNM.
+/// `properties` of a WNM; absent members are left out, not written as null.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Properties {
     pub data_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata_id: Option<String>,
     #[serde(serialize_with = "ser_time")]
     pub pubtime: DateTime<Utc>,
     /// `Some(None)` writes `datetime: null`; `None` leaves it out (interval).
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_opt_time")]
+    #[serde(serialize_with = "ser_opt_opt_time")]
     pub datetime: Option<Option<DateTime<Utc>>>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_time")]
+    #[serde(serialize_with = "ser_opt_time")]
     pub start_datetime: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_time")]
+    #[serde(serialize_with = "ser_opt_time")]
     pub end_datetime: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<Integrity>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<Content>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<bool>,
 }
 

@@ -502,34 +502,19 @@ mod tests {
         let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
         let i = multihash_to_integrity(&format!("1220{hex}")).expect("sha256");
         assert_eq!(i, Integrity::from_digest(Method::Sha256, &d));
-        let i = multihash_to_integrity(&format!("1620{hex}")).expect("sha3-256");
-        assert_eq!(i.method, Method::Sha3_256);
-        let d64: String = "ab".repeat(64);
-        assert_eq!(
-            multihash_to_integrity(&format!("1340{d64}"))
-                .expect("sha512")
-                .method,
-            Method::Sha512
-        );
-        assert_eq!(
-            multihash_to_integrity(&format!("1440{d64}"))
-                .expect("sha3-512")
-                .method,
-            Method::Sha3_512
-        );
-        let d48: String = "cd".repeat(48);
-        assert_eq!(
-            multihash_to_integrity(&format!("2030{d48}"))
-                .expect("sha384")
-                .method,
-            Method::Sha384
-        );
-        assert_eq!(
-            multihash_to_integrity(&format!("1530{d48}"))
-                .expect("sha3-384")
-                .method,
-            Method::Sha3_384
-        );
+        // Every other code, with a digest of its length.
+        let (d32, d48, d64) = (hex.clone(), "cd".repeat(48), "ab".repeat(64));
+        for (code, digest, method) in [
+            ("16", &d32, Method::Sha3_256),
+            ("13", &d64, Method::Sha512),
+            ("14", &d64, Method::Sha3_512),
+            ("20", &d48, Method::Sha384),
+            ("15", &d48, Method::Sha3_384),
+        ] {
+            let hash = format!("{code}{:02x}{digest}", digest.len() / 2);
+            let i = multihash_to_integrity(&hash).unwrap_or_else(|e| panic!("{hash}: {e}"));
+            assert_eq!(i.method, method);
+        }
         for bad in [
             "",
             "1",

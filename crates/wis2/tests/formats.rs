@@ -50,175 +50,244 @@ fn ok(p: &Path) -> DataFacts {
 const NETCDF: &str = "application/x-netcdf";
 const BUFR: &str = "application/bufr";
 
-// ---------------------------------------------------------------- Argo, classic CDF-1
+// ---------------------------------------------------------------- real files
 
-#[test]
-fn argo_13857_meta_has_no_time_and_no_place() {
-    let f = ok(shared!("argo/13857_meta.nc"));
-    assert_eq!(f.media_type, NETCDF);
-    assert_eq!(f.temporal, Temporal::Unknown);
-    assert_eq!(f.geometry, None);
-    // The notes say what was looked for.
-    let notes = f.notes.join("; ");
-    assert!(notes.contains("JULD absent"), "{notes}");
-    assert!(notes.contains("JULD_LOCATION absent"), "{notes}");
-    assert!(notes.contains("LATITUDE and LONGITUDE"), "{notes}");
+/// A file of shared/data.
+fn data(rel: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")).join(rel)
 }
 
+/// The time and place each real file gives, as read independently (see the top).
 #[test]
-fn argo_2900313_prof_eight_profiles_give_an_interval_and_a_bbox() {
-    let f = ok(shared!("argo/2900313_prof.nc"));
-    assert_eq!(f.media_type, NETCDF);
-    // JULD[0] = 19582.366458333334, JULD[7] = 19652.336840277778 (days since 1950).
-    assert_eq!(
-        f.temporal,
-        interval("2003-08-13T08:47:42Z", "2003-10-22T08:05:03Z")
-    );
-    // LONGITUDE min/max, LATITUDE min/max over the 8 profiles (doubles in the file).
-    assert_eq!(
-        f.geometry,
-        Some(Geometry::bbox(
-            127.18000030517578,
-            23.235000610351562,
-            127.83999633789062,
-            24.55900001525879
-        ))
-    );
-    assert!(
-        f.notes.iter().any(|n| n == "time from JULD"),
-        "{:?}",
-        f.notes
-    );
-}
-
-#[test]
-fn argo_br6903247_135_four_equal_profiles_give_one_instant_and_a_point() {
-    let f = ok(shared!("argo/BR6903247_135.nc"));
-    // JULD = 25710.416666666668 four times.
-    assert_eq!(f.temporal, instant("2020-05-23T10:00:00Z"));
-    assert_eq!(
-        f.geometry,
-        Some(Geometry::point(22.525616666666668, 36.318176666666666))
-    );
-}
-
-#[test]
-fn argo_d1900857_000d_descending_profile() {
-    let f = ok(shared!("argo/D1900857_000D.nc"));
-    // JULD = 21239.16875 (JULD_LOCATION, 02:51:00, is not the profile time).
-    assert_eq!(f.temporal, instant("2008-02-25T04:03:00Z"));
-    assert_eq!(f.geometry, Some(Geometry::point(10.809, -39.926)));
-}
-
-#[test]
-fn argo_d5900865_001_rounds_to_the_nearest_second() {
-    let f = ok(shared!("argo/D5900865_001.nc"));
-    // JULD = 20328.26952546276 = 06:28:06.99998 -> 06:28:07.
-    assert_eq!(f.temporal, instant("2005-08-28T06:28:07Z"));
-    assert_eq!(f.geometry, Some(Geometry::point(115.852, -9.768)));
-}
-
-#[test]
-fn argo_r2901623_000() {
-    let f = ok(shared!("argo/R2901623_000.nc"));
-    // JULD = 22051.17986111111.
-    assert_eq!(f.temporal, instant("2010-05-17T04:19:00Z"));
-    assert_eq!(f.geometry, Some(Geometry::point(92.214, -0.025)));
-}
-
-#[test]
-fn argo_r4902481_001() {
-    let f = ok(shared!("argo/R4902481_001.nc"));
-    // JULD = 25366.227083333335.
-    assert_eq!(f.temporal, instant("2019-06-14T05:27:00Z"));
-    assert_eq!(
-        f.geometry,
-        Some(Geometry::point(-52.73851013183594, 56.486080169677734))
-    );
-}
-
-#[test]
-fn argo_r5906072_116() {
-    let f = ok(shared!("argo/R5906072_116.nc"));
-    // JULD = 26725.813541690783.
-    assert_eq!(f.temporal, instant("2023-03-04T19:31:30Z"));
-    assert_eq!(f.geometry, Some(Geometry::point(-99.476, -29.29)));
-}
-
-#[test]
-fn argo_r6903247_274_is_exactly_0948() {
-    let f = ok(shared!("argo/R6903247_274.nc"));
-    // JULD = 26405.408333333333 (x4): exactly 09:48:00 after rounding.
-    assert_eq!(f.temporal, instant("2022-04-18T09:48:00Z"));
-    assert_eq!(
-        f.geometry,
-        Some(Geometry::point(22.860368333333334, 36.537435))
-    );
+fn real_files_give_their_time_and_place() {
+    let point = |lon, lat| Some(Geometry::point(lon, lat));
+    let cases = [
+        // Argo, classic CDF-1.
+        ("argo/13857_meta.nc", NETCDF, Temporal::Unknown, None),
+        // JULD[0] = 19582.366458333334, JULD[7] = 19652.336840277778 (days since
+        // 1950); LONGITUDE min/max, LATITUDE min/max over the 8 profiles (doubles in
+        // the file).
+        (
+            "argo/2900313_prof.nc",
+            NETCDF,
+            interval("2003-08-13T08:47:42Z", "2003-10-22T08:05:03Z"),
+            Some(Geometry::bbox(
+                127.18000030517578,
+                23.235000610351562,
+                127.83999633789062,
+                24.55900001525879,
+            )),
+        ),
+        // JULD = 25710.416666666668 four times: one instant and a point.
+        (
+            "argo/BR6903247_135.nc",
+            NETCDF,
+            instant("2020-05-23T10:00:00Z"),
+            point(22.525616666666668, 36.318176666666666),
+        ),
+        // A descending profile: JULD = 21239.16875 (JULD_LOCATION, 02:51:00, is not
+        // the profile time).
+        (
+            "argo/D1900857_000D.nc",
+            NETCDF,
+            instant("2008-02-25T04:03:00Z"),
+            point(10.809, -39.926),
+        ),
+        // JULD = 20328.26952546276 = 06:28:06.99998, rounded to 06:28:07.
+        (
+            "argo/D5900865_001.nc",
+            NETCDF,
+            instant("2005-08-28T06:28:07Z"),
+            point(115.852, -9.768),
+        ),
+        // JULD = 22051.17986111111.
+        (
+            "argo/R2901623_000.nc",
+            NETCDF,
+            instant("2010-05-17T04:19:00Z"),
+            point(92.214, -0.025),
+        ),
+        // JULD = 25366.227083333335.
+        (
+            "argo/R4902481_001.nc",
+            NETCDF,
+            instant("2019-06-14T05:27:00Z"),
+            point(-52.73851013183594, 56.486080169677734),
+        ),
+        // JULD = 26725.813541690783.
+        (
+            "argo/R5906072_116.nc",
+            NETCDF,
+            instant("2023-03-04T19:31:30Z"),
+            point(-99.476, -29.29),
+        ),
+        // JULD = 26405.408333333333 (x4): exactly 09:48:00 after rounding.
+        (
+            "argo/R6903247_274.nc",
+            NETCDF,
+            instant("2022-04-18T09:48:00Z"),
+            point(22.860368333333334, 36.537435),
+        ),
+        // A synthetic profile: JULD = 25505.414583333335.
+        (
+            "argo/SR6903247_094.nc",
+            NETCDF,
+            instant("2019-10-31T09:57:00Z"),
+            point(25.61749, 34.82749),
+        ),
+        // Argo, netCDF-4/HDF5: 91 profiles, JULD min 24980.239386574016
+        // (05:44:42.99999), max 25880.24511574069.
+        (
+            "argo/2902746_Sprof.nc",
+            NETCDF,
+            interval("2018-05-24T05:44:43Z", "2020-11-09T05:52:58Z"),
+            Some(Geometry::bbox(139.706, 17.96, 146.067, 22.546)),
+        ),
+        // A single profile, JULD = 23926.533333333333.
+        (
+            "argo/BD4901784_000.nc",
+            NETCDF,
+            instant("2015-07-05T12:48:00Z"),
+            point(-129.00729370117188, 46.49919891357422),
+        ),
+        // Argo, negative: a technical file (N_TECH_PARAM = 0) under a profile-like
+        // name, no JULD, no position: unknown, not an error.
+        (
+            "argo/negative/6903283_badName.nc",
+            NETCDF,
+            Temporal::Unknown,
+            None,
+        ),
+        // The NaN is in TEMP, which does not disturb the time or the place;
+        // JULD = 25872.071180555504, JULD_QC = '1'.
+        (
+            "argo/negative/R6903724_001_bodc_NaN.nc",
+            NETCDF,
+            instant("2020-11-01T01:42:30Z"),
+            point(-13.2169, 59.1477),
+        ),
+        // BUFR: `BUFR` at byte 21 after "IOBH03 LFPW 161000\r\r\n"; edition 4;
+        // section 1 octets 16-22 = 07e8 02 10 0b 13 00.
+        (
+            "bufr/A_IOBH03LFPW161000_C_EDZW_20240216112202_27622614.bin",
+            BUFR,
+            instant("2024-02-16T11:19:00Z"),
+            None,
+        ),
+        // `BUFR` at byte 25 after "ISSA05 LFPW 111700 RRA\r\r\n"; 40 subsets, one
+        // message.
+        (
+            "bufr/A_ISSA05LFPW111700RRA_C_EDZW_20240211170705_50982396.bin",
+            BUFR,
+            instant("2024-02-11T17:05:00Z"),
+            None,
+        ),
+        // 10 edition-4 messages, typical times 09:00..21:00 on 2022-03-20.
+        (
+            "bufr/WIGOS_multi-message.bufr4",
+            BUFR,
+            interval("2022-03-20T09:00:00Z", "2022-03-20T21:00:00Z"),
+            None,
+        ),
+        // One 1650-byte message, then 2 trailing zero bytes.
+        (
+            "bufr/pdbufr_synop_multi_subset_uncompressed.bufr",
+            BUFR,
+            instant("2015-01-26T10:00:00Z"),
+            None,
+        ),
+        // Three messages of the same time.
+        (
+            "bufr/pdbufr_synop_wigos.bufr",
+            BUFR,
+            instant("2025-01-09T00:00:00Z"),
+            None,
+        ),
+        // Edition 3: year of century 12 (octet 13), 10-30 20:09 and 21:20, centre 98.
+        (
+            "bufr/pybufrkit_ocea_132.bufr",
+            BUFR,
+            interval("2012-10-30T20:09:00Z", "2012-10-30T21:20:00Z"),
+            None,
+        ),
+        // Trailing "NNNN\r\n" after 7777 (GTS end of bulletin).
+        (
+            "bufr/training_bufr-cli-ex1.bufr4",
+            BUFR,
+            instant("2023-10-02T00:00:00Z"),
+            None,
+        ),
+    ];
+    for (rel, media_type, temporal, geometry) in cases {
+        let f = ok(&data(rel));
+        assert_eq!(f.media_type, media_type, "{rel}");
+        assert_eq!(f.temporal, temporal, "{rel}");
+        assert_eq!(f.geometry, geometry, "{rel}");
+    }
+    // A point is written as a GeoJSON Point.
+    let f = ok(&data("argo/R6903247_274.nc"));
     assert_eq!(
         serde_json::to_value(&f.geometry).expect("json")["type"],
         "Point"
     );
 }
 
+/// The notes say what was looked for and where the time came from.
 #[test]
-fn argo_sr6903247_094_synthetic_profile() {
-    let f = ok(shared!("argo/SR6903247_094.nc"));
-    // JULD = 25505.414583333335.
-    assert_eq!(f.temporal, instant("2019-10-31T09:57:00Z"));
-    assert_eq!(f.geometry, Some(Geometry::point(25.61749, 34.82749)));
+fn real_files_notes() {
+    type Says = fn(&str) -> bool;
+    let cases: [(&str, Says); 6] = [
+        ("argo/13857_meta.nc", |n| n.contains("JULD absent")),
+        ("argo/13857_meta.nc", |n| n.contains("JULD_LOCATION absent")),
+        ("argo/13857_meta.nc", |n| {
+            n.contains("LATITUDE and LONGITUDE")
+        }),
+        ("argo/2900313_prof.nc", |n| n == "time from JULD"),
+        ("argo/negative/6903283_badName.nc", |n| {
+            n.contains("time unknown")
+        }),
+        ("bufr/WIGOS_multi-message.bufr4", |n| {
+            n.contains("10 BUFR message(s)")
+        }),
+    ];
+    for (rel, says) in cases {
+        let notes = ok(&data(rel)).notes;
+        assert!(notes.iter().any(|n| says(n)), "{rel}: {notes:?}");
+    }
+    // The GTS end of bulletin after 7777 is not reported as junk.
+    let notes = ok(&data("bufr/training_bufr-cli-ex1.bufr4")).notes;
+    assert!(!notes.iter().any(|n| n.contains("trailing")), "{notes:?}");
 }
 
-// ---------------------------------------------------------------- Argo, netCDF-4/HDF5
-
+/// The messages a BUFR file is scanned into.
 #[test]
-fn argo_2902746_sprof_hdf5_91_profiles() {
-    let f = ok(shared!("argo/2902746_Sprof.nc"));
-    assert_eq!(f.media_type, NETCDF);
-    // JULD min 24980.239386574016 (05:44:42.99999), max 25880.24511574069.
+fn real_bufr_files_scanned() {
+    /// What each message of a file has.
+    type Each = fn(&wis2::formats::bufr::BufrMessage) -> bool;
+    let cases: [(&str, usize, Each); 3] = [
+        ("bufr/WIGOS_multi-message.bufr4", 10, |m| {
+            m.edition == 4 && m.centre == 21
+        }),
+        ("bufr/pdbufr_synop_wigos.bufr", 3, |m| {
+            m.centre == 219 && m.length == 293
+        }),
+        ("bufr/pybufrkit_ocea_132.bufr", 2, |m| {
+            m.edition == 3 && m.centre == 98 && m.data_category == 31
+        }),
+    ];
+    for (rel, count, each) in cases {
+        let bytes = std::fs::read(data(rel)).expect("read");
+        let scan = wis2::formats::bufr::scan(&bytes).expect("scan");
+        assert_eq!(scan.messages.len(), count, "{rel}");
+        assert!(scan.messages.iter().all(each), "{rel}");
+    }
+    let bytes = std::fs::read(data("bufr/WIGOS_multi-message.bufr4")).expect("read");
+    let scan = wis2::formats::bufr::scan(&bytes).expect("scan");
+    let offsets: Vec<usize> = scan.messages.iter().map(|m| m.offset).collect();
     assert_eq!(
-        f.temporal,
-        interval("2018-05-24T05:44:43Z", "2020-11-09T05:52:58Z")
+        offsets,
+        vec![0, 227, 458, 689, 920, 1151, 1382, 1613, 1844, 2071]
     );
-    assert_eq!(
-        f.geometry,
-        Some(Geometry::bbox(139.706, 17.96, 146.067, 22.546))
-    );
-}
-
-#[test]
-fn argo_bd4901784_000_hdf5_single_profile() {
-    let f = ok(shared!("argo/BD4901784_000.nc"));
-    assert_eq!(f.media_type, NETCDF);
-    // JULD = 23926.533333333333.
-    assert_eq!(f.temporal, instant("2015-07-05T12:48:00Z"));
-    assert_eq!(
-        f.geometry,
-        Some(Geometry::point(-129.00729370117188, 46.49919891357422))
-    );
-}
-
-// ---------------------------------------------------------------- Argo, negative
-
-#[test]
-fn argo_negative_tech_file_without_records_is_unknown_not_an_error() {
-    // A technical file (N_TECH_PARAM = 0) under a profile-like name: no JULD, no position.
-    let f = ok(shared!("argo/negative/6903283_badName.nc"));
-    assert_eq!(f.media_type, NETCDF);
-    assert_eq!(f.temporal, Temporal::Unknown);
-    assert_eq!(f.geometry, None);
-    assert!(
-        f.notes.iter().any(|n| n.contains("time unknown")),
-        "{:?}",
-        f.notes
-    );
-}
-
-#[test]
-fn argo_negative_bodc_nan_in_temp_does_not_disturb_time_or_place() {
-    // The NaN is in TEMP; JULD = 25872.071180555504, JULD_QC = '1'.
-    let f = ok(shared!("argo/negative/R6903724_001_bodc_NaN.nc"));
-    assert_eq!(f.temporal, instant("2020-11-01T01:42:30Z"));
-    assert_eq!(f.geometry, Some(Geometry::point(-13.2169, 59.1477)));
 }
 
 #[test]
@@ -394,18 +463,32 @@ fn position(name: &'static str, v: Vec<f64>) -> Var {
     }
 }
 
+/// `file`, a classic file of `vars` written in a fresh folder (removed with the returned
+/// guard), once the Rust reader and libnetcdf are found to read it alike.
 fn write_nc(
-    dir: &tempfile::TempDir,
     file: &str,
     version: u8,
     n_prof: usize,
     vars: Vec<Var>,
-) -> PathBuf {
+) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join(file);
     let bytes = cdf::write(version, &[("N_PROF", n_prof), ("DATE_TIME", 14)], &vars);
     std::fs::write(&p, bytes).expect("write nc");
     readers_agree(&p);
-    p
+    (dir, p)
+}
+
+/// A file of one profile whose JULD (`days`, no units) counts from `reference`.
+fn referenced(file: &str, reference: &[u8], days: f64) -> (tempfile::TempDir, PathBuf) {
+    let juld = Var {
+        name: "JULD",
+        dims: vec![0],
+        attrs: vec![],
+        data: Data::Double(vec![days]),
+    };
+    let reference = char_var("REFERENCE_DATE_TIME", vec![1], reference);
+    write_nc(file, 1, 1, vec![reference, juld])
 }
 
 /// The Rust classic reader and libnetcdf give the same facts, or both refuse the file.
@@ -425,10 +508,8 @@ const D2: f64 = 26405.422106481506;
 
 #[test]
 fn written_cdf1_and_cdf2_read_alike() {
-    let dir = tempfile::tempdir().expect("tempdir");
     for version in [1u8, 2] {
-        let p = write_nc(
-            &dir,
+        let (_dir, p) = write_nc(
             &format!("v{version}.nc"),
             version,
             2,
@@ -456,9 +537,7 @@ fn written_cdf1_and_cdf2_read_alike() {
 
 #[test]
 fn written_nan_fill_and_qc9_juld_values_are_skipped() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = write_nc(
-        &dir,
+    let (_dir, p) = write_nc(
         "skip.nc",
         1,
         4,
@@ -488,9 +567,7 @@ fn written_nan_fill_and_qc9_juld_values_are_skipped() {
 
 #[test]
 fn written_all_fill_juld_falls_back_to_juld_location() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = write_nc(
-        &dir,
+    let (_dir, p) = write_nc(
         "loc.nc",
         1,
         1,
@@ -512,22 +589,7 @@ fn written_all_fill_juld_falls_back_to_juld_location() {
 
 #[test]
 fn written_reference_date_time_without_units() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = write_nc(
-        &dir,
-        "ref.nc",
-        1,
-        1,
-        vec![
-            char_var("REFERENCE_DATE_TIME", vec![1], b"20000101000000"),
-            Var {
-                name: "JULD",
-                dims: vec![0],
-                attrs: vec![],
-                data: Data::Double(vec![1.25]),
-            },
-        ],
-    );
+    let (_dir, p) = referenced("ref.nc", b"20000101000000", 1.25);
     let f = ok(&p);
     assert_eq!(f.temporal, instant("2000-01-02T06:00:00Z"));
     assert_eq!(f.geometry, None);
@@ -535,30 +597,14 @@ fn written_reference_date_time_without_units() {
 
 #[test]
 fn written_damaged_reference_or_units_is_an_error_not_a_guess() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = write_nc(
-        &dir,
-        "badref.nc",
-        1,
-        1,
-        vec![
-            char_var("REFERENCE_DATE_TIME", vec![1], b"19501301000000"),
-            Var {
-                name: "JULD",
-                dims: vec![0],
-                attrs: vec![],
-                data: Data::Double(vec![1.0]),
-            },
-        ],
-    );
+    let (_dir, p) = referenced("badref.nc", b"19501301000000", 1.0);
     let e = describe(&p).expect_err("month 13");
     let msg = e.to_string();
     assert!(
         msg.contains("badref.nc") && msg.contains("19501301000000"),
         "{msg}"
     );
-    let p = write_nc(
-        &dir,
+    let (_dir, p) = write_nc(
         "badunits.nc",
         1,
         1,
@@ -697,111 +743,6 @@ fn a_file_described_from_memory_gives_what_it_gives_from_disk() {
 }
 
 // ---------------------------------------------------------------- BUFR
-
-#[test]
-fn bufr_iobh03_drifting_buoy_after_gts_heading() {
-    // `BUFR` at byte 21 after "IOBH03 LFPW 161000\r\r\n"; edition 4; section 1 octets
-    // 16-22 = 07e8 02 10 0b 13 00.
-    let f = ok(shared!(
-        "bufr/A_IOBH03LFPW161000_C_EDZW_20240216112202_27622614.bin"
-    ));
-    assert_eq!(f.media_type, BUFR);
-    assert_eq!(f.temporal, instant("2024-02-16T11:19:00Z"));
-    assert_eq!(f.geometry, None);
-}
-
-#[test]
-fn bufr_issa05_ship_after_gts_heading_with_rra() {
-    // `BUFR` at byte 25 after "ISSA05 LFPW 111700 RRA\r\r\n"; 40 subsets, one message.
-    let f = ok(shared!(
-        "bufr/A_ISSA05LFPW111700RRA_C_EDZW_20240211170705_50982396.bin"
-    ));
-    assert_eq!(f.media_type, BUFR);
-    assert_eq!(f.temporal, instant("2024-02-11T17:05:00Z"));
-    assert_eq!(f.geometry, None);
-}
-
-#[test]
-fn bufr_wigos_multi_message_ten_messages_give_an_interval() {
-    // 10 edition-4 messages, typical times 09:00..21:00 on 2022-03-20.
-    let f = ok(shared!("bufr/WIGOS_multi-message.bufr4"));
-    assert_eq!(f.media_type, BUFR);
-    assert_eq!(
-        f.temporal,
-        interval("2022-03-20T09:00:00Z", "2022-03-20T21:00:00Z")
-    );
-    assert!(
-        f.notes.iter().any(|n| n.contains("10 BUFR message(s)")),
-        "{:?}",
-        f.notes
-    );
-    let bytes = std::fs::read(shared!("bufr/WIGOS_multi-message.bufr4")).expect("read");
-    let scan = wis2::formats::bufr::scan(&bytes).expect("scan");
-    let offsets: Vec<usize> = scan.messages.iter().map(|m| m.offset).collect();
-    assert_eq!(
-        offsets,
-        vec![0, 227, 458, 689, 920, 1151, 1382, 1613, 1844, 2071]
-    );
-    assert!(
-        scan.messages
-            .iter()
-            .all(|m| m.edition == 4 && m.centre == 21)
-    );
-}
-
-#[test]
-fn bufr_pdbufr_synop_multi_subset_with_trailing_bytes() {
-    // One 1650-byte message, then 2 trailing zero bytes.
-    let f = ok(shared!("bufr/pdbufr_synop_multi_subset_uncompressed.bufr"));
-    assert_eq!(f.media_type, BUFR);
-    assert_eq!(f.temporal, instant("2015-01-26T10:00:00Z"));
-    assert_eq!(f.geometry, None);
-}
-
-#[test]
-fn bufr_pdbufr_synop_wigos_three_messages_same_time() {
-    let f = ok(shared!("bufr/pdbufr_synop_wigos.bufr"));
-    assert_eq!(f.temporal, instant("2025-01-09T00:00:00Z"));
-    let bytes = std::fs::read(shared!("bufr/pdbufr_synop_wigos.bufr")).expect("read");
-    let scan = wis2::formats::bufr::scan(&bytes).expect("scan");
-    assert_eq!(scan.messages.len(), 3);
-    assert!(
-        scan.messages
-            .iter()
-            .all(|m| m.centre == 219 && m.length == 293)
-    );
-}
-
-#[test]
-fn bufr_pybufrkit_ocea_132_edition_3() {
-    // Edition 3: year of century 12 (octet 13), 10-30 20:09 and 21:20, centre 98.
-    let f = ok(shared!("bufr/pybufrkit_ocea_132.bufr"));
-    assert_eq!(f.media_type, BUFR);
-    assert_eq!(
-        f.temporal,
-        interval("2012-10-30T20:09:00Z", "2012-10-30T21:20:00Z")
-    );
-    let bytes = std::fs::read(shared!("bufr/pybufrkit_ocea_132.bufr")).expect("read");
-    let scan = wis2::formats::bufr::scan(&bytes).expect("scan");
-    assert_eq!(scan.messages.len(), 2);
-    assert!(
-        scan.messages
-            .iter()
-            .all(|m| m.edition == 3 && m.centre == 98 && m.data_category == 31)
-    );
-}
-
-#[test]
-fn bufr_training_bufr_cli_ex1_with_nnnn_trailer() {
-    // Trailing "NNNN\r\n" after 7777 (GTS end of bulletin), not reported as junk.
-    let f = ok(shared!("bufr/training_bufr-cli-ex1.bufr4"));
-    assert_eq!(f.temporal, instant("2023-10-02T00:00:00Z"));
-    assert!(
-        !f.notes.iter().any(|n| n.contains("trailing")),
-        "{:?}",
-        f.notes
-    );
-}
 
 #[test]
 fn bufr_damaged_copies_of_real_files() {

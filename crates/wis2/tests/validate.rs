@@ -2,12 +2,12 @@
 //! messages, the smallest violating variants of a valid message, and the
 //! authoritative schema (differential test).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
-use wis2::report::{Code, Report};
+use wis2::report::{Code, Finding, Report};
 use wis2::topic::{self, Mode, TopicTables};
 use wis2::validate::{Validator, ValidatorOptions, ids};
 
@@ -175,6 +175,9 @@ fn builtin_without_schema_skips_only_the_schema_part() {
     let r = builtin().check_value(&m, None);
     assert_eq!(code(&r, ids::VALIDATION), Some(Code::Failed));
     assert!(r.to_human().contains("/type"));
+    // What is not JSON fails validation, without a schema too.
+    let r = builtin().check_message(b"{not json", None);
+    assert_eq!(r.failed_ids(), vec![ids::VALIDATION]);
 }
 
 #[test]
@@ -203,15 +206,345 @@ fn report_shape_matches_pywis_pubsub() {
 
 // ---- one rule at a time ------------------------------------------------------------
 
-#[test]
-fn message_over_8192_bytes() {
-    assert_fails(
-        "padding",
+/// A smallest violating variant of the base message: what it is, the edit that makes
+/// it, and the tests that must fail.
+type Case = (&'static str, Edit, &'static [&'static str]);
+
+/// An edit of the base message.
+type Edit = fn(&mut Value);
+
+fn links(m: &mut Value) -> &mut Vec<Value> {
+    m["links"].as_array_mut().expect("links")
+}
+
+fn remove(m: &mut Value, key: &str) {
+    m.as_object_mut().expect("msg").remove(key);
+}
+
+/// A second link, to another file.
+fn second(rel: &str) -> Value {
+    json!({"href": "https://data.example.org/argo/other.nc", "rel": rel})
+}
+
+/// A start and an end instead of `datetime`.
+fn span(m: &mut Value, s: Value, e: Value) {
+    let p = props(m);
+    p.remove("datetime");
+    p.insert("start_datetime".into(), s);
+    p.insert("end_datetime".into(), e);
+}
+
+/// A Polygon of one ring.
+fn poly(ring: Value) -> Value {
+    json!({"type": "Polygon", "coordinates": [ring]})
+}
+
+/// Inline content of `value`, declared as 4096 bytes.
+fn content_4096(m: &mut Value, value: String) {
+    props(m)["content"]["value"] = json!(value);
+    props(m)["content"]["size"] = json!(4096);
+}
+
+const NINE: &str = "2022-04-18T09:00:00Z";
+const TEN: &str = "2022-04-18T10:00:00Z";
+
+/// Each rule's smallest violating variants, in the order of the suite's tests.
+const CASES: &[Case] = &[
+    (
+        "size: padding",
         |m| {
             props(m).insert("padding".into(), json!("x".repeat(8200)));
         },
         &[ids::MESSAGE_SIZE],
+    ),
+    (
+        "pubtime +02:00",
+        |m| props(m)["pubtime"] = json!("2024-05-01T14:00:00+02:00"),
+        &[ids::PUBTIME],
+    ),
+    (
+        "pubtime -00:00",
+        |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00-00:00"),
+        &[ids::PUBTIME],
+    ),
+    // +00:00 is UTC.
+    (
+        "pubtime +00:00",
+        |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00+00:00"),
+        &[],
+    ),
+    (
+        "pubtime missing",
+        |m| {
+            props(m).remove("pubtime");
+        },
+        &[ids::VALIDATION, ids::PUBTIME],
+    ),
+    (
+        "datetime +02:00",
+        |m| props(m)["datetime"] = json!("2022-04-18T11:48:00+02:00"),
+        &[ids::TEMPORAL],
+    ),
+    (
+        "datetime malformed",
+        |m| props(m)["datetime"] = json!("2022-04-18"),
+        &[ids::VALIDATION, ids::TEMPORAL],
+    ),
+    ("datetime null", |m| props(m)["datetime"] = Value::Null, &[]),
+    ("span", |m| span(m, json!(NINE), json!(TEN)), &[]),
+    (
+        "span: start after end",
+        |m| span(m, json!("2022-04-18T11:00:00Z"), json!(TEN)),
+        &[ids::TEMPORAL],
+    ),
+    (
+        "span: start null",
+        |m| span(m, Value::Null, json!(TEN)),
+        &[ids::VALIDATION, ids::TEMPORAL],
+    ),
+    (
+        "span: start only",
+        |m| {
+            span(m, json!(NINE), Value::Null);
+            props(m).remove("end_datetime");
+        },
+        &[ids::VALIDATION, ids::TEMPORAL],
+    ),
+    (
+        "time: both forms",
+        |m| {
+            let p = props(m);
+            p.insert("start_datetime".into(), json!(NINE));
+            p.insert("end_datetime".into(), json!(TEN));
+        },
+        &[ids::VALIDATION, ids::TEMPORAL],
+    ),
+    (
+        "time: none",
+        |m| {
+            props(m).remove("datetime");
+        },
+        &[ids::VALIDATION, ids::TEMPORAL],
+    ),
+    (
+        "links: two canonical",
+        |m| links(m).push(second("canonical")),
+        &[ids::LINKS],
+    ),
+    (
+        "links: canonical + update",
+        |m| links(m).push(second("update")),
+        &[ids::LINKS],
+    ),
+    (
+        "links: update + deletion",
+        |m| {
+            m["links"][0]["rel"] = json!("update");
+            links(m).push(second("deletion"));
+        },
+        &[ids::LINKS],
+    ),
+    (
+        "links: deletion alone",
+        |m| m["links"][0]["rel"] = json!("deletion"),
+        &[],
+    ),
+    (
+        "links: no canonical",
+        |m| m["links"][0]["rel"] = json!("item"),
+        &[ids::LINKS],
+    ),
+    (
+        "links: extra alternate link",
+        |m| links(m).push(second("alternate")),
+        &[],
+    ),
+    (
+        "links: empty",
+        |m| m["links"] = json!([]),
+        &[ids::VALIDATION, ids::LINKS],
+    ),
+    (
+        "links: missing href",
+        |m| {
+            m["links"][0].as_object_mut().expect("link").remove("href");
+        },
+        &[ids::VALIDATION, ids::LINKS],
+    ),
+    (
+        "geometry: latitude 120 (swapped)",
+        |m| m["geometry"]["coordinates"] = json!([36.5, 120.0]),
+        &[ids::GEOMETRY],
+    ),
+    (
+        "geometry: longitude 200",
+        |m| m["geometry"]["coordinates"] = json!([200.0, 36.5]),
+        &[ids::GEOMETRY],
+    ),
+    (
+        "geometry: height",
+        |m| m["geometry"]["coordinates"] = json!([22.86, 36.537, -1000.0]),
+        &[],
+    ),
+    (
+        "geometry: LineString",
+        |m| m["geometry"] = json!({"type": "LineString", "coordinates": [[0.0, 0.0], [1.0, 1.0]]}),
+        &[ids::VALIDATION, ids::GEOMETRY],
+    ),
+    (
+        "geometry: string coordinates",
+        |m| m["geometry"]["coordinates"] = json!(["22.86", "36.537"]),
+        &[ids::VALIDATION, ids::GEOMETRY],
+    ),
+    ("geometry: null", |m| m["geometry"] = Value::Null, &[]),
+    (
+        "geometry: missing",
+        |m| remove(m, "geometry"),
+        &[ids::VALIDATION, ids::GEOMETRY],
+    ),
+    (
+        "geometry: closed polygon",
+        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 0]])),
+        &[],
+    ),
+    (
+        "geometry: open polygon",
+        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 1]])),
+        &[ids::GEOMETRY],
+    ),
+    (
+        "geometry: 3-position ring",
+        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [0, 0]])),
+        &[ids::VALIDATION, ids::GEOMETRY],
+    ),
+    (
+        "geometry: polygon out of range",
+        |m| m["geometry"] = poly(json!([[0, 0], [181, 0], [1, 1], [0, 0]])),
+        &[ids::GEOMETRY],
+    ),
+    (
+        "data_id: missing",
+        |m| {
+            props(m).remove("data_id");
+        },
+        &[ids::VALIDATION, ids::DATA_ID],
+    ),
+    (
+        "data_id: empty",
+        |m| props(m)["data_id"] = json!(""),
+        &[ids::DATA_ID],
+    ),
+    (
+        "data_id: number",
+        |m| props(m)["data_id"] = json!(7),
+        &[ids::VALIDATION, ids::DATA_ID],
+    ),
+    (
+        "conformsTo: missing",
+        |m| remove(m, "conformsTo"),
+        &[ids::VALIDATION, ids::CONFORMANCE],
+    ),
+    (
+        "conformsTo and version",
+        |m| m["version"] = json!("v04"),
+        &[ids::VALIDATION, ids::CONFORMANCE],
+    ),
+    (
+        "version v04 only",
+        |m| {
+            remove(m, "conformsTo");
+            m["version"] = json!("v04");
+        },
+        &[],
+    ),
+    (
+        "conformsTo: other class",
+        |m| m["conformsTo"] = json!(["http://wis.wmo.int/spec/wnm/2/conf/core"]),
+        &[ids::VALIDATION, ids::CONFORMANCE],
+    ),
+    (
+        "id: not a uuid",
+        |m| m["id"] = json!("message-1"),
+        &[ids::VALIDATION, ids::IDENTIFIER],
+    ),
+    (
+        "id: missing",
+        |m| remove(m, "id"),
+        &[ids::VALIDATION, ids::IDENTIFIER],
+    ),
+    (
+        "metadata_id: other centre",
+        |m| props(m)["metadata_id"] = json!("urn:wmo:md:fr-meteo-france:core.ocean.argo"),
+        &[ids::METADATA_ID],
+    ),
+    (
+        "metadata_id: not a urn",
+        |m| props(m)["metadata_id"] = json!("argo"),
+        &[ids::METADATA_ID],
+    ),
+    (
+        "metadata_id: absent (recommended only)",
+        |m| {
+            props(m).remove("metadata_id");
+        },
+        &[],
+    ),
+    (
+        "content: encoding zip",
+        |m| props(m)["content"]["encoding"] = json!("zip"),
+        &[ids::VALIDATION, ids::CONTENT],
+    ),
+    // 2100 two-byte characters: within the schema's maxLength (characters), over 4096
+    // bytes.
+    (
+        "content: 4200 bytes",
+        |m| content_4096(m, "é".repeat(2100)),
+        &[ids::CONTENT],
+    ),
+    (
+        "content: 5000 characters",
+        |m| content_4096(m, "a".repeat(5000)),
+        &[ids::VALIDATION, ids::CONTENT],
+    ),
+    (
+        "content: bad base64",
+        |m| props(m)["content"] = json!({"encoding": "base64", "size": 3, "value": "%%%"}),
+        &[ids::CONTENT],
+    ),
+    (
+        "content: missing size",
+        |m| {
+            props(m)["content"]
+                .as_object_mut()
+                .expect("content")
+                .remove("size");
+        },
+        &[ids::VALIDATION, ids::CONTENT],
+    ),
+];
+
+#[test]
+fn each_rule_fails_exactly_its_tests() {
+    let reports: BTreeMap<&str, Report> = CASES
+        .iter()
+        .map(|(what, edit, expected)| (*what, assert_fails(what, edit, expected)))
+        .collect();
+    let says = |what: &str, text: &str| {
+        let human = reports[what].to_human();
+        assert!(human.contains(text), "{what}: {human}");
+    };
+    says("pubtime +02:00", "2024-05-01T12:00:00Z");
+    says("links: two canonical", "2 links with rel canonical");
+    says("links: canonical + update", "canonical and update");
+    says("geometry: latitude 120 (swapped)", "swapped");
+    says(
+        "metadata_id: other centre",
+        "urn:wmo:md:fr-ifremer-argo:core.ocean.argo",
     );
+}
+
+#[test]
+fn message_over_8192_bytes_as_received() {
     // Measured as received: whitespace counts.
     let pretty = format!(
         "{}{}",
@@ -220,27 +553,6 @@ fn message_over_8192_bytes() {
     );
     let r = full().check_message(pretty.as_bytes(), None);
     assert_eq!(failed(&r), BTreeSet::from([ids::MESSAGE_SIZE.to_string()]));
-}
-
-#[test]
-fn non_utc_pubtime() {
-    let r = assert_fails(
-        "+02:00",
-        |m| props(m)["pubtime"] = json!("2024-05-01T14:00:00+02:00"),
-        &[ids::PUBTIME],
-    );
-    assert!(r.to_human().contains("2024-05-01T12:00:00Z"));
-    assert_fails(
-        "-00:00",
-        |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00-00:00"),
-        &[ids::PUBTIME],
-    );
-    // +00:00 is UTC.
-    assert_fails(
-        "+00:00",
-        |m| props(m)["pubtime"] = json!("2024-05-01T12:00:00+00:00"),
-        &[],
-    );
 }
 
 #[test]
@@ -257,143 +569,10 @@ fn malformed_pubtime() {
             &[ids::VALIDATION, ids::PUBTIME],
         );
     }
-    assert_fails(
-        "missing",
-        |m| {
-            props(m).remove("pubtime");
-        },
-        &[ids::VALIDATION, ids::PUBTIME],
-    );
 }
 
 #[test]
-fn temporal_rules() {
-    assert_fails(
-        "datetime +02:00",
-        |m| props(m)["datetime"] = json!("2022-04-18T11:48:00+02:00"),
-        &[ids::TEMPORAL],
-    );
-    assert_fails(
-        "datetime malformed",
-        |m| props(m)["datetime"] = json!("2022-04-18"),
-        &[ids::VALIDATION, ids::TEMPORAL],
-    );
-    assert_fails("datetime null", |m| props(m)["datetime"] = Value::Null, &[]);
-    let span = |m: &mut Value, s: Value, e: Value| {
-        let p = props(m);
-        p.remove("datetime");
-        p.insert("start_datetime".into(), s);
-        p.insert("end_datetime".into(), e);
-    };
-    assert_fails(
-        "span",
-        |m| {
-            span(
-                m,
-                json!("2022-04-18T09:00:00Z"),
-                json!("2022-04-18T10:00:00Z"),
-            )
-        },
-        &[],
-    );
-    assert_fails(
-        "start after end",
-        |m| {
-            span(
-                m,
-                json!("2022-04-18T11:00:00Z"),
-                json!("2022-04-18T10:00:00Z"),
-            )
-        },
-        &[ids::TEMPORAL],
-    );
-    assert_fails(
-        "start null",
-        |m| span(m, Value::Null, json!("2022-04-18T10:00:00Z")),
-        &[ids::VALIDATION, ids::TEMPORAL],
-    );
-    assert_fails(
-        "start only",
-        |m| {
-            span(m, json!("2022-04-18T09:00:00Z"), Value::Null);
-            props(m).remove("end_datetime");
-        },
-        &[ids::VALIDATION, ids::TEMPORAL],
-    );
-    assert_fails(
-        "both forms",
-        |m| {
-            let p = props(m);
-            p.insert("start_datetime".into(), json!("2022-04-18T09:00:00Z"));
-            p.insert("end_datetime".into(), json!("2022-04-18T10:00:00Z"));
-        },
-        &[ids::VALIDATION, ids::TEMPORAL],
-    );
-    assert_fails(
-        "no time",
-        |m| {
-            props(m).remove("datetime");
-        },
-        &[ids::VALIDATION, ids::TEMPORAL],
-    );
-}
-
-#[test]
-fn link_rules() {
-    let second = |rel: &str| json!({"href": "https://data.example.org/argo/other.nc", "rel": rel});
-    let r = assert_fails(
-        "two canonical",
-        |m| {
-            m["links"]
-                .as_array_mut()
-                .expect("links")
-                .push(second("canonical"))
-        },
-        &[ids::LINKS],
-    );
-    assert!(r.to_human().contains("2 links with rel canonical"));
-    let r = assert_fails(
-        "canonical + update",
-        |m| {
-            m["links"]
-                .as_array_mut()
-                .expect("links")
-                .push(second("update"))
-        },
-        &[ids::LINKS],
-    );
-    assert!(r.to_human().contains("canonical and update"));
-    assert_fails(
-        "update + deletion",
-        |m| {
-            m["links"][0]["rel"] = json!("update");
-            m["links"]
-                .as_array_mut()
-                .expect("links")
-                .push(second("deletion"));
-        },
-        &[ids::LINKS],
-    );
-    assert_fails(
-        "deletion alone",
-        |m| m["links"][0]["rel"] = json!("deletion"),
-        &[],
-    );
-    assert_fails(
-        "no canonical",
-        |m| m["links"][0]["rel"] = json!("item"),
-        &[ids::LINKS],
-    );
-    assert_fails(
-        "extra alternate link",
-        |m| {
-            m["links"]
-                .as_array_mut()
-                .expect("links")
-                .push(second("alternate"))
-        },
-        &[],
-    );
+fn link_hrefs() {
     for bad in [
         "mailto:argo@example.org",
         "httpx://example.org/a",
@@ -409,232 +588,50 @@ fn link_rules() {
     ] {
         assert_fails(good, |m| m["links"][0]["href"] = json!(good), &[]);
     }
-    assert_fails(
-        "empty links",
-        |m| m["links"] = json!([]),
-        &[ids::VALIDATION, ids::LINKS],
-    );
-    assert_fails(
-        "missing href",
-        |m| {
-            m["links"][0].as_object_mut().expect("link").remove("href");
-        },
-        &[ids::VALIDATION, ids::LINKS],
-    );
 }
 
-#[test]
-fn geometry_rules() {
-    assert_fails(
-        "longitude 200",
-        |m| m["geometry"]["coordinates"] = json!([200.0, 36.5]),
-        &[ids::GEOMETRY],
-    );
-    let r = assert_fails(
-        "latitude 120 (swapped)",
-        |m| m["geometry"]["coordinates"] = json!([36.5, 120.0]),
-        &[ids::GEOMETRY],
-    );
-    assert!(r.to_human().contains("swapped"));
-    assert_fails(
-        "height",
-        |m| m["geometry"]["coordinates"] = json!([22.86, 36.537, -1000.0]),
-        &[],
-    );
-    assert_fails(
-        "LineString",
-        |m| m["geometry"] = json!({"type": "LineString", "coordinates": [[0.0, 0.0], [1.0, 1.0]]}),
-        &[ids::VALIDATION, ids::GEOMETRY],
-    );
-    assert_fails(
-        "string coordinates",
-        |m| m["geometry"]["coordinates"] = json!(["22.86", "36.537"]),
-        &[ids::VALIDATION, ids::GEOMETRY],
-    );
-    assert_fails("null", |m| m["geometry"] = Value::Null, &[]);
-    assert_fails(
-        "missing",
-        |m| {
-            m.as_object_mut().expect("msg").remove("geometry");
-        },
-        &[ids::VALIDATION, ids::GEOMETRY],
-    );
-    let poly = |ring: Value| json!({"type": "Polygon", "coordinates": [ring]});
-    assert_fails(
-        "closed polygon",
-        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 0]])),
-        &[],
-    );
-    assert_fails(
-        "open polygon",
-        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 1]])),
-        &[ids::GEOMETRY],
-    );
-    assert_fails(
-        "3-position ring",
-        |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [0, 0]])),
-        &[ids::VALIDATION, ids::GEOMETRY],
-    );
-    assert_fails(
-        "polygon out of range",
-        |m| m["geometry"] = poly(json!([[0, 0], [181, 0], [1, 1], [0, 0]])),
-        &[ids::GEOMETRY],
-    );
-}
-
-#[test]
-fn data_id_rules() {
-    assert_fails(
-        "missing",
-        |m| {
-            props(m).remove("data_id");
-        },
-        &[ids::VALIDATION, ids::DATA_ID],
-    );
-    assert_fails(
-        "empty",
-        |m| props(m)["data_id"] = json!(""),
-        &[ids::DATA_ID],
-    );
-    assert_fails(
-        "number",
-        |m| props(m)["data_id"] = json!(7),
-        &[ids::VALIDATION, ids::DATA_ID],
-    );
-}
-
-#[test]
-fn conformance_rules() {
-    assert_fails(
-        "missing",
-        |m| {
-            m.as_object_mut().expect("msg").remove("conformsTo");
-        },
-        &[ids::VALIDATION, ids::CONFORMANCE],
-    );
-    assert_fails(
-        "both",
-        |m| m["version"] = json!("v04"),
-        &[ids::VALIDATION, ids::CONFORMANCE],
-    );
-    assert_fails(
-        "version v04 only",
-        |m| {
-            m.as_object_mut().expect("msg").remove("conformsTo");
-            m["version"] = json!("v04");
-        },
-        &[],
-    );
-    assert_fails(
-        "other class",
-        |m| m["conformsTo"] = json!(["http://wis.wmo.int/spec/wnm/2/conf/core"]),
-        &[ids::VALIDATION, ids::CONFORMANCE],
-    );
-}
-
-#[test]
-fn identifier_rules() {
-    assert_fails(
-        "not a uuid",
-        |m| m["id"] = json!("message-1"),
-        &[ids::VALIDATION, ids::IDENTIFIER],
-    );
-    assert_fails(
-        "missing",
-        |m| {
-            m.as_object_mut().expect("msg").remove("id");
-        },
-        &[ids::VALIDATION, ids::IDENTIFIER],
-    );
-}
-
-#[test]
-fn metadata_id_rules() {
-    let r = assert_fails(
-        "other centre",
-        |m| props(m)["metadata_id"] = json!("urn:wmo:md:fr-meteo-france:core.ocean.argo"),
-        &[ids::METADATA_ID],
-    );
-    assert!(
-        r.to_human()
-            .contains("urn:wmo:md:fr-ifremer-argo:core.ocean.argo")
-    );
-    assert_fails(
-        "not a urn",
-        |m| props(m)["metadata_id"] = json!("argo"),
-        &[ids::METADATA_ID],
-    );
-    assert_fails(
-        "absent (recommended only)",
-        |m| {
-            props(m).remove("metadata_id");
-        },
-        &[],
-    );
-}
-
-#[test]
-fn content_rules() {
-    assert_fails(
-        "encoding zip",
-        |m| props(m)["content"]["encoding"] = json!("zip"),
-        &[ids::VALIDATION, ids::CONTENT],
-    );
-    // 2100 two-byte characters: within the schema's maxLength (characters), over 4096 bytes.
-    assert_fails(
-        "4200 bytes",
-        |m| {
-            props(m)["content"]["value"] = json!("é".repeat(2100));
-            props(m)["content"]["size"] = json!(4096);
-        },
-        &[ids::CONTENT],
-    );
-    assert_fails(
-        "5000 characters",
-        |m| {
-            props(m)["content"]["value"] = json!("a".repeat(5000));
-            props(m)["content"]["size"] = json!(4096);
-        },
-        &[ids::VALIDATION, ids::CONTENT],
-    );
-    assert_fails(
-        "bad base64",
-        |m| {
-            props(m)["content"] = json!({"encoding": "base64", "size": 3, "value": "%%%"});
-        },
-        &[ids::CONTENT],
-    );
-    assert_fails(
-        "missing size",
-        |m| {
-            props(m)["content"]
-                .as_object_mut()
-                .expect("content")
-                .remove("size");
-        },
-        &[ids::VALIDATION, ids::CONTENT],
-    );
-}
-
+/// Valid messages whose content or integrity deserve a warning, and what it says.
 #[test]
 fn content_and_integrity_warnings() {
-    let mut m = base();
-    props(&mut m)["content"]["size"] = json!(12);
-    let r = full().check_value(&m, None);
-    assert!(r.is_valid());
-    assert!(r.to_human().contains("\"size\": 11"), "{}", r.to_human());
-
-    let mut m = base();
-    props(&mut m)["content"]["value"] = json!("hello world!");
-    props(&mut m)["content"]["size"] = json!(12);
-    let r = full().check_value(&m, None);
-    assert!(r.is_valid());
-    assert!(
-        r.to_human()
-            .contains("digest of the inline content differs"),
-        "{}",
-        r.to_human()
-    );
+    let cases: [(&str, Edit, &[&str]); 3] = [
+        (
+            "size 12",
+            |m| props(m)["content"]["size"] = json!(12),
+            &["\"size\": 11"],
+        ),
+        (
+            "other content, its size",
+            |m| {
+                props(m)["content"]["value"] = json!("hello world!");
+                props(m)["content"]["size"] = json!(12);
+            },
+            &["digest of the inline content differs"],
+        ),
+        // A hex digest: the usual mistake, converted in the fix.
+        (
+            "hex digest",
+            |m| {
+                props(m).remove("content");
+                props(m)["integrity"]["value"] = json!(
+                    "309ecc489c12d6eb4cc40f50c902f2b4d0ed77ee511a7c7a9bcd3ca86d4cd86f989dd35bc5ff499670da34255b45b0cfd830e81f605dcf7dc5542e93ae9cd76f"
+                );
+            },
+            &[
+                "hex",
+                "MJ7MSJwS1utMxA9QyQLytNDtd+5RGnx6m808qG1M2G+YndNbxf9JlnDaNCVbRbDP2DDoH2Bdz33FVC6TrpzXbw==",
+            ],
+        ),
+    ];
+    for (what, edit, says) in cases {
+        let mut m = base();
+        edit(&mut m);
+        let r = full().check_value(&m, None);
+        assert!(r.is_valid(), "{what}: {}", r.to_human());
+        let human = r.to_human();
+        for text in says {
+            assert!(human.contains(text), "{what}: {human}");
+        }
+    }
 
     // base64 content, same bytes: no warning.
     let mut m = base();
@@ -642,18 +639,6 @@ fn content_and_integrity_warnings() {
         json!({"encoding": "base64", "size": 11, "value": "aGVsbG8gd29ybGQ="});
     let r = full().check_value(&m, None);
     assert!(r.ets_report.warnings.is_empty(), "{}", r.to_human());
-
-    // A hex digest: the usual mistake, converted in the fix.
-    let mut m = base();
-    props(&mut m).remove("content");
-    props(&mut m)["integrity"]["value"] = json!(
-        "309ecc489c12d6eb4cc40f50c902f2b4d0ed77ee511a7c7a9bcd3ca86d4cd86f989dd35bc5ff499670da34255b45b0cfd830e81f605dcf7dc5542e93ae9cd76f"
-    );
-    let r = full().check_value(&m, None);
-    assert!(r.is_valid());
-    let human = r.to_human();
-    assert!(human.contains("hex"), "{human}");
-    assert!(human.contains("MJ7MSJwS1utMxA9QyQLytNDtd+5RGnx6m808qG1M2G+YndNbxf9JlnDaNCVbRbDP2DDoH2Bdz33FVC6TrpzXbw=="), "{human}");
 
     // The real EUMETSAT example carries a hex digest too.
     let ex = read_json(shared(
@@ -833,6 +818,11 @@ fn differential_schema_verdict() {
 
 // ---- topics ---------------------------------------------------------------------
 
+/// A finding's fix, `""` when it has none.
+fn fix(f: &Finding) -> &str {
+    f.fix.as_deref().unwrap_or("")
+}
+
 #[test]
 fn argo_topic_is_valid() {
     assert!(topic::check(ARGO, Some(tables()), Mode::Publish).is_empty());
@@ -893,12 +883,7 @@ fn wildcards_only_when_subscribing() {
         Some(tables()),
         Mode::Publish,
     );
-    assert!(f.iter().any(|x| {
-        x.fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("subscriptions only")
-    }));
+    assert!(f.iter().any(|x| { fix(x).contains("subscriptions only") }));
 }
 
 #[test]
@@ -917,23 +902,13 @@ fn metadata_topic() {
         Mode::Publish,
     );
     assert_eq!(f.len(), 1);
-    assert!(
-        f[0].fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("use origin/a/wis2/fr-ifremer-argo/metadata")
-    );
+    assert!(fix(&f[0]).contains("use origin/a/wis2/fr-ifremer-argo/metadata"));
     let f = topic::check(
         "origin/a/wis2/fr-ifremer-argo/core/metadata",
         Some(tables()),
         Mode::Publish,
     );
-    assert!(
-        f[0].fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("origin/a/wis2/fr-ifremer-argo/metadata")
-    );
+    assert!(fix(&f[0]).contains("origin/a/wis2/fr-ifremer-argo/metadata"));
 }
 
 #[test]
@@ -951,12 +926,7 @@ fn centre_id_against_the_registry() {
         Some(tables()),
         Mode::Publish,
     );
-    assert!(
-        f[0].fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("fr-ifremer-argo")
-    );
+    assert!(fix(&f[0]).contains("fr-ifremer-argo"));
     // Retired centres are refused.
     let f = topic::check(
         &t.replace("xx-nowhere", "uk-metoffice-nmc"),
@@ -1032,12 +1002,7 @@ fn topic_levels() {
     assert!(topic::check("cache/a/wis2/fr-ifremer-argo/data/recommended/weather/surface-based-observations/synop", Some(tables()), Mode::Publish).is_empty());
     // Sub-level fix lists the allowed children.
     let f = topic::check(cases[1].0, Some(tables()), Mode::Publish);
-    assert!(
-        f[0].fix
-            .as_deref()
-            .unwrap_or("")
-            .contains("drifting-ocean-profilers")
-    );
+    assert!(fix(&f[0]).contains("drifting-ocean-profilers"));
 }
 
 #[test]
@@ -1060,96 +1025,120 @@ fn tables_error_names_the_path_and_fix() {
     );
 }
 
+/// What a finding's text must be.
+enum Text {
+    Is(&'static str),
+    StartsWith(&'static str),
+    Any,
+}
+
+impl Text {
+    fn check(&self, what: &str, actual: &str) {
+        match self {
+            Text::Is(t) => assert_eq!(actual, *t, "{what}"),
+            Text::StartsWith(t) => assert!(actual.starts_with(t), "{what}: {actual}"),
+            Text::Any => {}
+        }
+    }
+}
+
+/// The message and fix of the finding at `path` (not the schema's).
+fn finding(r: &Report, path: &str) -> (String, String) {
+    let f = r
+        .ets_report
+        .tests
+        .iter()
+        .filter(|t| t.id != ids::VALIDATION)
+        .flat_map(|t| t.errors.iter())
+        .chain(r.ets_report.warnings.iter())
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("no finding at {path}:\n{}", r.to_human()));
+    (f.message.clone(), f.fix.clone().unwrap_or_default())
+}
+
 /// The findings whose texts and paths are built only on failure keep their exact
 /// paths, messages and fixes.
 #[test]
 fn failure_texts_and_paths_are_exact() {
-    let finding = |r: &Report, path: &str| -> (String, String) {
-        let f = r
-            .ets_report
-            .tests
-            .iter()
-            .filter(|t| t.id != ids::VALIDATION)
-            .flat_map(|t| t.errors.iter())
-            .chain(r.ets_report.warnings.iter())
-            .find(|f| f.path == path)
-            .unwrap_or_else(|| panic!("no finding at {path}:\n{}", r.to_human()));
-        (f.message.clone(), f.fix.clone().unwrap_or_default())
-    };
-
-    // Three canonical links: reported at the second one.
-    let mut m = base();
-    for _ in 0..2 {
-        m["links"]
-            .as_array_mut()
-            .expect("links")
-            .push(json!({"href": "https://data.example.org/x.nc", "rel": "canonical"}));
+    use Text::{Any, Is, StartsWith};
+    let cases: [(Edit, &str, Text, Text); 8] = [
+        // Three canonical links: reported at the second one.
+        (
+            |m| {
+                for _ in 0..2 {
+                    links(m)
+                        .push(json!({"href": "https://data.example.org/x.nc", "rel": "canonical"}));
+                }
+            },
+            "/links/1",
+            Is("3 links with rel canonical (exactly one is allowed)"),
+            StartsWith("keep one canonical link"),
+        ),
+        // canonical + update + deletion: all named, in order.
+        (
+            |m| {
+                for rel in ["update", "deletion"] {
+                    links(m).push(json!({"href": "https://data.example.org/x.nc", "rel": rel}));
+                }
+            },
+            "/links",
+            Is(
+                "rel canonical and update and deletion are combined in one message (never together)",
+            ),
+            Any,
+        ),
+        // Polygon: the position path, and the ring path of an open ring.
+        (
+            |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 95], [0, 0]])),
+            "/geometry/coordinates/0/2",
+            Is("latitude 95 is outside -90..90"),
+            Any,
+        ),
+        (
+            |m| m["geometry"] = poly(json!([[0, 0], [1, 0], [1, 1], [0, 1]])),
+            "/geometry/coordinates/0",
+            StartsWith("ring is not closed"),
+            Is("repeat the first position at the end of the ring"),
+        ),
+        (
+            |m| m["geometry"]["coordinates"] = json!([22.86]),
+            "/geometry/coordinates",
+            Is("has 1 values"),
+            Any,
+        ),
+        // conformsTo and metadata_id fixes.
+        (
+            |m| m["conformsTo"] = json!(["x"]),
+            "/conformsTo",
+            Any,
+            Is("declare \"conformsTo\": [\"http://wis.wmo.int/spec/wnm/1/conf/core\"]"),
+        ),
+        (
+            |m| {
+                remove(m, "conformsTo");
+                m["version"] = json!("v03");
+            },
+            "/version",
+            Any,
+            Is(
+                "declare \"conformsTo\": [\"http://wis.wmo.int/spec/wnm/1/conf/core\"] instead of version",
+            ),
+        ),
+        (
+            |m| props(m)["metadata_id"] = json!("urn:wmo:md:fr-ifremer-argo:"),
+            "/properties/metadata_id",
+            Is("has an empty local id"),
+            Is("use the WCMP2 record id, urn:wmo:md:fr-ifremer-argo:<local-id>"),
+        ),
+    ];
+    for (edit, path, message, fix) in cases {
+        let mut m = base();
+        edit(&mut m);
+        let r = builtin().check_value(&m, Some(ARGO));
+        let (msg, fx) = finding(&r, path);
+        message.check(path, &msg);
+        fix.check(path, &fx);
     }
-    let r = builtin().check_value(&m, None);
-    let (msg, fix) = finding(&r, "/links/1");
-    assert_eq!(msg, "3 links with rel canonical (exactly one is allowed)");
-    assert!(fix.starts_with("keep one canonical link"), "{fix}");
-
-    // canonical + update + deletion: all named, in order.
-    let mut m = base();
-    for rel in ["update", "deletion"] {
-        m["links"]
-            .as_array_mut()
-            .expect("links")
-            .push(json!({"href": "https://data.example.org/x.nc", "rel": rel}));
-    }
-    let r = builtin().check_value(&m, None);
-    let (msg, _) = finding(&r, "/links");
-    assert_eq!(
-        msg,
-        "rel canonical and update and deletion are combined in one message (never together)"
-    );
-
-    // Polygon: the position path, and the ring path of an open ring.
-    let mut m = base();
-    m["geometry"] = json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 95], [0, 0]]]});
-    let r = builtin().check_value(&m, None);
-    let (msg, _) = finding(&r, "/geometry/coordinates/0/2");
-    assert_eq!(msg, "latitude 95 is outside -90..90");
-    let mut m = base();
-    m["geometry"] = json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]});
-    let r = builtin().check_value(&m, None);
-    let (msg, fix) = finding(&r, "/geometry/coordinates/0");
-    assert!(msg.starts_with("ring is not closed"), "{msg}");
-    assert_eq!(fix, "repeat the first position at the end of the ring");
-    let mut m = base();
-    m["geometry"]["coordinates"] = json!([22.86]);
-    let r = builtin().check_value(&m, None);
-    let (msg, _) = finding(&r, "/geometry/coordinates");
-    assert_eq!(msg, "has 1 values");
-
-    // conformsTo and metadata_id fixes.
-    let mut m = base();
-    m["conformsTo"] = json!(["x"]);
-    let r = builtin().check_value(&m, None);
-    let (_, fix) = finding(&r, "/conformsTo");
-    assert_eq!(
-        fix,
-        "declare \"conformsTo\": [\"http://wis.wmo.int/spec/wnm/1/conf/core\"]"
-    );
-    let mut m = base();
-    m.as_object_mut().expect("msg").remove("conformsTo");
-    m["version"] = json!("v03");
-    let r = builtin().check_value(&m, None);
-    let (_, fix) = finding(&r, "/version");
-    assert_eq!(
-        fix,
-        "declare \"conformsTo\": [\"http://wis.wmo.int/spec/wnm/1/conf/core\"] instead of version"
-    );
-    let mut m = base();
-    props(&mut m)["metadata_id"] = json!("urn:wmo:md:fr-ifremer-argo:");
-    let r = builtin().check_value(&m, Some(ARGO));
-    let (msg, fix) = finding(&r, "/properties/metadata_id");
-    assert_eq!(msg, "has an empty local id");
-    assert_eq!(
-        fix,
-        "use the WCMP2 record id, urn:wmo:md:fr-ifremer-argo:<local-id>"
-    );
 
     // Wrong size and wrong digest together: both warnings (the digest is still
     // computed when the size disagrees).

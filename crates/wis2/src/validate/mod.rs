@@ -192,20 +192,3 @@ impl Validator {
         Report::new(subject, tests, warnings)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn validator_is_send_sync() {
-        fn assert<T: Send + Sync>() {}
-        assert::<Validator>();
-    }
-
-    #[test]
-    fn not_json() {
-        let r = Validator::builtin().check_message(b"{not json", None);
-        assert_eq!(r.failed_ids(), vec![ids::VALIDATION]);
-    }
-}

@@ -5,8 +5,20 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::report::Finding;
+use crate::schema::SchemaTexts;
 
 use super::error::ValidateError;
+
+use At::{Inside, Time, Under};
+
+/// How the load errors name the WNM schema, and their fixes.
+static TEXTS: SchemaTexts = SchemaTexts {
+    name: "the WNM schema",
+    read_fix: "pass --schema / WIS2_WNM_SCHEMA with the path of wis2-notification-message-bundled.json, or run `wis2-validate schema sync`",
+    json_fix: "re-download it with `wis2-validate schema sync`",
+    not_compiled: "does not compile",
+    compile_fix: "use the bundled, self-contained schema wis2-notification-message-bundled.json; `wis2-validate schema sync` fetches it",
+};
 
 /// A compiled WNM schema.
 pub(crate) struct Schema {
@@ -23,26 +35,9 @@ impl std::fmt::Debug for Schema {
 }
 
 impl Schema {
-    /// Reads and compiles the schema at `path` (Draft 2020-12, formats asserted, no
-    /// remote references: the bundled schema is self-contained).
+    /// Reads and compiles the schema at `path`.
     pub fn load(path: &Path) -> Result<Self, ValidateError> {
-        let text = std::fs::read(path).map_err(|source| ValidateError::SchemaRead {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let doc: Value =
-            serde_json::from_slice(&text).map_err(|source| ValidateError::SchemaJson {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let validator = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .should_validate_formats(true)
-            .build(&doc)
-            .map_err(|e| ValidateError::SchemaCompile {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            })?;
+        let validator = crate::schema::compile_file(path, &TEXTS, |_| Ok(()))?;
         Ok(Schema {
             path: path.to_path_buf(),
             validator,
@@ -78,35 +73,83 @@ impl Schema {
     }
 }
 
+/// Where a violated keyword is in the schema.
+enum At {
+    /// Under this schema path.
+    Under(&'static str),
+    /// Wherever the schema path contains this.
+    Inside(&'static str),
+    /// The `date-time` format of a time, or any keyword of `pubtime`.
+    Time,
+}
+
+impl At {
+    fn holds(&self, schema_path: &str) -> bool {
+        let p = schema_path;
+        match self {
+            At::Under(prefix) => p.starts_with(prefix),
+            At::Inside(part) => p.contains(part),
+            At::Time => p.ends_with("/format") && p.contains("datetime") || p.contains("pubtime"),
+        }
+    }
+}
+
+/// How to fix a violation, by where its keyword is: the first place that holds.
+const FIXES: [(At, &str); 12] = [
+    (
+        Under("/oneOf"),
+        "a WNM has id, conformsTo [\"http://wis.wmo.int/spec/wnm/1/conf/core\"] (or the deprecated version \"v04\", never both), type, geometry, properties and links",
+    ),
+    (
+        Under("/properties/properties/oneOf"),
+        "give either datetime (null when unknown), or both start_datetime and end_datetime",
+    ),
+    (
+        Under("/properties/geometry"),
+        "geometry is null, {\"type\": \"Point\", \"coordinates\": [lon, lat]} or {\"type\": \"Polygon\", \"coordinates\": [[[lon, lat], ...]]}",
+    ),
+    (
+        Time,
+        "write RFC 3339 in UTC: YYYY-MM-DDThh:mm:ss[.fff]Z, e.g. 2024-05-01T12:00:00Z",
+    ),
+    (
+        Under("/properties/id"),
+        "use a fresh random UUID (v4) such as 31e9d66a-cd83-4174-9429-b932f1abe1be",
+    ),
+    (
+        Under("/properties/conformsTo"),
+        "conformsTo is [\"http://wis.wmo.int/spec/wnm/1/conf/core\"]",
+    ),
+    (
+        Under("/properties/version"),
+        "remove version and use conformsTo [\"http://wis.wmo.int/spec/wnm/1/conf/core\"]",
+    ),
+    (Under("/properties/type"), "set \"type\": \"Feature\""),
+    (
+        Inside("/integrity"),
+        "integrity is {\"method\": \"sha512\" (or sha256, sha384, sha3-256, sha3-384, sha3-512), \"value\": \"<base64 digest>\"}",
+    ),
+    (
+        Inside("/content"),
+        "content is {\"encoding\": \"utf-8\"|\"base64\"|\"gzip\", \"size\": <decoded bytes>, \"value\": \"<at most 4096 characters>\"}; drop it for larger data",
+    ),
+    (
+        Under("/properties/links"),
+        "links is a non-empty array of {\"href\": \"https://...\", \"rel\": \"canonical\", \"type\": \"<media type>\", \"length\": <bytes>}",
+    ),
+    (
+        Under("/properties/properties"),
+        "properties needs pubtime and data_id (strings), and the time of the data",
+    ),
+];
+
 /// How to fix a violation of the schema keyword at `schema_path`.
 fn fix_for(schema_path: &str) -> String {
-    let p = schema_path;
-    let s = if p.starts_with("/oneOf") {
-        "a WNM has id, conformsTo [\"http://wis.wmo.int/spec/wnm/1/conf/core\"] (or the deprecated version \"v04\", never both), type, geometry, properties and links"
-    } else if p.starts_with("/properties/properties/oneOf") {
-        "give either datetime (null when unknown), or both start_datetime and end_datetime"
-    } else if p.starts_with("/properties/geometry") {
-        "geometry is null, {\"type\": \"Point\", \"coordinates\": [lon, lat]} or {\"type\": \"Polygon\", \"coordinates\": [[[lon, lat], ...]]}"
-    } else if p.ends_with("/format") && p.contains("datetime") || p.contains("pubtime") {
-        "write RFC 3339 in UTC: YYYY-MM-DDThh:mm:ss[.fff]Z, e.g. 2024-05-01T12:00:00Z"
-    } else if p.starts_with("/properties/id") {
-        "use a fresh random UUID (v4) such as 31e9d66a-cd83-4174-9429-b932f1abe1be"
-    } else if p.starts_with("/properties/conformsTo") {
-        "conformsTo is [\"http://wis.wmo.int/spec/wnm/1/conf/core\"]"
-    } else if p.starts_with("/properties/version") {
-        "remove version and use conformsTo [\"http://wis.wmo.int/spec/wnm/1/conf/core\"]"
-    } else if p.starts_with("/properties/type") {
-        "set \"type\": \"Feature\""
-    } else if p.contains("/integrity") {
-        "integrity is {\"method\": \"sha512\" (or sha256, sha384, sha3-256, sha3-384, sha3-512), \"value\": \"<base64 digest>\"}"
-    } else if p.contains("/content") {
-        "content is {\"encoding\": \"utf-8\"|\"base64\"|\"gzip\", \"size\": <decoded bytes>, \"value\": \"<at most 4096 characters>\"}; drop it for larger data"
-    } else if p.starts_with("/properties/links") {
-        "links is a non-empty array of {\"href\": \"https://...\", \"rel\": \"canonical\", \"type\": \"<media type>\", \"length\": <bytes>}"
-    } else if p.starts_with("/properties/properties") {
-        "properties needs pubtime and data_id (strings), and the time of the data"
-    } else {
-        "see the WNM schema at the schema path given"
-    };
-    s.to_string()
+    FIXES
+        .iter()
+        .find(|(at, _)| at.holds(schema_path))
+        .map_or("see the WNM schema at the schema path given", |(_, fix)| {
+            fix
+        })
+        .to_string()
 }

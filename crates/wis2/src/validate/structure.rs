@@ -81,6 +81,45 @@ impl Out<'_> {
         ok
     }
 
+    /// `v` cast by `cast` when it has the type `want`; a finding at `path` when not.
+    fn typed<'v, T>(
+        &mut self,
+        path: &str,
+        v: &'v Value,
+        want: &str,
+        cast: impl FnOnce(&'v Value) -> Option<T>,
+    ) -> Option<T> {
+        if self.want_type(path, v, want) {
+            cast(v)
+        } else {
+            None
+        }
+    }
+
+    /// A finding at `path` when `v` is present and not one of the `allowed` strings.
+    fn one_of(&mut self, path: &str, v: Option<&Value>, allowed: &[&str], what: &str, fix: &str) {
+        if let Some(s) = v.and_then(|v| self.typed(path, v, "string", Value::as_str))
+            && !allowed.contains(&s)
+        {
+            self.err(path, format!("`{s}` is not an allowed {what}"), fix);
+        }
+    }
+
+    /// A finding at `path` unless `obj` has every one of `keys` (the schema's
+    /// `required`).
+    fn require(
+        &mut self,
+        path: impl Into<String>,
+        obj: &Map<String, Value>,
+        keys: &[&str],
+        msg: &str,
+        fix: &str,
+    ) {
+        if !keys.iter().all(|k| obj.contains_key(*k)) {
+            self.err(path, msg, fix);
+        }
+    }
+
     fn string(&mut self, path: &str, v: Option<&Value>) {
         if let Some(v) = v {
             self.want_type(path, v, "string");
@@ -173,12 +212,10 @@ pub(crate) fn check(msg: &Value, errors: &mut Vec<Finding>) {
         geometry(&mut o, g);
     }
 
-    if let Some(p) = m.get("properties") {
-        if let Some(p) = p.as_object() {
-            properties(&mut o, p);
-        } else {
-            o.want_type("/properties", p, "object");
-        }
+    if let Some(p) = m.get("properties")
+        && let Some(p) = o.typed("/properties", p, "object", Value::as_object)
+    {
+        properties(&mut o, p);
     }
 
     if let Some(l) = m.get("links") {
@@ -275,11 +312,15 @@ fn properties(o: &mut Out<'_>, p: &Map<String, Value>) {
     if let Some(v) = p.get("cache") {
         o.want_type("/properties/cache", v, "boolean");
     }
-    if let Some(v) = p.get("integrity") {
-        integrity(o, v);
+    if let Some(v) = p.get("integrity")
+        && let Some(i) = o.typed("/properties/integrity", v, "object", Value::as_object)
+    {
+        integrity(o, i);
     }
-    if let Some(v) = p.get("content") {
-        content(o, v);
+    if let Some(v) = p.get("content")
+        && let Some(c) = o.typed("/properties/content", v, "object", Value::as_object)
+    {
+        content(o, c);
     }
     let mut missing = Vec::new();
     for k in ["pubtime", "data_id"] {
@@ -310,51 +351,32 @@ fn properties(o: &mut Out<'_>, p: &Map<String, Value>) {
     }
 }
 
-fn integrity(o: &mut Out<'_>, v: &Value) {
-    let Some(i) = v.as_object() else {
-        o.want_type("/properties/integrity", v, "object");
-        return;
-    };
-    match i.get("method") {
-        Some(m) if o.want_type("/properties/integrity/method", m, "string") => {
-            if let Some(s) = m.as_str()
-                && !METHODS.contains(&s)
-            {
-                o.err(
-                    "/properties/integrity/method",
-                    format!("`{s}` is not an allowed method"),
-                    "use one of sha256, sha384, sha512, sha3-256, sha3-384, sha3-512",
-                );
-            }
-        }
-        _ => {}
-    }
+fn integrity(o: &mut Out<'_>, i: &Map<String, Value>) {
+    o.one_of(
+        "/properties/integrity/method",
+        i.get("method"),
+        &METHODS,
+        "method",
+        "use one of sha256, sha384, sha512, sha3-256, sha3-384, sha3-512",
+    );
     o.string("/properties/integrity/value", i.get("value"));
-    if !i.contains_key("method") || !i.contains_key("value") {
-        o.err(
-            "/properties/integrity",
-            "needs both method and value",
-            "write {\"method\": \"sha512\", \"value\": \"<base64 digest>\"}",
-        );
-    }
+    o.require(
+        "/properties/integrity",
+        i,
+        &["method", "value"],
+        "needs both method and value",
+        "write {\"method\": \"sha512\", \"value\": \"<base64 digest>\"}",
+    );
 }
 
-fn content(o: &mut Out<'_>, v: &Value) {
-    let Some(c) = v.as_object() else {
-        o.want_type("/properties/content", v, "object");
-        return;
-    };
-    if let Some(e) = c.get("encoding")
-        && o.want_type("/properties/content/encoding", e, "string")
-        && let Some(s) = e.as_str()
-        && !ENCODINGS.contains(&s)
-    {
-        o.err(
-            "/properties/content/encoding",
-            format!("`{s}` is not an allowed encoding"),
-            "use utf-8, base64 or gzip",
-        );
-    }
+fn content(o: &mut Out<'_>, c: &Map<String, Value>) {
+    o.one_of(
+        "/properties/content/encoding",
+        c.get("encoding"),
+        &ENCODINGS,
+        "encoding",
+        "use utf-8, base64 or gzip",
+    );
     if let Some(s) = c.get("size")
         && o.want_type("/properties/content/size", s, "integer")
         && s.as_f64().is_some_and(|n| n > 4096.0)
@@ -377,18 +399,17 @@ fn content(o: &mut Out<'_>, v: &Value) {
             "inline content is limited to 4096 bytes: send a link only",
         );
     }
-    if !(c.contains_key("encoding") && c.contains_key("size") && c.contains_key("value")) {
-        o.err(
-            "/properties/content",
-            "needs encoding, size and value",
-            "write {\"encoding\": \"base64\", \"size\": <decoded bytes>, \"value\": \"...\"}",
-        );
-    }
+    o.require(
+        "/properties/content",
+        c,
+        &["encoding", "size", "value"],
+        "needs encoding, size and value",
+        "write {\"encoding\": \"base64\", \"size\": <decoded bytes>, \"value\": \"...\"}",
+    );
 }
 
 fn links(o: &mut Out<'_>, l: &Value) {
-    let Some(items) = l.as_array() else {
-        o.want_type("/links", l, "array");
+    let Some(items) = o.typed("/links", l, "array", Value::as_array) else {
         return;
     };
     if items.is_empty() {
@@ -399,8 +420,7 @@ fn links(o: &mut Out<'_>, l: &Value) {
         );
     }
     for (i, item) in items.iter().enumerate() {
-        let Some(link) = item.as_object() else {
-            o.want_type(&format!("/links/{i}"), item, "object");
+        let Some(link) = o.typed(&format!("/links/{i}"), item, "object", Value::as_object) else {
             continue;
         };
         for key in ["rel", "type", "hreflang", "title", "href"] {
@@ -433,12 +453,12 @@ fn links(o: &mut Out<'_>, l: &Value) {
                 }
             }
         }
-        if !link.contains_key("href") || !link.contains_key("rel") {
-            o.err(
-                format!("/links/{i}"),
-                "needs both href and rel",
-                "write {\"href\": \"https://...\", \"rel\": \"canonical\", \"type\": \"<media type>\"}",
-            );
-        }
+        o.require(
+            format!("/links/{i}"),
+            link,
+            &["href", "rel"],
+            "needs both href and rel",
+            "write {\"href\": \"https://...\", \"rel\": \"canonical\", \"type\": \"<media type>\"}",
+        );
     }
 }

@@ -162,20 +162,3 @@ impl Wcmp2Checker {
         TestResult::from_errors(test_id::VALIDATION, errors)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checker_is_send_sync() {
-        fn assert_send_sync<T: Send + Sync>() {}
-        assert_send_sync::<Wcmp2Checker>();
-    }
-
-    #[test]
-    fn not_json() {
-        let r = Wcmp2Checker::builtin().check_record(b"{");
-        assert_eq!(r.failed_ids(), vec![test_id::VALIDATION]);
-    }
-}

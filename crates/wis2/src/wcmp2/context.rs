@@ -80,6 +80,12 @@ pub(super) fn missing_props() -> Finding {
         .with_fix("add `properties` with type, title, description, contacts, created, themes")
 }
 
+/// `v` when it is an array with at least one item (what a list member of a record
+/// must be).
+pub(super) fn non_empty_array(v: Option<&Value>) -> Option<&Vec<Value>> {
+    v.and_then(Value::as_array).filter(|a| !a.is_empty())
+}
+
 /// The allowed values, for a fix.
 pub(super) fn allowed(values: &[String]) -> String {
     values.join(", ")

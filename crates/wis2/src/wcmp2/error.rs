@@ -2,31 +2,15 @@
 
 use std::path::PathBuf;
 
+use crate::schema::SchemaError;
 use crate::topic::TopicError;
 
 /// The authoritative documents could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum Wcmp2Error {
-    #[error(
-        "cannot read WCMP2 schema {path}: {source} (fix: point --schema / WIS2_WCMP2_SCHEMA at wcmp2-bundled.json, or run `wis2-validate metadata sync`)"
-    )]
-    ReadSchema {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "WCMP2 schema {path} is not JSON: {source} (fix: re-download it with `wis2-validate metadata sync`)"
-    )]
-    ParseSchema {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error(
-        "WCMP2 schema {path} does not compile as JSON Schema 2020-12: {reason} (fix: use the official wcmp2-bundled.json)"
-    )]
-    CompileSchema { path: PathBuf, reason: String },
+    /// The schema file cannot be read, parsed or compiled.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
     #[error(
         "cannot read WCMP2 code list {path}: {source} (fix: point --codelists / WIS2_WCMP2_CODELISTS at the folder of code list CSVs, or run `wis2-validate metadata sync`)"
     )]

@@ -180,64 +180,72 @@ fn polygon(c: &Value, path: &str, out: &mut Vec<Finding>) {
         );
     }
     for (r, ring) in rings.iter().enumerate() {
-        let rpath = format!("{path}/{r}");
-        let Some(positions) = ring.as_array() else {
-            out.push(
-                Finding::new(&rpath, "a linear ring must be an array of positions")
-                    .with_fix("write [[lon, lat], ...]"),
-            );
-            continue;
-        };
-        if positions.len() < 4 {
-            out.push(
-                Finding::new(
-                    &rpath,
-                    format!(
-                        "a linear ring needs at least 4 positions (closed), found {}",
-                        positions.len()
-                    ),
-                )
-                .with_fix(
-                    "list at least 3 distinct corners and repeat the first position at the end",
+        linear_ring(ring, &format!("{path}/{r}"), out);
+    }
+}
+
+/// Checks one linear ring of a Polygon: an array of at least 4 valid positions, closed,
+/// with 3 distinct corners at least.
+fn linear_ring(ring: &Value, path: &str, out: &mut Vec<Finding>) {
+    let Some(positions) = ring.as_array() else {
+        out.push(
+            Finding::new(path, "a linear ring must be an array of positions")
+                .with_fix("write [[lon, lat], ...]"),
+        );
+        return;
+    };
+    if positions.len() < 4 {
+        out.push(
+            Finding::new(
+                path,
+                format!(
+                    "a linear ring needs at least 4 positions (closed), found {}",
+                    positions.len()
                 ),
-            );
-            continue;
+            )
+            .with_fix("list at least 3 distinct corners and repeat the first position at the end"),
+        );
+        return;
+    }
+    let mut pts = Vec::with_capacity(positions.len());
+    let before = out.len();
+    for (i, p) in positions.iter().enumerate() {
+        if let Some(v) = position_values(p, &format!("{path}/{i}"), out) {
+            pts.push(v);
         }
-        let mut pts = Vec::with_capacity(positions.len());
-        let before = out.len();
-        for (i, p) in positions.iter().enumerate() {
-            if let Some(v) = position_values(p, &format!("{rpath}/{i}"), out) {
-                pts.push(v);
+    }
+    if out.len() != before {
+        return;
+    }
+    if positions.first() != positions.last() {
+        out.push(
+            Finding::new(
+                path,
+                "linear ring is not closed: its last position differs from its first",
+            )
+            .with_fix("repeat the first position at the end of the ring"),
+        );
+        return;
+    }
+    let mut distinct: Vec<(f64, f64)> = Vec::with_capacity(4);
+    for p in &pts {
+        if !distinct.contains(p) {
+            distinct.push(*p);
+            if distinct.len() >= 3 {
+                break;
             }
         }
-        if out.len() != before {
-            continue;
-        }
-        if positions.first() != positions.last() {
-            out.push(
-                Finding::new(
-                    &rpath,
-                    "linear ring is not closed: its last position differs from its first",
-                )
-                .with_fix("repeat the first position at the end of the ring"),
-            );
-            continue;
-        }
-        let mut distinct: Vec<(f64, f64)> = Vec::with_capacity(4);
-        for p in &pts {
-            if !distinct.contains(p) {
-                distinct.push(*p);
-                if distinct.len() >= 3 {
-                    break;
-                }
-            }
-        }
-        if distinct.len() < 3 {
-            out.push(
-                Finding::new(&rpath, "degenerate linear ring: fewer than 3 distinct positions")
-                    .with_fix("give the ring an area (3 distinct corners at least), or use a Point or LineString"),
-            );
-        }
+    }
+    if distinct.len() < 3 {
+        out.push(
+            Finding::new(
+                path,
+                "degenerate linear ring: fewer than 3 distinct positions",
+            )
+            .with_fix(
+                "give the ring an area (3 distinct corners at least), or use a Point or LineString",
+            ),
+        );
     }
 }
 

@@ -7,7 +7,7 @@ use crate::report::Finding;
 use crate::topic::{self, Mode};
 
 use super::channels::is_wis2_topic;
-use super::context::{Ctx, allowed, missing_props};
+use super::context::{Ctx, allowed, missing_props, non_empty_array};
 
 /// `links`: href and rel (an IANA relation or a WCMP2 link type) each; MQTT links
 /// carry a valid WTH channel; security described. A dataset without an MQTT link is a
@@ -17,14 +17,11 @@ pub(super) fn links(
     require_mqtt_link: bool,
     warnings: &mut Vec<Finding>,
 ) -> Vec<Finding> {
-    let links = match cx.rec.get("links").and_then(Value::as_array) {
-        Some(l) if !l.is_empty() => l,
-        _ => {
-            return vec![
-                Finding::new("/links", "the record needs at least one link")
-                    .with_fix("add links: the data access (https), the MQTT subscription (mqtts with channel), the licence"),
-            ];
-        }
+    let Some(links) = non_empty_array(cx.rec.get("links")) else {
+        return vec![
+            Finding::new("/links", "the record needs at least one link")
+                .with_fix("add links: the data access (https), the MQTT subscription (mqtts with channel), the licence"),
+        ];
     };
     let mut out = Vec::new();
     for (i, l) in links.iter().enumerate() {

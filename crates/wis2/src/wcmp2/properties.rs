@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::report::Finding;
 
-use super::context::{Ctx, allowed, missing_props};
+use super::context::{Ctx, allowed, missing_props, non_empty_array};
 use super::temporal;
 
 /// `title` (and the first part of `description`): a present, non-blank string.
@@ -121,14 +121,11 @@ pub(super) fn contacts(cx: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Vec<Finding
     let Some(props) = cx.props else {
         return vec![missing_props()];
     };
-    let contacts = match props.get("contacts").and_then(Value::as_array) {
-        Some(c) if !c.is_empty() => c,
-        _ => {
-            return vec![
-                Finding::new("/properties/contacts", "properties.contacts needs at least one contact")
-                    .with_fix("add {\"organization\": \"...\", \"roles\": [\"host\"], ...} for the centre hosting the data"),
-            ];
-        }
+    let Some(contacts) = non_empty_array(props.get("contacts")) else {
+        return vec![
+            Finding::new("/properties/contacts", "properties.contacts needs at least one contact")
+                .with_fix("add {\"organization\": \"...\", \"roles\": [\"host\"], ...} for the centre hosting the data"),
+        ];
     };
     let mut out = Vec::new();
     let mut hosts = 0;
@@ -143,8 +140,8 @@ pub(super) fn contacts(cx: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Vec<Finding
                     .with_fix("add \"organization\": the name of the organization"),
             );
         }
-        match c.get("roles").and_then(Value::as_array) {
-            Some(roles) if !roles.is_empty() => {
+        match non_empty_array(c.get("roles")) {
+            Some(roles) => {
                 for (j, r) in roles.iter().enumerate() {
                     match r.as_str() {
                         Some(r) if cx.codelists.contact_roles.iter().any(|x| x == r) => {
@@ -162,7 +159,7 @@ pub(super) fn contacts(cx: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Vec<Finding
                     }
                 }
             }
-            _ => out.push(
+            None => out.push(
                 Finding::new(&path, "contact has no roles")
                     .with_fix(format!("add \"roles\": [...]; {roles_fix}")),
             ),

@@ -7,27 +7,20 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::report::Finding;
+use crate::schema::SchemaTexts;
 
 use super::error::Wcmp2Error;
 
-/// Reads and compiles the schema file at `path` (see [`compile_schema`]).
-pub(super) fn load(path: &Path) -> Result<jsonschema::Validator, Wcmp2Error> {
-    let text = std::fs::read(path).map_err(|source| Wcmp2Error::ReadSchema {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let schema: Value =
-        serde_json::from_slice(&text).map_err(|source| Wcmp2Error::ParseSchema {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    compile_schema(&schema).map_err(|reason| Wcmp2Error::CompileSchema {
-        path: path.to_path_buf(),
-        reason,
-    })
-}
+/// How the load errors name the WCMP2 schema, and their fixes.
+static TEXTS: SchemaTexts = SchemaTexts {
+    name: "WCMP2 schema",
+    read_fix: "point --schema / WIS2_WCMP2_SCHEMA at wcmp2-bundled.json, or run `wis2-validate metadata sync`",
+    json_fix: "re-download it with `wis2-validate metadata sync`",
+    not_compiled: "does not compile as JSON Schema 2020-12",
+    compile_fix: "use the official wcmp2-bundled.json",
+};
 
-/// Compiles a WCMP2 schema document: Draft 2020-12, formats asserted.
+/// Reads and compiles the schema file at `path`, its `$ref`s repaired.
 ///
 /// The official bundle has `$ref`s through a referenced definition (e.g.
 /// `#/properties/links/items/properties/distribution/...`, where `links/items` is
@@ -37,14 +30,9 @@ pub(super) fn load(path: &Path) -> Result<jsonschema::Validator, Wcmp2Error> {
 /// rewrites each such reference to the canonical pointer of the same subschema
 /// (following the intermediate `$ref`), in memory: the schema file is not changed and
 /// the rules stay the same.
-fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
-    let mut schema = schema.clone();
-    repair_refs(&mut schema)?;
-    jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .should_validate_formats(true)
-        .build(&schema)
-        .map_err(|e| e.to_string())
+pub(super) fn load(path: &Path) -> Result<jsonschema::Validator, Wcmp2Error> {
+    let repair = |doc: &mut Value| repair_refs(doc).map(|_| ());
+    Ok(crate::schema::compile_file(path, &TEXTS, repair)?)
 }
 
 fn unescape(token: &str) -> String {
@@ -96,7 +84,7 @@ fn node_at<'v>(root: &'v Value, path: &[String]) -> Option<&'v Value> {
 }
 
 /// Rewrites local `$ref`s that only resolve through another `$ref` to their
-/// canonical pointer (see [`compile_schema`]). Fails on a reference that does not
+/// canonical pointer (see [`load`]). Fails on a reference that does not
 /// resolve at all.
 fn repair_refs(schema: &mut Value) -> Result<usize, String> {
     fn collect(v: &Value, out: &mut Vec<String>) {

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::report::Finding;
 use crate::topic;
 
-use super::context::{Ctx, allowed, missing_props};
+use super::context::{Ctx, allowed, missing_props, non_empty_array};
 
 /// The earth-system disciplines: the WTH table's, or the built-in ones.
 fn disciplines<'a>(cx: &Ctx<'a>) -> Vec<&'a str> {
@@ -47,15 +47,12 @@ pub(super) fn themes(cx: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Vec<Finding> 
     let mut esd_concepts: Vec<&str> = Vec::new();
     for (i, t) in themes.iter().enumerate() {
         let tpath = format!("/properties/themes/{i}");
-        let concepts = match t.get("concepts").and_then(Value::as_array) {
-            Some(c) if !c.is_empty() => c,
-            _ => {
-                out.push(
-                    Finding::new(&tpath, "theme has no concepts: at least one is required")
-                        .with_fix("add \"concepts\": [{\"id\": \"...\"}]"),
-                );
-                continue;
-            }
+        let Some(concepts) = non_empty_array(t.get("concepts")) else {
+            out.push(
+                Finding::new(&tpath, "theme has no concepts: at least one is required")
+                    .with_fix("add \"concepts\": [{\"id\": \"...\"}]"),
+            );
+            continue;
         };
         let Some(scheme) = t.get("scheme").and_then(Value::as_str) else {
             out.push(

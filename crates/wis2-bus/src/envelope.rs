@@ -9,21 +9,19 @@ use wis2::message::Relation;
 use wis2::path::RelPath;
 
 /// A notification message on its way to the WIS2 topic.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
     /// The WIS2 topic to publish on.
     pub topic: String,
     /// Id of the CloudEvent that started it (absent for messages injected by hand).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     /// Path of the file under the data directory, when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<RelPath>,
     /// The WNM, byte for byte as it will be published.
     pub message: Box<RawValue>,
     /// For a metadata message: the WCMP2 record it announces, checked by
     /// `wis2-validate` too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<Box<RawValue>>,
     /// A periodic re-announcement: published again even if published before.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -83,12 +81,11 @@ impl Envelope {
 }
 
 /// On `chain/rejected`: the message, where it was going, and the full report.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Rejection {
     pub topic: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<RelPath>,
     pub report: wis2::report::Report,
     pub message: Box<RawValue>,
@@ -103,11 +100,10 @@ impl Rejection {
 }
 
 /// On `chain/published`: a file's notification is on the WIS2 topic.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmation {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<RelPath>,
     pub topic: String,
     pub message_id: String,

@@ -60,7 +60,10 @@ macro_rules! service_main {
 /// The `main` of a service's binary ([`main`]): `run` checks every setting and runs
 /// the service `binary.name` on its runtime until SIGTERM
 /// ([`crate::service::serve`]); the other subcommands run themselves ([`Tool::run`]).
-pub fn service_main<S, T, F>(binary: Binary, run: impl FnOnce(S::Config, Signal) -> F) -> ExitCode
+pub fn service_main<S, T, F>(
+    binary: Binary,
+    run: impl FnOnce(crate::service::Service, S::Config, Signal) -> F,
+) -> ExitCode
 where
     S: Settings,
     T: Tool,

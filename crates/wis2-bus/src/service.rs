@@ -76,8 +76,8 @@ pub struct Run<S: clap::Args> {
 impl<S: Settings> Run<S> {
     /// Every setting checked, once, before the service `name` runs (`name` is its
     /// client id unless `--client-id` says otherwise, and its stage name).
-    pub fn check(&self, name: &'static str) -> anyhow::Result<S::Config> {
-        self.settings.check(self.service.check(name)?)
+    pub fn check(&self, name: &'static str) -> anyhow::Result<(Service, S::Config)> {
+        Ok((self.service.check(name)?, self.settings.check()?))
     }
 }
 
@@ -88,9 +88,8 @@ impl<S: Settings> Run<S> {
 pub trait Settings: clap::Args {
     /// The checked configuration.
     type Config;
-    /// The settings checked, with every service's (`service`, checked already), or
-    /// what is wrong with them and how to fix it.
-    fn check(&self, service: Service) -> anyhow::Result<Self::Config>;
+    /// The settings checked, or what is wrong with them and how to fix it.
+    fn check(&self) -> anyhow::Result<Self::Config>;
 }
 
 /// A duration given in whole seconds (the `--*-secs` and `--*-timeout` settings).
@@ -205,16 +204,15 @@ impl Service {
 pub fn serve<S, F>(
     name: &'static str,
     args: &Run<S>,
-    run: impl FnOnce(S::Config, crate::shutdown::Signal) -> F,
+    run: impl FnOnce(Service, S::Config, crate::shutdown::Signal) -> F,
 ) -> anyhow::Result<crate::cli::Exit>
 where
     S: Settings,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
-    let config = args.check(name)?;
-    args.service
-        .runtime
-        .block_on(run(config, crate::shutdown::signal()))?;
+    let (service, config) = args.check(name)?;
+    let runtime = service.runtime.clone();
+    runtime.block_on(run(service, config, crate::shutdown::signal()))?;
     Ok(crate::cli::Exit::Done)
 }
 

@@ -45,20 +45,11 @@ pub struct RunArgs {
     pub created_topic: String,
 }
 
-/// The settings of the service, checked.
-pub struct Config {
-    service: Service,
-    creator: Creator,
-    /// The events topic, and the STAC topic when there is one.
-    subscriptions: Vec<String>,
-    created_topic: String,
-}
-
 impl Settings for RunArgs {
     type Config = Config;
 
     /// The topic's centre id against WIS2_CENTRE_ID, the data directory.
-    fn check(&self, service: Service) -> anyhow::Result<Config> {
+    fn check(&self) -> anyhow::Result<Config> {
         let creator =
             Creator::new(self.settings.clone()).context("invalid wis2-create settings")?;
         let mut subscriptions = vec![self.events_topic.clone()];
@@ -68,7 +59,6 @@ impl Settings for RunArgs {
             subscriptions.push(t.clone());
         }
         Ok(Config {
-            service,
             creator,
             subscriptions,
             created_topic: self.created_topic.clone(),
@@ -76,23 +66,32 @@ impl Settings for RunArgs {
     }
 }
 
+/// The settings of the service, checked.
+pub struct Config {
+    creator: Creator,
+    /// The events topic, and the STAC topic when there is one.
+    subscriptions: Vec<String>,
+    created_topic: String,
+}
+
 /// Runs the service until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    service: Service,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let settings = config.creator.settings();
     tracing::info!(
-        broker = %config.service.broker.redacted_url(),
+        broker = %service.broker.redacted_url(),
         data_dir = %settings.data_dir.display(),
         topic = %settings.topic,
         subscriptions = ?config.subscriptions,
         "wis2-create starting"
     );
-    let conn = config.service.connect(config.subscriptions);
+    let conn = service.connect(config.subscriptions);
     let stage = CreateStage {
         creator: config.creator,
         created_topic: config.created_topic,
     };
-    config
-        .service
-        .run_stage(Arc::new(stage), conn, shutdown)
-        .await
+    service.run_stage(Arc::new(stage), conn, shutdown).await
 }

@@ -14,32 +14,40 @@ use wis2_create::{CreateSettings, Creator, EventKind, RunArgs};
 #[derive(Debug, Subcommand)]
 enum Tool {
     /// Print the notification message for FILE as JSON on stdout.
-    Message {
-        /// The data file (under WIS2_DATA_DIR, or anywhere: then its folder is the data directory).
-        file: PathBuf,
-        /// Link relation: canonical (new), update (changed) or deletion.
-        #[arg(long, default_value = "canonical", value_parser = parse_relation)]
-        rel: Relation,
-        #[command(flatten)]
-        settings: CreateSettings,
-    },
+    Message(MessageArgs),
     /// Print the messages of the CloudEvent in FILE (`-`: standard input), one compact
     /// JSON document per line: one per asset for a STAC item event.
-    Event {
-        /// A CloudEvents 1.0 JSON document.
-        file: PathBuf,
-        #[command(flatten)]
-        settings: CreateSettings,
-    },
+    Event(EventArgs),
 }
 
-fn parse_relation(s: &str) -> Result<Relation, String> {
-    match s {
-        "canonical" => Ok(Relation::Canonical),
-        "update" => Ok(Relation::Update),
-        "deletion" => Ok(Relation::Deletion),
-        _ => Err(format!("`{s}`: use canonical, update or deletion")),
+impl wis2_bus::cli::Tool for Tool {
+    fn run(self) -> anyhow::Result<Exit> {
+        match self {
+            Tool::Message(a) => message(a.file, a.rel, a.settings),
+            Tool::Event(a) => event(a.file, a.settings),
+        }
     }
+}
+
+wis2_bus::service_main!(RunArgs, Tool, wis2_create::run);
+
+#[derive(Debug, clap::Args)]
+struct MessageArgs {
+    /// The data file (under WIS2_DATA_DIR, or anywhere: then its folder is the data directory).
+    file: PathBuf,
+    /// Link relation: canonical (new), update (changed) or deletion.
+    #[arg(long, default_value = "canonical")]
+    rel: Relation,
+    #[command(flatten)]
+    settings: CreateSettings,
+}
+
+#[derive(Debug, clap::Args)]
+struct EventArgs {
+    /// A CloudEvents 1.0 JSON document.
+    file: PathBuf,
+    #[command(flatten)]
+    settings: CreateSettings,
 }
 
 fn message(file: PathBuf, rel: Relation, settings: CreateSettings) -> anyhow::Result<Exit> {
@@ -104,19 +112,4 @@ fn event(file: PathBuf, settings: CreateSettings) -> anyhow::Result<Exit> {
     }
     out.flush()?;
     Ok(Exit::Done)
-}
-
-wis2_bus::service_main!(RunArgs, Tool, wis2_create::run);
-
-impl wis2_bus::cli::Tool for Tool {
-    fn run(self) -> anyhow::Result<Exit> {
-        match self {
-            Tool::Message {
-                file,
-                rel,
-                settings,
-            } => message(file, rel, settings),
-            Tool::Event { file, settings } => event(file, settings),
-        }
-    }
 }

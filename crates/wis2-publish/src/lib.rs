@@ -101,22 +101,12 @@ pub struct RunArgs {
     pub output_retry_ms: wis2_bus::service::Millis,
 }
 
-/// The settings of the service, checked.
-pub struct Config {
-    service: Service,
-    output: Option<output::OutputTarget>,
-    remote: Option<remote::Remote>,
-    monitor: Option<monitor::MonitorConfig>,
-    args: RunArgs,
-}
-
 impl Settings for RunArgs {
     type Config = Config;
 
     /// The other brokers' settings (remote, monitoring), the output.
-    fn check(&self, service: Service) -> anyhow::Result<Config> {
+    fn check(&self) -> anyhow::Result<Config> {
         Ok(Config {
-            service,
             output: self
                 .output
                 .clone()
@@ -130,10 +120,21 @@ impl Settings for RunArgs {
     }
 }
 
+/// The settings of the service, checked.
+pub struct Config {
+    output: Option<output::OutputTarget>,
+    remote: Option<remote::Remote>,
+    monitor: Option<monitor::MonitorConfig>,
+    args: RunArgs,
+}
+
 /// Runs the service until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    service: Service,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let Config {
-        service,
         output,
         remote,
         monitor,

@@ -12,33 +12,47 @@ use wis2_publish::RunArgs;
 #[derive(Debug, Subcommand)]
 enum Tool {
     /// Publish one WNM file on the WIS2 topic and exit after the broker's acknowledgement.
-    Message {
-        /// The WNM (JSON) file.
-        file: PathBuf,
-        /// WIS2 topic to publish on.
-        #[arg(
-            long,
-            env = "WIS2_TOPIC",
-            default_value = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers"
-        )]
-        topic: String,
-        /// Publish even when the message fails the built-in WNM checks.
-        #[arg(long)]
-        force: bool,
-        #[command(flatten)]
-        broker: BrokerArgs,
-    },
+    Message(Box<MessageArgs>),
     /// Re-inject dead letters on the topics they came from (after fixing their cause),
     /// then move them to <DIR>/replayed/.
     Replay(wis2_publish::replay::ReplayArgs),
 }
 
-async fn message(
+impl wis2_bus::cli::Tool for Tool {
+    fn run(self) -> anyhow::Result<Exit> {
+        match self {
+            Tool::Message(a) => wis2_bus::runtime::block_on(1, message(*a)),
+            Tool::Replay(a) => wis2_bus::runtime::block_on(1, replay(a)),
+        }
+    }
+}
+
+wis2_bus::service_main!(RunArgs, Tool, wis2_publish::run);
+
+/// The WIS2 topic of `message` by default: Argo profiles of Ifremer.
+const DEFAULT_TOPIC: &str = "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers";
+
+#[derive(Debug, clap::Args)]
+struct MessageArgs {
+    /// The WNM (JSON) file.
     file: PathBuf,
+    /// WIS2 topic to publish on.
+    #[arg(long, env = "WIS2_TOPIC", default_value = DEFAULT_TOPIC)]
     topic: String,
+    /// Publish even when the message fails the built-in WNM checks.
+    #[arg(long)]
     force: bool,
+    #[command(flatten)]
     broker: BrokerArgs,
-) -> anyhow::Result<Exit> {
+}
+
+async fn message(a: MessageArgs) -> anyhow::Result<Exit> {
+    let MessageArgs {
+        file,
+        topic,
+        force,
+        broker,
+    } = a;
     let broker = broker.check().context("invalid broker settings")?;
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     let report = wis2::validate::Validator::builtin().check_message(&bytes, Some(&topic));
@@ -80,20 +94,4 @@ async fn replay(args: wis2_publish::replay::ReplayArgs) -> anyhow::Result<Exit> 
         return Ok(Exit::Refused);
     }
     Ok(Exit::Done)
-}
-
-wis2_bus::service_main!(RunArgs, Tool, wis2_publish::run);
-
-impl wis2_bus::cli::Tool for Tool {
-    fn run(self) -> anyhow::Result<Exit> {
-        match self {
-            Tool::Message {
-                file,
-                topic,
-                force,
-                broker,
-            } => wis2_bus::runtime::block_on(1, message(file, topic, force, broker)),
-            Tool::Replay(args) => wis2_bus::runtime::block_on(1, replay(args)),
-        }
-    }
 }

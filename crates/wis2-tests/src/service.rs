@@ -40,21 +40,19 @@ pub struct Service {
 pub fn spawn<A, F, Fut>(name: &'static str, run: F, flags: &[String]) -> Service
 where
     A: clap::Args + wis2_bus::service::Settings,
-    F: FnOnce(A::Config, Shutdown) -> Fut,
+    F: FnOnce(wis2_bus::Service, A::Config, Shutdown) -> Fut,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let health_port = free_port();
     let mut f = flags.to_vec();
     f.extend([s("--health-addr"), format!("127.0.0.1:{health_port}")]);
     let (tx, rx) = oneshot::channel();
+    let (service, config) = args::<wis2_bus::Run<A>>(&f)
+        .check(name)
+        .expect("valid settings");
     Service {
         stop: Some(tx),
-        task: tokio::spawn(run(
-            args::<wis2_bus::Run<A>>(&f)
-                .check(name)
-                .expect("valid settings"),
-            Shutdown(rx),
-        )),
+        task: tokio::spawn(run(service, config, Shutdown(rx))),
         health_port,
     }
 }

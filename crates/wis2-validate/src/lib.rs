@@ -73,20 +73,12 @@ pub struct RunArgs {
     pub verify_data: bool,
 }
 
-/// The settings of the service, checked: its stage built.
-pub struct Config {
-    service: Service,
-    stage: ValidateStage,
-    created_topic: String,
-    verify_data: bool,
-}
-
 impl Settings for RunArgs {
     type Config = Config;
 
     /// Loads what the checks need: the validator (schema and topic tables), the WCMP2
     /// checker, the known records.
-    fn check(&self, service: Service) -> anyhow::Result<Config> {
+    fn check(&self) -> anyhow::Result<Config> {
         let validator = standards::load_validator(&self.standards)?;
         let wcmp2_options = self.wcmp2.resolve(
             self.standards.wth_dir.clone(),
@@ -107,7 +99,6 @@ impl Settings for RunArgs {
         .with_known(known, self.require_metadata)
         .with_unique_window(self.unique_window_secs.0);
         Ok(Config {
-            service,
             stage,
             created_topic: self.created_topic.clone(),
             verify_data: self.verify_data,
@@ -115,9 +106,19 @@ impl Settings for RunArgs {
     }
 }
 
+/// The settings of the service, checked: its stage built.
+pub struct Config {
+    stage: ValidateStage,
+    created_topic: String,
+    verify_data: bool,
+}
+
 /// Runs the service until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let service = config.service;
+pub async fn run(
+    service: Service,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     tracing::info!(broker = %service.broker.redacted_url(), "wis2-validate starting");
     let conn = service.connect(vec![config.created_topic]);
     let stage = Arc::new(config.stage);

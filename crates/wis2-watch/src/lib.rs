@@ -64,19 +64,11 @@ pub struct RunArgs {
     pub published_topic: String,
 }
 
-/// The settings of the service, checked.
-pub struct Config {
-    service: Service,
-    /// The data directory, resolved.
-    data_dir: PathBuf,
-    args: RunArgs,
-}
-
 impl Settings for RunArgs {
     type Config = Config;
 
     /// The data directory.
-    fn check(&self, service: Service) -> anyhow::Result<Config> {
+    fn check(&self) -> anyhow::Result<Config> {
         let data_dir = self.watch.data_dir.canonicalize().with_context(|| {
             format!(
                 "WIS2_DATA_DIR {} cannot be opened: create it or point WIS2_DATA_DIR at the data",
@@ -84,11 +76,17 @@ impl Settings for RunArgs {
             )
         })?;
         Ok(Config {
-            service,
             data_dir,
             args: self.clone(),
         })
     }
+}
+
+/// The settings of the service, checked.
+pub struct Config {
+    /// The data directory, resolved.
+    data_dir: PathBuf,
+    args: RunArgs,
 }
 
 /// Most file changes announced in one burst (one store transaction).
@@ -448,12 +446,12 @@ impl Watcher {
 }
 
 /// Runs the service until `shutdown` completes.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let Config {
-        service,
-        data_dir,
-        args,
-    } = config;
+pub async fn run(
+    service: Service,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let Config { data_dir, args } = config;
     // A previous instance may still be releasing the store (a restart in the same
     // container or process): try again for a few seconds before giving up.
     let store_path = args.state.state_dir.join("announced.redb");

@@ -15,14 +15,14 @@ enum Tool {
     Message(Box<MessageArgs>),
     /// Re-inject dead letters on the topics they came from (after fixing their cause),
     /// then move them to <DIR>/replayed/.
-    Replay(wis2_publish::replay::ReplayArgs),
+    Replay(Box<wis2_publish::replay::ReplayArgs>),
 }
 
 impl wis2_bus::cli::Tool for Tool {
     fn run(self) -> anyhow::Result<Exit> {
         match self {
             Tool::Message(a) => wis2_bus::runtime::block_on(1, message(*a)),
-            Tool::Replay(a) => wis2_bus::runtime::block_on(1, replay(a)),
+            Tool::Replay(a) => wis2_bus::runtime::block_on(1, replay(*a)),
         }
     }
 }

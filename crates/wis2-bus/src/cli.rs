@@ -74,7 +74,9 @@ where
         binary,
         Cli::<ServiceCommand<S, T>>::command(),
         |command: ServiceCommand<S, T>| match command {
-            ServiceCommand::Run(args) => crate::service::serve(name, &args, run),
+            ServiceCommand::Run(args) => {
+                crate::service::serve(name, &args, run).map(|()| Exit::Done)
+            }
             ServiceCommand::Tool(t) => t.run(),
         },
     )

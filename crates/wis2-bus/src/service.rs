@@ -205,15 +205,14 @@ pub fn serve<S, F>(
     name: &'static str,
     args: &Run<S>,
     run: impl FnOnce(Service, S::Config, crate::shutdown::Signal) -> F,
-) -> anyhow::Result<crate::cli::Exit>
+) -> anyhow::Result<()>
 where
     S: Settings,
     F: Future<Output = anyhow::Result<()>> + Send + 'static,
 {
     let (service, config) = args.check(name)?;
     let runtime = service.runtime.clone();
-    runtime.block_on(run(service, config, crate::shutdown::signal()))?;
-    Ok(crate::cli::Exit::Done)
+    runtime.block_on(run(service, config, crate::shutdown::signal()))
 }
 
 /// How long a one-shot command waits for its broker.

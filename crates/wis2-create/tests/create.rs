@@ -586,6 +586,17 @@ fn run_cli(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output 
     child.wait_with_output().expect("wait")
 }
 
+/// [`run_cli`], which must succeed (its stderr otherwise).
+fn run_cli_ok(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
+    let out = run_cli(args, env, stdin);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn lines(out: &Output) -> Vec<Value> {
     String::from_utf8(out.stdout.clone())
         .expect("utf-8")
@@ -601,15 +612,10 @@ fn cli_message() {
     let argo = shared("data/argo/R6903247_274.nc");
     std::fs::copy(&argo, dir.path().join("R6903247_274.nc")).expect("copy");
     let d = dir.path().display().to_string();
-    let out = run_cli(
+    let out = run_cli_ok(
         &["message", &format!("{d}/R6903247_274.nc"), "--data-dir", &d],
         &[],
         None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let m: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert!(v.check_value(&m, Some(DEFAULT_TOPIC)).is_valid());
@@ -618,7 +624,7 @@ fn cli_message() {
     // Settings from the environment.
     let small = dir.path().join("x.obs");
     std::fs::write(&small, b"1 2 3\n").expect("write");
-    let out = run_cli(
+    let out = run_cli_ok(
         &["message", &small.display().to_string(), "--data-dir", &d],
         &[
             ("WIS2_MEDIA_TYPES", "obs=text/plain,bin=application/bufr"),
@@ -626,11 +632,6 @@ fn cli_message() {
             ("WIS2_INTEGRITY_METHOD", "sha3-384"),
         ],
         None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let m: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(link(&m)["type"], "text/plain");
@@ -654,15 +655,10 @@ fn cli_event() {
     let d = dir.path().display().to_string();
     let stac = shared(STAC_EVENT).display().to_string();
     // The upstream event, with a data directory that does not exist.
-    let out = run_cli(
+    let out = run_cli_ok(
         &["event", &stac, "--data-dir", "/nonexistent/wis2"],
         &[],
         None,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let msgs = lines(&out);
     assert_eq!(msgs.len(), 1);
@@ -670,12 +666,7 @@ fn cli_event() {
     assert_eq!(link(&msgs[0])["length"], 25620);
     // From standard input.
     let bytes = std::fs::read(&stac).expect("read");
-    let out = run_cli(&["event", "-", "--data-dir", &d], &[], Some(&bytes));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_cli_ok(&["event", "-", "--data-dir", &d], &[], Some(&bytes));
     assert_eq!(lines(&out).len(), 1);
     // Two data assets: two lines.
     std::fs::write(dir.path().join("a.txt"), b"a\n").expect("write");
@@ -696,12 +687,7 @@ fn cli_event() {
     ];
     let mut args = vec!["event", ev_arg.as_str()];
     args.extend(base);
-    let out = run_cli(&args, &[], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_cli_ok(&args, &[], None);
     let msgs = lines(&out);
     assert_eq!(msgs.len(), 2);
     for m in &msgs {
@@ -727,12 +713,7 @@ fn cli_event() {
     let fe = json!({"specversion": "1.0", "id": "e1", "source": "wis2-watch",
                     "type": wis2::event::FILE_CREATED, "data": {"path": "a.txt"}});
     std::fs::write(&ev_path, fe.to_string()).expect("write");
-    let out = run_cli(&args, &[], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_cli_ok(&args, &[], None);
     assert_eq!(lines(&out).len(), 1);
     // Neither a file event nor a STAC item.
     std::fs::write(

@@ -1,7 +1,15 @@
 //! Where things are: the repository, the reference material in `../shared` (read in
 //! place, never copied into the repository), and the WIS2 topic of the test centre.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use wis2_bus::topics::{DEADLETTER, REJECTED};
+
+/// What the chain ends a file with, for an observer: its message on a WIS2 topic, its
+/// rejection or its dead letter.
+pub const OUTCOMES: [&str; 3] = ["origin/a/wis2/#", REJECTED, DEADLETTER];
 
 /// The centre id the test broker's ACL is made for.
 pub const CENTRE: &str = "fr-ifremer-argo";
@@ -24,14 +32,24 @@ pub fn argo(name: &str) -> PathBuf {
     shared().join("data/argo").join(name)
 }
 
-/// Copies a file atomically into `dir` (temporary name, then rename), as a data
+/// Writes `bytes` into `dir` atomically (a temporary name, then a rename), as a data
 /// centre's producer would.
-pub fn drop_file(src: &Path, dir: &Path, name: &str) -> PathBuf {
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::copy(src, &tmp).expect("copy");
+pub fn put(dir: &Path, name: impl AsRef<OsStr>, bytes: &[u8]) -> PathBuf {
+    let name = name.as_ref();
+    let mut tmp = OsString::from(".");
+    tmp.push(name);
+    tmp.push(".tmp");
+    let tmp = dir.join(tmp);
+    std::fs::write(&tmp, bytes).expect("write");
     let dst = dir.join(name);
     std::fs::rename(&tmp, &dst).expect("rename");
     dst
+}
+
+/// Copies the file `src` atomically into `dir` as `name` (see [`put`]).
+pub fn drop_file(src: &Path, dir: &Path, name: &str) -> PathBuf {
+    let bytes = std::fs::read(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    put(dir, name, &bytes)
 }
 
 /// `PATH` with the sbin folders appended: Debian installs mosquitto and nginx in
@@ -55,4 +73,19 @@ pub fn tool(name: &str, package: &str) -> PathBuf {
                  which installs it (Debian package {package})"
             )
         })
+}
+
+/// Runs `cmd` to its end; panics, saying what `what` is and what it wrote on stderr,
+/// unless it started and succeeded.
+pub fn run_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what} did not start: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }

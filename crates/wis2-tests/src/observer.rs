@@ -18,6 +18,19 @@ pub struct Seen {
     pub payload: Vec<u8>,
 }
 
+impl Seen {
+    /// The payload as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.payload).unwrap_or_else(|e| {
+            panic!(
+                "not JSON on {} ({e}): {}",
+                self.topic,
+                String::from_utf8_lossy(&self.payload)
+            )
+        })
+    }
+}
+
 /// An MQTT client that records what arrives on its subscriptions.
 pub struct Observer {
     /// What arrived, in order.
@@ -112,6 +125,17 @@ impl Observer {
             }
         }
         out
+    }
+
+    /// The next message, which must come within `timeout` and on `topic`.
+    pub async fn next_on(&mut self, topic: &str, timeout: Duration) -> Seen {
+        let m = self
+            .collect(1, timeout, |_| true)
+            .await
+            .pop()
+            .unwrap_or_else(|| panic!("nothing came within {timeout:?} (expected on {topic})"));
+        assert_eq!(m.topic, topic, "{}", String::from_utf8_lossy(&m.payload));
+        m
     }
 }
 

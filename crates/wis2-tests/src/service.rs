@@ -87,7 +87,7 @@ impl Service {
     }
 }
 
-/// The folders of a chain under one root.
+/// The folders of a chain under one temporary root, removed when they are dropped.
 pub struct ChainDirs {
     /// What wis2-watch watches.
     pub data: PathBuf,
@@ -97,17 +97,21 @@ pub struct ChainDirs {
     pub output: PathBuf,
     /// Where every stage writes its dead letters.
     pub deadletters: PathBuf,
+    _root: tempfile::TempDir,
 }
 
 impl ChainDirs {
-    /// The folders under `root`; only the data directory is created (the services
-    /// create the others).
-    pub fn new(root: &Path) -> Self {
+    /// The folders under a new temporary root; only the data directory is created
+    /// (the services create the others).
+    pub fn temp() -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let at = |name: &str| root.path().join(name);
         let d = ChainDirs {
-            data: root.join("data"),
-            state: root.join("state"),
-            output: root.join("out/"),
-            deadletters: root.join("deadletters"),
+            data: at("data"),
+            state: at("state"),
+            output: at("out/"),
+            deadletters: at("deadletters"),
+            _root: root,
         };
         std::fs::create_dir_all(&d.data).expect("data dir");
         d
@@ -124,6 +128,8 @@ impl ChainDirs {
             state.display().to_string(),
             s("--settle-ms"),
             s(300),
+            s("--deadletter-dir"),
+            self.deadletters.display().to_string(),
         ]
     }
 

@@ -9,28 +9,27 @@
 //! `chain/events`, a broker with a raised packet limit, services as processes), one
 //! chain per group, each case with its own assertions.
 
-use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha512};
+use wis2::event::FILE_CREATED;
 use wis2_bus::DeadLetter;
+use wis2_bus::topics::EVENTS;
 
 use wis2_tests::broker::{Broker, password};
-use wis2_tests::fixtures::{TOPIC, argo, drop_file, repo, shared};
-use wis2_tests::flags::{args, s};
-use wis2_tests::observer::{Observer, Seen};
-use wis2_tests::process::ProcChain;
-use wis2_tests::service::{Chain, ChainDirs, start_downstream, start_watch};
+use wis2_tests::fixtures::{TOPIC, argo, drop_file, put, repo, run_ok, shared};
+use wis2_tests::service::{Chain, ChainDirs};
+use wis2_tests::site::Site;
+use wis2_tests::tap::{Tap, assert_letter, event_path, folder, injector};
 
 /// The good file dropped last in every test.
 const GOOD: &str = "R6903247_274.nc";
-const DEADLETTER: &str = "chain/deadletter";
-const EVENTS: &str = "chain/events";
 /// The broker's `max_packet_size` (broker/mosquitto.conf) and the services' default
 /// `WIS2_MAX_PACKET_BYTES`.
 const BROKER_LIMIT: usize = 1024 * 1024;
@@ -47,20 +46,6 @@ fn sha512_b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha512::digest(bytes))
 }
 
-/// Writes `bytes` to `dir/name` as producers should: under a temporary name, then
-/// renamed into place.
-fn put(dir: &Path, name: impl AsRef<OsStr>, bytes: &[u8]) -> PathBuf {
-    let name = name.as_ref();
-    let mut tmp = OsString::from(".");
-    tmp.push(name);
-    tmp.push(".tmp");
-    let tmp = dir.join(tmp);
-    std::fs::write(&tmp, bytes).expect("write");
-    let dst = dir.join(name);
-    std::fs::rename(&tmp, &dst).expect("rename");
-    dst
-}
-
 /// A sparse file of `len` bytes (zeros), put in place with a rename.
 fn put_sparse(dir: &Path, name: &str, len: u64) -> PathBuf {
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -73,257 +58,22 @@ fn put_sparse(dir: &Path, name: &str, len: u64) -> PathBuf {
 }
 
 fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("run mkfifo");
-    assert!(status.success(), "mkfifo {}", path.display());
+    run_ok(Command::new("mkfifo").arg(path), "mkfifo");
 }
 
-/// The whole chain, with wis2-watch writing its dead letters to the folder too.
-async fn start_chain(b: &Broker, d: &ChainDirs) -> Chain {
-    let mut services = start_downstream(b, d).await;
-    let watch = start_watch(
-        b,
-        d,
-        &[s("--deadletter-dir"), d.deadletters.display().to_string()],
-    );
-    watch.wait_ready().await;
-    services.push(("watch", watch));
-    Chain { services }
-}
-
-/// A client with wis2-watch's account that sends raw events on `chain/events`, as
-/// another producer (or a broken wis2-watch) would. It has no size check of its own:
-/// the broker's limit is the one that counts.
-async fn injector(b: &Broker) -> wis2_bus::Bus {
-    let a: wis2_bus::BrokerArgs = args(&[s("--broker-url"), b.url("wis2-watch")]);
-    let mut o = wis2_bus::ConnectOptions::new(
-        a.check().expect("options").oneshot_options("bad-producer"),
-        vec![],
-    );
-    o.max_packet_bytes = 0;
-    let conn = wis2_bus::Bus::connect(o);
-    tokio::time::timeout(Duration::from_secs(10), conn.bus.wait_connected())
-        .await
-        .expect("injector connected within 10 s")
-        .expect("injector bus open");
-    conn.bus
+/// A CloudEvent of version `spec` and type `kind` from the test injector, with `data`
+/// when there is some.
+fn cloud_event(spec: &str, id: &str, kind: &str, data: Option<Value>) -> Vec<u8> {
+    let mut e = json!({"specversion": spec, "id": id, "source": "test-injector", "type": kind});
+    if let Some(data) = data {
+        e["data"] = data;
+    }
+    e.to_string().into_bytes()
 }
 
 /// The CloudEvent wis2-watch would send for `path`.
 fn file_event(id: &str, path: &str) -> Vec<u8> {
-    json!({
-        "specversion": "1.0", "id": id, "source": "test-injector",
-        "type": wis2::event::FILE_CREATED, "data": {"path": path}
-    })
-    .to_string()
-    .into_bytes()
-}
-
-/// `data.path` of an event payload.
-fn event_path(payload: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(payload).ok()?;
-    v["data"]["path"].as_str().map(str::to_string)
-}
-
-/// What the operator account sees: dead letters, WIS2 messages, and anything else
-/// (rejections, metadata messages), which no test here expects.
-struct Tap {
-    obs: Observer,
-    letters: Vec<DeadLetter>,
-    published: Vec<Value>,
-    unexpected: Vec<String>,
-}
-
-impl Tap {
-    async fn connect(b: &Broker) -> Tap {
-        Tap {
-            obs: Observer::connect(
-                b,
-                "operator",
-                &["origin/a/wis2/#", DEADLETTER, "chain/rejected"],
-            )
-            .await,
-            letters: Vec::new(),
-            published: Vec::new(),
-            unexpected: Vec::new(),
-        }
-    }
-
-    fn take(&mut self, m: Seen) {
-        if m.topic == DEADLETTER {
-            let dl = serde_json::from_slice(&m.payload).unwrap_or_else(|e| {
-                panic!(
-                    "a dead letter that does not parse ({e}): {}",
-                    String::from_utf8_lossy(&m.payload)
-                )
-            });
-            self.letters.push(dl);
-        } else if m.topic == TOPIC {
-            self.published
-                .push(serde_json::from_slice(&m.payload).expect("a WIS2 message is JSON"));
-        } else {
-            self.unexpected.push(format!(
-                "{}: {}",
-                m.topic,
-                String::from_utf8_lossy(&m.payload)
-            ));
-        }
-    }
-
-    /// Receives until `done` holds; fails after `secs` seconds, listing what came.
-    async fn until(&mut self, what: &str, secs: u64, done: impl Fn(&Tap) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        while !done(self) {
-            match tokio::time::timeout_at(deadline, self.obs.rx.recv()).await {
-                Ok(Some(m)) => self.take(m),
-                _ => panic!("{what}: not seen within {secs} s; seen: {}", self.summary()),
-            }
-        }
-    }
-
-    /// Takes what already arrived.
-    fn drain(&mut self) {
-        while let Ok(m) = self.obs.rx.try_recv() {
-            self.take(m);
-        }
-    }
-
-    fn summary(&self) -> String {
-        let mut out = String::new();
-        for l in &self.letters {
-            let reason: String = l.reason.chars().take(300).collect();
-            out.push_str(&format!("\n  dead letter [{}] {reason}", l.stage));
-        }
-        for m in &self.published {
-            out.push_str(&format!("\n  published {}", m["properties"]["data_id"]));
-        }
-        for u in &self.unexpected {
-            let u: String = u.chars().take(300).collect();
-            out.push_str(&format!("\n  unexpected {u}"));
-        }
-        out
-    }
-
-    /// The WIS2 messages of the file at `rel` (relative to the data directory).
-    fn published_for(&self, rel: &str) -> Vec<&Value> {
-        let end = format!("/{rel}");
-        self.published
-            .iter()
-            .filter(|m| {
-                m["properties"]["data_id"]
-                    .as_str()
-                    .is_some_and(|d| d.ends_with(&end))
-            })
-            .collect()
-    }
-
-    /// The one dead letter of `case` (told by its whole input, from the folder copy),
-    /// with its folder copy.
-    fn letter<'a>(
-        &'a self,
-        folder: &'a HashMap<String, DeadLetter>,
-        case: &str,
-        is_it: impl Fn(&[u8]) -> bool,
-    ) -> (&'a DeadLetter, &'a DeadLetter) {
-        let found: Vec<_> = self
-            .letters
-            .iter()
-            .map(|l| {
-                let copy = folder.get(&l.id).unwrap_or_else(|| {
-                    panic!(
-                        "{case}: dead letter {} is on the topic but not in the folder",
-                        l.id
-                    )
-                });
-                (l, copy)
-            })
-            .filter(|(_, copy)| is_it(&copy.original().expect("the payload decodes")))
-            .collect();
-        assert_eq!(
-            found.len(),
-            1,
-            "{case}: one dead letter expected; seen: {}",
-            self.summary()
-        );
-        found[0]
-    }
-
-    /// The dead letter of the file event for `rel` (the payload is the event).
-    fn letter_for_file<'a>(
-        &'a self,
-        folder: &'a HashMap<String, DeadLetter>,
-        rel: &str,
-    ) -> (&'a DeadLetter, &'a DeadLetter) {
-        self.letter(folder, rel, |p| event_path(p).as_deref() == Some(rel))
-    }
-}
-
-/// The dead-letter folder, by letter id.
-fn folder(d: &ChainDirs) -> HashMap<String, DeadLetter> {
-    let mut out = HashMap::new();
-    for e in std::fs::read_dir(&d.deadletters)
-        .expect("the dead-letter folder")
-        .flatten()
-    {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !name.ends_with(".json") {
-            continue;
-        }
-        let dl: DeadLetter = serde_json::from_slice(&read(&e.path()))
-            .unwrap_or_else(|err| panic!("{name} is not a dead letter: {err}"));
-        out.insert(dl.id.clone(), dl);
-    }
-    out
-}
-
-/// Asserts the dead letter of one case: the stage, the words of its reason (what is
-/// wrong and how to fix it), the topic the input came on, and the input kept whole:
-/// in the folder copy always, on the topic too unless it was cut to fit the broker's
-/// packet limit (then its beginning, with `truncated_from` the whole length).
-fn assert_letter(
-    case: &str,
-    (on_topic, copy): (&DeadLetter, &DeadLetter),
-    stage: &str,
-    words: &[&str],
-    input: &[u8],
-) {
-    assert_eq!(on_topic.stage, stage, "{case}: stage ({})", on_topic.reason);
-    for w in words {
-        assert!(
-            on_topic.reason.contains(w),
-            "{case}: the reason does not say `{w}`: {}",
-            on_topic.reason
-        );
-    }
-    assert_eq!(on_topic.topic, EVENTS, "{case}: the input's topic");
-    assert_eq!(
-        (&copy.stage, &copy.reason, &copy.topic),
-        (&on_topic.stage, &on_topic.reason, &on_topic.topic),
-        "{case}: the folder copy is the same letter"
-    );
-    assert_eq!(
-        copy.truncated_from, None,
-        "{case}: the folder copy is whole"
-    );
-    assert!(
-        copy.original().expect("the payload decodes") == input,
-        "{case}: the folder copy does not hold the input whole ({} bytes for {})",
-        copy.original().expect("the payload decodes").len(),
-        input.len()
-    );
-    let kept = on_topic.original().expect("the payload decodes");
-    match on_topic.truncated_from {
-        None => assert!(kept == input, "{case}: the input on the topic differs"),
-        Some(n) => {
-            assert_eq!(n, input.len() as u64, "{case}: truncated_from");
-            assert!(
-                kept.len() < input.len() && input.starts_with(&kept),
-                "{case}: the topic's payload is not the beginning of the input"
-            );
-        }
-    }
+    cloud_event("1.0", id, FILE_CREATED, Some(json!({"path": path})))
 }
 
 fn validator() -> wis2::validate::Validator {
@@ -351,8 +101,9 @@ fn assert_published<'a>(tap: &'a Tap, rel: &str, bytes: &[u8]) -> &'a Value {
 }
 
 /// Drops the good file and waits for its one message; then nothing else may have
-/// come than what the test already took.
-async fn good_file_still_published(tap: &mut Tap, d: &ChainDirs) {
+/// come than what the test already took: `letters` dead letters and `published` WIS2
+/// messages, the good file's included.
+async fn good_file_still_published(tap: &mut Tap, d: &ChainDirs, letters: usize, published: usize) {
     drop_file(&argo(GOOD), &d.data, GOOD);
     tap.until("the good file's message", 90, |t| {
         !t.published_for(GOOD).is_empty()
@@ -361,15 +112,14 @@ async fn good_file_still_published(tap: &mut Tap, d: &ChainDirs) {
     tap.drain();
     let m = assert_published(tap, GOOD, &read(&argo(GOOD)));
     assert_eq!(m["properties"]["datetime"], "2022-04-18T09:48:00Z");
+    tap.assert_totals(letters, published);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn damaged_netcdf_and_bufr_files_are_dead_lettered_and_the_real_negative_files_published() {
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
+    let Site { broker, dirs } = Site::start();
     let mut tap = Tap::connect(&broker).await;
-    let chain = start_chain(&broker, &dirs).await;
+    let chain = Chain::start(&broker, &dirs).await;
 
     let classic = read(&argo(GOOD));
     let nc4 = read(&argo("BD4901784_000.nc"));
@@ -479,16 +229,9 @@ async fn damaged_netcdf_and_bufr_files_are_dead_lettered_and_the_real_negative_f
 
     let folder = folder(&dirs);
     for (name, bytes, words) in &cases {
-        let letter = tap.letter_for_file(&folder, name);
         let mut words = words.clone();
         words.push(name);
-        assert_letter(
-            name,
-            letter,
-            "wis2-create",
-            &words,
-            &letter.1.original().expect("the payload decodes"),
-        );
+        tap.assert_file_letter(&folder, name, name, "wis2-create", &words);
         // Nothing lost: the file is still there, untouched, for a replay once fixed.
         assert!(
             read(&dirs.data.join(name)) == *bytes,
@@ -507,24 +250,19 @@ async fn damaged_netcdf_and_bufr_files_are_dead_lettered_and_the_real_negative_f
     assert_eq!(m["properties"]["datetime"], Value::Null, "time unknown");
     assert_eq!(m["geometry"], Value::Null, "place unknown");
 
-    good_file_still_published(&mut tap, &dirs).await;
-    assert_eq!(tap.letters.len(), cases.len(), "{}", tap.summary());
-    assert_eq!(tap.published.len(), negative.len() + 1, "{}", tap.summary());
-    assert!(tap.unexpected.is_empty(), "{}", tap.summary());
+    good_file_still_published(&mut tap, &dirs, cases.len(), negative.len() + 1).await;
     chain.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_reported() {
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
+    let Site { broker, dirs } = Site::start();
     let outside = tempfile::tempdir().expect("outside");
     let target = outside.path().join("secret.nc");
     std::fs::copy(argo(GOOD), &target).expect("copy");
     std::fs::create_dir_all(dirs.data.join("metadata")).expect("metadata dir");
     let mut tap = Tap::connect(&broker).await;
-    let chain = start_chain(&broker, &dirs).await;
+    let chain = Chain::start(&broker, &dirs).await;
 
     // A 0-byte file (a producer that failed).
     put(&dirs.data, "empty.nc", b"");
@@ -575,43 +313,40 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
     .await;
     let folder = folder(&dirs);
 
-    let l = tap.letter_for_file(&folder, "empty.nc");
-    assert_letter(
+    tap.assert_file_letter(
+        &folder,
         "0-byte file",
-        l,
+        "empty.nc",
         "wis2-create",
         &[
             "empty.nc is empty (0 bytes)",
             "nothing to publish",
             "send the complete file",
         ],
-        &l.1.original().expect("the payload decodes"),
     );
 
-    let l = tap.letter_for_file(&folder, "pipe.nc");
-    assert_letter(
+    tap.assert_file_letter(
+        &folder,
         "FIFO",
-        l,
+        "pipe.nc",
         "wis2-watch",
         &[
             "pipe.nc is not announced",
             "it is a FIFO (named pipe), not a regular file",
             "remove it from the data directory",
         ],
-        &l.1.original().expect("the payload decodes"),
     );
 
-    let l = tap.letter_for_file(&folder, "outside.nc");
-    assert_letter(
+    tap.assert_file_letter(
+        &folder,
         "symlink leaving the data directory",
-        l,
+        "outside.nc",
         "wis2-watch",
         &[
             "outside.nc",
             "points outside the data directory",
             "copy the file in instead",
         ],
-        &l.1.original().expect("the payload decodes"),
     );
 
     // The payload is the file's name itself, byte for byte (base64 on the topic).
@@ -629,10 +364,10 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
         raw_name,
     );
 
-    let l = tap.letter_for_file(&folder, "metadata/huge.json");
-    assert_letter(
+    tap.assert_file_letter(
+        &folder,
         "output over the broker's packet limit",
-        l,
+        "metadata/huge.json",
         "wis2-create",
         &[
             "the message on `chain/created` would be a",
@@ -640,7 +375,6 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
             "make the input smaller",
             "or raise both limits together",
         ],
-        &l.1.original().expect("the payload decodes"),
     );
 
     if readable_anyway {
@@ -648,17 +382,16 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
         // published, like any other.
         assert_published(&tap, "locked.nc", &locked_bytes);
     } else {
-        let l = tap.letter_for_file(&folder, "locked.nc");
-        assert_letter(
+        tap.assert_file_letter(
+            &folder,
             "unreadable file",
-            l,
+            "locked.nc",
             "wis2-create",
             &[
                 "locked.nc",
                 "Permission denied",
                 "check that the file exists under WIS2_DATA_DIR and is readable",
             ],
-            &l.1.original().expect("the payload decodes"),
         );
     }
 
@@ -668,7 +401,8 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
         &read(&argo("R4902481_001.nc")),
     );
 
-    good_file_still_published(&mut tap, &dirs).await;
+    let published = if readable_anyway { 3 } else { 2 };
+    good_file_still_published(&mut tap, &dirs, letters, published).await;
     for dir in ["empty.d", "dir.nc", "2024"] {
         let about_it = |l: &DeadLetter| {
             let input = l.original().expect("the payload decodes");
@@ -685,34 +419,29 @@ async fn empty_special_outside_non_utf8_unreadable_and_oversized_files_are_repor
             tap.summary()
         );
     }
-    assert_eq!(tap.letters.len(), letters, "{}", tap.summary());
-    let expected = if readable_anyway { 3 } else { 2 };
-    assert_eq!(tap.published.len(), expected, "{}", tap.summary());
-    assert!(tap.unexpected.is_empty(), "{}", tap.summary());
     chain.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_events_are_dead_lettered_with_what_is_wrong_and_the_event_kept() {
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
+    let Site { broker, dirs } = Site::start();
     // Things events may name. Hidden names, so that wis2-watch leaves them alone: only
     // the injected events point at them.
     std::fs::create_dir(dirs.data.join(".adir.nc")).expect("dir");
     mkfifo(&dirs.data.join(".pipe.nc"));
     std::os::unix::fs::symlink(argo(GOOD), dirs.data.join(".outside.nc")).expect("symlink");
     let mut tap = Tap::connect(&broker).await;
-    let chain = start_chain(&broker, &dirs).await;
+    let chain = Chain::start(&broker, &dirs).await;
     let bus = injector(&broker).await;
 
-    let ce = |v: Value| v.to_string().into_bytes();
     // An event of about 1 MB (under the broker's limit) whose data is a string of
     // quotes: the reason quotes it back, escaped twice over.
-    let quotes = ce(json!({
-        "specversion": "1.0", "id": "quotes", "source": "test-injector",
-        "type": wis2::event::FILE_CREATED, "data": "\"".repeat(500_000)
-    }));
+    let quotes = cloud_event(
+        "1.0",
+        "quotes",
+        FILE_CREATED,
+        Some(json!("\"".repeat(500_000))),
+    );
     assert!(quotes.len() > 1_000_000 && quotes.len() < BROKER_LIMIT - 100);
     let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
         (
@@ -747,10 +476,7 @@ async fn bad_events_are_dead_lettered_with_what_is_wrong_and_the_event_kept() {
         ),
         (
             "CloudEvents 0.3",
-            ce(json!({
-                "specversion": "0.3", "id": "v03", "source": "s",
-                "type": wis2::event::FILE_CREATED, "data": {"path": GOOD}
-            })),
+            cloud_event("0.3", "v03", FILE_CREATED, Some(json!({"path": GOOD}))),
             vec![
                 "unsupported CloudEvents specversion `0.3`",
                 "only \"1.0\" is accepted",
@@ -758,10 +484,7 @@ async fn bad_events_are_dead_lettered_with_what_is_wrong_and_the_event_kept() {
         ),
         (
             "file event without data",
-            ce(json!({
-                "specversion": "1.0", "id": "nodata", "source": "s",
-                "type": wis2::event::FILE_CREATED
-            })),
+            cloud_event("1.0", "nodata", FILE_CREATED, None),
             vec![
                 "file event has no usable data: no data",
                 "data must be {\"path\": \"relative/path\"}",
@@ -769,10 +492,7 @@ async fn bad_events_are_dead_lettered_with_what_is_wrong_and_the_event_kept() {
         ),
         (
             "file event whose data has no path",
-            ce(json!({
-                "specversion": "1.0", "id": "nopath", "source": "s",
-                "type": wis2::event::FILE_CREATED, "data": {"file": GOOD}
-            })),
+            cloud_event("1.0", "nopath", FILE_CREATED, Some(json!({"file": GOOD}))),
             vec![
                 "file event has no usable data",
                 "missing field `path`",
@@ -781,10 +501,12 @@ async fn bad_events_are_dead_lettered_with_what_is_wrong_and_the_event_kept() {
         ),
         (
             "unknown CloudEvents type",
-            ce(json!({
-                "specversion": "1.0", "id": "unknown", "source": "s",
-                "type": "org.example.file.created", "data": {"path": GOOD}
-            })),
+            cloud_event(
+                "1.0",
+                "unknown",
+                "org.example.file.created",
+                Some(json!({"path": GOOD})),
+            ),
             vec![
                 "unknown event type `org.example.file.created`",
                 "expected int.wmo.wis2.chain.file.created",
@@ -902,10 +624,7 @@ async fn bad_events_are_dead_lettered_with_what_is_wrong_and_the_event_kept() {
     );
     drop(client);
 
-    good_file_still_published(&mut tap, &dirs).await;
-    assert_eq!(tap.letters.len(), cases.len(), "{}", tap.summary());
-    assert_eq!(tap.published.len(), 1, "{}", tap.summary());
-    assert!(tap.unexpected.is_empty(), "{}", tap.summary());
+    good_file_still_published(&mut tap, &dirs, cases.len(), 1).await;
     bus.disconnect().await;
     chain.stop().await;
 }
@@ -938,11 +657,10 @@ async fn a_10_mb_event_is_dead_lettered_cut_to_fit_on_the_topic_and_whole_in_the
     let conf_path = conf_dir.path().join("mosquitto.conf");
     std::fs::write(&conf_path, raised).expect("conf");
     let broker = Broker::start_with_env(&[("BROKER_CONF", conf_path.display().to_string())], &[]);
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
-    let mut tap = Tap::connect(&broker).await;
-    let chain = start_chain(&broker, &dirs).await;
-    let bus = injector(&broker).await;
+    let site = Site::on(broker);
+    let mut tap = Tap::connect(&site.broker).await;
+    let chain = site.chain().await;
+    let bus = injector(&site.broker).await;
 
     let ten_mb = ten_mb_event();
     bus.publish(EVENTS, ten_mb.clone())
@@ -952,7 +670,7 @@ async fn a_10_mb_event_is_dead_lettered_cut_to_fit_on_the_topic_and_whole_in_the
         !t.letters.is_empty()
     })
     .await;
-    let folder = folder(&dirs);
+    let folder = folder(&site.dirs);
     let l = tap.letter(&folder, "10 MB event", |p| p == ten_mb.as_slice());
     assert_letter(
         "10 MB event",
@@ -975,10 +693,7 @@ async fn a_10_mb_event_is_dead_lettered_cut_to_fit_on_the_topic_and_whole_in_the
         "not cut more than needed"
     );
 
-    good_file_still_published(&mut tap, &dirs).await;
-    assert_eq!(tap.letters.len(), 1, "{}", tap.summary());
-    assert_eq!(tap.published.len(), 1, "{}", tap.summary());
-    assert!(tap.unexpected.is_empty(), "{}", tap.summary());
+    good_file_still_published(&mut tap, &site.dirs, 1, 1).await;
     bus.disconnect().await;
     chain.stop().await;
 }
@@ -1020,21 +735,12 @@ async fn wait_open(pid: u32, file: &Path) {
 #[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn files_that_vanish_or_change_while_hashed_and_a_huge_sparse_file() {
     // The services as processes: their own memory and open files can be looked at.
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
-    let mut tap = Tap::connect(&broker).await;
-    let procs = ProcChain::start(
-        &broker,
-        &dirs,
-        &[
-            s("--deadletter-dir"),
-            dirs.deadletters.display().to_string(),
-        ],
-    )
-    .await;
+    let site = Site::start();
+    let dirs = &site.dirs;
+    let mut tap = Tap::connect(&site.broker).await;
+    let procs = site.procs(&[]).await;
     let create = procs.create.pid().expect("wis2-create runs");
-    let bus = injector(&broker).await;
+    let bus = injector(&site.broker).await;
     // Large enough for a hash of a second or more (about 800 MB/s here), so that the
     // change lands while wis2-create reads, even on a loaded machine.
     const RACE: u64 = 1 << 30;
@@ -1069,7 +775,7 @@ async fn files_that_vanish_or_change_while_hashed_and_a_huge_sparse_file() {
         t.letters.len() >= 2 && !t.published_for("grows.dat").is_empty()
     })
     .await;
-    let folder_now = folder(&dirs);
+    let folder_now = folder(dirs);
     let l = tap.letter(&folder_now, "file vanished while hashed", |p| {
         p == vanish_event.as_slice()
     });
@@ -1084,16 +790,15 @@ async fn files_that_vanish_or_change_while_hashed_and_a_huge_sparse_file() {
         ],
         &vanish_event,
     );
-    let l = tap.letter_for_file(&folder_now, "grows.dat");
-    assert_letter(
+    tap.assert_file_letter(
+        &folder_now,
         "file changed while hashed",
-        l,
+        "grows.dat",
         "wis2-create",
         &[
             "grows.dat changed while it was being hashed",
             "it is announced again once complete",
         ],
-        &l.1.original().expect("the payload decodes"),
     );
     let m = tap.published_for("grows.dat");
     assert_eq!(m.len(), 1, "{}", tap.summary());
@@ -1140,10 +845,7 @@ async fn files_that_vanish_or_change_while_hashed_and_a_huge_sparse_file() {
         "wis2-create's memory grew with a {HUGE}-byte file: VmRSS {rss_before} KiB before, peak {peak} KiB"
     );
 
-    good_file_still_published(&mut tap, &dirs).await;
-    assert_eq!(tap.letters.len(), 2, "{}", tap.summary());
-    assert_eq!(tap.published.len(), 3, "{}", tap.summary());
-    assert!(tap.unexpected.is_empty(), "{}", tap.summary());
+    good_file_still_published(&mut tap, dirs, 2, 3).await;
     bus.disconnect().await;
     drop(procs);
 }

@@ -2,17 +2,20 @@
 //! out on the WIS2 topic.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha512};
 
-use wis2_tests::broker::{Broker, password};
-use wis2_tests::fixtures::{TOPIC, drop_file, repo, shared};
+use wis2_bus::topics::{EVENTS, REJECTED};
+use wis2_tests::fixtures::{OUTCOMES, TOPIC, argo, drop_file, put, repo, shared};
 use wis2_tests::flags::s;
 use wis2_tests::observer::Observer;
-use wis2_tests::service::{Chain, ChainDirs, start_downstream, start_watch};
+use wis2_tests::service::{Chain, start_downstream, start_watch};
+use wis2_tests::site::Site;
+use wis2_tests::tap::{Tap, assert_letter, folder, injector};
 
 /// Classic Argo files, with the values read by hand from their variables (JULD with
 /// REFERENCE_DATE_TIME 19500101000000; LATITUDE, LONGITUDE), as listed in
@@ -36,26 +39,20 @@ fn validator() -> wis2::validate::Validator {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
-    let mut obs = Observer::connect(
-        &broker,
-        "operator",
-        &["origin/a/wis2/#", "chain/rejected", "chain/deadletter"],
-    )
-    .await;
-    let chain = Chain::start(&broker, &dirs).await;
+    let site = Site::start();
+    let mut obs = Observer::connect(&site.broker, "operator", &OUTCOMES).await;
+    let chain = site.chain().await;
 
     let start = Utc::now();
-    std::fs::create_dir_all(dirs.data.join("2024")).expect("subdir");
+    let data = &site.dirs.data;
+    std::fs::create_dir_all(data.join("2024")).expect("subdir");
     for (i, (name, ..)) in FILES.iter().enumerate() {
         let dir = if i == 0 {
-            dirs.data.join("2024")
+            data.join("2024")
         } else {
-            dirs.data.clone()
+            data.clone()
         };
-        drop_file(&shared().join("data/argo").join(name), &dir, name);
+        drop_file(&argo(name), &dir, name);
     }
     let got = obs
         .collect(FILES.len(), Duration::from_secs(120), |_| true)
@@ -76,7 +73,7 @@ async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
     for m in &got {
         let report = v.check_message(&m.payload, Some(&m.topic));
         assert!(report.is_valid(), "{}", report.to_human());
-        let msg: serde_json::Value = serde_json::from_slice(&m.payload).expect("json");
+        let msg = m.json();
         let data_id = msg["properties"]["data_id"]
             .as_str()
             .expect("data_id")
@@ -97,7 +94,7 @@ async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
         } else {
             name.to_string()
         };
-        let bytes = std::fs::read(shared().join("data/argo").join(name)).expect("read");
+        let bytes = std::fs::read(argo(name)).expect("read");
         let digest = base64::engine::general_purpose::STANDARD.encode(Sha512::digest(&bytes));
         let p = &msg["properties"];
         assert_eq!(p["integrity"]["method"], "sha512");
@@ -136,7 +133,7 @@ async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
     // Each published message is also in the output folder (written after the
     // broker's acknowledgement, so possibly a moment after the message arrived).
     let count = || {
-        std::fs::read_dir(&dirs.output)
+        std::fs::read_dir(&site.dirs.output)
             .map(|d| d.count())
             .unwrap_or(0)
     };
@@ -151,142 +148,83 @@ async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_input_file_is_announced_at_start_and_not_again_on_restart() {
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
-    drop_file(
-        &shared().join("data/argo/R6903247_274.nc"),
-        &dirs.data,
-        "R6903247_274.nc",
-    );
+    let Site { broker, dirs } = Site::start();
+    drop_file(&argo("R6903247_274.nc"), &dirs.data, "R6903247_274.nc");
     let mut obs = Observer::connect(&broker, "operator", &["origin/a/wis2/#"]).await;
-    let services = start_downstream(&broker, &dirs).await;
-    let watch = start_watch(&broker, &dirs, &[s("--input-file"), s("R6903247_274.nc")]);
+    let mut services = start_downstream(&broker, &dirs).await;
+    let input = [s("--input-file"), s("R6903247_274.nc")];
+    let watch = start_watch(&broker, &dirs, &input);
     let got = obs.collect(1, Duration::from_secs(90), |_| true).await;
     assert_eq!(got.len(), 1);
     // Let the confirmation come back, then restart the watcher: nothing new.
     watch.stop().await.expect("watch stops");
-    let watch = start_watch(&broker, &dirs, &[s("--input-file"), s("R6903247_274.nc")]);
+    let watch = start_watch(&broker, &dirs, &input);
     watch.wait_ready().await;
     // A new file proves the restarted watcher works; only it must arrive.
-    drop_file(
-        &shared().join("data/argo/R4902481_001.nc"),
-        &dirs.data,
-        "R4902481_001.nc",
-    );
+    drop_file(&argo("R4902481_001.nc"), &dirs.data, "R4902481_001.nc");
     let mut got = obs.collect(1, Duration::from_secs(90), |_| true).await;
     // Anything else would arrive right after it.
     got.extend(obs.collect(1, Duration::from_secs(3), |_| true).await);
     assert_eq!(got.len(), 1, "only the new file after a restart");
-    let m: serde_json::Value = serde_json::from_slice(&got[0].payload).expect("json");
     assert!(
-        m["properties"]["data_id"]
+        got[0].json()["properties"]["data_id"]
             .as_str()
             .expect("data_id")
             .ends_with("R4902481_001.nc")
     );
-    watch.stop().await.expect("watch stops");
-    for (_, s) in services {
-        s.stop().await.expect("stops");
-    }
+    services.push(("watch", watch));
+    Chain { services }.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bad_file_is_dead_lettered_and_the_chain_keeps_going() {
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
-    let mut obs = Observer::connect(
-        &broker,
-        "operator",
-        &["origin/a/wis2/#", "chain/deadletter", "chain/rejected"],
-    )
-    .await;
-    let chain = Chain::start(&broker, &dirs).await;
+    let site = Site::start();
+    let mut tap = Tap::connect(&site.broker).await;
+    let chain = site.chain().await;
     // An event whose path escapes the data directory, sent with wis2-watch's account.
-    let mut bad = rumqttc::MqttOptions::new("bad-producer", "127.0.0.1", broker.port);
-    bad.set_credentials("wis2-watch", password("wis2-watch"));
-    let (client, mut el) = rumqttc::AsyncClient::new(bad, 10);
-    let poller = tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    let bus = injector(&site.broker).await;
     let ev = r#"{"specversion":"1.0","id":"bad-1","source":"test","type":"int.wmo.wis2.chain.file.created","data":{"path":"../../etc/passwd"}}"#;
-    client
-        .publish("chain/events", rumqttc::QoS::AtLeastOnce, false, ev)
-        .await
-        .expect("publish");
-    client
-        .publish("chain/events", rumqttc::QoS::AtLeastOnce, false, "not json")
-        .await
-        .expect("publish");
-    let dead = obs
-        .collect(2, Duration::from_secs(90), |m| {
-            m.topic == "chain/deadletter"
-        })
+    for payload in [ev, "not json"] {
+        bus.publish(EVENTS, payload).await.expect("publish");
+    }
+    tap.until("the two dead letters", 90, |t| t.letters.len() >= 2)
         .await;
-    assert_eq!(dead.len(), 2);
-    // Handled concurrently: find each dead letter by its payload.
-    let letters: Vec<serde_json::Value> = dead
-        .iter()
-        .map(|m| serde_json::from_slice(&m.payload).expect("json"))
-        .collect();
-    let escape = letters
-        .iter()
-        .find(|l| l["payload"] == ev)
-        .expect("the escaping event is dead-lettered with its payload");
-    assert_eq!(escape["stage"], "wis2-create");
-    assert!(
-        escape["reason"]
-            .as_str()
-            .expect("reason")
-            .contains("escapes the data directory"),
-        "{escape}"
-    );
-    let not_json = letters
-        .iter()
-        .find(|l| l["payload"] == "not json")
-        .expect("the non-JSON event is dead-lettered");
-    assert!(
-        not_json["reason"]
-            .as_str()
-            .expect("reason")
-            .contains("not JSON"),
-        "{not_json}"
-    );
-    // The dead letters are also in the folder.
+    // Handled concurrently: find each dead letter by its payload, in the folder too.
+    let folder = folder(&site.dirs);
+    for (case, payload, words) in [
+        ("the escaping event", ev, "escapes the data directory"),
+        ("the non-JSON event", "not json", "not JSON"),
+    ] {
+        let l = tap.letter(&folder, case, |p| p == payload.as_bytes());
+        assert_letter(case, l, "wis2-create", &[words], payload.as_bytes());
+    }
     assert_eq!(
-        std::fs::read_dir(&dirs.deadletters)
+        std::fs::read_dir(&site.dirs.deadletters)
             .expect("folder")
             .count(),
         2
     );
     // The chain still works.
-    drop_file(
-        &shared().join("data/argo/D5900865_001.nc"),
-        &dirs.data,
-        "D5900865_001.nc",
-    );
-    let ok = obs
-        .collect(1, Duration::from_secs(90), |m| m.topic == TOPIC)
+    drop_file(&argo("D5900865_001.nc"), &site.dirs.data, "D5900865_001.nc");
+    tap.until("the good file's message", 90, |t| !t.published.is_empty())
         .await;
-    assert_eq!(ok.len(), 1);
-    poller.abort();
+    tap.assert_totals(2, 1);
+    bus.disconnect().await;
     chain.stop().await;
+}
+
+/// The WCMP2 record of the test centre, in the repository.
+fn record() -> PathBuf {
+    repo().join("data/metadata/fr-ifremer-argo-core-metadata.json")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_metadata_record_is_announced_updated_and_deleted_on_the_metadata_topic() {
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
-    let meta = dirs.data.join("metadata");
+    let site = Site::start();
+    let meta = site.dirs.data.join("metadata");
     std::fs::create_dir_all(&meta).expect("metadata dir");
-    let mut obs = Observer::connect(
-        &broker,
-        "operator",
-        &["origin/a/wis2/#", "chain/rejected", "chain/deadletter"],
-    )
-    .await;
-    let chain = Chain::start(&broker, &dirs).await;
-    let record = repo().join("data/metadata/fr-ifremer-argo-core-metadata.json");
+    let mut obs = Observer::connect(&site.broker, "operator", &OUTCOMES).await;
+    let chain = site.chain().await;
     let topic = "origin/a/wis2/fr-ifremer-argo/metadata";
     let wcmp2 = wis2::wcmp2::Wcmp2Checker::new(&wis2::wcmp2::Wcmp2Options {
         schema: Some(shared().join("standards/wcmp2/wcmp2-bundled.json")),
@@ -296,23 +234,16 @@ async fn a_metadata_record_is_announced_updated_and_deleted_on_the_metadata_topi
     .expect("checker");
     assert!(
         wcmp2
-            .check_record(&std::fs::read(&record).expect("read"))
+            .check_record(&std::fs::read(record()).expect("read"))
             .is_valid()
     );
 
-    drop_file(&record, &meta, "argo.json");
-    let got = obs.collect(1, Duration::from_secs(90), |_| true).await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(
-        got[0].topic,
-        topic,
-        "{}",
-        String::from_utf8_lossy(&got[0].payload)
-    );
+    drop_file(&record(), &meta, "argo.json");
+    let got = obs.next_on(topic, Duration::from_secs(90)).await;
     let v = validator();
-    let report = v.check_message(&got[0].payload, Some(topic));
+    let report = v.check_message(&got.payload, Some(topic));
     assert!(report.is_valid(), "{}", report.to_human());
-    let m: serde_json::Value = serde_json::from_slice(&got[0].payload).expect("json");
+    let m = got.json();
     assert_eq!(
         m["properties"]["data_id"],
         "fr-ifremer-argo/metadata/cor:msg:argo"
@@ -329,16 +260,14 @@ async fn a_metadata_record_is_announced_updated_and_deleted_on_the_metadata_topi
     );
 
     // A changed record: update, same data_id.
-    let mut rec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&record).expect("read")).expect("json");
+    let mut rec = record_json();
     rec["properties"]["updated"] = serde_json::json!("2026-11-29T00:00:00Z");
-    let tmp = meta.join(".argo.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&rec).expect("json")).expect("write");
-    std::fs::rename(&tmp, meta.join("argo.json")).expect("rename");
-    let got = obs.collect(1, Duration::from_secs(90), |_| true).await;
-    assert_eq!(got.len(), 1);
-    let m: serde_json::Value = serde_json::from_slice(&got[0].payload).expect("json");
-    assert_eq!(got[0].topic, topic);
+    put(
+        &meta,
+        "argo.json",
+        &serde_json::to_vec_pretty(&rec).expect("json"),
+    );
+    let m = obs.next_on(topic, Duration::from_secs(90)).await.json();
     assert_eq!(m["links"][0]["rel"], "update");
     assert_eq!(
         m["properties"]["data_id"],
@@ -348,49 +277,35 @@ async fn a_metadata_record_is_announced_updated_and_deleted_on_the_metadata_topi
 
     // Removed: deletion, with the metadata_id.
     std::fs::remove_file(meta.join("argo.json")).expect("remove");
-    let got = obs.collect(1, Duration::from_secs(90), |_| true).await;
-    assert_eq!(got.len(), 1);
-    let m: serde_json::Value = serde_json::from_slice(&got[0].payload).expect("json");
-    assert_eq!(got[0].topic, topic);
+    let got = obs.next_on(topic, Duration::from_secs(90)).await;
+    let m = got.json();
     assert_eq!(m["links"][0]["rel"], "deletion");
     assert_eq!(
         m["properties"]["metadata_id"],
         "urn:wmo:md:fr-ifremer-argo:cor:msg:argo"
     );
-    let report = v.check_message(&got[0].payload, Some(topic));
+    let report = v.check_message(&got.payload, Some(topic));
     assert!(report.is_valid(), "{}", report.to_human());
     chain.stop().await;
 }
 
+/// [`record`] as JSON, to change.
+fn record_json() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(record()).expect("read")).expect("json")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_invalid_record_is_rejected_with_the_wcmp2_report() {
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
-    let meta = dirs.data.join("metadata");
+    let site = Site::start();
+    let meta = site.dirs.data.join("metadata");
     std::fs::create_dir_all(&meta).expect("metadata dir");
-    let mut obs =
-        Observer::connect(&broker, "operator", &["origin/a/wis2/#", "chain/rejected"]).await;
-    let chain = Chain::start(&broker, &dirs).await;
-    let mut rec: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(repo().join("data/metadata/fr-ifremer-argo-core-metadata.json"))
-            .expect("read"),
-    )
-    .expect("json");
+    let mut obs = Observer::connect(&site.broker, "operator", &["origin/a/wis2/#", REJECTED]).await;
+    let chain = site.chain().await;
+    let mut rec = record_json();
     rec["properties"]["title"] = serde_json::Value::Null;
-    std::fs::write(
-        meta.join(".bad.json.tmp"),
-        serde_json::to_vec(&rec).expect("json"),
-    )
-    .expect("write");
-    std::fs::rename(meta.join(".bad.json.tmp"), meta.join("bad.json")).expect("rename");
-    let got = obs.collect(1, Duration::from_secs(90), |_| true).await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(
-        got[0].topic, "chain/rejected",
-        "an invalid record must not be announced"
-    );
-    let r: serde_json::Value = serde_json::from_slice(&got[0].payload).expect("json");
+    put(&meta, "bad.json", &serde_json::to_vec(&rec).expect("json"));
+    // On chain/rejected: an invalid record must not be announced.
+    let r = obs.next_on(REJECTED, Duration::from_secs(90)).await.json();
     let failed: Vec<&str> = r["report"]["ets-report"]["tests"]
         .as_array()
         .expect("tests")

@@ -13,23 +13,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use wis2_tests::broker::Broker;
-use wis2_tests::fixtures::{TOPIC, shared};
+use wis2_tests::fixtures::{TOPIC, argo, put};
 use wis2_tests::flags::s;
 use wis2_tests::observer::Observer;
 use wis2_tests::process::ProcChain;
-use wis2_tests::service::ChainDirs;
+use wis2_tests::site::Site;
 
 const N: usize = 2000;
 
 /// Writes `n` copies of a real Argo file with distinct names, atomically, on a thread.
 fn stream_files(dir: PathBuf, n: usize, prefix: &'static str) -> std::thread::JoinHandle<()> {
-    let src = std::fs::read(shared().join("data/argo/R6903247_274.nc")).expect("read");
+    let src = std::fs::read(argo("R6903247_274.nc")).expect("read");
     std::thread::spawn(move || {
         for i in 0..n {
-            let name = format!("{prefix}{i:05}.nc");
-            let tmp = dir.join(format!(".{name}.tmp"));
-            std::fs::write(&tmp, &src).expect("write");
-            std::fs::rename(&tmp, dir.join(&name)).expect("rename");
+            put(&dir, format!("{prefix}{i:05}.nc"), &src);
             if i % 50 == 49 {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -112,9 +109,7 @@ fn assert_exactly_once(counts: &HashMap<String, usize>, n: usize, prefix: &str, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn broker_killed_twice_during_a_stream_of_2000_files() {
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
+    let Site { broker, dirs } = Site::start();
     let chain = ProcChain::start(&broker, &dirs, &[s("--confirm-timeout"), s(5)]).await;
     let writer = stream_files(dirs.data.clone(), N, "B");
 
@@ -152,9 +147,7 @@ async fn broker_killed_twice_during_a_stream_of_2000_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn each_service_killed_and_restarted_mid_stream() {
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
+    let Site { broker, dirs } = Site::start();
     let mut obs = Observer::connect(&broker, "operator", &[TOPIC]).await;
     let mut chain = ProcChain::start(&broker, &dirs, &[s("--confirm-timeout"), s(5)]).await;
     let writer = stream_files(dirs.data.clone(), N, "K");
@@ -221,10 +214,9 @@ async fn each_service_killed_and_restarted_mid_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stopped_service_catches_up_and_stops_promptly() {
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
-    let mut chain = ProcChain::start(&broker, &dirs, &[]).await;
+    let site = Site::start();
+    let dirs = &site.dirs;
+    let mut chain = site.procs(&[]).await;
     let took = chain.create.terminate();
     assert!(
         took < Duration::from_secs(5),

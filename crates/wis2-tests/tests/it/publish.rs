@@ -3,10 +3,11 @@
 //! letter replay, and output write failures. The service runs in-process on
 //! `wis2_publish::run`; readiness is awaited by connecting, never by sleeping.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use wis2_bus::envelope::{Confirmation, Envelope};
+use wis2_bus::topics::{CREATED, EVENTS, PUBLISHED, VALIDATED};
 use wis2_bus::{BrokerArgs, DeadLetter};
 use wis2_tests::broker::{Broker, mqtt_url};
 use wis2_tests::fixtures::TOPIC;
@@ -16,49 +17,100 @@ use wis2_tests::net::free_port;
 use wis2_tests::observer::{Observer, Seen};
 use wis2_tests::service::{self, Service};
 
-/// wis2-publish in-process on `b` with its store in `state` (kept across restarts),
-/// and more flags; its log lines are captured.
-fn start(b: &Broker, state: &Path, extra: &[String]) -> Service {
-    logs::capture();
-    let mut f = vec![
-        s("--broker-url"),
-        b.url("wis2-publish"),
-        s("--state-dir"),
-        state.display().to_string(),
-    ];
-    f.extend(extra.iter().cloned());
-    service::spawn::<wis2_publish::RunArgs, _, _>("wis2-publish", wis2_publish::run, &f)
+/// wis2-publish under test: a broker, the service's store folder (kept across its
+/// restarts) and an operator observer subscribed before the service starts.
+struct Rig {
+    b: Broker,
+    state: tempfile::TempDir,
+    obs: Observer,
 }
 
-/// Takes messages of the two kinds until `confirmations` confirmations are in, then
-/// checks nothing more arrives within a short quiet period: returns (WIS2 messages,
-/// confirmations).
-async fn wis2_and_confirmations(
-    obs: &mut Observer,
-    confirmations: usize,
-) -> (Vec<Seen>, Vec<Confirmation>) {
-    let mut wis2 = Vec::new();
-    let mut confirmed = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while confirmed.len() < confirmations {
-        match tokio::time::timeout_at(deadline, obs.rx.recv()).await {
-            Ok(Some(m)) if m.topic == wis2_bus::topics::PUBLISHED => {
-                confirmed.push(serde_json::from_slice(&m.payload).expect("confirmation"))
-            }
-            Ok(Some(m)) if m.topic.starts_with("origin/") => wis2.push(m),
-            Ok(Some(_)) => {}
-            _ => break,
-        }
+impl Rig {
+    /// The observer on what wis2-publish sends: WIS2 messages and confirmations.
+    async fn new() -> Rig {
+        Rig::observing(&["origin/a/wis2/#", PUBLISHED]).await
     }
-    // A publication precedes its confirmation; a short quiet period catches any
-    // stray re-publication.
-    wis2.extend(
-        obs.collect(10, Duration::from_millis(500), |m| {
-            m.topic.starts_with("origin/")
-        })
-        .await,
-    );
-    (wis2, confirmed)
+
+    /// The observer on `filters`.
+    async fn observing(filters: &[&str]) -> Rig {
+        let b = Broker::start();
+        let obs = Observer::connect(&b, "operator", filters).await;
+        let state = tempfile::tempdir().expect("state");
+        Rig { b, state, obs }
+    }
+
+    /// wis2-publish in-process on the broker with its store, and more flags, once
+    /// ready; its log lines are captured.
+    async fn start(&self, extra: &[String]) -> Service {
+        logs::capture();
+        let mut f = vec![
+            s("--broker-url"),
+            self.b.url("wis2-publish"),
+            s("--state-dir"),
+            self.state.path().display().to_string(),
+        ];
+        f.extend(extra.iter().cloned());
+        service::spawn::<wis2_publish::RunArgs, _, _>("wis2-publish", wis2_publish::run, &f)
+            .ready()
+            .await
+    }
+
+    /// Sends `envelope` on `chain/validated`, as wis2-validate.
+    async fn validated(&self, envelope: &[u8]) {
+        send(&self.b.url("wis2-validate"), VALIDATED, envelope.to_vec()).await
+    }
+
+    /// Sends the envelope of [`wnm`]`(id, data_id, integrity, rel)` on `chain/validated`.
+    async fn announce(&self, id: &str, data_id: &str, integrity: &str, rel: &str) {
+        self.validated(&envelope(&wnm(id, data_id, integrity, rel)))
+            .await
+    }
+
+    /// Takes what the observer sees (WIS2 messages and confirmations) until
+    /// `confirmations` confirmations are in, then checks nothing more arrives within a
+    /// short quiet period: returns (WIS2 messages, confirmations).
+    async fn outcome(&mut self, confirmations: usize) -> (Vec<Seen>, Vec<Confirmation>) {
+        let mut wis2 = Vec::new();
+        let mut confirmed = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while confirmed.len() < confirmations {
+            match tokio::time::timeout_at(deadline, self.obs.rx.recv()).await {
+                Ok(Some(m)) if m.topic == PUBLISHED => {
+                    confirmed.push(serde_json::from_slice(&m.payload).expect("confirmation"))
+                }
+                Ok(Some(m)) if m.topic.starts_with("origin/") => wis2.push(m),
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        // A publication precedes its confirmation; a short quiet period catches any
+        // stray re-publication.
+        let quiet = Duration::from_millis(500);
+        let stray = self
+            .obs
+            .collect(10, quiet, |m| m.topic.starts_with("origin/"));
+        wis2.extend(stray.await);
+        (wis2, confirmed)
+    }
+
+    /// Asserts that the next outcome is the one confirmation of `id`, and nothing
+    /// published (`why` not).
+    async fn assert_confirmed_not_published(&mut self, id: &str, why: &str) {
+        let (wis2, confirmations) = self.outcome(1).await;
+        assert!(wis2.is_empty(), "{why}: published: {wis2:?}");
+        assert_eq!(confirmations.len(), 1, "{why}: but confirmed once");
+        assert_eq!(confirmations[0].message_id, id);
+    }
+
+    /// The record of what was published (the service stopped).
+    fn store(&self) -> wis2_publish::store::PublishedStore {
+        wis2_publish::store::PublishedStore::open(self.state.path()).expect("store")
+    }
+
+    /// The disk queue `file` of the store folder (the service stopped).
+    fn queue(&self, file: &str) -> wis2_publish::queue::DiskQueue {
+        wis2_publish::queue::DiskQueue::open(&self.state.path().join(file), 10).expect(file)
+    }
 }
 
 fn wnm(id: &str, data_id: &str, integrity: &str, rel: &str) -> String {
@@ -93,27 +145,20 @@ fn envelope(message: &str) -> Vec<u8> {
     .to_vec()
 }
 
-/// Publishes `payload` on `topic` as wis2-validate, after the broker's PUBACK.
-async fn send(port: u16, topic: &str, payload: Vec<u8>) {
+/// Publishes `payload` on `topic` with the account of `url`, after the broker's PUBACK.
+async fn send(url: &str, topic: &str, payload: Vec<u8>) {
     wis2_bus::publish_once(
-        &BrokerArgs::from_url(&mqtt_url("wis2-validate", port))
-            .check()
-            .expect("broker settings"),
+        &BrokerArgs::from_url(url).check().expect("broker settings"),
         "wis2-publish-test",
         topic,
         payload,
     )
     .await
-    .expect("published");
-}
-
-async fn validated(port: u16, envelope: &[u8]) {
-    send(port, wis2_bus::topics::VALIDATED, envelope.to_vec()).await
+    .unwrap_or_else(|e| panic!("not published on {topic}: {e:#}"));
 }
 
 fn message_id(seen: &Seen) -> String {
-    let v: serde_json::Value = serde_json::from_slice(&seen.payload).expect("json");
-    v["id"].as_str().unwrap_or_default().to_string()
+    seen.json()["id"].as_str().unwrap_or_default().to_string()
 }
 
 // ---------------------------------------------------------------------------------
@@ -121,23 +166,18 @@ fn message_id(seen: &Seen) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
-    let b = Broker::start();
-    let state = tempfile::tempdir().expect("state");
-    let svc = start(&b, state.path(), &[]).ready().await;
-    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/published"]).await;
+    let mut rig = Rig::new().await;
+    let svc = rig.start(&[]).await;
 
     let id = new_id();
     let env = envelope(&wnm(&id, "wis2/x/R1.nc", "AAAA", "canonical"));
-    validated(b.port, &env).await;
-    validated(b.port, &env).await; // the same message again: a redelivery
+    rig.validated(&env).await;
+    rig.validated(&env).await; // the same message again: a redelivery
     // A re-announcement: same state, new message id.
     let again = new_id();
-    validated(
-        b.port,
-        &envelope(&wnm(&again, "wis2/x/R1.nc", "AAAA", "canonical")),
-    )
-    .await;
-    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 3).await;
+    rig.announce(&again, "wis2/x/R1.nc", "AAAA", "canonical")
+        .await;
+    let (wis2, confirmations) = rig.outcome(3).await;
     assert_eq!(wis2.len(), 1, "published once: {wis2:?}");
     assert_eq!(wis2[0].topic, TOPIC);
     assert_eq!(message_id(&wis2[0]), id);
@@ -157,22 +197,20 @@ async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
 
     // A changed file: same data_id, new integrity, rel=update.
     let update = new_id();
-    validated(
-        b.port,
-        &envelope(&wnm(&update, "wis2/x/R1.nc", "BBBB", "update")),
-    )
-    .await;
-    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 1).await;
+    rig.announce(&update, "wis2/x/R1.nc", "BBBB", "update")
+        .await;
+    let (wis2, confirmations) = rig.outcome(1).await;
     assert_eq!(wis2.len(), 1, "the update is published");
     assert_eq!(message_id(&wis2[0]), update);
     assert_eq!(confirmations[0].rel.as_str(), "update");
 
     // Two deliveries of one new state in flight at once: one publication.
     let (a, c) = (new_id(), new_id());
-    let ea = envelope(&wnm(&a, "wis2/x/R2.nc", "CCCC", "canonical"));
-    let ec = envelope(&wnm(&c, "wis2/x/R2.nc", "CCCC", "canonical"));
-    tokio::join!(validated(b.port, &ea), validated(b.port, &ec));
-    let (wis2, _) = wis2_and_confirmations(&mut obs, 2).await;
+    tokio::join!(
+        rig.announce(&a, "wis2/x/R2.nc", "CCCC", "canonical"),
+        rig.announce(&c, "wis2/x/R2.nc", "CCCC", "canonical")
+    );
+    let (wis2, _) = rig.outcome(2).await;
     assert_eq!(
         wis2.len(),
         1,
@@ -180,7 +218,7 @@ async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
     );
     svc.stop().await.expect("clean stop");
 
-    let store = wis2_publish::store::PublishedStore::open(state.path()).expect("store");
+    let store = rig.store();
     let audit = store.message(&id).expect("read").expect("audit entry");
     assert_eq!(
         (audit.topic.as_str(), audit.rel.as_str()),
@@ -206,21 +244,14 @@ async fn a_redelivered_envelope_is_published_once_and_confirmed_each_time() {
 /// of what it announced, but there is nothing on the WIS2 topic to delete.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_deletion_of_a_data_id_never_published_is_confirmed_not_published() {
-    let b = Broker::start();
-    let state = tempfile::tempdir().expect("state");
-    let svc = start(&b, state.path(), &[]).ready().await;
-    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/published"]).await;
+    let mut rig = Rig::new().await;
+    let svc = rig.start(&[]).await;
 
     let gone = new_id();
-    validated(
-        b.port,
-        &envelope(&wnm(&gone, "wis2/x/never.nc", "AAAA", "deletion")),
-    )
-    .await;
-    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 1).await;
-    assert!(wis2.is_empty(), "nothing to delete was published: {wis2:?}");
-    assert_eq!(confirmations.len(), 1, "the deletion is confirmed");
-    assert_eq!(confirmations[0].message_id, gone);
+    rig.announce(&gone, "wis2/x/never.nc", "AAAA", "deletion")
+        .await;
+    rig.assert_confirmed_not_published(&gone, "nothing to delete")
+        .await;
     assert!(
         !logs::lines(&["nothing to delete", &gone]).is_empty(),
         "the reason is logged"
@@ -228,19 +259,13 @@ async fn the_deletion_of_a_data_id_never_published_is_confirmed_not_published() 
 
     // Published, then deleted: the deletion is published.
     let (made, deleted) = (new_id(), new_id());
-    validated(
-        b.port,
-        &envelope(&wnm(&made, "wis2/x/kept.nc", "BBBB", "canonical")),
-    )
-    .await;
-    let (wis2, _) = wis2_and_confirmations(&mut obs, 1).await;
+    rig.announce(&made, "wis2/x/kept.nc", "BBBB", "canonical")
+        .await;
+    let (wis2, _) = rig.outcome(1).await;
     assert_eq!(wis2.len(), 1);
-    validated(
-        b.port,
-        &envelope(&wnm(&deleted, "wis2/x/kept.nc", "BBBB", "deletion")),
-    )
-    .await;
-    let (wis2, _) = wis2_and_confirmations(&mut obs, 1).await;
+    rig.announce(&deleted, "wis2/x/kept.nc", "BBBB", "deletion")
+        .await;
+    let (wis2, _) = rig.outcome(1).await;
     assert_eq!(
         wis2.len(),
         1,
@@ -252,27 +277,20 @@ async fn the_deletion_of_a_data_id_never_published_is_confirmed_not_published() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_record_survives_a_restart_of_the_service() {
-    let b = Broker::start();
-    let state = tempfile::tempdir().expect("state");
-    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/published"]).await;
+    let mut rig = Rig::new().await;
     let id = new_id();
     let env = envelope(&wnm(&id, "wis2/x/R9.nc", "AAAA", "canonical"));
 
-    let svc = start(&b, state.path(), &[]).ready().await;
-    validated(b.port, &env).await;
-    let (wis2, _) = wis2_and_confirmations(&mut obs, 1).await;
+    let svc = rig.start(&[]).await;
+    rig.validated(&env).await;
+    let (wis2, _) = rig.outcome(1).await;
     assert_eq!(wis2.len(), 1);
     svc.stop().await.expect("clean stop");
 
-    let svc = start(&b, state.path(), &[]).ready().await;
-    validated(b.port, &env).await;
-    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 1).await;
-    assert!(
-        wis2.is_empty(),
-        "not published again after a restart: {wis2:?}"
-    );
-    assert_eq!(confirmations.len(), 1, "but confirmed");
-    assert_eq!(confirmations[0].message_id, id);
+    let svc = rig.start(&[]).await;
+    rig.validated(&env).await;
+    rig.assert_confirmed_not_published(&id, "not again after a restart")
+        .await;
     svc.stop().await.expect("clean stop");
 }
 
@@ -283,48 +301,34 @@ async fn the_record_survives_a_restart_of_the_service() {
 /// WIS2 topic, records it, and does not publish it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_published_but_not_recorded_before_a_crash_is_not_published_again() {
-    let b = Broker::start();
-    let state = tempfile::tempdir().expect("state");
+    let mut rig = Rig::new().await;
     let out = tempfile::tempdir().expect("output");
     let output = vec![s("--output"), format!("{}/", out.path().display())];
     // A first start creates the sessions (input and read-back), then the service stops.
-    start(&b, state.path(), &output)
-        .ready()
-        .await
-        .stop()
-        .await
-        .expect("clean stop");
-    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/published"]).await;
+    rig.start(&output).await.stop().await.expect("clean stop");
 
     let id = new_id();
     let message = wnm(&id, "wis2/x/R7.nc", "AAAA", "canonical");
     // The publication the crashed run got a PUBACK for, and the redelivery of its input.
-    wis2_bus::publish_once(
-        &BrokerArgs::from_url(&b.url("wis2-publish"))
-            .check()
-            .expect("broker settings"),
-        "wis2-publish-test",
+    send(
+        &rig.b.url("wis2-publish"),
         TOPIC,
         message.clone().into_bytes(),
     )
-    .await
-    .expect("published as wis2-publish");
-    validated(b.port, &envelope(&message)).await;
-    let (wis2, _) = wis2_and_confirmations(&mut obs, 0).await;
+    .await;
+    rig.validated(&envelope(&message)).await;
+    let (wis2, _) = rig.outcome(0).await;
     assert_eq!(wis2.len(), 1, "the crashed run's publication: {wis2:?}");
 
-    let svc = start(&b, state.path(), &output).ready().await;
-    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 1).await;
-    assert!(wis2.is_empty(), "published twice: {wis2:?}");
-    assert_eq!(confirmations.len(), 1, "the redelivery is confirmed");
-    assert_eq!(confirmations[0].message_id, id);
+    let svc = rig.start(&output).await;
+    rig.assert_confirmed_not_published(&id, "not twice: the redelivery")
+        .await;
     assert!(
         !logs::lines(&["found on the WIS2 topic", &id]).is_empty(),
         "the recovery is logged"
     );
     svc.stop().await.expect("clean stop");
-    let store = wis2_publish::store::PublishedStore::open(state.path()).expect("store");
-    let record = store.message(&id).expect("read").expect("recorded");
+    let record = rig.store().message(&id).expect("read").expect("recorded");
     assert_eq!(record.topic, TOPIC);
     // The copy the crash skipped is written too.
     let copies: Vec<_> = std::fs::read_dir(out.path())
@@ -348,6 +352,31 @@ async fn remote_down_with_session(session: &str) -> (tempfile::TempDir, u16) {
     remote.stop()
 }
 
+/// Starts the remote broker again on its folder and port, resumes the observer
+/// `session` on it and asserts that what was forwarded while it was down is `ids`, in
+/// order, on the WIS2 topic. Returns the remote broker, running.
+async fn assert_drained(
+    dir: tempfile::TempDir,
+    port: u16,
+    session: &str,
+    ids: &[String],
+) -> Broker {
+    let remote = Broker::start_in(dir, port);
+    let mut obs =
+        Observer::session(&remote, "operator", session, false, &["origin/a/wis2/#"]).await;
+    let seen = obs
+        .collect(ids.len(), Duration::from_secs(30), |_| true)
+        .await;
+    let got: Vec<String> = seen.iter().map(message_id).collect();
+    if got != ids {
+        eprintln!("{}", logs::lines(&["remote"]).join("\n"));
+        eprintln!("{}", remote.log());
+    }
+    assert_eq!(got, ids, "all of them, drained in order");
+    assert!(seen.iter().all(|m| m.topic == TOPIC));
+    remote
+}
+
 fn remote_flags(port: u16) -> Vec<String> {
     vec![
         s("--remote-broker-url"),
@@ -357,21 +386,16 @@ fn remote_flags(port: u16) -> Vec<String> {
     ]
 }
 
-async fn publish_n(port: u16, obs: &mut Observer, n: usize, prefix: &str) -> Vec<String> {
+/// Sends `n` new messages (data_ids `wis2/x/<prefix><i>.nc`) and waits for their
+/// local publication; returns their ids, in the order they were sent.
+async fn publish_n(rig: &mut Rig, n: usize, prefix: &str) -> Vec<String> {
     let ids: Vec<String> = (0..n).map(|_| new_id()).collect();
     for (i, id) in ids.iter().enumerate() {
-        validated(
-            port,
-            &envelope(&wnm(
-                id,
-                &format!("wis2/x/{prefix}{i}.nc"),
-                "AAAA",
-                "canonical",
-            )),
-        )
-        .await;
+        let data_id = format!("wis2/x/{prefix}{i}.nc");
+        rig.announce(id, &data_id, "AAAA", "canonical").await;
     }
-    let seen = obs
+    let seen = rig
+        .obs
         .collect(n, Duration::from_secs(20), |m| {
             m.topic.starts_with("origin/")
         })
@@ -389,42 +413,13 @@ async fn publish_n(port: u16, obs: &mut Observer, n: usize, prefix: &str) -> Vec
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_remote_outbox_queues_while_the_remote_broker_is_down_and_drains_in_order() {
     let (remote_dir, remote_port) = remote_down_with_session("remote-obs-1").await;
-    let b = Broker::start();
-    let state = tempfile::tempdir().expect("state");
-    let svc = start(&b, state.path(), &remote_flags(remote_port))
-        .ready()
-        .await;
-    let mut local = Observer::connect(&b, "operator", &["origin/a/wis2/#"]).await;
-    let ids = publish_n(b.port, &mut local, 5, "Q").await;
-
-    let remote = Broker::start_in(remote_dir, remote_port);
-    let mut obs = Observer::session(
-        &remote,
-        "operator",
-        "remote-obs-1",
-        false,
-        &["origin/a/wis2/#"],
-    )
-    .await;
-    let seen = obs.collect(5, Duration::from_secs(30), |_| true).await;
-    if seen.len() < 5 {
-        eprintln!("{}", logs::lines(&["remote"]).join("\n"));
-        eprintln!(
-            "{}",
-            std::fs::read_to_string(remote.dir.path().join("mosquitto.log")).unwrap_or_default()
-        );
-    }
-    assert_eq!(
-        seen.iter().map(message_id).collect::<Vec<_>>(),
-        ids,
-        "drained in order"
-    );
-    assert!(seen.iter().all(|m| m.topic == TOPIC));
+    let mut rig = Rig::new().await;
+    let svc = rig.start(&remote_flags(remote_port)).await;
+    let ids = publish_n(&mut rig, 5, "Q").await;
+    let _remote = assert_drained(remote_dir, remote_port, "remote-obs-1", &ids).await;
     svc.stop().await.expect("clean stop");
-    let outbox = wis2_publish::queue::DiskQueue::open(&state.path().join("remote-outbox.redb"), 10)
-        .expect("outbox");
     assert!(
-        outbox.is_empty().expect("len"),
+        rig.queue("remote-outbox.redb").is_empty().expect("len"),
         "removed after the remote PUBACK"
     );
 }
@@ -432,43 +427,18 @@ async fn the_remote_outbox_queues_while_the_remote_broker_is_down_and_drains_in_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_remote_outbox_survives_a_restart_of_the_service() {
     let (remote_dir, remote_port) = remote_down_with_session("remote-obs-2").await;
-    let b = Broker::start();
-    let state = tempfile::tempdir().expect("state");
-    let mut local = Observer::connect(&b, "operator", &["origin/a/wis2/#"]).await;
+    let mut rig = Rig::new().await;
 
-    let svc = start(&b, state.path(), &remote_flags(remote_port))
-        .ready()
-        .await;
-    let mut ids = publish_n(b.port, &mut local, 3, "S").await;
+    let svc = rig.start(&remote_flags(remote_port)).await;
+    let mut ids = publish_n(&mut rig, 3, "S").await;
     svc.stop().await.expect("clean stop");
-    let outbox = wis2_publish::queue::DiskQueue::open(&state.path().join("remote-outbox.redb"), 10)
-        .expect("outbox");
+    let outbox = rig.queue("remote-outbox.redb");
     assert_eq!(outbox.len().expect("len"), 3, "kept on disk");
     drop(outbox);
 
-    let svc = start(&b, state.path(), &remote_flags(remote_port))
-        .ready()
-        .await;
-    ids.extend(publish_n(b.port, &mut local, 2, "T").await);
-    let remote = Broker::start_in(remote_dir, remote_port);
-    let mut obs = Observer::session(
-        &remote,
-        "operator",
-        "remote-obs-2",
-        false,
-        &["origin/a/wis2/#"],
-    )
-    .await;
-    let seen = obs.collect(5, Duration::from_secs(30), |_| true).await;
-    let got: Vec<String> = seen.iter().map(message_id).collect();
-    if got != ids {
-        eprintln!("{}", logs::lines(&[]).join("\n"));
-        eprintln!(
-            "{}",
-            std::fs::read_to_string(remote.dir.path().join("mosquitto.log")).unwrap_or_default()
-        );
-    }
-    assert_eq!(got, ids, "all of them, in order");
+    let svc = rig.start(&remote_flags(remote_port)).await;
+    ids.extend(publish_n(&mut rig, 2, "T").await);
+    let _remote = assert_drained(remote_dir, remote_port, "remote-obs-2", &ids).await;
     svc.stop().await.expect("clean stop");
 }
 
@@ -484,35 +454,42 @@ fn replay_args(port: u16, user: &str, dir: &Path) -> wis2_publish::replay::Repla
     ])
 }
 
+/// Writes the dead letter of `stage` for `payload` (come on `topic`) into `dir`;
+/// returns its file.
+fn dead_letter(dir: &Path, stage: &str, reason: &str, topic: &str, payload: &[u8]) -> PathBuf {
+    DeadLetter::new(stage, reason, topic, payload)
+        .write_to(dir)
+        .expect("dead letter")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replay_reinjects_a_dead_letter_and_moves_it() {
-    let b = Broker::start();
-    let state = tempfile::tempdir().expect("state");
+    let mut rig = Rig::observing(&["origin/a/wis2/#", EVENTS]).await;
+    let port = rig.b.port;
     let letters = tempfile::tempdir().expect("letters");
-    let svc = start(&b, state.path(), &[]).ready().await;
-    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/events"]).await;
+    let svc = rig.start(&[]).await;
 
     // A message wis2-publish could not handle earlier, and a file event wis2-create could not.
     let id = new_id();
     let env = envelope(&wnm(&id, "wis2/x/D1.nc", "AAAA", "canonical"));
-    let dl = DeadLetter::new(
+    let file = dead_letter(
+        letters.path(),
         "wis2-publish",
         "store unavailable",
-        wis2_bus::topics::VALIDATED,
+        VALIDATED,
         &env,
     );
-    let file = dl.write_to(letters.path()).expect("dead letter");
     let event = br#"{"specversion":"1.0","id":"e1","type":"created"}"#;
-    let dl2 = DeadLetter::new(
+    let file2 = dead_letter(
+        letters.path(),
         "wis2-create",
         "file vanished",
-        wis2_bus::topics::EVENTS,
+        EVENTS,
         event,
     );
-    let file2 = dl2.write_to(letters.path()).expect("dead letter");
 
     // Dry run: nothing moves.
-    let mut dry = replay_args(b.port, "wis2-validate", letters.path());
+    let mut dry = replay_args(port, "wis2-validate", letters.path());
     dry.dry_run = true;
     dry.stage = Some("wis2-publish".into());
     let report = wis2_publish::replay::replay(&dry).await.expect("dry run");
@@ -523,7 +500,7 @@ async fn replay_reinjects_a_dead_letter_and_moves_it() {
     assert!(file.exists());
 
     // chain/validated is written by wis2-validate.
-    let mut a = replay_args(b.port, "wis2-validate", letters.path());
+    let mut a = replay_args(port, "wis2-validate", letters.path());
     a.stage = Some("wis2-publish".into());
     let report = wis2_publish::replay::replay(&a).await.expect("replay");
     assert_eq!(report.failed(), 0, "{:?}", report.lines());
@@ -533,7 +510,8 @@ async fn replay_reinjects_a_dead_letter_and_moves_it() {
         .join("replayed")
         .join(file.file_name().expect("name"));
     assert!(moved.exists(), "in replayed/");
-    let seen = obs
+    let seen = rig
+        .obs
         .collect(1, Duration::from_secs(20), |m| {
             m.topic.starts_with("origin/")
         })
@@ -542,7 +520,7 @@ async fn replay_reinjects_a_dead_letter_and_moves_it() {
     assert_eq!(message_id(&seen[0]), id);
 
     // chain/events may be written by the wis2-publish account (for replay).
-    let report = wis2_publish::replay::replay(&replay_args(b.port, "wis2-publish", letters.path()))
+    let report = wis2_publish::replay::replay(&replay_args(port, "wis2-publish", letters.path()))
         .await
         .expect("replay");
     assert_eq!(
@@ -552,8 +530,9 @@ async fn replay_reinjects_a_dead_letter_and_moves_it() {
         report.lines()
     );
     assert!(!file2.exists());
-    let seen = obs
-        .collect(1, Duration::from_secs(20), |m| m.topic == "chain/events")
+    let seen = rig
+        .obs
+        .collect(1, Duration::from_secs(20), |m| m.topic == EVENTS)
         .await;
     assert_eq!(
         seen.first().map(|m| m.payload.as_slice()),
@@ -566,13 +545,13 @@ async fn replay_reinjects_a_dead_letter_and_moves_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replay_refuses_a_topic_the_account_cannot_write() {
     let letters = tempfile::tempdir().expect("letters");
-    let dl = DeadLetter::new(
+    let file = dead_letter(
+        letters.path(),
         "wis2-validate",
         "schema missing",
-        wis2_bus::topics::CREATED,
+        CREATED,
         b"{}",
     );
-    let file = dl.write_to(letters.path()).expect("dead letter");
     // No broker: the check happens before connecting.
     let report =
         wis2_publish::replay::replay(&replay_args(free_port(), "wis2-publish", letters.path()))
@@ -616,8 +595,7 @@ fn break_folder(dir: &Path) -> impl FnOnce() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unwritable_output_folder_logs_the_fix_and_the_message_is_still_published() {
-    let b = Broker::start();
-    let state = tempfile::tempdir().expect("state");
+    let mut rig = Rig::new().await;
     let root = tempfile::tempdir().expect("out");
     let out = root.path().join("out");
     std::fs::create_dir(&out).expect("out");
@@ -627,17 +605,12 @@ async fn an_unwritable_output_folder_logs_the_fix_and_the_message_is_still_publi
         s("--output-retry-ms"),
         s(100),
     ];
-    let svc = start(&b, state.path(), &flags).ready().await;
-    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/published"]).await;
+    let svc = rig.start(&flags).await;
 
     let restore = break_folder(&out);
     let id = new_id();
-    validated(
-        b.port,
-        &envelope(&wnm(&id, "wis2/x/W1.nc", "AAAA", "canonical")),
-    )
-    .await;
-    let (wis2, confirmations) = wis2_and_confirmations(&mut obs, 1).await;
+    rig.announce(&id, "wis2/x/W1.nc", "AAAA", "canonical").await;
+    let (wis2, confirmations) = rig.outcome(1).await;
     assert_eq!(wis2.len(), 1, "published despite the output folder");
     assert_eq!(confirmations.len(), 1, "and confirmed");
     svc.stop().await.expect("clean stop");
@@ -649,17 +622,15 @@ async fn an_unwritable_output_folder_logs_the_fix_and_the_message_is_still_publi
         "a clear error naming WIS2_OUTPUT and the fix: {errors:?}"
     );
     {
-        let store = wis2_publish::store::PublishedStore::open(state.path()).expect("store");
-        assert!(store.message(&id).expect("read").is_some(), "recorded");
-        let retry =
-            wis2_publish::queue::DiskQueue::open(&state.path().join("output-retry.redb"), 10)
-                .expect("retry");
+        let recorded = rig.store().message(&id).expect("read");
+        assert!(recorded.is_some(), "recorded");
+        let retry = rig.queue("output-retry.redb");
         assert_eq!(retry.len().expect("len"), 1, "the write waits for a retry");
     }
 
     // Fixed: the next start writes it.
     restore();
-    let svc = start(&b, state.path(), &flags).ready().await;
+    let svc = rig.start(&flags).await;
     let want = out.join(format!("W1.nc.{id}.json"));
     let start = Instant::now();
     while !want.exists() && start.elapsed() < Duration::from_secs(20) {
@@ -676,7 +647,9 @@ async fn an_unwritable_output_folder_logs_the_fix_and_the_message_is_still_publi
 /// wis2-publish reads them.
 const GB_ACL: &str = "user operator\ntopic readwrite monitor/a/wis2/#\nuser wis2-publish\ntopic read monitor/a/wis2/#\n";
 
-fn monitoring_event(kind: &str, data: serde_json::Value) -> (String, Vec<u8>) {
+/// Sends a monitoring event of `kind` about `data` on the Global Broker `gb`, as its
+/// operator; returns the event's id.
+async fn monitoring_event(gb: &Broker, kind: &str, data: serde_json::Value) -> String {
     let id = new_id();
     let e = serde_json::json!({
         "specversion": "1.0",
@@ -687,33 +660,35 @@ fn monitoring_event(kind: &str, data: serde_json::Value) -> (String, Vec<u8>) {
         "datacontenttype": "application/json",
         "data": data
     });
-    (id, e.to_string().into_bytes())
+    gb_send(gb, e.to_string().into_bytes()).await;
+    id
+}
+
+/// Publishes `payload` on the centre's monitoring topic of the Global Broker `gb`.
+async fn gb_send(gb: &Broker, payload: Vec<u8>) {
+    let topic = "monitor/a/wis2/fr-ifremer-argo/fr-meteofrance-global-broker";
+    send(&gb.url("operator"), topic, payload).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_name() {
-    let b = Broker::start();
+    let mut rig = Rig::new().await;
     let gb = Broker::start_with_acl(GB_ACL);
-    let state = tempfile::tempdir().expect("state");
-    let svc = start(
-        &b,
-        state.path(),
-        &[
+    let svc = rig
+        .start(&[
             s("--monitor-broker-url"),
             gb.url("wis2-publish"),
             s("--monitor-centre-id"),
             s("fr-ifremer-argo"),
             s("--monitor-client-id"),
             format!("monitor-test-{}", uuid::Uuid::new_v4().simple()),
-        ],
-    )
-    .ready()
-    .await;
-    let mut obs = Observer::connect(&b, "operator", &["origin/a/wis2/#"]).await;
+        ])
+        .await;
     let id = new_id();
     let data_id = format!("wis2/x/M{}.nc", uuid::Uuid::new_v4().simple());
-    validated(b.port, &envelope(&wnm(&id, &data_id, "AAAA", "canonical"))).await;
-    let seen = obs
+    rig.announce(&id, &data_id, "AAAA", "canonical").await;
+    let seen = rig
+        .obs
         .collect(1, Duration::from_secs(20), |m| m.topic == TOPIC)
         .await;
     assert_eq!(
@@ -724,28 +699,13 @@ async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_n
     logs::line(&["published", &id]).await;
     logs::line(&["subscribed to the Global Broker's monitoring events"]).await;
 
-    let topic = "monitor/a/wis2/fr-ifremer-argo/fr-meteofrance-global-broker";
-    let gb_send = |payload: Vec<u8>| {
-        let port = gb.port;
-        async move {
-            wis2_bus::publish_once(
-                &BrokerArgs::from_url(&mqtt_url("operator", port))
-                    .check()
-                    .expect("broker settings"),
-                "wis2-publish-test",
-                topic,
-                payload,
-            )
-            .await
-            .expect("monitoring event published")
-        }
-    };
     // A discard naming our message id.
-    let (discarded, payload) = monitoring_event(
+    let discarded = monitoring_event(
+        &gb,
         "int.wmo.wis2.gb.message.discarded",
         serde_json::json!({"message_id": id, "reason": "no discovery metadata for this topic"}),
-    );
-    gb_send(payload).await;
+    )
+    .await;
     let line = logs::line(&[&discarded, "reports a problem with our message"]).await;
     assert!(line.contains(" WARN "), "a warning: {line}");
     assert!(line.contains(&data_id), "names the data_id: {line}");
@@ -755,21 +715,23 @@ async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_n
         "carries the reason: {line}"
     );
     // Information naming only the data_id.
-    let (cached, payload) = monitoring_event(
+    let cached = monitoring_event(
+        &gb,
         "int.wmo.wis2.gc.data.cached",
         serde_json::json!({"data_id": data_id}),
-    );
-    gb_send(payload).await;
+    )
+    .await;
     let line = logs::line(&[&cached, "monitoring event about our message"]).await;
     assert!(line.contains(" INFO ") && line.contains(&id), "{line}");
     // An event about something we never published, then a payload that is not one.
-    let (other, payload) = monitoring_event(
+    let other = monitoring_event(
+        &gb,
         "int.wmo.wis2.gb.message.rejected",
         serde_json::json!({"message_id": new_id()}),
-    );
-    gb_send(payload).await;
+    )
+    .await;
     logs::line(&[&other, "no message published here is named in it"]).await;
-    gb_send(b"garbage from the monitor".to_vec()).await;
+    gb_send(&gb, b"garbage from the monitor".to_vec()).await;
     logs::line(&["not a WIS2 monitoring event", "garbage from the monitor"]).await;
     svc.stop().await.expect("clean stop");
 }

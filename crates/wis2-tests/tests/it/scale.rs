@@ -4,21 +4,17 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use wis2_tests::broker::Broker;
-use wis2_tests::fixtures::{TOPIC, shared};
+use wis2_tests::fixtures::{TOPIC, argo, put};
 use wis2_tests::flags::s;
 use wis2_tests::observer::Observer;
-use wis2_tests::service::{
-    ChainDirs, start_create_with, start_publish, start_validate_with, start_watch,
-};
+use wis2_tests::service::{start_create_with, start_publish, start_validate_with, start_watch};
+use wis2_tests::site::Site;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
 async fn three_replicas_of_create_and_validate_lose_nothing_and_double_nothing() {
     const N: usize = 300;
-    let broker = Broker::start();
-    let root = tempfile::tempdir().expect("tmp");
-    let dirs = ChainDirs::new(root.path());
+    let Site { broker, dirs } = Site::start();
     let mut obs = Observer::connect(&broker, "operator", &[TOPIC]).await;
     let mut services = vec![start_publish(&broker, &dirs)];
     for i in 0..3 {
@@ -43,12 +39,9 @@ async fn three_replicas_of_create_and_validate_lose_nothing_and_double_nothing()
     let watch = start_watch(&broker, &dirs, &[]);
     watch.wait_ready().await;
 
-    let src = std::fs::read(shared().join("data/argo/R4902481_001.nc")).expect("read");
+    let src = std::fs::read(argo("R4902481_001.nc")).expect("read");
     for i in 0..N {
-        let name = format!("S{i:04}.nc");
-        let tmp = dirs.data.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, &src).expect("write");
-        std::fs::rename(&tmp, dirs.data.join(&name)).expect("rename");
+        put(&dirs.data, format!("S{i:04}.nc"), &src);
     }
     let mut got = obs.collect(N, Duration::from_secs(60), |_| true).await;
     // A short look for stragglers: a duplicate would arrive right after.

@@ -11,7 +11,7 @@ use rumqttc::{AsyncClient, ConnectionError, Event, Packet};
 use wis2_bus::{BrokerArgs, Bus, ConnectOptions};
 
 use wis2_tests::broker::{Broker, password};
-use wis2_tests::fixtures::{TOPIC, repo};
+use wis2_tests::fixtures::{TOPIC, repo, run_ok};
 use wis2_tests::flags::{args, s};
 use wis2_tests::net::free_port;
 use wis2_tests::observer::Observer;
@@ -59,6 +59,18 @@ fn broker_args(flags: &[String]) -> BrokerArgs {
     args(flags)
 }
 
+/// The settings of `user` over mqtts to `host`, verifying the broker with the CA file
+/// `ca`.
+fn mqtts_args(user: &str, host: &str, port: u16, ca: &Path) -> BrokerArgs {
+    let ca = ca.display().to_string();
+    broker_args(&[
+        s("--broker-url"),
+        mqtts(user, host, port),
+        s("--ca-file"),
+        ca,
+    ])
+}
+
 /// Connects with the `Bus` of the services, waiting at most 10 s.
 async fn bus_connect(a: &BrokerArgs) -> Bus {
     let conn = Bus::connect(ConnectOptions::new(
@@ -70,6 +82,21 @@ async fn bus_connect(a: &BrokerArgs) -> Bus {
         .expect("connected within 10 s")
         .expect("bus open");
     conn.bus
+}
+
+/// Connects with `a`, publishes `payload` on the WIS2 topic and disconnects: `op`, a
+/// subscriber on the plain listener, must receive it.
+async fn publish_and_see(a: &BrokerArgs, op: &mut Observer, payload: &[u8]) {
+    let bus = bus_connect(a).await;
+    bus.publish(TOPIC, payload.to_vec())
+        .await
+        .expect("published");
+    let seen = op.collect(1, Duration::from_secs(10), |_| true).await;
+    let what = String::from_utf8_lossy(payload);
+    assert_eq!(seen.len(), 1, "{what} did not reach the plain subscriber");
+    assert_eq!(seen[0].payload, payload);
+    assert_eq!(seen[0].topic, TOPIC);
+    bus.disconnect().await;
 }
 
 /// The first error of a connection attempt (which must fail).
@@ -110,32 +137,10 @@ async fn mqtts_with_the_test_ca_publishes_through_the_tls_listener() {
         b.log()
     );
     let mut op = Observer::connect(&b, "operator", &["origin/a/wis2/#"]).await;
-    let a = broker_args(&[
-        s("--broker-url"),
-        mqtts("wis2-publish", "127.0.0.1", tls_port),
-        s("--ca-file"),
-        ca.display().to_string(),
-    ]);
-    let bus = bus_connect(&a).await;
-    bus.publish(TOPIC, b"over-tls".to_vec())
-        .await
-        .expect("published");
-    let seen = op.collect(1, Duration::from_secs(10), |_| true).await;
-    assert_eq!(
-        seen.len(),
-        1,
-        "the TLS publish reached the plain subscriber"
-    );
-    assert_eq!(seen[0].payload, b"over-tls");
-    assert_eq!(seen[0].topic, TOPIC);
-    bus.disconnect().await;
+    let a = mqtts_args("wis2-publish", "127.0.0.1", tls_port, &ca);
+    publish_and_see(&a, &mut op, b"over-tls").await;
     // The DNS names of the certificate work too.
-    let a = broker_args(&[
-        s("--broker-url"),
-        mqtts("operator", "localhost", tls_port),
-        s("--ca-file"),
-        ca.display().to_string(),
-    ]);
+    let a = mqtts_args("operator", "localhost", tls_port, &ca);
     bus_connect(&a).await.disconnect().await;
 }
 
@@ -152,12 +157,12 @@ async fn untrusted_certificates_are_refused_unless_insecure() {
     // A CA file that is not the broker's: refused too.
     let other = tempfile::tempdir().expect("dir");
     gen_certs(other.path(), "DNS:localhost");
-    let a = broker_args(&[
-        s("--broker-url"),
-        mqtts("wis2-publish", "127.0.0.1", tls_port),
-        s("--ca-file"),
-        other.path().join("ca.crt").display().to_string(),
-    ]);
+    let a = mqtts_args(
+        "wis2-publish",
+        "127.0.0.1",
+        tls_port,
+        &other.path().join("ca.crt"),
+    );
     let e = connect_error(&a).await;
     // Same issuer name, another key: the signature does not verify.
     assert_tls_error(&e, "invalid peer certificate");
@@ -177,16 +182,12 @@ async fn untrusted_certificates_are_refused_unless_insecure() {
 
 /// Runs `broker/gen-certs.sh` into `dir` for the subject names `san`.
 fn gen_certs(dir: &Path, san: &str) {
-    let out = Command::new("sh")
-        .arg(repo().join("broker/gen-certs.sh"))
-        .arg(dir)
-        .env("BROKER_TLS_SAN", san)
-        .output()
-        .expect("run gen-certs.sh");
-    assert!(
-        out.status.success(),
-        "gen-certs.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("sh")
+            .arg(repo().join("broker/gen-certs.sh"))
+            .arg(dir)
+            .env("BROKER_TLS_SAN", san),
+        "gen-certs.sh",
     );
 }
 
@@ -205,22 +206,12 @@ async fn a_host_name_outside_the_certificate_is_refused() {
         !b.dir.path().join("data/tls").exists(),
         "mounted certificates: nothing generated"
     );
-    let ca = c("ca.crt");
+    let ca = certs.path().join("ca.crt");
     // The name in the certificate: accepted.
-    let a = broker_args(&[
-        s("--broker-url"),
-        mqtts("operator", "localhost", tls_port),
-        s("--ca-file"),
-        ca.clone(),
-    ]);
+    let a = mqtts_args("operator", "localhost", tls_port, &ca);
     bus_connect(&a).await.disconnect().await;
     // Same server, same CA, reached by an address the certificate does not name.
-    let a = broker_args(&[
-        s("--broker-url"),
-        mqtts("operator", "127.0.0.1", tls_port),
-        s("--ca-file"),
-        ca,
-    ]);
+    let a = mqtts_args("operator", "127.0.0.1", tls_port, &ca);
     let e = connect_error(&a).await;
     assert_tls_error(&e, "NotValidForName");
 }
@@ -352,15 +343,10 @@ fn refused_run(file: &Path, url: &str, wrong: &str) -> String {
 #[tokio::test]
 async fn everyone_cannot_publish_anything_even_over_tls() {
     let (b, tls_port) = tls_broker(&[]);
-    let ca = generated_ca(&b).display().to_string();
+    let ca = generated_ca(&b);
     let mut op = Observer::connect(&b, "operator", &["origin/a/wis2/#", "chain/#"]).await;
     let mut reader = Observer::connect(&b, "everyone", &["origin/a/wis2/fr-ifremer-argo/#"]).await;
-    let everyone = broker_args(&[
-        s("--broker-url"),
-        mqtts("everyone", "127.0.0.1", tls_port),
-        s("--ca-file"),
-        ca.clone(),
-    ]);
+    let everyone = mqtts_args("everyone", "127.0.0.1", tls_port, &ca);
     let bus = bus_connect(&everyone).await;
     // mosquitto acknowledges denied publishes and drops them.
     for topic in [
@@ -379,12 +365,7 @@ async fn everyone_cannot_publish_anything_even_over_tls() {
     }
     bus.disconnect().await;
     // Then an allowed marker: delivered in order, so a denied message would be first.
-    let publisher = broker_args(&[
-        s("--broker-url"),
-        mqtts("wis2-publish", "127.0.0.1", tls_port),
-        s("--ca-file"),
-        ca,
-    ]);
+    let publisher = mqtts_args("wis2-publish", "127.0.0.1", tls_port, &ca);
     let bus = bus_connect(&publisher).await;
     bus.publish(TOPIC, b"marker".to_vec())
         .await
@@ -424,18 +405,7 @@ async fn wss_with_the_test_ca_publishes_and_a_foreign_ca_is_refused() {
         s("--ca-file"),
         ca.display().to_string(),
     ]);
-    let bus = bus_connect(&a).await;
-    bus.publish(TOPIC, b"over-wss".to_vec())
-        .await
-        .expect("published");
-    let seen = op.collect(1, Duration::from_secs(10), |_| true).await;
-    assert_eq!(
-        seen.len(),
-        1,
-        "the wss publish reached the plain subscriber"
-    );
-    assert_eq!(seen[0].payload, b"over-wss");
-    bus.disconnect().await;
+    publish_and_see(&a, &mut op, b"over-wss").await;
     // Without the test CA (system roots only) the certificate is refused.
     let a = broker_args(&[s("--broker-url"), wss("localhost")]);
     let e = connect_error(&a).await;
@@ -468,8 +438,7 @@ async fn the_remote_wis2_broker_is_reached_over_mqtts_and_wss() {
     .into_iter()
     .enumerate()
     {
-        let root = tempfile::tempdir().expect("tmp");
-        let dirs = ChainDirs::new(root.path());
+        let dirs = ChainDirs::temp();
         let publish = start_publish_with(
             &local,
             &dirs,

@@ -403,6 +403,15 @@ impl<S: wis2_bus::Stage> Handles<'_, S> {
     fn handle(&self, d: &wis2_bus::Delivery) -> Result<Vec<wis2_bus::Output>, wis2_bus::Failure> {
         self.0.parse(d).and_then(|input| self.0.handle(&input))
     }
+
+    /// The failure of `m`, which the stage must reject with a reason naming `test`.
+    fn rejects(&self, m: &Value, test: &str) -> wis2_bus::Failure {
+        let Err(failure) = self.handle(&delivery(m)) else {
+            panic!("passed: {test} should have failed");
+        };
+        assert!(failure.reason.contains(test), "{}", failure.reason);
+        failure
+    }
 }
 
 /// The envelope of `m` under a fresh data_id (the validator remembers data_ids).
@@ -437,14 +446,8 @@ fn the_pipeline_stage_rejects_a_message_whose_data_disagrees() {
 
     let mut bad = good_message(&web);
     bad["properties"]["integrity"]["value"] = json!(sha512_b64(b"not the file"));
-    let failure = s
-        .handle(&delivery(&bad))
-        .expect_err("a digest mismatch is rejected");
-    assert!(
-        failure.reason.contains("verify/integrity"),
-        "{}",
-        failure.reason
-    );
+    // A digest mismatch is rejected.
+    let failure = s.rejects(&bad, "verify/integrity");
     assert_eq!(failure.outputs.len(), 1);
     assert_eq!(failure.outputs[0].topic, "chain/rejected");
     let rejection: Value = serde_json::from_slice(&failure.outputs[0].payload).expect("JSON");
@@ -455,14 +458,8 @@ fn the_pipeline_stage_rejects_a_message_whose_data_disagrees() {
 
     let mut gone = good_message(&web);
     gone["links"][0]["href"] = json!(web.url("argo/gone.nc"));
-    let failure = s
-        .handle(&delivery(&gone))
-        .expect_err("a failed download is rejected");
-    assert!(
-        failure.reason.contains("verify/download"),
-        "{}",
-        failure.reason
-    );
+    // A failed download is rejected.
+    s.rejects(&gone, "verify/download");
 
     // A message the validator rejects is not downloaded: its report is the validator's.
     let mut invalid = good_message(&web);

@@ -41,6 +41,7 @@ pub use delivery::Delivery;
 pub use runner::Runner;
 pub use runtime::RuntimeArgs;
 pub use service::{OneShot, Run, Service, ServiceArgs, Settings, StateArgs, publish_once};
+pub use shutdown::Shutdown;
 pub use stage::{AfterAck, Failure, Output, Stage, StageConfig, Work};
 
 /// mimalloc for every binary of the chain (the services and their tools link this

@@ -1,5 +1,11 @@
 //! SIGTERM (a container's PID 1 gets it from `docker compose down`) and Ctrl-C.
 
+/// What a service runs until: a future that completes when it is asked to stop
+/// ([`signal`] in a binary, a switch the test holds in tests).
+pub trait Shutdown: std::future::Future<Output = ()> {}
+
+impl<F: std::future::Future<Output = ()>> Shutdown for F {}
+
 /// The future of [`signal`].
 pub type Signal = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 

@@ -16,12 +16,11 @@ pub mod settings;
 pub mod stac;
 pub mod stage;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use wis2_bus::{Service, Settings};
+use wis2_bus::{Service, Settings, Shutdown};
 
 pub use creator::{CreateError, Creator, MAX_MESSAGE_BYTES, READ_WHOLE_MAX};
 pub use settings::{CreateSettings, DEFAULT_TOPIC, MediaTypeRule};
@@ -75,11 +74,7 @@ pub struct Config {
 }
 
 /// Runs the service until `shutdown` completes.
-pub async fn run(
-    service: Service,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> anyhow::Result<()> {
     let settings = config.creator.settings();
     tracing::info!(
         broker = %service.broker.redacted_url(),

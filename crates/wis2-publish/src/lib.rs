@@ -55,13 +55,12 @@ pub mod replay;
 pub mod stage;
 pub mod store;
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use wis2_bus::{Bus, Service, Settings, StateArgs};
+use wis2_bus::{Bus, Service, Settings, Shutdown, StateArgs};
 
 use crate::after::AfterPublication;
 use crate::dedup::Dedup;
@@ -129,11 +128,7 @@ pub struct Config {
 }
 
 /// Runs the service until `shutdown` completes.
-pub async fn run(
-    service: Service,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> anyhow::Result<()> {
     let Config {
         output,
         remote,

@@ -25,14 +25,13 @@ pub mod standards;
 pub mod sync;
 pub mod verify;
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 use wis2::wcmp2::Wcmp2Checker;
-use wis2_bus::{Service, Settings};
+use wis2_bus::{Service, Settings, Shutdown};
 
 pub use known::KnownChannels;
 pub use stage::{ValidateStage, VerifyingStage};
@@ -114,11 +113,7 @@ pub struct Config {
 }
 
 /// Runs the service until `shutdown` completes.
-pub async fn run(
-    service: Service,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> anyhow::Result<()> {
     tracing::info!(broker = %service.broker.redacted_url(), "wis2-validate starting");
     let conn = service.connect(vec![config.created_topic]);
     let stage = Arc::new(config.stage);

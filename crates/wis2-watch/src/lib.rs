@@ -10,7 +10,6 @@ pub mod notice;
 pub mod scan;
 pub mod store;
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -20,7 +19,7 @@ use wis2::event::{CloudEvent, FileChange, FileData};
 use wis2::path::RelPath;
 use wis2_bus::envelope::Confirmation;
 use wis2_bus::service::{Millis, Secs};
-use wis2_bus::{Broker, Bus, DeadLetter, Service, Settings, StateArgs};
+use wis2_bus::{Broker, Bus, DeadLetter, Service, Settings, Shutdown, StateArgs};
 
 const STATE_DIR_HELP: &str =
     "Folder of the durable state: announced.redb (what was announced, what is pending)";
@@ -446,11 +445,7 @@ impl Watcher {
 }
 
 /// Runs the service until `shutdown` completes.
-pub async fn run(
-    service: Service,
-    config: Config,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> anyhow::Result<()> {
     let Config { data_dir, args } = config;
     // A previous instance may still be releasing the store (a restart in the same
     // container or process): try again for a few seconds before giving up.

@@ -19,10 +19,12 @@ use tracing::debug;
 
 use crate::acks::{AckTracker, lock};
 use crate::delivery::Delivery;
+pub use crate::event_loop::Session;
 pub use crate::event_loop::backoff;
 use crate::event_loop::{LoopState, Signals, event_loop};
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::status::{State, Status};
 
 /// A failure to hand a message to the broker.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,10 @@ pub struct Bus {
     stats: Arc<Metrics>,
     connected_rx: watch::Receiver<bool>,
     ready_rx: watch::Receiver<bool>,
+    session_rx: watch::Receiver<Session>,
+    /// The service and client id whose status this connection keeps on
+    /// `chain/status/<service>`.
+    status: Option<(String, String)>,
     ack_timeout: Duration,
     max_packet_bytes: usize,
     /// Set by [`Bus::disconnect`]: the event loop stops instead of (re)connecting.
@@ -105,6 +111,10 @@ pub struct ConnectOptions {
     /// Largest packet the broker accepts (0: no limit); larger publishes are refused
     /// with [`BusError::TooLarge`] instead of being sent.
     pub max_packet_bytes: usize,
+    /// The service whose status this connection keeps on `chain/status/<service>`
+    /// (retained `online` once subscribed, `offline` as last will and at close): the
+    /// main connection of a service, not its helpers' (see [`crate::status`]).
+    pub status: Option<String>,
 }
 
 impl ConnectOptions {
@@ -115,6 +125,7 @@ impl ConnectOptions {
             ack_timeout: Duration::from_secs(60),
             health_addr: None,
             max_packet_bytes: DEFAULT_MAX_PACKET_BYTES,
+            status: None,
         }
     }
 }
@@ -123,7 +134,21 @@ impl Bus {
     /// Starts the connection task. It connects (and keeps reconnecting) in the
     /// background; a service started before its broker simply waits.
     pub fn connect(opts: ConnectOptions) -> Connection {
-        let (client, mut eventloop) = AsyncClient::new(opts.mqtt.clone(), 1024);
+        let mut mqtt = opts.mqtt.clone();
+        let status = opts
+            .status
+            .clone()
+            .map(|service| (service, mqtt.client_id()));
+        if let Some((service, client_id)) = &status {
+            let offline = Status::new(service, State::Offline, client_id);
+            mqtt.set_last_will(rumqttc::LastWill::new(
+                crate::status::topic(service),
+                offline.to_vec(),
+                QoS::AtLeastOnce,
+                true,
+            ));
+        }
+        let (client, mut eventloop) = AsyncClient::new(mqtt, 1024);
         // Without TCP_NODELAY a small publish waits behind Nagle's algorithm for the
         // broker's delayed ACK of the previous one: about 40 ms per hop (e2e
         // saturation 250 files/s with every service under 20 % CPU).
@@ -133,6 +158,7 @@ impl Bus {
         let (tx, rx) = mpsc::unbounded_channel();
         let (connected_tx, connected_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = watch::channel(false);
+        let (session_tx, session_rx) = watch::channel(Session::default());
         let tracker = Arc::new(std::sync::Mutex::new(AckTracker::default()));
         let stats = Arc::new(Metrics::new());
         let (closing, closing_rx) = watch::channel(false);
@@ -147,6 +173,7 @@ impl Bus {
                 Signals {
                     connected: connected_tx,
                     ready: ready_tx,
+                    session: session_tx,
                 },
             ),
             closing_rx,
@@ -161,21 +188,60 @@ impl Bus {
                 },
             );
         }
+        let bus = Bus {
+            client,
+            tracker,
+            order: Arc::new(Mutex::new(())),
+            stats,
+            connected_rx,
+            ready_rx,
+            session_rx,
+            status,
+            ack_timeout: opts.ack_timeout,
+            max_packet_bytes: opts.max_packet_bytes,
+            closing: Arc::new(closing),
+        };
+        if bus.status.is_some() {
+            tokio::spawn(bus.clone().keep_status());
+        }
         Connection {
-            bus: Bus {
-                client,
-                tracker,
-                order: Arc::new(Mutex::new(())),
-                stats,
-                connected_rx,
-                ready_rx,
-                ack_timeout: opts.ack_timeout,
-                max_packet_bytes: opts.max_packet_bytes,
-                closing: Arc::new(closing),
-            },
+            bus,
             deliveries: rx,
             task,
         }
+    }
+
+    /// Publishes the status `online` (retained) each time the connection is ready
+    /// (connected and subscribed): the broker knows the session again. Ends with the
+    /// connection.
+    async fn keep_status(self) {
+        let Some((service, client_id)) = self.status.clone() else {
+            return;
+        };
+        let topic = crate::status::topic(&service);
+        let mut ready = self.ready_rx.clone();
+        loop {
+            if ready.wait_for(|r| *r).await.is_err() || *self.closing.borrow() {
+                return;
+            }
+            let online = Status::new(&service, State::Online, &client_id);
+            match self.publish_nowait_as(&topic, online.to_vec(), true).await {
+                Ok(done) => {
+                    if let Err(e) = self.wait_ack(&topic, done).await {
+                        debug!(error = %e, "status not acknowledged; published again at the next connection");
+                    }
+                }
+                Err(e) => debug!(error = %e, "cannot publish the status"),
+            }
+            if ready.wait_for(|r| !*r).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The session of the current connection; changes at every CONNACK.
+    pub fn session(&self) -> watch::Receiver<Session> {
+        self.session_rx.clone()
     }
 
     /// Publishes at QoS 1 (retain off) and waits until the broker acknowledges it.
@@ -192,14 +258,23 @@ impl Bus {
         topic: &str,
         payload: impl Into<Vec<u8>>,
     ) -> Result<oneshot::Receiver<()>, BusError> {
-        let payload = payload.into();
+        self.publish_nowait_as(topic, payload.into(), false).await
+    }
+
+    /// [`Bus::publish_nowait`], retained or not.
+    async fn publish_nowait_as(
+        &self,
+        topic: &str,
+        payload: Vec<u8>,
+        retain: bool,
+    ) -> Result<oneshot::Receiver<()>, BusError> {
         self.check_size(topic, payload.len())?;
         let (done_tx, done_rx) = oneshot::channel();
         let _order = self.order.lock().await;
         lock(&self.tracker).queued.push_back(done_tx);
         if let Err(e) = self
             .client
-            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .publish(topic, QoS::AtLeastOnce, retain, payload)
             .await
         {
             lock(&self.tracker).queued.pop_back();
@@ -310,6 +385,16 @@ impl Bus {
     /// `task` to end, at most [`CLOSE_WAIT`] (a broker that does not answer is not
     /// waited for longer: what was not acknowledged is redelivered).
     pub async fn close(&self, task: JoinHandle<()>) {
+        // A clean DISCONNECT does not fire the last will: say `offline` first.
+        if let Some((service, client_id)) = &self.status
+            && self.is_connected()
+        {
+            let topic = crate::status::topic(service);
+            let offline = Status::new(service, State::Offline, client_id);
+            if let Ok(done) = self.publish_nowait_as(&topic, offline.to_vec(), true).await {
+                let _ = tokio::time::timeout(CLOSE_WAIT, done).await;
+            }
+        }
         self.disconnect().await;
         if tokio::time::timeout(CLOSE_WAIT, task).await.is_err() {
             debug!("the event loop did not end in time after DISCONNECT");

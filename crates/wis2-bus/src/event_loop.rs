@@ -27,6 +27,28 @@ pub(crate) struct Signals {
     pub(crate) connected: watch::Sender<bool>,
     /// Connected with every subscription acknowledged.
     pub(crate) ready: watch::Sender<bool>,
+    /// The session of the current connection (changes at every CONNACK).
+    pub(crate) session: watch::Sender<Session>,
+}
+
+/// What a CONNACK said about the session: the how-manyth connection of this client it
+/// is, and whether the broker still had the session. A service reads it to re-send
+/// what the broker may have lost (see `docs/delivery.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Session {
+    /// Connections so far (0: never connected; 1: the first; more: reconnections).
+    pub connects: u64,
+    /// The broker still had the session (MQTT's `session_present`).
+    pub present: bool,
+}
+
+impl Session {
+    /// A reconnection: the broker may have lost what it held for this client (all of
+    /// it when `present` is false; after a restart from its last snapshot, what it
+    /// took since, even when `present` is true).
+    pub fn is_reconnection(&self) -> bool {
+        self.connects > 1
+    }
 }
 
 /// What the event loop keeps between events.
@@ -129,9 +151,16 @@ impl LoopState {
         self.stats.connected.set(1);
         if self.ever_connected {
             self.stats.reconnects.inc();
+            if !session_present {
+                self.stats.sessions_lost.inc();
+            }
         }
         self.ever_connected = true;
         info!(session_present, "connected to the broker");
+        self.signals.session.send_modify(|s| {
+            s.connects += 1;
+            s.present = session_present;
+        });
         if !session_present {
             // A new session: rumqttc dropped what it held for the old one (the
             // publishes sent and not acknowledged, and those it had taken from the

@@ -8,7 +8,8 @@
 //!   broker's acknowledgement) and the runner that does the rest;
 //! - [`deadletter`]: what could not be processed, on the dead-letter topic and folder;
 //! - [`envelope`] and [`topics`]: what travels on the chain's internal topics;
-//! - [`health`] and [`metrics`]: `/healthz` and `/metrics`;
+//! - [`health`] and [`metrics`]: `/healthz` and `/metrics`; [`status`]: the
+//!   service's status on `chain/status/<service>` (retained, with a last will);
 //! - [`service`]: the settings every service takes, checked once, and the one-shot
 //!   connection of the command-line tools; [`cli`]: the global options and the
 //!   exit-code policy of every binary; [`runtime`]: the async runtime;
@@ -31,6 +32,7 @@ pub mod sched;
 pub mod service;
 pub mod shutdown;
 pub mod stage;
+pub mod status;
 pub mod telemetry;
 pub mod topics;
 

@@ -1,11 +1,12 @@
 //! The metrics of a service, in the Prometheus text format (served on `/metrics` by
 //! [`crate::health`]): messages in, out, handled, dead-lettered, rejected, publish
-//! retries, reconnects, processing latency, last success time.
+//! retries, reconnects, lost sessions, re-sent files and messages, processing
+//! latency, last success time.
 
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
+pub use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -20,6 +21,9 @@ pub struct Metrics {
     pub rejected: Counter,
     pub retries: Counter,
     pub reconnects: Counter,
+    pub sessions_lost: Counter,
+    pub files_reannounced: Counter,
+    pub messages_republished: Counter,
     pub connected: Gauge,
     pub ready: Gauge,
     pub latency: Histogram,
@@ -43,6 +47,9 @@ impl Metrics {
             rejected: Counter::default(),
             retries: Counter::default(),
             reconnects: Counter::default(),
+            sessions_lost: Counter::default(),
+            files_reannounced: Counter::default(),
+            messages_republished: Counter::default(),
             connected: Gauge::default(),
             ready: Gauge::default(),
             // 100 µs .. ~13 s
@@ -82,6 +89,21 @@ impl Metrics {
                 &m.retries,
             ),
             ("reconnects", "Reconnections to the broker", &m.reconnects),
+            (
+                "broker_sessions_lost",
+                "Reconnections to a broker that no longer had this service's session",
+                &m.sessions_lost,
+            ),
+            (
+                "files_reannounced",
+                "Pending files announced again (wis2-watch): after the broker may have lost them, or the confirmation timeout",
+                &m.files_reannounced,
+            ),
+            (
+                "messages_republished",
+                "WIS2 messages published again with the same id (wis2-publish): acknowledged, then lost by the broker before they came back",
+                &m.messages_republished,
+            ),
         ];
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());

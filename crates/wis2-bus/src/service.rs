@@ -174,6 +174,7 @@ impl Service {
     pub fn connect_options(&self, subscriptions: Vec<String>) -> ConnectOptions {
         let mut o = self.broker.service_connection(self.name, subscriptions);
         o.health_addr = self.health_addr;
+        o.status = Some(self.name.to_string());
         o
     }
 

@@ -14,3 +14,7 @@ pub const REJECTED: &str = "chain/rejected";
 pub const DEADLETTER: &str = "chain/deadletter";
 /// Confirmations from `wis2-publish` that a file's notification is on the WIS2 topic.
 pub const PUBLISHED: &str = "chain/published";
+/// Prefix of the services' status: `chain/status/<service>`, retained, `online` while
+/// the service is connected and subscribed, `offline` (its MQTT last will, or its
+/// last word at shutdown) otherwise. See [`crate::status`].
+pub const STATUS: &str = "chain/status";

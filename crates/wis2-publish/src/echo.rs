@@ -20,12 +20,17 @@
 //!   rather than sent again), and its copy is acknowledged only once the record is
 //!   committed: a crash in between leaves the copy in the session for the next start.
 //!
+//! - After every reconnection of the read-back, once a new barrier came back, the
+//!   messages the broker acknowledged before it and that have not come back are
+//!   published again, same bytes, same id: the broker lost them ([`crate::unechoed`]).
+//!
 //! The broker's ACL lets `wis2-publish` read `origin/a/wis2/#` (it is the only writer
 //! there) and read and write `chain/barrier/wis2-publish/#`. When the barrier does not
 //! come back within [`BARRIER_TIMEOUT`] (an older ACL, say), the service starts all
 //! the same, with a warning: the crash window is then open as before.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wis2_bus::{Broker, Bus, ConnectOptions};
@@ -44,13 +49,20 @@ const ECHO_BATCH: usize = 64;
 /// How long the start waits for the barrier once connected.
 pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Barriers published and not back yet: nonce → who waits for it.
+type Barriers = Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<()>>>>;
+
 /// The running read-back.
 pub struct Echo {
     bus: Bus,
     task: tokio::task::JoinHandle<()>,
     conn_task: tokio::task::JoinHandle<()>,
-    /// Topic, payload and arrival of the start's barrier, until awaited.
-    barrier: Option<(String, String, tokio::sync::oneshot::Receiver<()>)>,
+    /// The topic of this session's barriers, and the barriers awaited.
+    barrier_topic: String,
+    barriers: Barriers,
+    stage: Arc<PublishStage>,
+    /// Re-publishes what a broker that lost its state lost; from [`Echo::caught_up`].
+    recovery: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The connection settings of the read-back for a service whose main connection uses
@@ -67,10 +79,16 @@ pub fn options(broker: &Broker, main_client_id: &str) -> ConnectOptions {
     o
 }
 
+fn lock_barriers(
+    b: &Barriers,
+) -> std::sync::MutexGuard<'_, HashMap<String, tokio::sync::oneshot::Sender<()>>> {
+    b.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Echo {
     /// Connects and reads the WIS2 topic back in the background; see
     /// [`Echo::caught_up`].
-    pub(crate) fn start(opts: ConnectOptions, stage: Arc<PublishStage>) -> Echo {
+    pub fn start(opts: ConnectOptions, stage: Arc<PublishStage>) -> Echo {
         let barrier_topic = opts
             .subscriptions
             .get(1)
@@ -81,13 +99,13 @@ impl Echo {
             mut deliveries,
             task: conn_task,
         } = Bus::connect(opts);
-        let nonce = uuid::Uuid::new_v4().to_string();
-        let (reached_tx, reached_rx) = tokio::sync::oneshot::channel::<()>();
+        let barriers: Barriers = Arc::default();
         let reader = bus.clone();
         let barrier = barrier_topic.clone();
-        let expected = nonce.clone();
+        let waiting = barriers.clone();
+        let reading_stage = stage.clone();
         let task = tokio::spawn(async move {
-            let mut reached = Some(reached_tx);
+            let stage = reading_stage;
             let mut orphans = 0usize;
             while let Some(d) = deliveries.recv().await {
                 // What arrived together is looked up in one blocking task (one thread
@@ -132,14 +150,14 @@ impl Echo {
                 for (d, echoed) in batch.into_iter().zip(seen) {
                     match echoed {
                         None => {
-                            if d.payload == expected.as_bytes()
-                                && let Some(tx) = reached.take()
-                            {
+                            let nonce = String::from_utf8_lossy(&d.payload).into_owned();
+                            if let Some(tx) = lock_barriers(&waiting).remove(&nonce) {
                                 if orphans > 0 {
                                     tracing::warn!(
                                         orphans,
                                         "messages published before the restart but not recorded were found on the WIS2 topic and recorded: they are not published again"
                                     );
+                                    orphans = 0;
                                 }
                                 let _ = tx.send(());
                             }
@@ -169,43 +187,127 @@ impl Echo {
             bus,
             task,
             conn_task,
-            barrier: Some((barrier_topic, nonce, reached_rx)),
+            barrier_topic,
+            barriers,
+            stage,
+            recovery: None,
         }
     }
 
     /// Waits until the barrier comes back: everything published before this start is
     /// then read back and recorded. Waits for the broker as long as it is down; gives
-    /// up with a warning [`BARRIER_TIMEOUT`] after the barrier was acknowledged.
-    pub(crate) async fn caught_up(&mut self) {
-        let Some((topic, nonce, reached)) = self.barrier.take() else {
+    /// up with a warning [`BARRIER_TIMEOUT`] after the barrier was acknowledged. Then
+    /// watches the read-back's reconnections (see [`recover`]).
+    pub async fn caught_up(&mut self) {
+        if self.recovery.is_some() {
             return;
-        };
-        // A barrier published into a session the broker then loses never returns:
-        // publish it again after a failed acknowledgement.
-        loop {
-            if self.bus.wait_ready().await.is_err() {
-                return;
-            }
-            match self.bus.publish(&topic, nonce.clone().into_bytes()).await {
-                Ok(()) => break,
-                Err(e) => tracing::debug!(error = %e, "barrier not acknowledged; retrying"),
-            }
         }
-        match tokio::time::timeout(BARRIER_TIMEOUT, reached).await {
-            Ok(_) => tracing::debug!("read-back of the WIS2 topic caught up"),
-            Err(_) => tracing::warn!(
-                topic,
-                "the read-back barrier did not come back within {} s: starting without it; messages acknowledged but not recorded before a crash could be published twice. Check that the broker ACL lets wis2-publish read origin/a/wis2/# and read and write {BARRIER_PREFIX}/#",
+        let reached = barrier(&self.bus, &self.barrier_topic, &self.barriers).await;
+        if reached {
+            tracing::debug!("read-back of the WIS2 topic caught up");
+            let (bus, topic, barriers, stage) = (
+                self.bus.clone(),
+                self.barrier_topic.clone(),
+                self.barriers.clone(),
+                self.stage.clone(),
+            );
+            self.recovery = Some(tokio::spawn(recover(bus, topic, barriers, stage)));
+        } else {
+            tracing::warn!(
+                topic = self.barrier_topic,
+                "the read-back barrier did not come back within {} s: starting without it; messages acknowledged but not recorded before a crash could be published twice, and messages a broker crash lost are not published again. Check that the broker ACL lets wis2-publish read origin/a/wis2/# and read and write {BARRIER_PREFIX}/#",
                 BARRIER_TIMEOUT.as_secs()
-            ),
+            );
         }
     }
 
     /// Disconnects (the session stays: the next start reads what it queues).
     pub async fn stop(self) {
+        if let Some(r) = &self.recovery {
+            r.abort();
+        }
         self.bus.close(self.conn_task).await;
         // The reader holds the stage (and so the store): wait until it is gone.
         self.task.abort();
         let _ = self.task.await;
+    }
+}
+
+/// Publishes a barrier on `topic` and waits until the read-back reads it: everything
+/// the broker queued for the read-back before it has been read. Retries while the
+/// broker does not acknowledge it; false when it does not come back within
+/// [`BARRIER_TIMEOUT`] of its acknowledgement.
+async fn barrier(bus: &Bus, topic: &str, barriers: &Barriers) -> bool {
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let (tx, reached) = tokio::sync::oneshot::channel();
+    lock_barriers(barriers).insert(nonce.clone(), tx);
+    // A barrier published into a session the broker then loses never returns:
+    // publish it again after a failed acknowledgement.
+    loop {
+        if bus.wait_ready().await.is_err() {
+            return false;
+        }
+        match bus.publish(topic, nonce.clone().into_bytes()).await {
+            Ok(()) => break,
+            Err(e) => tracing::debug!(error = %e, "barrier not acknowledged; retrying"),
+        }
+    }
+    let r = matches!(
+        tokio::time::timeout(BARRIER_TIMEOUT, reached).await,
+        Ok(Ok(()))
+    );
+    lock_barriers(barriers).remove(&nonce);
+    r
+}
+
+/// At every reconnection of the read-back: once a barrier came back, what the broker
+/// acknowledged before the reconnection and did not hand back is published again,
+/// same bytes, same id (see [`crate::unechoed`]).
+async fn recover(bus: Bus, topic: String, barriers: Barriers, stage: Arc<PublishStage>) {
+    let mut session = bus.session();
+    session.mark_unchanged();
+    while session.changed().await.is_ok() {
+        let s = *session.borrow_and_update();
+        if !s.is_reconnection() {
+            continue;
+        }
+        let cutoff = tokio::time::Instant::now();
+        if stage.unechoed().is_empty() {
+            continue;
+        }
+        let reached = barrier(&bus, &topic, &barriers).await;
+        if !s.present {
+            // The subscribers lost their sessions too: give them time to come back.
+            tokio::time::sleep(crate::unechoed::RESUBSCRIBE_GRACE).await;
+        }
+        let lost = stage.unechoed().acknowledged_before(cutoff);
+        if lost.is_empty() {
+            continue;
+        }
+        let mut sent = Vec::with_capacity(lost.len());
+        for p in &lost {
+            sent.push(bus.publish_nowait(&p.topic, p.message.clone()).await);
+        }
+        let mut republished = 0;
+        for (p, r) in lost.iter().zip(sent) {
+            let acked = match r {
+                Ok(done) => bus.wait_ack(&p.topic, done).await,
+                Err(e) => Err(e),
+            };
+            match acked {
+                Ok(()) => republished += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, message_id = p.id, "cannot publish again a message the broker lost; tried again at the next reconnection")
+                }
+            }
+        }
+        stage.unechoed().republished(republished);
+        tracing::warn!(
+            session_present = s.present,
+            barrier_back = reached,
+            lost = lost.len(),
+            republished,
+            "the broker lost messages it had acknowledged on the WIS2 topic (they had not come back on the read-back): published again with the same id"
+        );
     }
 }

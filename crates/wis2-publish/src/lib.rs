@@ -54,6 +54,7 @@ pub mod remote;
 pub mod replay;
 pub mod stage;
 pub mod store;
+pub mod unechoed;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -183,7 +184,13 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
     };
     let result = if started {
         let conn = Bus::connect(service.connect_options(vec![args.validated_topic.clone()]));
-        service.run_stage(stage, conn, shutdown).await
+        stage
+            .unechoed()
+            .count_into(conn.bus.metrics().messages_republished.clone());
+        let holding = tokio::spawn(hold_after_state_loss(conn.bus.session(), stage.clone()));
+        let r = service.run_stage(stage, conn, shutdown).await;
+        holding.abort();
+        r
     } else {
         Ok(())
     };
@@ -201,6 +208,24 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
         monitor.stop().await;
     }
     result
+}
+
+/// Holds the WIS2 topic for [`unechoed::RESUBSCRIBE_GRACE`] each time the broker
+/// comes back without this service's session (so without its subscribers' either).
+async fn hold_after_state_loss(
+    mut session: tokio::sync::watch::Receiver<wis2_bus::bus::Session>,
+    stage: Arc<stage::PublishStage>,
+) {
+    while session.changed().await.is_ok() {
+        let s = *session.borrow_and_update();
+        if s.is_reconnection() && !s.present {
+            stage.grace().start(unechoed::RESUBSCRIBE_GRACE);
+            tracing::warn!(
+                hold_s = unechoed::RESUBSCRIBE_GRACE.as_secs(),
+                "the broker came back without its state (sessions lost): the WIS2 topic is held for a few seconds, for subscribers to subscribe again"
+            );
+        }
+    }
 }
 
 /// Retries failed WIS2_OUTPUT writes every `every` until `stop`.

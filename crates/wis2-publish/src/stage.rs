@@ -14,6 +14,7 @@ use wis2_bus::{AfterAck, Delivery, Failure, Output, Stage, Work};
 use crate::after::AfterPublication;
 use crate::dedup::{Claim, Claimant, Dedup, Echo};
 use crate::fields::Fields;
+use crate::unechoed::{Grace, Unechoed};
 
 /// A validated message, parsed once.
 pub struct Parsed {
@@ -37,6 +38,11 @@ impl Parsed {
 pub struct PublishStage {
     dedup: Dedup,
     after: AfterPublication,
+    /// Acknowledged, not read back yet: what a broker that lost its state may have
+    /// lost ([`crate::unechoed`]).
+    unechoed: Unechoed,
+    /// Holds new publications after the broker lost its state.
+    grace: Grace,
 }
 
 /// What a message read back from the WIS2 topic was.
@@ -52,7 +58,22 @@ pub enum Echoed {
 
 impl PublishStage {
     pub fn new(dedup: Dedup, after: AfterPublication) -> Self {
-        PublishStage { dedup, after }
+        PublishStage {
+            dedup,
+            after,
+            unechoed: Unechoed::default(),
+            grace: Grace::default(),
+        }
+    }
+
+    /// The hold of the WIS2 topic after the broker lost its state.
+    pub fn grace(&self) -> &Grace {
+        &self.grace
+    }
+
+    /// The acknowledged publications not read back yet.
+    pub fn unechoed(&self) -> &Unechoed {
+        &self.unechoed
     }
 
     /// In arrival order: the remote outbox (the records and output copies of several
@@ -73,6 +94,10 @@ impl PublishStage {
         let mut published = Vec::with_capacity(ps.len());
         for (i, p) in ps.iter().enumerate() {
             if self.dedup.is_original(&p.fields.id, p.seq) {
+                // Before its release from the in-flight set: a copy read back from
+                // now on finds it in one or the other.
+                self.unechoed
+                    .acknowledged(&p.fields.id, &p.env.topic, p.message());
                 published.push((i, *p));
             } else {
                 // A duplicate: its confirmation, if any, went out with it.
@@ -87,6 +112,9 @@ impl PublishStage {
         for (i, p) in published {
             let mut confirmations = vec![self.after.confirmation(&p.env, &p.fields)];
             confirmations.extend(self.dedup.take_followers(&p.fields.id));
+            if self.dedup.was_echoed(&p.fields.id) {
+                self.unechoed.echoed(&p.fields.id);
+            }
             self.dedup.release(&p.fields);
             self.after.copy(
                 &p.env.topic,
@@ -132,6 +160,7 @@ impl PublishStage {
         let Ok(f) = Fields::of(message) else {
             return Echoed::Known;
         };
+        self.unechoed.echoed(&f.id);
         let reserved = match self.dedup.echoed(&f) {
             Echo::InFlight(recorded) => return Echoed::InFlight(recorded),
             Echo::Reserved(r) => r,
@@ -196,6 +225,7 @@ impl Stage for PublishStage {
         let confirmation = || self.after.confirmation(&p.env, &p.fields);
         let (why, outputs) = match self.dedup.claim(&claimant, confirmation)? {
             Claim::New => {
+                self.grace.wait();
                 return Ok(vec![Output::new(p.env.topic.clone(), p.message().to_vec())]);
             }
             Claim::Published(why) => (why, vec![self.after.confirmation(&p.env, &p.fields)]),

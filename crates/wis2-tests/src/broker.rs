@@ -124,6 +124,11 @@ impl Broker {
         b
     }
 
+    /// The process id of mosquitto (start.sh ends in `exec mosquitto`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// What `start.sh` and mosquitto wrote so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()

@@ -70,11 +70,25 @@ impl Observer {
         let (tx, rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = oneshot::channel();
         let want = filters.len();
+        let again: Vec<String> = filters.iter().map(|f| f.to_string()).collect();
+        let resubscriber = client.clone();
         let task = tokio::spawn(async move {
             let mut subacks = 0;
             let mut ready = Some(ready_tx);
+            let mut connects = 0u32;
             loop {
                 match el.poll().await {
+                    // As a well-behaved client does: subscribe again when the broker
+                    // (restarted without its state, or a clean session) has no
+                    // subscription for it.
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                        connects += 1;
+                        if connects > 1 && !ack.session_present {
+                            for f in &again {
+                                let _ = resubscriber.try_subscribe(f.clone(), QoS::AtLeastOnce);
+                            }
+                        }
+                    }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
                         subacks += 1;
                         if subacks >= want

@@ -13,6 +13,15 @@ use crate::broker::Broker;
 use crate::net::{free_port, wait_healthy};
 use crate::service::ChainDirs;
 
+/// The peak resident memory of process `pid` (VmHWM of /proc/<pid>/status), in kB.
+pub fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// `target/<profile>`: where cargo put this test executable's binaries.
 fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
@@ -133,6 +142,11 @@ impl Proc {
     /// The process id while it runs (for /proc/<pid>/status, /proc/<pid>/fd).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// Its peak resident memory so far, in kB.
+    pub fn peak_rss_kb(&self) -> u64 {
+        peak_rss_kb(self.pid().expect("the service runs")).expect("/proc/<pid>/status")
     }
 
     /// Name and CPU scheduling policy of each of its threads (field 41 of

@@ -4,9 +4,11 @@
 //! (created, updated, deleted) and remembers what it announced ([`store`]). A file
 //! stays pending until `wis2-publish` confirms its notification is on the WIS2 topic;
 //! a file still pending after the confirmation timeout is announced again, so a
-//! message lost anywhere downstream (even by a broker crash) is not lost for good.
+//! message lost anywhere downstream is not lost for good. After a broker that may have
+//! lost what it held, the pending files are announced again at once ([`recovery`]).
 
 pub mod notice;
+pub mod recovery;
 pub mod scan;
 pub mod store;
 
@@ -58,6 +60,12 @@ pub struct RunArgs {
     /// local change events (NFS written by other hosts); 0 for none.
     #[arg(long, env = "WIS2_RESCAN_SECS", default_value = "0")]
     pub rescan_secs: Secs,
+    /// Most files pending at once (announced, not confirmed yet): more wait on disk
+    /// until confirmations come. Keep it under the broker's max_queued_messages
+    /// (100,000 in broker/mosquitto.conf), so that a stopped service's queue never
+    /// reaches the broker's limit.
+    #[arg(long, env = "WIS2_MAX_PENDING", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending: u64,
     /// Topic the confirmations of wis2-publish arrive on.
     #[arg(long, env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
     pub published_topic: String,
@@ -339,6 +347,34 @@ impl Watcher {
         }
     }
 
+    /// Announces again, in bursts, the pending files `files`; returns how many went
+    /// out. `why` is logged with each failure.
+    async fn reannounce(&self, files: Vec<(RelPath, store::Entry)>, why: &str) -> usize {
+        let mut sent = 0;
+        for chunk in files.chunks(ANNOUNCE_BATCH) {
+            let notices: Vec<scan::FileNotice> =
+                chunk.iter().map(|(rel, e)| e.notice(rel)).collect();
+            let results = self.announce_batch(&notices).await;
+            for (notice, r) in notices.iter().zip(&results) {
+                match r {
+                    None => sent += 1,
+                    Some(e) => tracing::warn!(
+                        error = e,
+                        path = notice.rel_path.as_str(),
+                        why,
+                        "re-announcement failed; retried later"
+                    ),
+                }
+            }
+            if results.iter().all(Option::is_some) {
+                break;
+            }
+        }
+        self.bus.metrics().files_reannounced.inc_by(sent as u64);
+        sent
+    }
+
+    /// Announces again the files still unconfirmed after the confirmation timeout.
     async fn reannounce_overdue(&self) {
         let store = self.store.clone();
         let age = self.args.confirm_timeout.0;
@@ -351,17 +387,63 @@ impl Watcher {
                 }
                 Err(_) => return,
             };
-        for (rel, entry) in overdue {
-            let notice = entry.notice(&rel);
-            tracing::warn!(
-                path = rel.as_str(),
-                "publication not confirmed in time: announcing again"
-            );
-            if let Err(e) = self.announce(&notice).await {
-                tracing::warn!(error = %e, path = rel.as_str(), "re-announcement failed; retried later");
-                return;
-            }
+        if overdue.is_empty() {
+            return;
         }
+        let n = overdue.len();
+        let sent = self.reannounce(overdue, "confirmation timeout").await;
+        tracing::warn!(
+            pending = n,
+            reannounced = sent,
+            timeout_s = age.as_secs(),
+            "publications not confirmed within the confirmation timeout: files announced again"
+        );
+    }
+
+    /// Announces again every file pending since before `r` began: the broker may have
+    /// lost their events, messages or confirmations.
+    async fn recover(&self, r: recovery::Recovery, chain: &recovery::ChainView) {
+        let store = self.store.clone();
+        // Every file pending now: new files wait while a recovery does (see `run`).
+        let cutoff = notice::system_time_ns(SystemTime::now()).max(r.announced_before);
+        let pending =
+            match tokio::task::spawn_blocking(move || store.unconfirmed_announced_before(cutoff))
+                .await
+            {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot read pending announcements");
+                    return;
+                }
+                Err(_) => return,
+            };
+        let missing = chain.missing_on(r.connection);
+        let n = pending.len();
+        if n == 0 {
+            tracing::info!(
+                session_present = r.session_present,
+                waited_for = ?missing,
+                "connected again to the broker and the chain is whole: nothing was pending"
+            );
+            return;
+        }
+        let sent = self.reannounce(pending, "broker recovery").await;
+        tracing::warn!(
+            session_present = r.session_present,
+            pending = n,
+            reannounced = sent,
+            waited_for = ?missing,
+            "the broker may have lost what it held (it restarted, or the connection broke): pending files announced again at once"
+        );
+    }
+
+    /// Whether any file is pending.
+    async fn has_pending(&self) -> bool {
+        let store = self.store.clone();
+        matches!(
+            tokio::task::spawn_blocking(move || store.unconfirmed_announced_before(i64::MAX)).await,
+            Ok(Ok(v)) if !v.is_empty()
+        )
     }
 }
 
@@ -463,7 +545,18 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
         }
     };
     tracing::info!(broker = %service.broker.redacted_url(), data_dir = %data_dir.display(), "wis2-watch starting");
-    let conn = service.connect(vec![args.published_topic.clone()]);
+    let status_filter = format!("{}/+", wis2_bus::topics::STATUS);
+    let conn = service.connect(vec![
+        args.published_topic.clone(),
+        status_filter,
+        recovery::DROPPED.to_string(),
+    ]);
+    let mut dropped = recovery::Dropped::default();
+    let max_pending = usize::try_from(args.max_pending).unwrap_or(usize::MAX);
+    let mut window_full = false;
+    let mut session = conn.bus.session();
+    let mut chain = recovery::ChainView::default();
+    let mut recovering: Option<recovery::Recovery> = None;
     let mut deliveries = conn.deliveries;
     let w = Watcher {
         bus: conn.bus.clone(),
@@ -516,6 +609,15 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
     let mut gathered: Vec<wis2_bus::Delivery> = Vec::new();
     let mut record_at: Option<tokio::time::Instant> = None;
     loop {
+        // A recovery goes ahead as soon as the chain is whole, or at its deadline.
+        let now = tokio::time::Instant::now();
+        let recover_at = recovering.map(|r| {
+            if r.ready(&chain, now) {
+                now
+            } else {
+                r.deadline
+            }
+        });
         tokio::select! {
             biased;
             _ = &mut shutdown => break,
@@ -524,25 +626,67 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
                 record_at = None;
                 w.confirm_all(std::mem::take(&mut gathered)).await;
             }
+            c = session.changed() => {
+                if c.is_err() { break }
+                let now_session = *session.borrow_and_update();
+                if let Some(r) = recovery::Recovery::after_connect(now_session, w.has_pending().await, tokio::time::Instant::now()) {
+                    recovering = Some(r);
+                }
+            }
+            _ = tokio::time::sleep_until(recover_at.unwrap_or_else(tokio::time::Instant::now)),
+                if recover_at.is_some() => {
+                if let Some(r) = recovering.take() {
+                    w.recover(r, &chain).await;
+                }
+            }
             d = deliveries.recv() => {
                 let Some(d) = d else { break };
-                gathered.push(d);
-                while gathered.len() < ANNOUNCE_BATCH {
+                let mut burst = vec![d];
+                while burst.len() < ANNOUNCE_BATCH {
                     match deliveries.try_recv() {
-                        Ok(d) => gathered.push(d),
+                        Ok(d) => burst.push(d),
                         Err(_) => break,
+                    }
+                }
+                for d in burst {
+                    if d.topic == recovery::DROPPED {
+                        if let Some(n) = dropped.observe(&d.payload, session.borrow().connects) {
+                            tracing::error!(
+                                dropped = n,
+                                "the broker dropped queued messages (a session's queue reached its max_queued_messages): pending files are announced again once every service is online; raise max_queued_messages, or lower WIS2_MAX_PENDING"
+                            );
+                            recovering = Some(recovery::Recovery::after_drop(session.borrow().connects, tokio::time::Instant::now()));
+                        }
+                        if let Err(e) = w.bus.ack(&d).await {
+                            tracing::debug!(error = %e, "cannot acknowledge a broker statistic");
+                        }
+                        continue;
+                    }
+                    match wis2_bus::status::service_of(&d.topic) {
+                        Some(name) => {
+                            if let Some(st) = wis2_bus::status::Status::parse(&d.payload) {
+                                chain.observe(name, &st, session.borrow().connects, tokio::time::Instant::now());
+                            }
+                            if let Err(e) = w.bus.ack(&d).await {
+                                tracing::debug!(error = %e, "cannot acknowledge a status");
+                            }
+                        }
+                        None => gathered.push(d),
                     }
                 }
                 if gathered.len() >= ANNOUNCE_BATCH {
                     record_at = None;
                     w.confirm_all(std::mem::take(&mut gathered)).await;
-                } else if record_at.is_none() {
+                } else if !gathered.is_empty() && record_at.is_none() {
                     record_at = Some(tokio::time::Instant::now() + CONFIRM_GATHER);
                 }
             }
             Some(refusal) = refusals.recv() => w.dead_letter(&refusal).await,
-            n = scanner.next() => {
+            // New files wait while a recovery waits for the chain: announced now, they
+            // could reach a service before the broker has its session again.
+            n = scanner.next(), if store.pending() < max_pending && recovering.is_none() => {
                 let Some(notice) = n else { break };
+                window_full = false;
                 // Whatever else is ready goes in the same burst.
                 let mut batch = vec![notice];
                 while batch.len() < ANNOUNCE_BATCH {
@@ -563,7 +707,16 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
                 }
             }
             _ = tick.tick() => {
-                w.reannounce_overdue().await;
+                if store.pending() >= max_pending && !window_full {
+                    window_full = true;
+                    tracing::warn!(
+                        pending = store.pending(),
+                        "WIS2_MAX_PENDING files are pending (announced, not confirmed): more are announced as confirmations come (is a service of the chain stopped?)"
+                    );
+                }
+                if recovering.is_none() && chain.may_time_out(args.confirm_timeout.0, tokio::time::Instant::now()) {
+                    w.reannounce_overdue().await;
+                }
                 w.reannounce_metadata().await;
             }
         }

@@ -27,6 +27,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use redb::{Database, ReadableTable, TableDefinition};
@@ -165,6 +166,8 @@ pub enum StoreError {
 pub struct AnnounceStore {
     db: Arc<Database>,
     path: Arc<PathBuf>,
+    /// Unconfirmed entries (counted at open, kept up to date by every commit).
+    pending: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for AnnounceStore {
@@ -196,6 +199,7 @@ impl AnnounceStore {
         let store = AnnounceStore {
             db: Arc::new(db),
             path: Arc::new(path.to_path_buf()),
+            pending: Arc::default(),
         };
         // Make sure the table exists so that readers never see "table missing".
         let tx = store
@@ -205,7 +209,34 @@ impl AnnounceStore {
         tx.open_table(ANNOUNCED)
             .map_err(|e| store.db_err("open", e))?;
         tx.commit().map_err(|e| store.db_err("open", e))?;
+        let pending = store.all()?.iter().filter(|(_, e)| !e.confirmed).count();
+        store.pending.store(pending, Ordering::Relaxed);
         Ok(store)
+    }
+
+    /// How many files are pending: announced, not confirmed yet.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Applies a committed transaction's change of the pending count.
+    fn count(&self, delta: i64) {
+        if delta >= 0 {
+            self.pending.fetch_add(delta as usize, Ordering::Relaxed);
+        } else {
+            let down = delta.unsigned_abs() as usize;
+            let _ = self
+                .pending
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(down))
+                });
+        }
+    }
+
+    /// 1 when the stored `old` value (if any) is an unconfirmed entry.
+    fn was_pending(old: Option<redb::AccessGuard<'_, &[u8]>>) -> i64 {
+        old.and_then(|v| serde_json::from_slice::<Entry>(v.value()).ok())
+            .is_some_and(|e| !e.confirmed) as i64
     }
 
     /// The store's file.
@@ -265,33 +296,27 @@ impl AnnounceStore {
     /// Inserts or replaces the entry for `rel` (call it once the announcement is
     /// published).
     pub fn record(&self, rel: &RelPath, entry: &Entry) -> Result<(), StoreError> {
-        let bytes = Self::encode(entry);
-        let tx = self.db.begin_write().map_err(|e| self.db_err("write", e))?;
-        {
-            let mut table = tx
-                .open_table(ANNOUNCED)
-                .map_err(|e| self.db_err("write", e))?;
-            table
-                .insert(rel.as_str(), bytes.as_slice())
-                .map_err(|e| self.db_err("write", e))?;
-        }
-        tx.commit().map_err(|e| self.db_err("write", e))
+        self.record_many(&[(rel.clone(), entry.clone())])
     }
 
     /// Records several entries in one transaction (one fsync for a burst of files).
     pub fn record_many(&self, entries: &[(RelPath, Entry)]) -> Result<(), StoreError> {
+        let mut delta = 0i64;
         let tx = self.db.begin_write().map_err(|e| self.db_err("write", e))?;
         {
             let mut table = tx
                 .open_table(ANNOUNCED)
                 .map_err(|e| self.db_err("write", e))?;
             for (rel, entry) in entries {
-                table
+                let old = table
                     .insert(rel.as_str(), Self::encode(entry).as_slice())
                     .map_err(|e| self.db_err("write", e))?;
+                delta += i64::from(!entry.confirmed) - Self::was_pending(old);
             }
         }
-        tx.commit().map_err(|e| self.db_err("write", e))
+        tx.commit().map_err(|e| self.db_err("write", e))?;
+        self.count(delta);
+        Ok(())
     }
 
     /// Makes every earlier commit durable (the confirmations), with one fsync.
@@ -302,6 +327,7 @@ impl AnnounceStore {
 
     /// Forgets `rel` (no error if unknown).
     pub fn remove(&self, rel: &str) -> Result<(), StoreError> {
+        let mut delta = 0i64;
         let tx = self
             .db
             .begin_write()
@@ -310,9 +336,12 @@ impl AnnounceStore {
             let mut table = tx
                 .open_table(ANNOUNCED)
                 .map_err(|e| self.db_err("remove", e))?;
-            table.remove(rel).map_err(|e| self.db_err("remove", e))?;
+            let old = table.remove(rel).map_err(|e| self.db_err("remove", e))?;
+            delta -= Self::was_pending(old);
         }
-        tx.commit().map_err(|e| self.db_err("remove", e))
+        tx.commit().map_err(|e| self.db_err("remove", e))?;
+        self.count(delta);
+        Ok(())
     }
 
     /// Marks the entry for `rel` confirmed if its stored event id is `event_id`; a
@@ -332,6 +361,7 @@ impl AnnounceStore {
     /// documentation).
     pub fn confirm_many(&self, pairs: &[(String, String)]) -> Result<Vec<bool>, StoreError> {
         let err = |e: redb::Error| self.db_err("confirm", e);
+        let mut delta = 0i64;
         let mut tx = self.db.begin_write().map_err(|e| err(e.into()))?;
         tx.set_durability(redb::Durability::None);
         let mut matched = Vec::with_capacity(pairs.len());
@@ -344,6 +374,7 @@ impl AnnounceStore {
                 };
                 let hit = match current {
                     Some(entry) if entry.event_id == *event_id => {
+                        delta -= i64::from(!entry.confirmed);
                         if entry.is_live() {
                             let updated = Entry {
                                 confirmed: true,
@@ -364,6 +395,7 @@ impl AnnounceStore {
         }
         if matched.iter().any(|m| *m) {
             tx.commit().map_err(|e| err(e.into()))?;
+            self.count(delta);
         } else {
             tx.abort().map_err(|e| err(e.into()))?;
         }
@@ -376,7 +408,15 @@ impl AnnounceStore {
         age: Duration,
     ) -> Result<Vec<(RelPath, Entry)>, StoreError> {
         let age_ns = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX);
-        let cutoff = system_time_ns(SystemTime::now()).saturating_sub(age_ns);
+        self.unconfirmed_announced_before(system_time_ns(SystemTime::now()).saturating_sub(age_ns))
+    }
+
+    /// Unconfirmed entries announced at `cutoff_ns` (Unix nanoseconds) or before,
+    /// oldest first.
+    pub fn unconfirmed_announced_before(
+        &self,
+        cutoff: i64,
+    ) -> Result<Vec<(RelPath, Entry)>, StoreError> {
         let mut out: Vec<(RelPath, Entry)> = self
             .all()?
             .into_iter()
@@ -576,6 +616,42 @@ mod tests {
         assert_eq!(names, ["older", "old"]);
         let all = s.unconfirmed_older_than(Duration::ZERO).unwrap();
         assert_eq!(all.len(), 3);
+    }
+
+    #[test]
+    fn the_pending_count_follows_announcements_confirmations_and_removals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        let s = AnnounceStore::open(&path).unwrap();
+        assert_eq!(s.pending(), 0);
+        let a = live("a");
+        s.record_many(&[(rel("a"), a.clone()), (rel("b"), live("b"))])
+            .unwrap();
+        assert_eq!(s.pending(), 2);
+        // Announced again before its confirmation: still one pending file.
+        s.record(&rel("a"), &a).unwrap();
+        assert_eq!(s.pending(), 2);
+        assert_eq!(
+            s.confirm_many(&[("a".into(), a.event_id.clone())]).unwrap(),
+            [true]
+        );
+        assert_eq!(s.pending(), 1);
+        // A confirmation of an older event changes nothing.
+        assert_eq!(
+            s.confirm_many(&[("b".into(), "old".into())]).unwrap(),
+            [false]
+        );
+        assert_eq!(s.pending(), 1);
+        s.remove("b").unwrap();
+        s.remove("a").unwrap();
+        assert_eq!(s.pending(), 0);
+        s.record(&rel("c"), &live("c")).unwrap();
+        drop(s);
+        assert_eq!(
+            AnnounceStore::open(&path).unwrap().pending(),
+            1,
+            "counted at open"
+        );
     }
 
     #[test]

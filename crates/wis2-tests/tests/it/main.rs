@@ -11,6 +11,7 @@ mod badinput;
 mod bus;
 mod chain;
 mod faults;
+mod outage;
 mod publish;
 mod scale;
 mod security;

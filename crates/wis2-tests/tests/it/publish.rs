@@ -735,3 +735,108 @@ async fn monitoring_events_of_a_global_broker_are_logged_with_the_message_they_n
     logs::line(&["not a WIS2 monitoring event", "garbage from the monitor"]).await;
     svc.stop().await.expect("clean stop");
 }
+
+// ---------------------------------------------------------------------------------
+// A broker that loses what it acknowledged.
+
+/// The read-back of wis2-publish and its stage, on `b`, caught up.
+async fn read_back(
+    b: &Broker,
+    state: &Path,
+) -> (
+    wis2_publish::echo::Echo,
+    std::sync::Arc<wis2_publish::stage::PublishStage>,
+) {
+    let store = wis2_publish::store::PublishedStore::open(state).expect("store");
+    let stage = std::sync::Arc::new(wis2_publish::stage::PublishStage::new(
+        wis2_publish::dedup::Dedup::new(store.clone()),
+        wis2_publish::after::AfterPublication::new(store, None, None, PUBLISHED.to_string()),
+    ));
+    let broker = BrokerArgs::from_url(&b.url("wis2-publish"))
+        .check()
+        .expect("broker settings");
+    let mut echo = wis2_publish::echo::Echo::start(
+        wis2_publish::echo::options(&broker, "wis2-publish"),
+        stage.clone(),
+    );
+    echo.caught_up().await;
+    (echo, stage)
+}
+
+/// The `id` of a message.
+fn message_id_of(message: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(message).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+/// Waits until `cond` holds (checked every 20 ms), at most 20 s.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(Instant::now() < deadline, "not within 20 s: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A message the broker acknowledged and then lost before handing it to the read-back
+/// (as a `kill -9` of mosquitto does with what it took since its last snapshot) is
+/// published again after the broker comes back, with the same bytes and so the same
+/// id; one that came back on the read-back is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_the_broker_lost_after_acknowledging_it_is_published_again_with_the_same_id() {
+    let b = Broker::start();
+    let state = tempfile::tempdir().expect("state");
+    // A subscriber's persistent session, saved by the broker across the restart.
+    let mut gb = Observer::session(
+        &b,
+        "everyone",
+        "a-global-broker",
+        false,
+        &["origin/a/wis2/#"],
+    )
+    .await;
+    let (echo, stage) = read_back(&b, state.path()).await;
+
+    // One acknowledged and read back: it came back, nothing to re-send.
+    let came_back = wnm(&new_id(), "wis2/x/L1.nc", "AAAA", "canonical");
+    stage
+        .unechoed()
+        .acknowledged(&message_id_of(&came_back), TOPIC, came_back.as_bytes());
+    send(
+        &b.url("wis2-publish"),
+        TOPIC,
+        came_back.clone().into_bytes(),
+    )
+    .await;
+    until("the copy comes back", || stage.unechoed().is_empty()).await;
+    assert_eq!(
+        gb.next_on(TOPIC, Duration::from_secs(10)).await.payload,
+        came_back.as_bytes()
+    );
+
+    // One the broker acknowledged and lost: it never reached any session.
+    let lost = wnm(&new_id(), "wis2/x/L2.nc", "BBBB", "canonical");
+    stage
+        .unechoed()
+        .acknowledged(&message_id_of(&lost), TOPIC, lost.as_bytes());
+
+    // The broker restarts (its sessions saved): every connection comes back.
+    let (dir, port) = b.stop();
+    let b = Broker::start_in(dir, port);
+    let again = gb.next_on(TOPIC, Duration::from_secs(20)).await;
+    assert_eq!(
+        again.payload,
+        lost.as_bytes(),
+        "the lost message, byte for byte"
+    );
+    until("its copy comes back too", || stage.unechoed().is_empty()).await;
+    let stray = gb.collect(5, Duration::from_millis(800), |_| true).await;
+    assert!(
+        stray.is_empty(),
+        "only the lost one is sent again: {stray:?}"
+    );
+    echo.stop().await;
+    drop(b);
+}

@@ -164,6 +164,17 @@ impl Echo {
                         }
                         Some(Echoed::Orphan) => orphans += 1,
                         Some(Echoed::Known) => {}
+                        Some(Echoed::Settled(confirmations)) => {
+                            // Acknowledged once its confirmations are out.
+                            let reader = reader.clone();
+                            tokio::spawn(async move {
+                                send_all(&reader, confirmations).await;
+                                if let Err(e) = reader.ack(&d).await {
+                                    tracing::debug!(error = %e, "cannot acknowledge a read-back message");
+                                }
+                            });
+                            continue;
+                        }
                         Some(Echoed::InFlight(recorded)) => {
                             // Acknowledged once recorded: a crash before leaves this
                             // copy in the session, for the next start to find.
@@ -260,19 +271,62 @@ async fn barrier(bus: &Bus, topic: &str, barriers: &Barriers) -> bool {
     r
 }
 
+/// Publishes `outputs` and waits for their acknowledgements; false when one failed.
+async fn send_all(bus: &Bus, outputs: Vec<wis2_bus::Output>) -> bool {
+    let mut sent = Vec::with_capacity(outputs.len());
+    for o in outputs {
+        let r = bus.publish_nowait(&o.topic, o.payload).await;
+        sent.push((o.topic, r));
+    }
+    let mut ok = true;
+    for (topic, r) in sent {
+        let acked = match r {
+            Ok(done) => bus.wait_ack(&topic, done).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = acked {
+            tracing::warn!(error = %e, topic, "not acknowledged; sent again at the next reconnection");
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// How often publications in doubt are tried again while the connection stays up
+/// (their acknowledgement timed out without a reconnection).
+const IN_DOUBT_RETRY: Duration = Duration::from_secs(30);
+
 /// At every reconnection of the read-back: once a barrier came back, what the broker
 /// acknowledged before the reconnection and did not hand back is published again,
-/// same bytes, same id (see [`crate::unechoed`]).
+/// same bytes, same id (see [`crate::unechoed`]); and so is every publication in doubt,
+/// which is then settled.
 async fn recover(bus: Bus, topic: String, barriers: Barriers, stage: Arc<PublishStage>) {
     let mut session = bus.session();
     session.mark_unchanged();
-    while session.changed().await.is_ok() {
-        let s = *session.borrow_and_update();
-        if !s.is_reconnection() {
-            continue;
-        }
+    let mut retry = tokio::time::interval(IN_DOUBT_RETRY);
+    retry.tick().await;
+    loop {
+        let s = tokio::select! {
+            c = session.changed() => {
+                if c.is_err() {
+                    return;
+                }
+                let s = *session.borrow_and_update();
+                if !s.is_reconnection() {
+                    continue;
+                }
+                s
+            }
+            _ = retry.tick() => {
+                if stage.unechoed().doubtful() == 0 || !bus.is_ready() {
+                    continue;
+                }
+                // No reconnection: the broker kept its state.
+                wis2_bus::bus::Session { present: true, ..*session.borrow() }
+            }
+        };
         let cutoff = tokio::time::Instant::now();
-        if stage.unechoed().is_empty() {
+        if stage.unechoed().is_empty() && stage.unechoed().doubtful() == 0 {
             continue;
         }
         let reached = barrier(&bus, &topic, &barriers).await;
@@ -281,33 +335,52 @@ async fn recover(bus: Bus, topic: String, barriers: Barriers, stage: Arc<Publish
             tokio::time::sleep(crate::unechoed::RESUBSCRIBE_GRACE).await;
         }
         let lost = stage.unechoed().acknowledged_before(cutoff);
-        if lost.is_empty() {
+        let doubtful = stage.unechoed().take_all_in_doubt();
+        if lost.is_empty() && doubtful.is_empty() {
             continue;
         }
-        let mut sent = Vec::with_capacity(lost.len());
-        for p in &lost {
-            sent.push(bus.publish_nowait(&p.topic, p.message.clone()).await);
-        }
         let mut republished = 0;
-        for (p, r) in lost.iter().zip(sent) {
-            let acked = match r {
-                Ok(done) => bus.wait_ack(&p.topic, done).await,
-                Err(e) => Err(e),
-            };
-            match acked {
-                Ok(()) => republished += 1,
-                Err(e) => {
-                    tracing::warn!(error = %e, message_id = p.id, "cannot publish again a message the broker lost; tried again at the next reconnection")
-                }
+        let lost_messages: Vec<wis2_bus::Output> = lost
+            .iter()
+            .map(|p| wis2_bus::Output::new(p.topic.clone(), p.message.clone()))
+            .collect();
+        if send_all(&bus, lost_messages).await {
+            republished += lost.len();
+        }
+        let mut settled = 0;
+        for d in doubtful {
+            let out = vec![wis2_bus::Output::new(d.topic.clone(), d.message.clone())];
+            if !send_all(&bus, out).await {
+                stage.unechoed().in_doubt(d);
+                continue;
             }
+            republished += 1;
+            let st = stage.clone();
+            let confirmations = match tokio::task::spawn_blocking(move || {
+                st.settle(
+                    &d,
+                    "published again with the same id after its PUBACK was lost",
+                )
+            })
+            .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "settling a publication crashed");
+                    continue;
+                }
+            };
+            send_all(&bus, confirmations).await;
+            settled += 1;
         }
         stage.unechoed().republished(republished);
         tracing::warn!(
             session_present = s.present,
             barrier_back = reached,
             lost = lost.len(),
+            in_doubt = settled,
             republished,
-            "the broker lost messages it had acknowledged on the WIS2 topic (they had not come back on the read-back): published again with the same id"
+            "messages the broker may have lost on the WIS2 topic (acknowledged or not, they had not come back on the read-back): published again with the same id"
         );
     }
 }

@@ -14,7 +14,7 @@ use wis2_bus::{AfterAck, Delivery, Failure, Output, Stage, Work};
 use crate::after::AfterPublication;
 use crate::dedup::{Claim, Claimant, Dedup, Echo};
 use crate::fields::Fields;
-use crate::unechoed::{Grace, Unechoed};
+use crate::unechoed::{Grace, InDoubt, Unechoed};
 
 /// A validated message, parsed once.
 pub struct Parsed {
@@ -54,6 +54,9 @@ pub enum Echoed {
     InFlight(tokio::sync::oneshot::Receiver<()>),
     /// Published by an earlier run without a record: recorded now.
     Orphan,
+    /// A publication in doubt (its PUBACK was lost), now settled: its confirmations
+    /// are to be sent.
+    Settled(Vec<Output>),
 }
 
 impl PublishStage {
@@ -149,7 +152,30 @@ impl PublishStage {
             );
             return;
         }
-        self.dedup.release(&p.fields);
+        // In doubt: the broker may have it, and a subscriber too. Its claim stays, so a
+        // re-announcement of the file waits for it rather than going out under a new
+        // id; its copy coming back, or its re-publication by the read-back, settles it.
+        self.unechoed.in_doubt(InDoubt {
+            topic: p.env.topic.clone(),
+            message: p.message().to_vec(),
+            fields: p.fields.clone(),
+            event_id: p.event_id().to_string(),
+            confirmation: self.after.confirmation(&p.env, &p.fields),
+        });
+    }
+
+    /// A publication in doubt turned out published (`how`): forwarded, recorded,
+    /// copied, released; returns its confirmations (its own, and those of the
+    /// duplicates that waited for it), to send.
+    pub fn settle(&self, d: &InDoubt, how: &str) -> Vec<Output> {
+        self.after.forward(&d.topic, &d.fields, &d.message);
+        self.after.record(&[(&d.fields, d.topic.as_str())]);
+        let mut confirmations = vec![d.confirmation.clone()];
+        confirmations.extend(self.dedup.take_followers(&d.fields.id));
+        self.dedup.release(&d.fields);
+        self.after
+            .copy(&d.topic, &d.fields, &d.message, &d.event_id, how);
+        confirmations
     }
 
     /// A message read back from the WIS2 topic. One in flight is marked as seen
@@ -161,6 +187,12 @@ impl PublishStage {
             return Echoed::Known;
         };
         self.unechoed.echoed(&f.id);
+        if let Some(d) = self.unechoed.take_in_doubt(&f.id) {
+            return Echoed::Settled(self.settle(
+                &d,
+                "published (read back from the WIS2 topic after its PUBACK was lost)",
+            ));
+        }
         let reserved = match self.dedup.echoed(&f) {
             Echo::InFlight(recorded) => return Echoed::InFlight(recorded),
             Echo::Reserved(r) => r,

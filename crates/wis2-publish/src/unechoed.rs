@@ -17,6 +17,13 @@
 //! such a return, wis2-publish holds its new publications and its re-publications on
 //! the WIS2 topic ([`Grace`]).
 //!
+//! A publication whose acknowledgement never came (the connection broke first) is *in
+//! doubt*: the broker may have taken it, and handed it to a subscriber, or not. It
+//! keeps its claim on its `data_id` ([`crate::dedup`]), so that a re-announcement of
+//! its file waits for it instead of going out under a new id; its copy coming back on
+//! the read-back settles it as published, or else the read-back's recovery publishes
+//! it again with the same id and settles it once acknowledged.
+//!
 //! Bounded: an entry leaves when its copy comes back; one older than [`KEEP`] (a
 //! read-back that does not work, say) is forgotten, and so is the oldest beyond
 //! [`MOST`].
@@ -71,6 +78,17 @@ impl Grace {
     }
 }
 
+/// A publication whose acknowledgement never came, with what settles it.
+#[derive(Debug, Clone)]
+pub struct InDoubt {
+    pub topic: String,
+    pub message: Vec<u8>,
+    pub fields: crate::fields::Fields,
+    pub event_id: String,
+    /// Its confirmation for `wis2-watch`, sent once settled.
+    pub confirmation: wis2_bus::Output,
+}
+
 /// One publication, acknowledged, not read back yet.
 #[derive(Debug, Clone)]
 pub struct Publication {
@@ -91,6 +109,7 @@ struct Inner {
 #[derive(Default)]
 pub struct Unechoed {
     inner: Mutex<Inner>,
+    in_doubt: Mutex<HashMap<String, InDoubt>>,
     /// `wis2_messages_republished_total` of the service's `/metrics`.
     republished: OnceLock<Counter>,
 }
@@ -145,6 +164,30 @@ impl Unechoed {
     /// Message `id` came back on the read-back session.
     pub fn echoed(&self, id: &str) {
         self.lock().by_id.remove(id);
+    }
+
+    fn doubts(&self) -> MutexGuard<'_, HashMap<String, InDoubt>> {
+        self.in_doubt.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A publication whose acknowledgement never came.
+    pub fn in_doubt(&self, d: InDoubt) {
+        self.doubts().insert(d.fields.id.clone(), d);
+    }
+
+    /// Takes the publication `id` out of doubt, when it is in doubt.
+    pub fn take_in_doubt(&self, id: &str) -> Option<InDoubt> {
+        self.doubts().remove(id)
+    }
+
+    /// Takes every publication in doubt.
+    pub fn take_all_in_doubt(&self) -> Vec<InDoubt> {
+        self.doubts().drain().map(|(_, d)| d).collect()
+    }
+
+    /// How many publications are in doubt.
+    pub fn doubtful(&self) -> usize {
+        self.doubts().len()
     }
 
     /// What was acknowledged before `cutoff` and has not come back, oldest first.

@@ -45,7 +45,9 @@ pub struct RunArgs {
     /// as complete when no close-after-write is seen.
     #[arg(long, env = "WIS2_SETTLE_MS", default_value = "2000")]
     pub settle_ms: Millis,
-    /// Seconds after which a file whose publication is not confirmed is announced again.
+    /// Seconds after which a file whose publication is not confirmed is announced
+    /// again: the safety net for what the re-sending after a broker restart does not
+    /// catch (it fires only once every service of the chain was online all that time).
     #[arg(long, env = "WIS2_CONFIRM_TIMEOUT", default_value = "300")]
     pub confirm_timeout: Secs,
     /// Hours between re-announcements of every current metadata record (the Global

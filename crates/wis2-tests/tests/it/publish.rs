@@ -840,3 +840,70 @@ async fn what_the_broker_lost_after_acknowledging_it_is_published_again_with_the
     echo.stop().await;
     drop(b);
 }
+
+/// The delivery of `message` (in its envelope) as the stage parses it.
+fn parsed(message: &str, seq: u64) -> wis2_publish::stage::Parsed {
+    wis2_publish::stage::Parsed {
+        env: Envelope::parse(&envelope(message)).expect("envelope"),
+        fields: wis2_publish::fields::Fields::of(message.as_bytes()).expect("fields"),
+        seq,
+    }
+}
+
+/// A publication whose PUBACK never came (the connection broke) is in doubt: the
+/// re-announcement of its file, a new message for the same data, does not go out
+/// under a new id; after the broker comes back, the message in doubt is published
+/// again with its own id, recorded, and confirmed for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_publication_in_doubt_goes_out_again_under_its_own_id_never_a_new_one() {
+    use wis2_bus::Stage;
+    let b = Broker::start();
+    let state = tempfile::tempdir().expect("state");
+    let mut gb = Observer::session(
+        &b,
+        "everyone",
+        "a-global-broker",
+        false,
+        &["origin/a/wis2/#"],
+    )
+    .await;
+    let mut ops = Observer::session(&b, "operator", "an-operator", false, &[PUBLISHED]).await;
+    let (echo, stage) = read_back(&b, state.path()).await;
+
+    let first = wnm(&new_id(), "wis2/x/D1.nc", "CCCC", "canonical");
+    let p1 = parsed(&first, 1);
+    let out = stage.handle(&p1).expect("handled");
+    assert_eq!(out.len(), 1, "the message to publish");
+    // Its PUBACK never comes: the connection broke.
+    let not_acknowledged = stage.after_ack().not_acknowledged.expect("a step");
+    not_acknowledged(&p1);
+    assert_eq!(stage.unechoed().doubtful(), 1, "in doubt");
+    // The broker restarts (it never had the message, or lost it).
+    let (dir, port) = b.stop();
+    let b = Broker::start_in(dir, port);
+    let again = gb.next_on(TOPIC, Duration::from_secs(20)).await;
+    assert_eq!(
+        again.payload,
+        first.as_bytes(),
+        "the message in doubt, its own id"
+    );
+    let confirmed = ops.next_on(PUBLISHED, Duration::from_secs(10)).await;
+    let c: Confirmation = serde_json::from_slice(&confirmed.payload).expect("confirmation");
+    assert_eq!(c.message_id, message_id_of(&first));
+    // The file announced again (a new message for the same data) is confirmed, not
+    // published under a new id: the message in doubt is recorded.
+    let second = wnm(&new_id(), "wis2/x/D1.nc", "CCCC", "canonical");
+    let out = stage.handle(&parsed(&second, 2)).expect("handled");
+    assert!(
+        out.len() == 1 && out[0].topic == PUBLISHED,
+        "only its confirmation: {out:?}"
+    );
+    let stray = gb.collect(5, Duration::from_millis(800), |_| true).await;
+    assert!(
+        stray.is_empty(),
+        "nothing else on the WIS2 topic: {stray:?}"
+    );
+    // (The confirmation alone says the store has it as published.)
+    echo.stop().await;
+    drop(b);
+}

@@ -21,10 +21,11 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
       *) echo "PROFILE (WIS2_BUILD_PROFILE) must be container or release, not '$PROFILE'" >&2; exit 2 ;; esac \
  && find crates -name '*.rs' -exec touch {} + \
  && cargo build --profile "$PROFILE" --locked \
-      -p wis2-watch -p wis2-create -p wis2-validate -p wis2-publish \
+      -p wis2-watch -p wis2-create -p wis2-validate -p wis2-publish -p wis2-console \
  && mkdir -p /out \
  && cp target/$PROFILE/wis2-watch target/$PROFILE/wis2-create \
-       target/$PROFILE/wis2-validate target/$PROFILE/wis2-publish /out/
+       target/$PROFILE/wis2-validate target/$PROFILE/wis2-publish \
+       target/$PROFILE/wis2-console /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update \

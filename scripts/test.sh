@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need when it is missing
-# (mosquitto, nginx, the netCDF C library, OpenSSL's headers, cargo-deny), then runs
-# formatting, lint, the dependency audit and every test, the slow ones included
-# (`cargo test` alone skips them: faults, scale, long streams).
+# (mosquitto, nginx, the netCDF C library, OpenSSL's headers, chromium and
+# chromedriver, cargo-deny), then runs formatting, lint, the dependency audit and
+# every test, the slow ones included (`cargo test` alone skips them: faults, scale,
+# long streams, the browser).
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    every test only (no fmt/clippy/cargo deny)
 set -euo pipefail
@@ -18,6 +19,10 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 # SHA-2 digests go through OpenSSL's libcrypto (the wis2 crate's default feature).
 { pkg-config --exists openssl 2>/dev/null || [ -e /usr/include/openssl/sha.h ]; } || need+=(libssl-dev)
+# The browser tests (the console's page) drive Debian's chromium through chromedriver
+# over WebDriver (wis2-tests' src/browser.rs).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

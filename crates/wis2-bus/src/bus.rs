@@ -239,6 +239,15 @@ impl Bus {
         }
     }
 
+    /// What `/healthz` and `/metrics` report of this connection.
+    pub fn health(&self) -> Health {
+        Health {
+            connected: self.connected_rx.clone(),
+            ready: self.ready_rx.clone(),
+            metrics: self.stats.clone(),
+        }
+    }
+
     /// The session of the current connection; changes at every CONNACK.
     pub fn session(&self) -> watch::Receiver<Session> {
         self.session_rx.clone()

@@ -49,13 +49,18 @@ async fn metrics(State(h): State<Health>) -> impl IntoResponse {
     )
 }
 
+/// `/healthz` and `/metrics`, for a service that serves more on its own address.
+pub fn router<S: Clone + Send + Sync + 'static>(health: Health) -> Router<S> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(health)
+}
+
 /// Serves `/healthz` and `/metrics` on `addr` in a task of its own; a port that cannot
 /// be bound is logged (the service runs on without the endpoints).
 pub fn serve(addr: SocketAddr, health: Health) {
-    let app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .with_state(health);
+    let app: Router = router(health);
     tokio::spawn(async move {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {

@@ -8,7 +8,8 @@ use crate::fixtures::{CENTRE, repo, tool, tool_path};
 use crate::net::{free_port, wait_port};
 
 /// Passwords of the test broker's accounts.
-pub const PASSWORDS: [(&str, &str); 5] = [
+pub const PASSWORDS: [(&str, &str); 6] = [
+    ("wis2-console", "console-pw"),
     ("wis2-watch", "watch-pw"),
     ("wis2-create", "create-pw"),
     ("wis2-validate", "validate-pw"),
@@ -101,6 +102,7 @@ impl Broker {
         for (user, pw) in PASSWORDS {
             let var = match user {
                 "operator" => "WIS2_OPERATOR_PASSWORD".to_string(),
+                "wis2-console" => "WIS2_CONSOLE_BROKER_PASSWORD".to_string(),
                 u => format!("{}_PASSWORD", u.replace('-', "_").to_uppercase()),
             };
             cmd.env(var, pw);

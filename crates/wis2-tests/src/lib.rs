@@ -24,7 +24,9 @@
 //! [`process::binary`] finds them next to the test executable.
 
 pub mod broker;
+pub mod browser;
 pub mod cli;
+pub mod console;
 pub mod fixtures;
 pub mod flags;
 pub mod logs;

@@ -8,8 +8,11 @@
 
 mod acl;
 mod badinput;
+mod browser;
 mod bus;
 mod chain;
+mod console;
+mod console_page;
 mod faults;
 mod outage;
 mod publish;

@@ -1,0 +1,561 @@
+//! What each message on the chain's topics says about a file: a [`Fact`], read from
+//! the topic and its payload, and the file's record ([`FileRecord`]) that the facts
+//! build up. No network, no store: what arrives is turned into facts here.
+//!
+//! A payload that is not what its topic carries is a [`Fact::Unreadable`] with the
+//! reason: shown as such, never a crash.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use wis2::event::{CloudEvent, FileData};
+use wis2_bus::envelope::{Confirmation, Envelope, Rejection};
+use wis2_bus::status::Status;
+use wis2_bus::{DeadLetter, topics};
+
+/// Where a file is in the chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    Published,
+    Rejected,
+    Deadletter,
+}
+
+impl State {
+    pub fn parse(s: &str) -> Option<State> {
+        match s {
+            "pending" => Some(State::Pending),
+            "published" => Some(State::Published),
+            "rejected" => Some(State::Rejected),
+            "deadletter" => Some(State::Deadletter),
+            _ => None,
+        }
+    }
+}
+
+/// One step of a file's way, with when the console saw it (RFC 3339).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub stage: String,
+    pub time: String,
+}
+
+/// A dead letter as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LetterView {
+    pub id: String,
+    pub stage: String,
+    pub reason: String,
+    pub time: String,
+    pub path: Option<String>,
+}
+
+/// What one message on the chain says.
+#[derive(Debug, Clone)]
+pub enum Fact {
+    /// `chain/events`: a file announced (again, for a new event id).
+    Announced {
+        path: String,
+        event_id: String,
+        record_id: Option<String>,
+        reannounce: bool,
+    },
+    /// `chain/created`: its message built.
+    Created {
+        path: String,
+        message_id: String,
+        data_id: String,
+        link: Option<String>,
+    },
+    /// `chain/validated`: its message valid.
+    Validated { path: String, message_id: String },
+    /// `chain/rejected`: its message invalid, with the report.
+    Rejected {
+        path: Option<String>,
+        message_id: String,
+        data_id: String,
+        reason: String,
+        report: Value,
+    },
+    /// `chain/published`: its message is on the WIS2 topic.
+    Published {
+        path: String,
+        message_id: String,
+        data_id: String,
+    },
+    /// `origin/a/wis2/...`: a message as published.
+    OnWis2 {
+        topic: String,
+        message_id: String,
+        data_id: String,
+        pubtime: Option<String>,
+        message: Value,
+    },
+    /// `chain/deadletter`.
+    DeadLetter {
+        view: LetterView,
+        letter: Box<DeadLetter>,
+    },
+    /// `chain/status/<service>`.
+    Status(Status),
+    /// Nothing to show (the read-back barriers).
+    Ignored,
+    /// Not what the topic carries.
+    Unreadable { topic: String, reason: String },
+}
+
+/// The id and data_id of a WNM.
+fn ids_of(message: &Value) -> Option<(String, String)> {
+    let id = message.get("id")?.as_str()?.to_string();
+    let data_id = message
+        .get("properties")?
+        .get("data_id")?
+        .as_str()?
+        .to_string();
+    Some((id, data_id))
+}
+
+/// The href of the first canonical (or update) link of a WNM.
+fn link_of(message: &Value) -> Option<String> {
+    message
+        .get("links")?
+        .as_array()?
+        .iter()
+        .find(|l| {
+            matches!(
+                l.get("rel").and_then(Value::as_str),
+                Some("canonical" | "update")
+            )
+        })?
+        .get("href")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The path a dead letter's original payload names, when it names one.
+fn path_of_letter(letter: &DeadLetter) -> Option<String> {
+    let bytes = letter.original().ok()?;
+    if let Ok(ev) = CloudEvent::parse(&bytes) {
+        let data: FileData = serde_json::from_value(ev.data?).ok()?;
+        return Some(data.path.to_string());
+    }
+    Envelope::parse(&bytes).ok()?.path.map(|p| p.to_string())
+}
+
+/// The first failed tests of a validation report, with their first error.
+fn summary(report: &wis2::report::Report) -> String {
+    let failed: Vec<String> = report
+        .ets_report
+        .tests
+        .iter()
+        .filter(|t| t.code == wis2::report::Code::Failed)
+        .take(3)
+        .map(|t| {
+            let why = t
+                .errors
+                .first()
+                .map(|e| e.message.clone())
+                .or_else(|| t.message.clone())
+                .unwrap_or_default();
+            format!("{}: {why}", t.id)
+        })
+        .collect();
+    if failed.is_empty() {
+        "invalid message (see the report)".to_string()
+    } else {
+        failed.join("; ")
+    }
+}
+
+fn unreadable(topic: &str, what: &str, e: impl std::fmt::Display) -> Fact {
+    Fact::Unreadable {
+        topic: topic.to_string(),
+        reason: format!("not {what}: {e}"),
+    }
+}
+
+/// What the message `payload` on `topic` says.
+pub fn read(topic: &str, payload: &[u8]) -> Fact {
+    if topic.starts_with("origin/") {
+        return match serde_json::from_slice::<Value>(payload) {
+            Ok(message) => match ids_of(&message) {
+                Some((message_id, data_id)) => Fact::OnWis2 {
+                    topic: topic.to_string(),
+                    pubtime: message["properties"]["pubtime"]
+                        .as_str()
+                        .map(str::to_string),
+                    message_id,
+                    data_id,
+                    message,
+                },
+                None => unreadable(topic, "a WNM", "no id or data_id"),
+            },
+            Err(e) => unreadable(topic, "a WNM", e),
+        };
+    }
+    if let Some(service) = wis2_bus::status::service_of(topic) {
+        return match Status::parse(payload) {
+            Some(s) if s.service == service => Fact::Status(s),
+            _ => unreadable(topic, "a service status", "wrong shape"),
+        };
+    }
+    match topic {
+        topics::EVENTS => match CloudEvent::parse(payload) {
+            Ok(ev) => {
+                let data = ev.data.clone().map(serde_json::from_value::<FileData>);
+                match data {
+                    Some(Ok(d)) => Fact::Announced {
+                        path: d.path.to_string(),
+                        event_id: ev.id,
+                        record_id: d.record_id,
+                        reannounce: d.reannounce,
+                    },
+                    // An upstream STAC item event: no file of ours.
+                    _ => Fact::Ignored,
+                }
+            }
+            Err(e) => unreadable(topic, "a CloudEvent", e),
+        },
+        topics::CREATED | topics::VALIDATED => match Envelope::parse(payload) {
+            Ok(env) => {
+                let message: Value = serde_json::from_str(env.message.get()).unwrap_or(Value::Null);
+                let Some(path) = env.path.map(|p| p.to_string()) else {
+                    return Fact::Ignored;
+                };
+                let Some((message_id, data_id)) = ids_of(&message) else {
+                    return unreadable(topic, "an envelope of a WNM", "no id or data_id");
+                };
+                if topic == topics::CREATED {
+                    Fact::Created {
+                        link: link_of(&message),
+                        path,
+                        message_id,
+                        data_id,
+                    }
+                } else {
+                    Fact::Validated { path, message_id }
+                }
+            }
+            Err(e) => unreadable(topic, "an envelope", e),
+        },
+        topics::REJECTED => match serde_json::from_slice::<Rejection>(payload) {
+            Ok(r) => {
+                let message: Value = serde_json::from_str(r.message.get()).unwrap_or(Value::Null);
+                let (message_id, data_id) = ids_of(&message).unwrap_or_default();
+                Fact::Rejected {
+                    path: r.path.map(|p| p.to_string()),
+                    message_id,
+                    data_id,
+                    reason: summary(&r.report),
+                    report: serde_json::to_value(&r.report).unwrap_or(Value::Null),
+                }
+            }
+            Err(e) => unreadable(topic, "a rejection", e),
+        },
+        topics::PUBLISHED => match serde_json::from_slice::<Confirmation>(payload) {
+            Ok(c) => match c.path {
+                Some(p) => Fact::Published {
+                    path: p.to_string(),
+                    message_id: c.message_id,
+                    data_id: c.data_id,
+                },
+                None => Fact::Ignored,
+            },
+            Err(e) => unreadable(topic, "a confirmation", e),
+        },
+        topics::DEADLETTER => match serde_json::from_slice::<DeadLetter>(payload) {
+            Ok(letter) => Fact::DeadLetter {
+                view: LetterView {
+                    id: letter.id.clone(),
+                    stage: letter.stage.clone(),
+                    reason: letter.reason.clone(),
+                    time: letter.time.clone(),
+                    path: path_of_letter(&letter),
+                },
+                letter: Box::new(letter),
+            },
+            Err(e) => unreadable(topic, "a dead letter", e),
+        },
+        _ => Fact::Ignored,
+    }
+}
+
+/// A file's record: where it is, the steps so far, its message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub path: String,
+    pub data_id: Option<String>,
+    pub state: State,
+    pub message_id: Option<String>,
+    pub steps: Vec<Step>,
+    pub reason: Option<String>,
+    /// The event of the current journey.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// The validation report of a rejection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Value>,
+    /// The dead letter of the file, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadletter: Option<String>,
+    /// Unix seconds of the last change (retention, time range).
+    #[serde(default)]
+    pub updated: i64,
+    /// The number of its last change in the history (its place in the list).
+    #[serde(default)]
+    pub seq: u64,
+}
+
+impl FileRecord {
+    pub fn new(path: &str) -> Self {
+        FileRecord {
+            path: path.to_string(),
+            data_id: None,
+            state: State::Pending,
+            message_id: None,
+            steps: Vec::new(),
+            reason: None,
+            event_id: None,
+            link: None,
+            report: None,
+            deadletter: None,
+            updated: 0,
+            seq: 0,
+        }
+    }
+
+    fn step(&mut self, stage: &str, time: &str) {
+        self.steps.push(Step {
+            stage: stage.to_string(),
+            time: time.to_string(),
+        });
+    }
+
+    /// The record after `fact`, seen at `time` (RFC 3339). Facts about an older
+    /// message than the current one are kept as steps but change no state.
+    pub fn apply(&mut self, fact: &Fact, time: &str) {
+        match fact {
+            Fact::Announced { event_id, .. } => {
+                // A new journey (a new event): the steps start again.
+                if self.event_id.as_deref() != Some(event_id) {
+                    self.steps.clear();
+                    self.reason = None;
+                    self.report = None;
+                    self.deadletter = None;
+                }
+                self.event_id = Some(event_id.clone());
+                if self.state != State::Published || self.steps.is_empty() {
+                    self.state = State::Pending;
+                }
+                self.step("announced", time);
+            }
+            Fact::Created {
+                message_id,
+                data_id,
+                link,
+                ..
+            } => {
+                self.message_id = Some(message_id.clone());
+                self.data_id = Some(data_id.clone());
+                if link.is_some() {
+                    self.link = link.clone();
+                }
+                self.step("created", time);
+            }
+            Fact::Validated { .. } => self.step("validated", time),
+            Fact::Rejected {
+                message_id,
+                data_id,
+                reason,
+                report,
+                ..
+            } => {
+                self.message_id = Some(message_id.clone());
+                self.data_id = Some(data_id.clone());
+                self.state = State::Rejected;
+                self.reason = Some(reason.clone());
+                self.report = Some(report.clone());
+                self.step("rejected", time);
+            }
+            Fact::Published {
+                message_id,
+                data_id,
+                ..
+            } => {
+                self.message_id = Some(message_id.clone());
+                self.data_id = Some(data_id.clone());
+                self.state = State::Published;
+                self.reason = None;
+                self.step("published", time);
+            }
+            Fact::DeadLetter { view, .. } => {
+                self.state = State::Deadletter;
+                self.reason = Some(format!("{}: {}", view.stage, view.reason));
+                self.deadletter = Some(view.id.clone());
+                self.step("deadletter", time);
+            }
+            Fact::OnWis2 { .. } | Fact::Status(_) | Fact::Ignored | Fact::Unreadable { .. } => {}
+        }
+    }
+
+    /// The file's path a fact is about, when it is about one.
+    pub fn path_of(fact: &Fact) -> Option<&str> {
+        match fact {
+            Fact::Announced { path, .. }
+            | Fact::Created { path, .. }
+            | Fact::Validated { path, .. }
+            | Fact::Published { path, .. } => Some(path),
+            Fact::Rejected { path, .. } => path.as_deref(),
+            Fact::DeadLetter { view, .. } => view.path.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the record matches a search text (file name, data_id or message id).
+    pub fn matches(&self, q: &str) -> bool {
+        let q = q.to_lowercase();
+        self.path.to_lowercase().contains(&q)
+            || self
+                .data_id
+                .as_deref()
+                .is_some_and(|d| d.to_lowercase().contains(&q))
+            || self
+                .message_id
+                .as_deref()
+                .is_some_and(|m| m.to_lowercase().contains(&q))
+    }
+
+    /// The time of its first step named `stage`, in Unix milliseconds.
+    pub fn step_ms(&self, stage: &str) -> Option<i64> {
+        let s = self.steps.iter().find(|s| s.stage == stage)?;
+        chrono::DateTime::parse_from_rfc3339(&s.time)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "2026-12-07T10:00:00.000Z";
+
+    fn wnm(id: &str) -> String {
+        serde_json::json!({
+            "id": id, "type": "Feature", "geometry": null,
+            "properties": {"data_id": "wis2/x/a.nc", "pubtime": T},
+            "links": [{"href": "https://example.org/a.nc", "rel": "canonical"}]
+        })
+        .to_string()
+    }
+
+    fn envelope(id: &str) -> Vec<u8> {
+        Envelope::new(
+            "origin/a/wis2/x/data",
+            Some("ev-1".into()),
+            Some(wis2::path::RelPath::parse("a.nc").expect("path")),
+            wnm(id),
+        )
+        .expect("envelope")
+        .to_vec()
+    }
+
+    #[test]
+    fn a_file_goes_through_its_four_steps() {
+        let ev = CloudEvent::file(
+            "test",
+            wis2::event::FileChange::Created,
+            FileData {
+                path: wis2::path::RelPath::parse("a.nc").expect("path"),
+                size: Some(1),
+                modified: None,
+                record_id: None,
+                reannounce: false,
+            },
+        );
+        let mut r = FileRecord::new("a.nc");
+        for (topic, payload) in [
+            (topics::EVENTS, ev.to_json().into_bytes()),
+            (topics::CREATED, envelope("m1")),
+            (topics::VALIDATED, envelope("m1")),
+        ] {
+            let fact = read(topic, &payload);
+            assert_eq!(FileRecord::path_of(&fact), Some("a.nc"), "{fact:?}");
+            r.apply(&fact, T);
+        }
+        let c = Confirmation {
+            event_id: Some(ev.id.clone()),
+            path: Some(wis2::path::RelPath::parse("a.nc").expect("path")),
+            topic: "origin/a/wis2/x/data".into(),
+            message_id: "m1".into(),
+            data_id: "wis2/x/a.nc".into(),
+            rel: wis2::message::Relation::Canonical,
+        };
+        r.apply(&read(topics::PUBLISHED, &c.to_vec()), T);
+        assert_eq!(r.state, State::Published);
+        let stages: Vec<&str> = r.steps.iter().map(|s| s.stage.as_str()).collect();
+        assert_eq!(stages, ["announced", "created", "validated", "published"]);
+        assert_eq!(r.message_id.as_deref(), Some("m1"));
+        assert_eq!(r.link.as_deref(), Some("https://example.org/a.nc"));
+        assert!(r.matches("A.NC") && r.matches("wis2/x") && r.matches("m1"));
+        assert!(!r.matches("zzz"));
+    }
+
+    #[test]
+    fn a_payload_that_is_not_what_its_topic_carries_is_unreadable_with_the_reason() {
+        for topic in [
+            topics::EVENTS,
+            topics::CREATED,
+            topics::REJECTED,
+            topics::PUBLISHED,
+            topics::DEADLETTER,
+            "chain/status/wis2-create",
+            "origin/a/wis2/x/data",
+        ] {
+            match read(topic, b"{not json") {
+                Fact::Unreadable { reason, .. } => {
+                    assert!(reason.starts_with("not "), "{topic}: {reason}")
+                }
+                other => panic!("{topic}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            read("chain/barrier/wis2-publish/x", b"nonce"),
+            Fact::Ignored
+        ));
+    }
+
+    #[test]
+    fn a_dead_letter_names_the_file_of_its_original_payload() {
+        let ev = CloudEvent::file(
+            "test",
+            wis2::event::FileChange::Created,
+            FileData {
+                path: wis2::path::RelPath::parse("d/b.nc").expect("path"),
+                size: None,
+                modified: None,
+                record_id: None,
+                reannounce: false,
+            },
+        );
+        let letter = DeadLetter::new(
+            "wis2-create",
+            "truncated netCDF",
+            topics::EVENTS,
+            ev.to_json().as_bytes(),
+        );
+        let fact = read(
+            topics::DEADLETTER,
+            &serde_json::to_vec(&letter).expect("json"),
+        );
+        assert_eq!(FileRecord::path_of(&fact), Some("d/b.nc"));
+        let mut r = FileRecord::new("d/b.nc");
+        r.apply(&fact, T);
+        assert_eq!(r.state, State::Deadletter);
+        assert_eq!(r.reason.as_deref(), Some("wis2-create: truncated netCDF"));
+        assert_eq!(r.deadletter.as_deref(), Some(letter.id.as_str()));
+    }
+}

@@ -109,7 +109,7 @@ until mosquitto_sub -h 127.0.0.1 -p "$port" -u everyone -P everyone -t origin/a/
 done
 say "broker up in $(( $(date +%s) - t0 )) s (image build included)"
 sub "$work/all.txt" 100
-services=(wis2-watch wis2-create wis2-validate wis2-publish)
+services=(wis2-watch wis2-create wis2-validate wis2-publish wis2-console)
 until [ "$(dc ps --format '{{.Service}} {{.Health}}' "${services[@]}" 2>/dev/null | grep -c ' healthy$')" = ${#services[@]} ]; do
   up_alive
   [ $(( $(date +%s) - t0 )) -lt "$up_timeout" ] || { dc ps >&2; fail "the services not healthy within ${up_timeout} s"; }
@@ -128,6 +128,17 @@ done
 dc exec -T wis2-publish cat "/output/$sample" >"$work/sample.json"
 validate "$work/sample.json" || fail "the sample file's message is not valid: $(cat "$work/sample.json")"
 say "sample file's message arrived and passes wis2-validate"
+# The console (README: open http://localhost:8090) shows the sample file as published.
+console="http://127.0.0.1:${WIS2_CONSOLE_PORT:-8090}"
+for _ in $(seq 60); do
+  curl -fsS "$console/api/files?q=R9900001_001.nc" 2>/dev/null | grep -q '"state":"published"' && break
+  sleep 1
+done
+curl -fsS "$console/api/files?q=R9900001_001.nc" | grep -q '"state":"published"' \
+  || { dc logs --tail 30 wis2-console >&2; fail "the console does not show the sample file as published"; }
+curl -fsS "$console/" | grep -q 'WIS2 chain console' || fail "the console's page is not served at $console/"
+curl -fsS "$console/collections/messages/items" | grep -q '"FeatureCollection"' || fail "no messages collection at $console"
+say "the console shows the sample file as published (page, API, messages collection)"
 
 # Each service put its threads on the policy WIS2_SCHED_POLICY names (default batch)
 # inside its container: field 41 of /proc/<pid>/task/<tid>/stat is 3 (SCHED_BATCH) or

@@ -16,7 +16,8 @@ WIS2_TOPIC=origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observati
 # Throwaway passwords of the benchmark's own broker (loopback only, deleted on exit).
 export WIS2_WATCH_PASSWORD=bench-watch WIS2_CREATE_PASSWORD=bench-create \
     WIS2_VALIDATE_PASSWORD=bench-validate WIS2_PUBLISH_PASSWORD=bench-publish \
-    WIS2_OPERATOR_PASSWORD=bench-operator WIS2_CENTRE_ID=$CENTRE
+    WIS2_OPERATOR_PASSWORD=bench-operator WIS2_CONSOLE_BROKER_PASSWORD=bench-console \
+    WIS2_CENTRE_ID=$CENTRE
 
 declare -A PID PORT
 CHILDREN=()
@@ -96,7 +97,8 @@ url() { # account
     case $1 in
         wis2-watch) pw=$WIS2_WATCH_PASSWORD ;; wis2-create) pw=$WIS2_CREATE_PASSWORD ;;
         wis2-validate) pw=$WIS2_VALIDATE_PASSWORD ;; wis2-publish) pw=$WIS2_PUBLISH_PASSWORD ;;
-        operator) pw=$WIS2_OPERATOR_PASSWORD ;; *) pw=everyone ;;
+        operator) pw=$WIS2_OPERATOR_PASSWORD ;; wis2-console) pw=$WIS2_CONSOLE_BROKER_PASSWORD ;;
+        *) pw=everyone ;;
     esac
     echo "mqtt://$1:$pw@127.0.0.1:$BROKER_PORT"
 }

@@ -9,6 +9,7 @@
 //!   chain envelopes (for preloading `chain/validated`).
 //! - `collect`: counts messages on a topic and prints first/last arrival times.
 //! - `histogram`: per-stage figures from two `/metrics` snapshots.
+//! - `history`: a console history of N published files (`bench/console.sh`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ use clap::{Parser, Subcommand};
 mod collect;
 mod e2e;
 mod histogram;
+mod history;
 mod mqtt;
 mod publish;
 mod stats;
@@ -41,6 +43,8 @@ enum Cmd {
     Publish(publish::Args),
     /// Count N messages on a topic; print first and last arrival (Unix ns).
     Collect(collect::Args),
+    /// Fill a console history with N published files (for bench/console.sh).
+    History(history::Args),
     /// Per-stage processing figures from two /metrics snapshots (before, after).
     Histogram {
         /// Snapshot of /metrics taken before the load.
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Cmd::E2e(a) => runtime().and_then(|rt| rt.block_on(e2e::run(a))),
         Cmd::Publish(a) => runtime().and_then(|rt| rt.block_on(publish::run(a))),
         Cmd::Collect(a) => runtime().and_then(|rt| rt.block_on(collect::run(a))),
+        Cmd::History(a) => history::run(a),
         Cmd::Histogram {
             before,
             after,

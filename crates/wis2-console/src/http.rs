@@ -513,28 +513,7 @@ async fn messages(
     let offset = p.offset.unwrap_or(0);
     let data_id = p.data_id.clone();
     let store = app.store.clone();
-    let found = blocking(move || {
-        store.messages(
-            |m| {
-                if data_id.as_deref().is_some_and(|d| d != m.data_id) {
-                    return false;
-                }
-                let t = m
-                    .pubtime
-                    .as_deref()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.timestamp_millis());
-                match (window, t) {
-                    ((None, None), _) => true,
-                    (_, None) => false,
-                    ((a, b), Some(t)) => a.is_none_or(|a| t >= a) && b.is_none_or(|b| t <= b),
-                }
-            },
-            limit,
-            offset,
-        )
-    })
-    .await;
+    let found = blocking(move || store.messages(data_id.as_deref(), window, limit, offset)).await;
     let (items, matched) = match found {
         Ok(v) => v,
         Err(r) => return r,

@@ -26,6 +26,7 @@ pub mod envelope;
 mod event_loop;
 pub mod health;
 pub mod metrics;
+pub mod monitor;
 pub mod runner;
 pub mod runtime;
 pub mod sched;

@@ -412,6 +412,22 @@
 
   // ---- Discovery metadata -------------------------------------------------------------
 
+  // ---- Global Broker monitoring events --------------------------------------------------
+
+  const monitorRow = (m) =>
+    el("tr", { "data-id": m.id, class: m.problem ? "problem" : null },
+      el("td", { class: "time", title: m.received }, fmtTime(m.received)),
+      el("td", { class: "type" }, m.type ?? ""),
+      el("td", { class: "source" }, m.source ?? ""),
+      el("td", { class: "ours", title: m.data_id ?? "" }, m.message_id ?? ""),
+      el("td", { class: "detail" }, m.detail ?? ""));
+
+  const loadMonitor = () => load("Monitoring events", "api/monitor", (data) => {
+    const events = data.events || [];
+    $("monitor").tBodies[0].replaceChildren(...events.map(monitorRow));
+    $("monitor-empty").hidden = events.length > 0;
+  });
+
   const loadMetadata = () => load("Metadata", "api/metadata", (data) => {
     const records = data.records || [];
     $("metadata").tBodies[0].replaceChildren(...records.map((r) =>
@@ -529,7 +545,7 @@
   }
 
   const refreshAll = () => {
-    for (const reload of [loadStatus, loadFiles, loadDeadLetters, loadMetadata, loadStats]) reload();
+    for (const reload of [loadStatus, loadFiles, loadDeadLetters, loadMetadata, loadMonitor, loadStats]) reload();
   };
 
   const onEvent = (handler) => (event) => {
@@ -564,6 +580,10 @@
     source.addEventListener("file", onEvent(upsertFile));
     source.addEventListener("status", onEvent(upsertService));
     source.addEventListener("deadletter", onEvent((d) => upsertDeadLetter(d, true)));
+    source.addEventListener("monitor", onEvent((m) => {
+      $("monitor").tBodies[0].prepend(monitorRow(m));
+      $("monitor-empty").hidden = true;
+    }));
   }
 
   // ---- Wiring -------------------------------------------------------------------------

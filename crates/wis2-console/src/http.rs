@@ -37,6 +37,7 @@ pub enum Live {
     File(FileView),
     Status(Status),
     Letter(LetterView),
+    Monitor(crate::journal::MonitorView),
 }
 
 /// A file as the API gives it.
@@ -166,6 +167,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/deadletters/{id}/replay", post(replay))
         .route("/api/stats", get(stats))
         .route("/api/metadata", get(metadata))
+        .route("/api/monitor", get(monitor_events))
         .route("/api/events", get(events))
         .route("/collections/messages/items", get(messages))
         .merge(health)
@@ -446,6 +448,14 @@ async fn metadata(State(app): State<Shared>) -> Response {
     }
 }
 
+async fn monitor_events(State(app): State<Shared>) -> Response {
+    let store = app.store.clone();
+    match blocking(move || store.monitor_events(500)).await {
+        Ok(events) => axum::Json(json!({ "events": events })).into_response(),
+        Err(r) => r,
+    }
+}
+
 async fn events(State(app): State<Shared>) -> Response {
     let stream = BroadcastStream::new(app.live.subscribe()).filter_map(|item| {
         let live = item.ok()?;
@@ -453,6 +463,7 @@ async fn events(State(app): State<Shared>) -> Response {
             Live::File(f) => ("file", serde_json::to_string(&f)),
             Live::Status(s) => ("status", serde_json::to_string(&s)),
             Live::Letter(l) => ("deadletter", serde_json::to_string(&l)),
+            Live::Monitor(m) => ("monitor", serde_json::to_string(&m)),
         };
         Some(Ok::<Event, Infallible>(
             Event::default().event(name).data(data.ok()?),

@@ -51,6 +51,25 @@ pub struct LetterView {
     pub path: Option<String>,
 }
 
+/// A monitoring event as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorView {
+    pub id: String,
+    /// When the console received it (RFC 3339).
+    pub received: String,
+    pub time: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub source: String,
+    pub subject: Option<String>,
+    pub detail: String,
+    /// The event reports a problem (a discarded message, a failed record).
+    pub problem: bool,
+    /// The message of ours it names, when it names one.
+    pub message_id: Option<String>,
+    pub data_id: Option<String>,
+}
+
 /// What one message on the chain says.
 #[derive(Debug, Clone)]
 pub enum Fact {

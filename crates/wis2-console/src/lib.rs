@@ -7,6 +7,7 @@
 
 pub mod http;
 pub mod journal;
+pub mod monitor;
 pub mod stats;
 pub mod store;
 
@@ -52,6 +53,8 @@ pub struct RunArgs {
     /// The centre whose WIS2 topics are shown (origin/a/wis2/<centre-id>/#).
     #[arg(long, env = "WIS2_CENTRE_ID")]
     pub centre_id: String,
+    #[command(flatten)]
+    pub monitor: wis2_bus::monitor::MonitorArgs,
 }
 
 impl Settings for RunArgs {
@@ -67,6 +70,13 @@ impl Settings for RunArgs {
         );
         let nonempty = |p: &Option<String>| p.clone().filter(|p| !p.is_empty());
         Ok(Config {
+            monitor: {
+                // The centre of the console, unless the monitor names another.
+                let mut m = self.monitor.clone();
+                m.monitor_centre_id
+                    .get_or_insert_with(|| centre.to_string());
+                m.check("wis2-console")?
+            },
             subscriptions: vec!["chain/#".to_string(), format!("origin/a/wis2/{centre}/#")],
             access: Access {
                 operator_password: nonempty(&self.operator_password),
@@ -79,6 +89,7 @@ impl Settings for RunArgs {
 
 /// The settings of the console, checked.
 pub struct Config {
+    monitor: Option<wis2_bus::monitor::MonitorConfig>,
     subscriptions: Vec<String>,
     access: Access,
     args: RunArgs,
@@ -90,6 +101,7 @@ const BATCH: usize = 512;
 /// Runs the console until `shutdown` completes.
 pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> anyhow::Result<()> {
     let Config {
+        monitor,
         subscriptions,
         access,
         args,
@@ -132,6 +144,7 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
             }
         }
     });
+    let monitor = monitor.map(|m| monitor::follow(&m, app.clone()));
     let mut deliveries = conn.deliveries;
     let retention = Duration::from_secs(u64::from(args.retention_days) * 86_400);
     let mut prune = tokio::time::interval(Duration::from_secs(3600));
@@ -164,6 +177,9 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
     }
     tracing::info!("wis2-console stopping");
     server.abort();
+    if let Some((bus, task)) = monitor {
+        bus.close(task).await;
+    }
     conn.bus.close(conn.task).await;
     Ok(())
 }

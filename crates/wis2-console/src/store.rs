@@ -27,6 +27,8 @@ const LETTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("letters");
 const LETTER_ORDER: TableDefinition<u64, &str> = TableDefinition::new("letter_order");
 /// WCMP2 record id → what was announced of it (JSON).
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+/// arrival number → a Global Broker's monitoring event (JSON).
+const MONITOR: TableDefinition<u64, &[u8]> = TableDefinition::new("monitor");
 /// counters: "seq", and "state:<state>" (files in each state).
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// (state, change number) → path: the files of one state, newest change last.
@@ -34,6 +36,20 @@ const BY_STATE: TableDefinition<(u8, u64), &str> = TableDefinition::new("by_stat
 /// search term (lower case) NUL path → (): the file's name, path, data_id and
 /// message id, for prefix search.
 const TERMS: TableDefinition<&str, ()> = TableDefinition::new("terms");
+/// (Unix seconds of the change, change number) → path: the files by time.
+const BY_TIME: TableDefinition<(i64, u64), &str> = TableDefinition::new("by_time");
+/// (pubtime in Unix ms, publication number) → (): the messages by time.
+const BY_PUBTIME: TableDefinition<(i64, u64), ()> = TableDefinition::new("by_pubtime");
+/// The history's page cache: redb's default (1 GiB) would let the console's resident
+/// memory grow with the history; the operating system's cache does the rest.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+fn pubtime_ms(p: Option<&str>) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(p?)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
 /// (data_id, publication number) → (): the messages of one data_id.
 const BY_DATA_ID: TableDefinition<(&str, u64), ()> = TableDefinition::new("by_data_id");
 
@@ -84,6 +100,9 @@ pub struct StoreError {
     op: &'static str,
     source: Box<redb::Error>,
 }
+
+/// Monitoring events kept.
+pub const MONITOR_KEPT: u64 = 10_000;
 
 /// A message as published.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -152,7 +171,10 @@ impl Store {
             source: Box::new(e),
         };
         std::fs::create_dir_all(dir).map_err(|e| err("create its folder", redb::Error::Io(e)))?;
-        let db = Database::create(&path).map_err(|e| err("open", e.into()))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| err("open", e.into()))?;
         let tx = db.begin_write().map_err(|e| err("open", e.into()))?;
         {
             tx.open_table(FILES).map_err(|e| err("open", e.into()))?;
@@ -203,6 +225,8 @@ impl Store {
             let mut by_state = tx.open_table(BY_STATE).map_err(|x| e(x.into()))?;
             let mut terms_t = tx.open_table(TERMS).map_err(|x| e(x.into()))?;
             let mut by_data_id = tx.open_table(BY_DATA_ID).map_err(|x| e(x.into()))?;
+            let mut by_time = tx.open_table(BY_TIME).map_err(|x| e(x.into()))?;
+            let mut by_pubtime = tx.open_table(BY_PUBTIME).map_err(|x| e(x.into()))?;
             let mut counts: std::collections::HashMap<&'static str, i64> = Default::default();
             let mut seq = meta
                 .get("seq")
@@ -239,6 +263,9 @@ impl Store {
                             by_data_id
                                 .insert((data_id.as_str(), seq), ())
                                 .map_err(|x| e(x.into()))?;
+                            if let Some(t) = pubtime_ms(pubtime.as_deref()) {
+                                by_pubtime.insert((t, seq), ()).map_err(|x| e(x.into()))?;
+                            }
                         }
                         continue;
                     }
@@ -296,6 +323,9 @@ impl Store {
                 let mut record = match &before {
                     Some(r) => {
                         order.remove(r.seq).map_err(|x| e(x.into()))?;
+                        by_time
+                            .remove((r.updated, r.seq))
+                            .map_err(|x| e(x.into()))?;
                         by_state
                             .remove((state_code(r.state), r.seq))
                             .map_err(|x| e(x.into()))?;
@@ -309,6 +339,9 @@ impl Store {
                 record.seq = seq;
                 record.updated = *unix;
                 order.insert(seq, path).map_err(|x| e(x.into()))?;
+                by_time
+                    .insert((record.updated, seq), path)
+                    .map_err(|x| e(x.into()))?;
                 by_state
                     .insert((state_code(record.state), seq), path)
                     .map_err(|x| e(x.into()))?;
@@ -439,12 +472,30 @@ impl Store {
             }
             return Ok((out, total));
         }
-        for p in paths {
-            let Some(r) = load(&p?)? else { continue };
-            // Newest change first: past the start of the range, nothing older matches.
-            if query.from.is_some_and(|t| r.updated < t) {
-                break;
+        drop(paths);
+        // A time range: the time index gives its files, newest first.
+        let by_time = tx.open_table(BY_TIME).map_err(|x| e(x.into()))?;
+        let (from, to) = (query.from.unwrap_or(i64::MIN), query.to.unwrap_or(i64::MAX));
+        let range = by_time
+            .range((from, 0)..=(to, u64::MAX))
+            .map_err(|x| e(x.into()))?;
+        if query.state.is_none() {
+            // The count from the index's keys; only the page's records are read.
+            for item in range.rev() {
+                let (_, p) = item.map_err(|x| e(x.into()))?;
+                if total >= query.offset
+                    && out.len() < query.limit
+                    && let Some(r) = load(p.value())?
+                {
+                    out.push(r);
+                }
+                total += 1;
             }
+            return Ok((out, total));
+        }
+        for item in range.rev() {
+            let (_, p) = item.map_err(|x| e(x.into()))?;
+            let Some(r) = load(p.value())? else { continue };
             if wanted(&r) {
                 take(r, &mut out);
             }
@@ -461,174 +512,6 @@ impl Store {
             .get(path)
             .map_err(|x| e(x.into()))?
             .and_then(|v| serde_json::from_slice(v.value()).ok()))
-    }
-
-    /// The message `id` as published.
-    pub fn message(&self, id: &str) -> Result<Option<Published>, StoreError> {
-        let e = |e: redb::Error| self.err("read", e);
-        let tx = self.db.begin_read().map_err(|x| e(x.into()))?;
-        let ids = tx.open_table(MESSAGE_IDS).map_err(|x| e(x.into()))?;
-        let messages = tx.open_table(MESSAGES).map_err(|x| e(x.into()))?;
-        let Some(seq) = ids.get(id).map_err(|x| e(x.into()))?.map(|v| v.value()) else {
-            return Ok(None);
-        };
-        Ok(messages
-            .get(seq)
-            .map_err(|x| e(x.into()))?
-            .and_then(|v| serde_json::from_slice(v.value()).ok()))
-    }
-
-    /// The messages as published, newest first: those of `data_id` when given (an
-    /// index), whose `pubtime` (Unix ms) is in `window` when given; `limit` of them from
-    /// `offset`, and how many match.
-    pub fn messages(
-        &self,
-        data_id: Option<&str>,
-        window: (Option<i64>, Option<i64>),
-        limit: usize,
-        offset: usize,
-    ) -> Result<(Vec<Published>, usize), StoreError> {
-        let e = |e: redb::Error| self.err("read", e);
-        let tx = self.db.begin_read().map_err(|x| e(x.into()))?;
-        let messages = tx.open_table(MESSAGES).map_err(|x| e(x.into()))?;
-        let by_data_id = tx.open_table(BY_DATA_ID).map_err(|x| e(x.into()))?;
-        let load = |seq: u64| -> Result<Option<Published>, StoreError> {
-            Ok(messages
-                .get(seq)
-                .map_err(|x| e(x.into()))?
-                .and_then(|v| serde_json::from_slice(v.value()).ok()))
-        };
-        let pubtime = |p: &Published| {
-            p.pubtime
-                .as_deref()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.timestamp_millis())
-        };
-        let timed = window.0.is_some() || window.1.is_some();
-        let in_window = |p: &Published| match pubtime(p) {
-            None => !timed,
-            Some(t) => window.0.is_none_or(|a| t >= a) && window.1.is_none_or(|b| t <= b),
-        };
-        let seqs: Box<dyn Iterator<Item = Result<u64, StoreError>>> = match data_id {
-            Some(d) => Box::new(
-                by_data_id
-                    .range((d, 0)..=(d, u64::MAX))
-                    .map_err(|x| e(x.into()))?
-                    .rev()
-                    .map(|i| i.map(|(k, _)| k.value().1).map_err(|x| self.err("read", x))),
-            ),
-            None => {
-                if !timed {
-                    // Every message: the count is kept, only the page is read.
-                    let total = messages.len().map_err(|x| e(x.into()))? as usize;
-                    let mut out = Vec::new();
-                    for item in messages
-                        .iter()
-                        .map_err(|x| e(x.into()))?
-                        .rev()
-                        .skip(offset)
-                        .take(limit)
-                    {
-                        let (_, v) = item.map_err(|x| e(x.into()))?;
-                        if let Ok(p) = serde_json::from_slice::<Published>(v.value()) {
-                            out.push(p);
-                        }
-                    }
-                    return Ok((out, total));
-                }
-                Box::new(
-                    messages
-                        .iter()
-                        .map_err(|x| e(x.into()))?
-                        .rev()
-                        .map(|i| i.map(|(k, _)| k.value()).map_err(|x| self.err("read", x))),
-                )
-            }
-        };
-        let mut out = Vec::new();
-        let mut total = 0;
-        for seq in seqs {
-            let Some(p) = load(seq?)? else { continue };
-            // Published in order of their pubtime, give or take: a minute past the
-            // start of the window, nothing older matches.
-            if let (Some(a), Some(t)) = (window.0, pubtime(&p))
-                && t < a - 60_000
-            {
-                break;
-            }
-            if !in_window(&p) {
-                continue;
-            }
-            if total >= offset && out.len() < limit {
-                out.push(p);
-            }
-            total += 1;
-        }
-        Ok((out, total))
-    }
-
-    /// Every dead letter, newest first.
-    pub fn letters(&self) -> Result<Vec<Letter>, StoreError> {
-        let e = |e: redb::Error| self.err("read", e);
-        let tx = self.db.begin_read().map_err(|x| e(x.into()))?;
-        let order = tx.open_table(LETTER_ORDER).map_err(|x| e(x.into()))?;
-        let letters = tx.open_table(LETTERS).map_err(|x| e(x.into()))?;
-        let mut out = Vec::new();
-        for item in order.iter().map_err(|x| e(x.into()))?.rev() {
-            let (_, id) = item.map_err(|x| e(x.into()))?;
-            if let Some(v) = letters.get(id.value()).map_err(|x| e(x.into()))?
-                && let Ok(l) = serde_json::from_slice::<Letter>(v.value())
-            {
-                out.push(l);
-            }
-        }
-        Ok(out)
-    }
-
-    /// The dead letter `id`.
-    pub fn letter(&self, id: &str) -> Result<Option<Letter>, StoreError> {
-        let e = |e: redb::Error| self.err("read", e);
-        let tx = self.db.begin_read().map_err(|x| e(x.into()))?;
-        let letters = tx.open_table(LETTERS).map_err(|x| e(x.into()))?;
-        Ok(letters
-            .get(id)
-            .map_err(|x| e(x.into()))?
-            .and_then(|v| serde_json::from_slice(v.value()).ok()))
-    }
-
-    /// Marks the dead letter `id` replayed at `time`.
-    pub fn replayed(&self, id: &str, time: &str) -> Result<(), StoreError> {
-        let e = |e: redb::Error| self.err("record", e);
-        let tx = self.db.begin_write().map_err(|x| e(x.into()))?;
-        {
-            let mut letters = tx.open_table(LETTERS).map_err(|x| e(x.into()))?;
-            let current: Option<Letter> = letters
-                .get(id)
-                .map_err(|x| e(x.into()))?
-                .and_then(|v| serde_json::from_slice(v.value()).ok());
-            if let Some(mut l) = current {
-                l.replayed = Some(time.to_string());
-                letters
-                    .insert(id, json(&l).as_slice())
-                    .map_err(|x| e(x.into()))?;
-            }
-        }
-        tx.commit().map_err(|x| e(x.into()))
-    }
-
-    /// The discovery metadata records announced.
-    pub fn records(&self) -> Result<Vec<RecordView>, StoreError> {
-        let e = |e: redb::Error| self.err("read", e);
-        let tx = self.db.begin_read().map_err(|x| e(x.into()))?;
-        let records = tx.open_table(RECORDS).map_err(|x| e(x.into()))?;
-        let mut out = Vec::new();
-        for item in records.iter().map_err(|x| e(x.into()))? {
-            let (_, v) = item.map_err(|x| e(x.into()))?;
-            if let Ok(r) = serde_json::from_slice(v.value()) {
-                out.push(r);
-            }
-        }
-        Ok(out)
     }
 
     /// How many files the history holds.
@@ -668,6 +551,7 @@ impl Store {
                 old.push((seq.value(), path.value().to_string()));
             }
             let mut by_state = tx.open_table(BY_STATE).map_err(|x| e(x.into()))?;
+            let mut by_time_t = tx.open_table(BY_TIME).map_err(|x| e(x.into()))?;
             let mut terms_t = tx.open_table(TERMS).map_err(|x| e(x.into()))?;
             let mut meta = tx.open_table(META).map_err(|x| e(x.into()))?;
             let mut counts: std::collections::HashMap<&'static str, u64> = Default::default();
@@ -678,6 +562,9 @@ impl Store {
                     .map_err(|x| e(x.into()))?
                     .and_then(|v| serde_json::from_slice(v.value()).ok());
                 if let Some(r) = gone_record {
+                    by_time_t
+                        .remove((r.updated, r.seq))
+                        .map_err(|x| e(x.into()))?;
                     by_state
                         .remove((state_code(r.state), r.seq))
                         .map_err(|x| e(x.into()))?;
@@ -706,17 +593,24 @@ impl Store {
             let mut messages = tx.open_table(MESSAGES).map_err(|x| e(x.into()))?;
             let mut ids = tx.open_table(MESSAGE_IDS).map_err(|x| e(x.into()))?;
             let mut by_data_id = tx.open_table(BY_DATA_ID).map_err(|x| e(x.into()))?;
-            let old_messages: Vec<(u64, String, String)> = messages
+            let mut by_pubtime = tx.open_table(BY_PUBTIME).map_err(|x| e(x.into()))?;
+            let old_messages: Vec<(u64, String, String, Option<i64>)> = messages
                 .range(..first_kept)
                 .map_err(|x| e(x.into()))?
                 .filter_map(Result::ok)
                 .filter_map(|(k, v)| {
                     serde_json::from_slice::<Published>(v.value())
                         .ok()
-                        .map(|p| (k.value(), p.message_id, p.data_id))
+                        .map(|p| {
+                            let t = pubtime_ms(p.pubtime.as_deref());
+                            (k.value(), p.message_id, p.data_id, t)
+                        })
                 })
                 .collect();
-            for (seq, id, data_id) in old_messages {
+            for (seq, id, data_id, t) in old_messages {
+                if let Some(t) = t {
+                    by_pubtime.remove((t, seq)).map_err(|x| e(x.into()))?;
+                }
                 messages.remove(seq).map_err(|x| e(x.into()))?;
                 ids.remove(id.as_str()).map_err(|x| e(x.into()))?;
                 by_data_id
@@ -741,105 +635,8 @@ impl Store {
     }
 }
 
+mod read;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fact_published(path: &str, id: &str) -> Fact {
-        Fact::Published {
-            path: path.into(),
-            message_id: id.into(),
-            data_id: format!("wis2/x/{path}"),
-        }
-    }
-
-    #[test]
-    fn files_are_listed_newest_first_searched_filtered_and_pruned() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = Store::open(dir.path()).expect("open");
-        let t = "2026-12-07T10:00:00Z".to_string();
-        s.apply(&[
-            (fact_published("a.nc", "m1"), t.clone(), 100),
-            (fact_published("b.nc", "m2"), t.clone(), 200),
-        ])
-        .expect("apply");
-        s.apply(&[(fact_published("a.nc", "m3"), t.clone(), 300)])
-            .expect("apply");
-        let all = Query {
-            limit: 10,
-            ..Query::default()
-        };
-        let (files, total) = s.files(&all).expect("files");
-        assert_eq!(total, 2);
-        assert_eq!(files[0].path, "a.nc", "changed last, listed first");
-        assert_eq!(files[0].message_id.as_deref(), Some("m3"));
-        let (found, n) = s
-            .files(&Query {
-                q: Some("m2".into()),
-                ..all.clone()
-            })
-            .expect("search");
-        assert_eq!((found.len(), n), (1, 1));
-        let (none, _) = s
-            .files(&Query {
-                state: Some(State::Rejected),
-                ..all.clone()
-            })
-            .expect("filter");
-        assert!(none.is_empty());
-        let (page, total) = s
-            .files(&Query {
-                limit: 1,
-                offset: 1,
-                ..all.clone()
-            })
-            .expect("page");
-        assert_eq!((page[0].path.as_str(), total), ("b.nc", 2));
-        let (b, n) = s
-            .files(&Query {
-                q: Some("B.N".into()),
-                ..all.clone()
-            })
-            .expect("search by name, any case");
-        assert_eq!((b[0].path.as_str(), n), ("b.nc", 1));
-        let (recent, n) = s
-            .files(&Query {
-                from: Some(250),
-                ..all.clone()
-            })
-            .expect("time range");
-        assert_eq!((recent[0].path.as_str(), n), ("a.nc", 1));
-        let published = Query {
-            state: Some(State::Published),
-            ..all.clone()
-        };
-        assert_eq!(s.files(&published).expect("state").1, 2, "counted");
-        assert_eq!(s.prune(250).expect("prune"), 1, "b.nc is older");
-        assert_eq!(s.len().expect("len"), 1);
-        assert_eq!(
-            s.files(&published).expect("state").1,
-            1,
-            "the count follows"
-        );
-        assert!(
-            s.files(&Query {
-                q: Some("b.nc".into()),
-                ..all.clone()
-            })
-            .expect("search")
-            .0
-            .is_empty()
-        );
-        drop(s);
-        let again = Store::open(dir.path()).expect("reopen");
-        assert_eq!(
-            again
-                .file("a.nc")
-                .expect("read")
-                .expect("kept")
-                .message_id
-                .as_deref(),
-            Some("m3")
-        );
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

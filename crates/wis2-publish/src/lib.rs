@@ -114,7 +114,7 @@ impl Settings for RunArgs {
                 .map(output::OutputTarget::new)
                 .transpose()?,
             remote: self.remote.check()?,
-            monitor: self.monitor.check()?,
+            monitor: self.monitor.check("wis2-publish")?,
             args: self.clone(),
         })
     }

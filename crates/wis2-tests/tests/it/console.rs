@@ -304,3 +304,60 @@ async fn with_its_password_set_every_page_needs_it() {
     .expect("answer");
     assert_eq!(status, 200);
 }
+
+/// A Global Broker's monitoring events about the centre (monitor mode): listed, the
+/// problems marked, with the message of ours they name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn monitoring_events_of_a_global_broker_are_shown_with_the_message_they_name() {
+    let gb = wis2_tests::broker::Broker::start_with_acl(
+        "user operator\ntopic readwrite monitor/a/wis2/#\nuser wis2-console\ntopic read monitor/a/wis2/#\n",
+    );
+    let site = Site::start();
+    let state = tempfile::tempdir().expect("state");
+    let console = Console::start(
+        &site.broker,
+        state.path(),
+        &["--monitor-broker-url".to_string(), gb.url("wis2-console")],
+    )
+    .await;
+    let chain = site.chain().await;
+    drop_file(&argo(GOOD), &site.dirs.data, GOOD);
+    let body = console
+        .until("/api/files", Duration::from_secs(60), |b| {
+            state_of(b, GOOD).as_deref() == Some("published")
+        })
+        .await;
+    let message_id = files(&body)[0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let event = serde_json::json!({
+        "specversion": "1.0", "type": "org.wmo.wis2.gb.message.discarded",
+        "source": "fr-meteofrance-global-broker", "id": uuid::Uuid::new_v4().to_string(),
+        "time": "2026-12-07T10:00:00Z", "datacontenttype": "application/json",
+        "data": {"message_id": message_id, "reason": "duplicate"}
+    });
+    let url = gb.url("operator");
+    wis2_bus::publish_once(
+        &wis2_bus::BrokerArgs::from_url(&url).check().expect("gb"),
+        "gb-test",
+        "monitor/a/wis2/fr-ifremer-argo/fr-meteofrance-global-broker",
+        event.to_string().into_bytes(),
+    )
+    .await
+    .expect("sent");
+    let body = console
+        .until("/api/monitor", Duration::from_secs(20), |b| {
+            b["events"].as_array().is_some_and(|e| !e.is_empty())
+        })
+        .await;
+    let e = &body["events"][0];
+    assert_eq!(e["problem"], true, "{e}");
+    assert_eq!(
+        e["message_id"],
+        message_id.as_str(),
+        "the message it names: {e}"
+    );
+    assert!(e["data_id"].as_str().is_some_and(|d| d.ends_with(GOOD)));
+    chain.stop().await;
+}

@@ -21,6 +21,9 @@ fi
 start_broker
 mkdir -p "$TMP/console"
 echo "== a history of $N files"
+# Its files changed over the last N/2000 seconds before now (wis2-bench history):
+# the time range below takes the last minute of them.
+since=$(date -u -d '-1 minute' +%Y-%m-%dT%H:%M:%SZ)
 "$BIN/wis2-bench" history --dir "$TMP/console" --files "$N"
 pick_port CONSOLE_PORT
 t0=$(now_ns)
@@ -32,7 +35,6 @@ echo "== started on the history in $((($(now_ns) - t0) / 1000000)) ms (spawn to 
 base="http://127.0.0.1:$CONSOLE_PORT"
 some_id=$(curl -fsS "$base/api/files?limit=1&offset=$((N / 2))" | sed -n 's/.*"message_id":"\([^"]*\)".*/\1/p')
 some_data_id=$(curl -fsS "$base/api/files?limit=1&offset=$((N / 3))" | sed -n 's/.*"data_id":"\([^"]*\)".*/\1/p')
-since=$(date -u -d '-2 minutes' +%Y-%m-%dT%H:%M:%SZ)
 queries=(
     "/"
     "/assets/console.js"

@@ -23,6 +23,8 @@
 # Per stage, it prints the wis2_processing_seconds histogram of each service's
 # /metrics, and per process the CPU time used during the run and the context
 # switches per file.
+# CONSOLE=1 runs wis2-console too (its CPU and memory with the others', and how many
+# files it recorded as published): interleave with CONSOLE=0 to see what it costs.
 # Targets (2 cores): >= 2000 files/s sustained; p99 < 100 ms at 500 files/s.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -59,7 +61,7 @@ bench warmup 200 200 >/dev/null
 run() { # tag rate
     local tag=$1 rate=$2 s
     declare -A cpu0 cs0
-    for s in mosquitto "${SERVICES[@]}"; do
+    for s in mosquitto "${SERVICES[@]}" "${EXTRA[@]}"; do
         cpu0[$s]=$(cpu_secs "${PID[$s]}")
         cs0[$s]=$(ctx_switches "${PID[$s]}")
     done
@@ -76,7 +78,7 @@ run() { # tag rate
         "$BIN/wis2-bench" histogram "$TMP/metrics.$s.$tag.before" "$TMP/metrics.$s.$tag.after" | sed -n 1p
     done
     echo "-- CPU seconds used during the run (wall ${wall}s, $(nproc) CPUs)"
-    for s in mosquitto "${SERVICES[@]}"; do
+    for s in mosquitto "${SERVICES[@]}" "${EXTRA[@]}"; do
         awk -v n="$s" -v a="${cpu0[$s]}" -v b="$(cpu_secs "${PID[$s]}")" -v w="$wall" \
             'BEGIN { printf "%-14s %6.2f s  (%3.0f%% of one CPU)\n", n, b - a, 100 * (b - a) / w }'
     done
@@ -94,9 +96,14 @@ case ",$RUNS," in *,sat,*) run saturation 0 ;; esac
 
 echo
 echo "-- peak RSS (VmHWM) of each process over the whole script"
-for s in mosquitto "${SERVICES[@]}"; do
+for s in mosquitto "${SERVICES[@]}" "${EXTRA[@]}"; do
     printf '%-14s %6d kB\n' "$s" "$(status_kb "${PID[$s]}" VmHWM)"
 done
 dl=$(find "$TMP/deadletters" -type f 2>/dev/null | wc -l || true)
 echo "dead letters: $dl"
+if [ "${CONSOLE:-0}" = 1 ]; then
+    sleep 1 # the console's last burst
+    echo "console: $(curl -s "http://127.0.0.1:$CONSOLE_PORT/api/files?state=published&limit=1" |
+        sed -n 's/.*"total":\([0-9]*\).*/\1/p') files recorded as published"
+fi
 machine_line

@@ -48,7 +48,7 @@ build_release() {
     [ "${BENCH_BUILD:-1}" = 0 ] && { echo "== BENCH_BUILD=0: using the binaries in $BIN"; return; }
     echo "== cargo build --profile $PROFILE (services and wis2-bench)"
     (cd "$ROOT" && cargo build --profile "$PROFILE" --quiet -p wis2-watch -p wis2-create -p wis2-validate \
-        -p wis2-publish -p wis2-bench)
+        -p wis2-publish -p wis2-bench ${CONSOLE:+-p wis2-console})
 }
 
 # A port nothing listens on, below the kernel's ephemeral range: a port in that range
@@ -169,10 +169,20 @@ start_watch() {
 }
 
 SERVICES=(wis2-watch wis2-create wis2-validate wis2-publish)
+# CONSOLE=1: the console too (its CPU and memory are reported with the others').
+EXTRA=()
+
+start_console() {
+    pick_port CONSOLE_PORT
+    start_service wis2-console --broker-url "$(url wis2-console)" --state-dir "$TMP/state/console" \
+        --addr "127.0.0.1:$CONSOLE_PORT" --centre-id "$CENTRE" "$@"
+    EXTRA=(wis2-console)
+}
 
 # The four services, downstream first, each ready before the next starts (as ProcChain).
 start_chain() {
     chain_dirs
+    [ "${CONSOLE:-0}" = 1 ] && start_console
     start_publish
     start_validate
     start_create

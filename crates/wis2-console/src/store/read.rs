@@ -64,18 +64,20 @@ impl Store {
             ),
             None => {
                 if !timed {
-                    // Every message: the count is kept, only the page is read.
+                    // Every message: the count is kept; the page is found through the
+                    // pubtime index (small keys, newest first), then only it is read.
                     let total = messages.len().map_err(|x| e(x.into()))? as usize;
+                    let by_pubtime = tx.open_table(BY_PUBTIME).map_err(|x| e(x.into()))?;
                     let mut out = Vec::new();
-                    for item in messages
+                    for item in by_pubtime
                         .iter()
                         .map_err(|x| e(x.into()))?
                         .rev()
                         .skip(offset)
                         .take(limit)
                     {
-                        let (_, v) = item.map_err(|x| e(x.into()))?;
-                        if let Ok(p) = serde_json::from_slice::<Published>(v.value()) {
+                        let (k, _) = item.map_err(|x| e(x.into()))?;
+                        if let Some(p) = load(k.value().1)? {
                             out.push(p);
                         }
                     }

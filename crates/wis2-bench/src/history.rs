@@ -60,7 +60,7 @@ fn facts(i: usize, now: &str, unix: i64) -> Vec<(Fact, String, i64)> {
             message_id: message_id.clone(),
             data_id: data_id.clone(),
             pubtime: Some(now.to_string()),
-            message,
+            message: serde_json::value::to_raw_value(&message).expect("a JSON value"),
         }),
         at(Fact::Published {
             path,

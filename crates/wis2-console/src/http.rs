@@ -297,7 +297,9 @@ async fn file(State(app): State<Shared>, Query(p): Query<FileParams>) -> Respons
     match found {
         Ok(Some((r, message, letter))) => {
             let mut v = serde_json::to_value(FileView::from(&r)).unwrap_or(Value::Null);
-            v["message"] = message.unwrap_or(Value::Null);
+            v["message"] = message
+                .and_then(|m| serde_json::from_str(m.get()).ok())
+                .unwrap_or(Value::Null);
             v["report"] = r.report.clone().unwrap_or(Value::Null);
             v["deadletter"] = letter
                 .map(|l| json!({"id": l.id, "stage": l.stage, "reason": l.reason, "time": l.time}))
@@ -552,7 +554,10 @@ async fn messages(
     if offset + items.len() < matched {
         links.push(json!({"rel": "next", "type": "application/geo+json", "href": href(offset + items.len())}));
     }
-    let features: Vec<Value> = items.into_iter().map(|m| m.message).collect();
+    let features: Vec<Value> = items
+        .iter()
+        .filter_map(|m| serde_json::from_str(m.message.get()).ok())
+        .collect();
     (
         [(header::CONTENT_TYPE, "application/geo+json")],
         axum::Json(json!({

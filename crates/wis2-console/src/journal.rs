@@ -109,7 +109,7 @@ pub enum Fact {
         message_id: String,
         data_id: String,
         pubtime: Option<String>,
-        message: Value,
+        message: Box<serde_json::value::RawValue>,
     },
     /// `chain/deadletter`.
     DeadLetter {
@@ -124,32 +124,40 @@ pub enum Fact {
     Unreadable { topic: String, reason: String },
 }
 
-/// The id and data_id of a WNM.
-fn ids_of(message: &Value) -> Option<(String, String)> {
-    let id = message.get("id")?.as_str()?.to_string();
-    let data_id = message
-        .get("properties")?
-        .get("data_id")?
-        .as_str()?
-        .to_string();
-    Some((id, data_id))
+/// What the console reads of a WNM, without building its whole tree.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    properties: HeadProperties<'a>,
+    #[serde(default, borrow)]
+    links: Vec<HeadLink<'a>>,
 }
 
-/// The href of the first canonical (or update) link of a WNM.
-fn link_of(message: &Value) -> Option<String> {
-    message
-        .get("links")?
-        .as_array()?
-        .iter()
-        .find(|l| {
-            matches!(
-                l.get("rel").and_then(Value::as_str),
-                Some("canonical" | "update")
-            )
-        })?
-        .get("href")?
-        .as_str()
-        .map(str::to_string)
+#[derive(Deserialize)]
+struct HeadProperties<'a> {
+    #[serde(borrow)]
+    data_id: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    pubtime: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct HeadLink<'a> {
+    #[serde(default, borrow)]
+    rel: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    href: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Head<'_> {
+    fn link(&self) -> Option<String> {
+        self.links
+            .iter()
+            .find(|l| matches!(l.rel.as_deref(), Some("canonical" | "update")))
+            .and_then(|l| l.href.as_deref().map(str::to_string))
+    }
 }
 
 /// The path a dead letter's original payload names, when it names one.
@@ -197,20 +205,20 @@ fn unreadable(topic: &str, what: &str, e: impl std::fmt::Display) -> Fact {
 /// What the message `payload` on `topic` says.
 pub fn read(topic: &str, payload: &[u8]) -> Fact {
     if topic.starts_with("origin/") {
-        return match serde_json::from_slice::<Value>(payload) {
-            Ok(message) => match ids_of(&message) {
-                Some((message_id, data_id)) => Fact::OnWis2 {
-                    topic: topic.to_string(),
-                    pubtime: message["properties"]["pubtime"]
-                        .as_str()
-                        .map(str::to_string),
-                    message_id,
-                    data_id,
-                    message,
-                },
-                None => unreadable(topic, "a WNM", "no id or data_id"),
+        let head = serde_json::from_slice::<Head>(payload);
+        let raw = std::str::from_utf8(payload)
+            .ok()
+            .and_then(|t| serde_json::value::RawValue::from_string(t.to_string()).ok());
+        return match (head, raw) {
+            (Ok(h), Some(message)) => Fact::OnWis2 {
+                topic: topic.to_string(),
+                message_id: h.id.into_owned(),
+                data_id: h.properties.data_id.into_owned(),
+                pubtime: h.properties.pubtime.map(|p| p.into_owned()),
+                message,
             },
-            Err(e) => unreadable(topic, "a WNM", e),
+            (Err(e), _) => unreadable(topic, "a WNM", e),
+            (_, None) => unreadable(topic, "a WNM", "not UTF-8 JSON"),
         };
     }
     if let Some(service) = wis2_bus::status::service_of(topic) {
@@ -238,30 +246,35 @@ pub fn read(topic: &str, payload: &[u8]) -> Fact {
         },
         topics::CREATED | topics::VALIDATED => match Envelope::parse(payload) {
             Ok(env) => {
-                let message: Value = serde_json::from_str(env.message.get()).unwrap_or(Value::Null);
                 let Some(path) = env.path.map(|p| p.to_string()) else {
                     return Fact::Ignored;
                 };
-                let Some((message_id, data_id)) = ids_of(&message) else {
-                    return unreadable(topic, "an envelope of a WNM", "no id or data_id");
+                let head = match serde_json::from_str::<Head>(env.message.get()) {
+                    Ok(h) => h,
+                    Err(e) => return unreadable(topic, "an envelope of a WNM", e),
                 };
                 if topic == topics::CREATED {
                     Fact::Created {
-                        link: link_of(&message),
+                        link: head.link(),
                         path,
-                        message_id,
-                        data_id,
+                        message_id: head.id.into_owned(),
+                        data_id: head.properties.data_id.into_owned(),
                     }
                 } else {
-                    Fact::Validated { path, message_id }
+                    Fact::Validated {
+                        path,
+                        message_id: head.id.into_owned(),
+                    }
                 }
             }
             Err(e) => unreadable(topic, "an envelope", e),
         },
         topics::REJECTED => match serde_json::from_slice::<Rejection>(payload) {
             Ok(r) => {
-                let message: Value = serde_json::from_str(r.message.get()).unwrap_or(Value::Null);
-                let (message_id, data_id) = ids_of(&message).unwrap_or_default();
+                // A rejected message may lack its id or data_id: empty then.
+                let (message_id, data_id) = serde_json::from_str::<Head>(r.message.get())
+                    .map(|h| (h.id.into_owned(), h.properties.data_id.into_owned()))
+                    .unwrap_or_default();
                 Fact::Rejected {
                     path: r.path.map(|p| p.to_string()),
                     message_id,

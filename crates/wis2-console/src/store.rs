@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use wis2_bus::DeadLetter;
 
 use crate::journal::{Fact, FileRecord, LetterView, State};
@@ -111,7 +110,8 @@ pub struct Published {
     pub message_id: String,
     pub data_id: String,
     pub pubtime: Option<String>,
-    pub message: Value,
+    /// The message, byte for byte as published.
+    pub message: Box<serde_json::value::RawValue>,
 }
 
 /// A dead letter with whether it was replayed.
@@ -233,6 +233,11 @@ impl Store {
                 .map_err(|x| e(x.into()))?
                 .map(|v| v.value())
                 .unwrap_or(0);
+            // The files this burst changes: path -> index in `burst` (the record
+            // before, the record now, the number of its last change in the burst).
+            let mut touched: std::collections::HashMap<String, usize> = Default::default();
+            let mut burst: Vec<(Option<FileRecord>, FileRecord, usize)> = Vec::new();
+            let mut changed = 0usize;
             for (fact, time, unix) in facts {
                 match fact {
                     Fact::OnWis2 {
@@ -315,35 +320,50 @@ impl Store {
                 let Some(path) = FileRecord::path_of(fact) else {
                     continue;
                 };
-                let before: Option<FileRecord> = files
-                    .get(path)
-                    .map_err(|x| e(x.into()))?
-                    .and_then(|v| serde_json::from_slice(v.value()).ok());
-                let old_terms = before.as_ref().map(terms).unwrap_or_default();
-                let mut record = match &before {
-                    Some(r) => {
-                        order.remove(r.seq).map_err(|x| e(x.into()))?;
-                        by_time
-                            .remove((r.updated, r.seq))
-                            .map_err(|x| e(x.into()))?;
-                        by_state
-                            .remove((state_code(r.state), r.seq))
-                            .map_err(|x| e(x.into()))?;
-                        *counts.entry(state_key(r.state)).or_default() -= 1;
-                        r.clone()
+                // A burst often holds several steps of one file: its record is read
+                // once, changed by each, and written (with its indexes) once, below.
+                let at = match touched.get(path) {
+                    Some(&i) => i,
+                    None => {
+                        let before: Option<FileRecord> = files
+                            .get(path)
+                            .map_err(|x| e(x.into()))?
+                            .and_then(|v| serde_json::from_slice(v.value()).ok());
+                        let current = before.clone().unwrap_or_else(|| FileRecord::new(path));
+                        touched.insert(path.to_string(), burst.len());
+                        burst.push((before, current, 0));
+                        burst.len() - 1
                     }
-                    None => FileRecord::new(path),
                 };
-                record.apply(fact, time);
+                let (_, current, last) = &mut burst[at];
+                current.apply(fact, time);
+                current.updated = *unix;
+                changed += 1;
+                *last = changed;
+            }
+            // In the order of their last change: the newest is listed first.
+            burst.sort_by_key(|(_, _, last)| *last);
+            for (before, mut record, _) in burst {
+                let path = record.path.clone();
+                let old_terms = before.as_ref().map(terms).unwrap_or_default();
+                if let Some(r) = &before {
+                    order.remove(r.seq).map_err(|x| e(x.into()))?;
+                    by_time
+                        .remove((r.updated, r.seq))
+                        .map_err(|x| e(x.into()))?;
+                    by_state
+                        .remove((state_code(r.state), r.seq))
+                        .map_err(|x| e(x.into()))?;
+                    *counts.entry(state_key(r.state)).or_default() -= 1;
+                }
                 seq += 1;
                 record.seq = seq;
-                record.updated = *unix;
-                order.insert(seq, path).map_err(|x| e(x.into()))?;
+                order.insert(seq, path.as_str()).map_err(|x| e(x.into()))?;
                 by_time
-                    .insert((record.updated, seq), path)
+                    .insert((record.updated, seq), path.as_str())
                     .map_err(|x| e(x.into()))?;
                 by_state
-                    .insert((state_code(record.state), seq), path)
+                    .insert((state_code(record.state), seq), path.as_str())
                     .map_err(|x| e(x.into()))?;
                 *counts.entry(state_key(record.state)).or_default() += 1;
                 let new_terms = terms(&record);
@@ -354,9 +374,8 @@ impl Store {
                     terms_t.insert(t.as_str(), ()).map_err(|x| e(x.into()))?;
                 }
                 files
-                    .insert(path, json(&record).as_slice())
+                    .insert(path.as_str(), json(&record).as_slice())
                     .map_err(|x| e(x.into()))?;
-                changes.files.retain(|f| f.path != record.path);
                 changes.files.push(record);
             }
             meta.insert("seq", seq).map_err(|x| e(x.into()))?;

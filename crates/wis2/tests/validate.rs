@@ -935,6 +935,22 @@ fn centre_id_against_the_registry() {
     );
     assert!(f[0].message.contains("retired"));
     assert!(tables().centre_ids().any(|c| c == "fr-ifremer-argo"));
+    // A test centre (ends with -test) is in no registry: its check is skipped, as
+    // pywcmp does, and the report says so.
+    let test_topic = t.replace("xx-nowhere", "fr-ifremer-argo-test");
+    assert!(topic::check(&test_topic, Some(tables()), Mode::Publish).is_empty());
+    let report = topic::check_report(&test_topic, Some(tables()), Mode::Publish);
+    assert!(report.is_valid());
+    let notes = &report.ets_report.warnings;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].message.contains("registry check was skipped"),
+        "{notes:?}"
+    );
+    assert!(
+        topic::notes(t, Some(tables())).is_empty(),
+        "only test centres get the note"
+    );
 }
 
 #[test]

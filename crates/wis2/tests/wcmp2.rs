@@ -651,6 +651,31 @@ fn what_the_rules_allow() {
     set(&mut v, "/id", json!("urn:wmo:md:fr-ifremer-argo-test:argo"));
     remove(&mut v, "/links/0");
     assert!(domain().check_value(&v).is_valid());
+    // ... nor in its MQTT link's channel, and the report says the check was skipped.
+    let mut v = project_record();
+    set(&mut v, "/id", json!("urn:wmo:md:fr-ifremer-argo-test:argo"));
+    let mqtt = (0..4)
+        .find(|i| {
+            v.pointer(&format!("/links/{i}/channel"))
+                .is_some_and(Value::is_string)
+        })
+        .expect("the record's MQTT link");
+    let channel = v
+        .pointer(&format!("/links/{mqtt}/channel"))
+        .and_then(Value::as_str)
+        .expect("channel")
+        .replace("/fr-ifremer-argo/", "/fr-ifremer-argo-test/");
+    set(&mut v, &format!("/links/{mqtt}/channel"), json!(channel));
+    let r = checker().check_value(&v);
+    assert!(r.is_valid(), "{}", r.to_human());
+    assert!(
+        r.ets_report
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("registry check was skipped")),
+        "{}",
+        r.to_human()
+    );
 
     let mut v = project_record();
     set(&mut v, "/geometry", Value::Null);

@@ -38,12 +38,35 @@ pub fn check(topic: &str, tables: Option<&TopicTables>, mode: Mode) -> Vec<Findi
     .run()
 }
 
+/// Whether `centre` is a test centre-id (it ends with `-test`).
+pub fn is_test_centre(centre: &str) -> bool {
+    centre.ends_with("-test")
+}
+
+/// What a report says besides the topic's errors: that the registry check of a test
+/// centre-id was skipped.
+pub fn notes(topic: &str, tables: Option<&TopicTables>) -> Vec<Finding> {
+    let levels: Vec<&str> = topic.split('/').collect();
+    match (tables, levels.get(3)) {
+        (Some(_), Some(c)) if levels.len() > 3 && is_test_centre(c) => vec![
+            Finding::new(
+                level_path(4),
+                format!(
+                    "centre-id `{c}` is a test centre: the WTH centre-id registry check was skipped"
+                ),
+            )
+            .with_fix("publish under your registered centre-id once out of the test environment"),
+        ],
+        _ => Vec::new(),
+    }
+}
+
 /// Checks a topic and returns a one-test report ([`TOPIC_TEST_ID`]).
 pub fn check_report(topic: &str, tables: Option<&TopicTables>, mode: Mode) -> Report {
     Report::new(
         Some(topic.to_string()),
         vec![check_result(topic, tables, mode)],
-        Vec::new(),
+        notes(topic, tables),
     )
 }
 
@@ -347,6 +370,11 @@ impl<'a> Checker<'a> {
         let Some(t) = self.tables else {
             return;
         };
+        // A test centre (the WIS2 test environments', a centre's first records) is in
+        // no registry: its check is skipped, as pywcmp does ([`notes`] says so).
+        if is_test_centre(c) {
+            return;
+        }
         match t.centre_status(c) {
             Some(s) if s.eq_ignore_ascii_case("retired") => self.push(
                 4,

@@ -15,7 +15,7 @@ mod levels;
 mod parsed;
 mod tables;
 
-pub use check::{Mode, TOPIC_TEST_ID, check, check_report, check_result};
+pub use check::{Mode, TOPIC_TEST_ID, check, check_report, check_result, is_test_centre, notes};
 pub use levels::{
     CHANNELS, DATA_POLICIES, DISCIPLINES, EXPERIMENTAL, NOTIFICATION_TYPES, SYSTEM, VERSION,
     centre_id, data_policy, is_level_name, metadata_topic, notification_type,

@@ -187,6 +187,7 @@ impl Validator {
         tests.push(content::content(&c, expected, &mut warnings));
         if let Some(t) = topic {
             tests.push(topic::check_result(t, self.tables.as_ref(), Mode::Publish));
+            warnings.extend(topic::notes(t, self.tables.as_ref()));
         }
         let subject = v.get("id").and_then(Value::as_str).map(str::to_string);
         Report::new(subject, tests, warnings)

@@ -73,6 +73,12 @@ pub(super) fn links(
             let cpath = format!("{path}/channel");
             match ch.as_str() {
                 Some(ch) if is_wis2_topic(ch) => {
+                    for n in topic::notes(ch, cx.tables) {
+                        warnings.push(Finding::new(
+                            &cpath,
+                            format!("channel {ch:?}: {}", n.message),
+                        ));
+                    }
                     for f in topic::check(ch, cx.tables, Mode::Publish) {
                         let mut g = Finding::new(
                             &cpath,

@@ -55,27 +55,24 @@ impl Console {
 
     /// GET `path`: the status and the body as JSON (null when it is not JSON).
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let url = self.url(path);
-        tokio::task::spawn_blocking(move || {
-            let agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .new_agent();
-            let mut r = agent.get(&url).call().expect("the console answers");
-            let status = r.status().as_u16();
-            let body = r.body_mut().read_to_string().unwrap_or_default();
-            (
-                status,
-                serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
-            )
-        })
-        .await
-        .expect("request")
+        self.call("GET", path, &[]).await
     }
 
     /// POST `path` with `headers`: the status and the body as JSON.
     pub async fn post(&self, path: &str, headers: &[(&str, String)]) -> (u16, serde_json::Value) {
+        self.call("POST", path, headers).await
+    }
+
+    /// `method` on `path` with `headers`: the status (an error status is an answer
+    /// too) and the body as JSON (null when it is not JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> (u16, serde_json::Value) {
         let url = self.url(path);
+        let method = method.to_string();
         let headers: Vec<(String, String)> = headers
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
@@ -85,13 +82,22 @@ impl Console {
                 .http_status_as_error(false)
                 .build()
                 .new_agent();
-            let mut req = agent.post(&url);
-            for (k, v) in &headers {
-                req = req.header(k, v);
+            let mut answer = if method == "POST" {
+                let mut req = agent.post(&url);
+                for (k, v) in &headers {
+                    req = req.header(k, v);
+                }
+                req.send_empty()
+            } else {
+                let mut req = agent.get(&url);
+                for (k, v) in &headers {
+                    req = req.header(k, v);
+                }
+                req.call()
             }
-            let mut r = req.send_empty().expect("the console answers");
-            let status = r.status().as_u16();
-            let body = r.body_mut().read_to_string().unwrap_or_default();
+            .expect("the console answers");
+            let status = answer.status().as_u16();
+            let body = answer.body_mut().read_to_string().unwrap_or_default();
             (
                 status,
                 serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),

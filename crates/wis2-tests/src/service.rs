@@ -257,6 +257,19 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// Stops the service `name` (`watch`, `create`, ...) cleanly; the others run on.
+    pub async fn stop_one(&mut self, name: &str) {
+        let at = self
+            .services
+            .iter()
+            .position(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no service {name} in the chain"));
+        let (_, service) = self.services.remove(at);
+        if let Err(e) = service.stop().await {
+            panic!("{name} did not stop cleanly: {e:#}");
+        }
+    }
+
     /// The whole chain, each service ready.
     pub async fn start(b: &Broker, d: &ChainDirs) -> Chain {
         let mut services = start_downstream(b, d).await;

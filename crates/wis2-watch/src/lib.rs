@@ -402,12 +402,12 @@ impl Watcher {
         );
     }
 
-    /// Announces again every file pending since before `r` began: the broker may have
-    /// lost their events, messages or confirmations.
+    /// Announces again every file pending when `r` goes ahead (new files waited while
+    /// it waited): the broker may have lost their events, messages or confirmations.
     async fn recover(&self, r: recovery::Recovery, chain: &recovery::ChainView) {
         let store = self.store.clone();
         // Every file pending now: new files wait while a recovery does (see `run`).
-        let cutoff = notice::system_time_ns(SystemTime::now()).max(r.announced_before);
+        let cutoff = notice::system_time_ns(SystemTime::now());
         let pending =
             match tokio::task::spawn_blocking(move || store.unconfirmed_announced_before(cutoff))
                 .await
@@ -437,15 +437,6 @@ impl Watcher {
             waited_for = ?missing,
             "the broker may have lost what it held (it restarted, or the connection broke): pending files announced again at once"
         );
-    }
-
-    /// Whether any file is pending.
-    async fn has_pending(&self) -> bool {
-        let store = self.store.clone();
-        matches!(
-            tokio::task::spawn_blocking(move || store.unconfirmed_announced_before(i64::MAX)).await,
-            Ok(Ok(v)) if !v.is_empty()
-        )
     }
 }
 
@@ -631,7 +622,7 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
             c = session.changed() => {
                 if c.is_err() { break }
                 let now_session = *session.borrow_and_update();
-                if let Some(r) = recovery::Recovery::after_connect(now_session, w.has_pending().await, tokio::time::Instant::now()) {
+                if let Some(r) = recovery::Recovery::after_connect(now_session, w.store.pending() > 0, tokio::time::Instant::now()) {
                     recovering = Some(r);
                 }
             }

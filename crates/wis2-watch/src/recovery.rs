@@ -49,9 +49,6 @@ struct Seen {
 /// A re-announcement waiting for the chain to be whole.
 #[derive(Debug, Clone, Copy)]
 pub struct Recovery {
-    /// Files announced up to this time (Unix ns), at least, are announced again (all
-    /// those pending when it goes ahead).
-    pub announced_before: i64,
     /// The connection it started on.
     pub connection: u64,
     /// The broker still had this service's session.
@@ -173,7 +170,6 @@ impl Recovery {
         let lost =
             session.is_reconnection() || (session.connects == 1 && !session.present && pending);
         lost.then(|| Recovery {
-            announced_before: crate::notice::system_time_ns(std::time::SystemTime::now()),
             connection: session.connects,
             session_present: session.present,
             deadline: now + RECOVERY_WAIT,
@@ -185,7 +181,6 @@ impl Recovery {
     /// deadline, it waits until every downstream service is online.
     pub fn after_drop(connection: u64, now: Instant) -> Recovery {
         Recovery {
-            announced_before: crate::notice::system_time_ns(std::time::SystemTime::now()),
             connection,
             session_present: true,
             deadline: now + Duration::from_secs(365 * 24 * 3600),

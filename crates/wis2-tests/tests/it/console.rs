@@ -155,18 +155,7 @@ async fn the_console_follows_every_file_and_replays_a_dead_letter() {
     );
     // The file fixed, then replayed. wis2-watch is stopped first, so that the replay
     // alone (not an announcement of the fixed file) publishes it.
-    let at = chain
-        .services
-        .iter()
-        .position(|(n, _)| *n == "watch")
-        .expect("watch");
-    chain
-        .services
-        .remove(at)
-        .1
-        .stop()
-        .await
-        .expect("wis2-watch stops");
+    chain.stop_one("watch").await;
     std::fs::write(site.dirs.data.join("T.nc"), &bytes).expect("fix");
     let (status, done) = console
         .post(&replay, &[("Authorization", operator()), xrw])
@@ -291,17 +280,14 @@ async fn with_its_password_set_every_page_needs_it() {
         200,
         "health stays open to probes"
     );
-    let url = console.url("/api/files");
-    let status = tokio::task::spawn_blocking(move || {
-        let v = base64::engine::general_purpose::STANDARD.encode("me:look");
-        ureq::get(&url)
-            .header("Authorization", format!("Basic {v}"))
-            .call()
-            .map(|r| r.status().as_u16())
-    })
-    .await
-    .expect("request")
-    .expect("answer");
+    let v = base64::engine::general_purpose::STANDARD.encode("me:look");
+    let (status, _) = console
+        .call(
+            "GET",
+            "/api/files",
+            &[("Authorization", format!("Basic {v}"))],
+        )
+        .await;
     assert_eq!(status, 200);
 }
 

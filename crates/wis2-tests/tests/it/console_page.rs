@@ -69,18 +69,7 @@ async fn the_page_shows_every_file_live_and_replays_a_dead_letter() {
     }
 
     // Fixed (wis2-watch stopped, so that the replay alone publishes it) and replayed.
-    let at = chain
-        .services
-        .iter()
-        .position(|(n, _)| *n == "watch")
-        .expect("watch");
-    chain
-        .services
-        .remove(at)
-        .1
-        .stop()
-        .await
-        .expect("wis2-watch stops");
+    chain.stop_one("watch").await;
     std::fs::write(site.dirs.data.join("T.nc"), &good).expect("fix");
     browser.click("#deadletters button.replay").await;
     browser.type_into("#password", password("operator")).await;
@@ -101,18 +90,7 @@ async fn the_page_shows_every_file_live_and_replays_a_dead_letter() {
         .await;
 
     // A stopped service shows as offline within seconds.
-    let at = chain
-        .services
-        .iter()
-        .position(|(n, _)| *n == "create")
-        .expect("create");
-    chain
-        .services
-        .remove(at)
-        .1
-        .stop()
-        .await
-        .expect("wis2-create stops");
+    chain.stop_one("create").await;
     browser
         .wait_text(
             "#services li[data-service=\"wis2-create\"] .state",

@@ -79,6 +79,9 @@ pub struct App {
     pub stats: Stats,
     pub statuses: Mutex<BTreeMap<String, Status>>,
     pub live: broadcast::Sender<Live>,
+    /// True once the console stops: the live streams end, so that the web server
+    /// (and the history it holds) can be let go.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
     pub bus: Bus,
     pub access: Access,
 }
@@ -459,18 +462,26 @@ async fn monitor_events(State(app): State<Shared>) -> Response {
 }
 
 async fn events(State(app): State<Shared>) -> Response {
-    let stream = BroadcastStream::new(app.live.subscribe()).filter_map(|item| {
-        let live = item.ok()?;
-        let (name, data) = match live {
-            Live::File(f) => ("file", serde_json::to_string(&f)),
-            Live::Status(s) => ("status", serde_json::to_string(&s)),
-            Live::Letter(l) => ("deadletter", serde_json::to_string(&l)),
-            Live::Monitor(m) => ("monitor", serde_json::to_string(&m)),
-        };
-        Some(Ok::<Event, Infallible>(
-            Event::default().event(name).data(data.ok()?),
-        ))
-    });
+    // The live events, until the console stops.
+    let stop = tokio_stream::wrappers::WatchStream::new(app.stopping.clone())
+        .filter(|s| *s)
+        .map(|_| None);
+    let stream = BroadcastStream::new(app.live.subscribe())
+        .map(Some)
+        .merge(stop)
+        .take_while(Option::is_some)
+        .filter_map(|item| {
+            let live = item?.ok()?;
+            let (name, data) = match live {
+                Live::File(f) => ("file", serde_json::to_string(&f)),
+                Live::Status(s) => ("status", serde_json::to_string(&s)),
+                Live::Letter(l) => ("deadletter", serde_json::to_string(&l)),
+                Live::Monitor(m) => ("monitor", serde_json::to_string(&m)),
+            };
+            Some(Ok::<Event, Infallible>(
+                Event::default().event(name).data(data.ok()?),
+            ))
+        });
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()

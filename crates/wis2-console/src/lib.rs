@@ -128,18 +128,27 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
     );
     let conn = service.connect(subscriptions);
     let (live, _) = broadcast::channel(4096);
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let app = Arc::new(App {
         store: store.clone(),
         stats: Stats::default(),
         statuses: Mutex::new(BTreeMap::new()),
         live,
+        stopping: stopping.clone(),
         bus: conn.bus.clone(),
         access,
     });
     let server = tokio::spawn({
         let router = http::router(app.clone());
+        let mut stopped = stopping;
         async move {
-            if let Err(e) = axum::serve(listener, router).await {
+            let until = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(until)
+                .await
+            {
                 tracing::error!(error = %e, "the console's web server stopped");
             }
         }
@@ -176,7 +185,15 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
         }
     }
     tracing::info!("wis2-console stopping");
-    server.abort();
+    // The live streams end and the server lets its connections finish: then nothing
+    // holds the history any more (a restart in the same process opens it again).
+    let _ = stopping_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the web server did not stop within 5 s");
+    }
     if let Some((bus, task)) = monitor {
         bus.close(task).await;
     }

@@ -428,6 +428,21 @@
     $("monitor-empty").hidden = events.length > 0;
   });
 
+  // ---- Unreadable messages ----------------------------------------------------------------
+
+  const unreadableRow = (u) =>
+    el("tr", {},
+      el("td", { class: "time", title: u.time }, fmtTime(u.time)),
+      el("td", { class: "topic" }, u.topic ?? ""),
+      el("td", { class: "reason" }, u.reason ?? ""),
+      el("td", { class: "excerpt" }, el("code", {}, u.excerpt ?? "")));
+
+  const loadUnreadable = () => load("Unreadable messages", "api/unreadable", (data) => {
+    const payloads = data.unreadable || [];
+    $("unreadable").tBodies[0].replaceChildren(...payloads.map(unreadableRow));
+    $("unreadable-empty").hidden = payloads.length > 0;
+  });
+
   const loadMetadata = () => load("Metadata", "api/metadata", (data) => {
     const records = data.records || [];
     $("metadata").tBodies[0].replaceChildren(...records.map((r) =>
@@ -545,7 +560,7 @@
   }
 
   const refreshAll = () => {
-    for (const reload of [loadStatus, loadFiles, loadDeadLetters, loadMetadata, loadMonitor, loadStats]) reload();
+    for (const reload of [loadStatus, loadFiles, loadDeadLetters, loadMetadata, loadMonitor, loadUnreadable, loadStats]) reload();
   };
 
   const onEvent = (handler) => (event) => {
@@ -583,6 +598,10 @@
     source.addEventListener("monitor", onEvent((m) => {
       $("monitor").tBodies[0].prepend(monitorRow(m));
       $("monitor-empty").hidden = true;
+    }));
+    source.addEventListener("unreadable", onEvent((u) => {
+      $("unreadable").tBodies[0].prepend(unreadableRow(u));
+      $("unreadable-empty").hidden = true;
     }));
   }
 

@@ -38,6 +38,7 @@ pub enum Live {
     Status(Status),
     Letter(LetterView),
     Monitor(crate::journal::MonitorView),
+    Unreadable(crate::journal::UnreadableView),
 }
 
 /// A file as the API gives it.
@@ -171,6 +172,7 @@ pub fn router(app: Shared) -> Router {
         .route("/api/stats", get(stats))
         .route("/api/metadata", get(metadata))
         .route("/api/monitor", get(monitor_events))
+        .route("/api/unreadable", get(unreadable))
         .route("/api/events", get(events))
         .route("/collections/messages/items", get(messages))
         .merge(health)
@@ -461,6 +463,14 @@ async fn monitor_events(State(app): State<Shared>) -> Response {
     }
 }
 
+async fn unreadable(State(app): State<Shared>) -> Response {
+    let store = app.store.clone();
+    match blocking(move || store.unreadable(200)).await {
+        Ok(payloads) => axum::Json(json!({ "unreadable": payloads })).into_response(),
+        Err(r) => r,
+    }
+}
+
 async fn events(State(app): State<Shared>) -> Response {
     // The live events, until the console stops.
     let stop = tokio_stream::wrappers::WatchStream::new(app.stopping.clone())
@@ -477,6 +487,7 @@ async fn events(State(app): State<Shared>) -> Response {
                 Live::Status(s) => ("status", serde_json::to_string(&s)),
                 Live::Letter(l) => ("deadletter", serde_json::to_string(&l)),
                 Live::Monitor(m) => ("monitor", serde_json::to_string(&m)),
+                Live::Unreadable(u) => ("unreadable", serde_json::to_string(&u)),
             };
             Some(Ok::<Event, Infallible>(
                 Event::default().event(name).data(data.ok()?),

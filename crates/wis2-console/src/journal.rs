@@ -51,6 +51,16 @@ pub struct LetterView {
     pub path: Option<String>,
 }
 
+/// A payload the console could not read, as it lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadableView {
+    pub topic: String,
+    pub reason: String,
+    pub time: String,
+    /// Its first bytes (invalid UTF-8 replaced).
+    pub excerpt: String,
+}
+
 /// A monitoring event as the console shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitorView {
@@ -120,8 +130,12 @@ pub enum Fact {
     Status(Status),
     /// Nothing to show (the read-back barriers).
     Ignored,
-    /// Not what the topic carries.
-    Unreadable { topic: String, reason: String },
+    /// Not what the topic carries: why, and the payload's first bytes.
+    Unreadable {
+        topic: String,
+        reason: String,
+        excerpt: String,
+    },
 }
 
 /// What the console reads of a WNM, without building its whole tree.
@@ -199,11 +213,26 @@ fn unreadable(topic: &str, what: &str, e: impl std::fmt::Display) -> Fact {
     Fact::Unreadable {
         topic: topic.to_string(),
         reason: format!("not {what}: {e}"),
+        excerpt: String::new(),
     }
 }
 
+/// Bytes of an unreadable payload shown on the page.
+const EXCERPT: usize = 512;
+
 /// What the message `payload` on `topic` says.
 pub fn read(topic: &str, payload: &[u8]) -> Fact {
+    match read_fact(topic, payload) {
+        Fact::Unreadable { topic, reason, .. } => Fact::Unreadable {
+            topic,
+            reason,
+            excerpt: String::from_utf8_lossy(&payload[..payload.len().min(EXCERPT)]).into_owned(),
+        },
+        fact => fact,
+    }
+}
+
+fn read_fact(topic: &str, payload: &[u8]) -> Fact {
     if topic.starts_with("origin/") {
         let head = serde_json::from_slice::<Head>(payload);
         let raw = std::str::from_utf8(payload)
@@ -339,6 +368,11 @@ pub struct FileRecord {
     /// The number of its last change in the history (its place in the list).
     #[serde(default)]
     pub seq: u64,
+    /// Checksums of the messages that made the steps of this journey: a message
+    /// delivered again (the broker resends what the console had not acknowledged
+    /// when it stopped) adds no step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<u32>,
 }
 
 impl FileRecord {
@@ -356,6 +390,7 @@ impl FileRecord {
             deadletter: None,
             updated: 0,
             seq: 0,
+            seen: Vec::new(),
         }
     }
 
@@ -366,6 +401,43 @@ impl FileRecord {
         });
     }
 
+    /// What identifies the message behind `fact`: its stage and the id of its event,
+    /// message or dead letter.
+    fn identity(fact: &Fact) -> Option<u32> {
+        let (stage, id) = match fact {
+            Fact::Announced { event_id, .. } => ("announced", event_id),
+            Fact::Created { message_id, .. } => ("created", message_id),
+            Fact::Validated { message_id, .. } => ("validated", message_id),
+            Fact::Rejected { message_id, .. } => ("rejected", message_id),
+            Fact::Published { message_id, .. } => ("published", message_id),
+            Fact::DeadLetter { view, .. } => ("deadletter", &view.id),
+            _ => return None,
+        };
+        let mut h = crc32fast::Hasher::new();
+        h.update(stage.as_bytes());
+        h.update(&[0]);
+        h.update(id.as_bytes());
+        Some(h.finalize())
+    }
+
+    /// [`FileRecord::apply`], unless the same message made a step of this journey
+    /// already (delivered again): then nothing changes and it returns false.
+    pub fn apply_once(&mut self, fact: &Fact, time: &str) -> bool {
+        let id = Self::identity(fact);
+        if let Some(id) = id {
+            let new_journey = matches!(fact, Fact::Announced { event_id, .. }
+                if self.event_id.as_deref() != Some(event_id));
+            if !new_journey && self.seen.contains(&id) {
+                return false;
+            }
+        }
+        self.apply(fact, time);
+        if let Some(id) = id {
+            self.seen.push(id);
+        }
+        true
+    }
+
     /// The record after `fact`, seen at `time` (RFC 3339). Facts about an older
     /// message than the current one are kept as steps but change no state.
     pub fn apply(&mut self, fact: &Fact, time: &str) {
@@ -374,6 +446,7 @@ impl FileRecord {
                 // A new journey (a new event): the steps start again.
                 if self.event_id.as_deref() != Some(event_id) {
                     self.steps.clear();
+                    self.seen.clear();
                     self.reason = None;
                     self.report = None;
                     self.deadletter = None;
@@ -548,8 +621,11 @@ mod tests {
             "origin/a/wis2/x/data",
         ] {
             match read(topic, b"{not json") {
-                Fact::Unreadable { reason, .. } => {
-                    assert!(reason.starts_with("not "), "{topic}: {reason}")
+                Fact::Unreadable {
+                    reason, excerpt, ..
+                } => {
+                    assert!(reason.starts_with("not "), "{topic}: {reason}");
+                    assert_eq!(excerpt, "{not json");
                 }
                 other => panic!("{topic}: {other:?}"),
             }

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod monitor;
 pub mod stats;
 pub mod store;
+pub mod wal;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use crate::http::{Access, App, FileView, Live};
 use crate::journal::{Fact, FileRecord, State};
 use crate::stats::{Outcome, Stats};
 use crate::store::Store;
+use crate::wal::Wal;
 
 const STATE_DIR_HELP: &str = "Folder of the console's history: console.redb";
 
@@ -95,8 +97,12 @@ pub struct Config {
     args: RunArgs,
 }
 
-/// Most deliveries recorded in one transaction.
+/// Most deliveries read at once (journaled in one write).
 const BATCH: usize = 512;
+/// Most facts waiting for the history: then it applies them (one transaction).
+const APPLY_FACTS: usize = 4096;
+/// Longest a fact waits for the history (how late the page and the API may be).
+const APPLY_AFTER: Duration = Duration::from_millis(250);
 
 /// Runs the console until `shutdown` completes.
 pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> anyhow::Result<()> {
@@ -106,12 +112,10 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
         access,
         args,
     } = config;
-    let store = Store::open(&args.state.state_dir).with_context(|| {
-        format!(
-            "cannot open the console's history in {}",
-            args.state.state_dir.display()
-        )
-    })?;
+    let dir = &args.state.state_dir;
+    let store = Store::open(dir)
+        .with_context(|| format!("cannot open the console's history in {}", dir.display()))?;
+    let wal = recover(&store, dir)?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| {
@@ -157,9 +161,16 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
     let mut deliveries = conn.deliveries;
     let retention = Duration::from_secs(u64::from(args.retention_days) * 86_400);
     let mut prune = tokio::time::interval(Duration::from_secs(3600));
-    let mut full = false;
+    let mut rec = Recorder {
+        app: app.clone(),
+        wal: Some(wal),
+        pending: Vec::new(),
+        due: None,
+        full: false,
+    };
     tokio::pin!(shutdown);
     loop {
+        let due = rec.due;
         tokio::select! {
             _ = &mut shutdown => break,
             d = deliveries.recv() => {
@@ -171,7 +182,13 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
                         Err(_) => break,
                     }
                 }
-                record(&app, batch, &mut full).await;
+                rec.intake(batch).await;
+                if rec.pending.len() >= APPLY_FACTS {
+                    rec.apply().await;
+                }
+            }
+            _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                rec.apply().await;
             }
             _ = prune.tick() => {
                 let before = chrono::Utc::now().timestamp() - retention.as_secs() as i64;
@@ -185,6 +202,7 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
         }
     }
     tracing::info!("wis2-console stopping");
+    rec.apply().await;
     // The live streams end and the server lets its connections finish: then nothing
     // holds the history any more (a restart in the same process opens it again).
     let _ = stopping_tx.send(true);
@@ -201,73 +219,192 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
     Ok(())
 }
 
-/// Reads a burst of deliveries, records it in one transaction, tells the live page,
-/// counts the outcomes, then acknowledges the deliveries. A history that cannot be
-/// written (a full disk) is a warning: the deliveries are acknowledged all the same,
-/// the chain never waits for its console.
-async fn record(app: &Arc<App>, batch: Vec<Delivery>, full: &mut bool) {
-    let now = chrono::Utc::now();
-    let time = wis2::message::rfc3339(&now);
-    let unix = now.timestamp();
-    let mut facts = Vec::with_capacity(batch.len());
-    for d in &batch {
-        let fact = journal::read(&d.topic, &d.payload);
-        match &fact {
-            Fact::Unreadable { topic, reason } => {
-                tracing::warn!(
+/// Opens the journal of deliveries and applies what it holds beyond what the history
+/// applied (the console stopped before it could: a `kill -9`, a crash), then starts
+/// its next generation.
+fn recover(store: &Store, dir: &std::path::Path) -> anyhow::Result<Wal> {
+    let applied = store.wal_applied()?;
+    let (mut wal, found) = Wal::open(dir).context("cannot open the console's journal")?;
+    if found.torn > 0 {
+        tracing::warn!(
+            bytes = found.torn,
+            "the journal ended with an incomplete write (a crash while writing): those deliveries were never acknowledged, the broker sends them again"
+        );
+    }
+    if found.generation > applied && !found.entries.is_empty() {
+        let facts: Vec<_> = found
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let (time, unix) = seen_at(e.nanos);
+                match journal::read(&e.topic, &e.payload) {
+                    Fact::Status(_) | Fact::Ignored => None,
+                    fact => Some((fact, time, unix)),
+                }
+            })
+            .collect();
+        store.apply_wal(&facts, Some(found.generation))?;
+        tracing::info!(
+            deliveries = found.entries.len(),
+            "recorded what the journal held: the console had stopped before it reached the history"
+        );
+    }
+    wal.restart(found.generation.max(applied) + 1)
+        .with_context(|| format!("cannot write the journal {}", wal.path().display()))?;
+    Ok(wal)
+}
+
+/// A moment as the history writes it: RFC 3339, and Unix seconds.
+fn seen_at(nanos: i64) -> (String, i64) {
+    let t = chrono::DateTime::from_timestamp_nanos(nanos);
+    (wis2::message::rfc3339(&t), t.timestamp())
+}
+
+/// Takes deliveries in: journals them, acknowledges them, and has the history apply
+/// them in large transactions.
+struct Recorder {
+    app: Arc<App>,
+    /// Taken while a blocking task writes it.
+    wal: Option<Wal>,
+    pending: Vec<(Fact, String, i64)>,
+    /// When the pending facts must be applied.
+    due: Option<tokio::time::Instant>,
+    /// The history or the journal could not be written (a warning was given).
+    full: bool,
+}
+
+impl Recorder {
+    /// Reads a burst of deliveries, appends those worth recording to the journal
+    /// (flushed to disk), then acknowledges the burst. A journal that cannot be
+    /// written (a full disk) is a warning: the deliveries are acknowledged all the
+    /// same, the chain never waits for its console.
+    async fn intake(&mut self, batch: Vec<Delivery>) {
+        let now = chrono::Utc::now();
+        let nanos = now.timestamp_nanos_opt().unwrap_or_default();
+        let (time, unix) = seen_at(nanos);
+        let mut keep = Vec::with_capacity(batch.len());
+        for (i, d) in batch.iter().enumerate() {
+            let fact = journal::read(&d.topic, &d.payload);
+            match &fact {
+                Fact::Status(s) => {
+                    self.app
+                        .statuses
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(s.service.clone(), s.clone());
+                    let _ = self.app.live.send(Live::Status(s.clone()));
+                    continue;
+                }
+                Fact::Ignored => continue,
+                Fact::Unreadable { topic, reason, .. } => tracing::warn!(
                     topic,
                     reason,
-                    "a payload the console cannot read (shown as such, not recorded)"
-                );
-                continue;
+                    "a payload the console cannot read (listed on the page as such)"
+                ),
+                _ => {}
             }
-            Fact::Status(s) => {
-                app.statuses
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(s.service.clone(), s.clone());
-                let _ = app.live.send(Live::Status(s.clone()));
-                continue;
-            }
-            Fact::Ignored => continue,
-            _ => {}
+            keep.push(i);
+            self.pending.push((fact, time.clone(), unix));
         }
-        facts.push((fact, time.clone(), unix));
+        let batch = match (keep.is_empty(), self.wal.take()) {
+            (false, Some(mut wal)) => {
+                let (wal, batch, written) = unblock(move || {
+                    let written = wal.append(keep.iter().map(|&i| {
+                        let d = &batch[i];
+                        (nanos, d.topic.as_str(), d.payload.as_slice())
+                    }));
+                    (wal, batch, written)
+                })
+                .await;
+                self.wal = Some(wal);
+                if let Err(e) = written {
+                    self.failed(&format!("the journal: {e}"));
+                }
+                batch
+            }
+            (_, wal) => {
+                self.wal = wal;
+                batch
+            }
+        };
+        if !self.pending.is_empty() && self.due.is_none() {
+            self.due = Some(tokio::time::Instant::now() + APPLY_AFTER);
+        }
+        for d in &batch {
+            if let Err(e) = self.app.bus.ack(d).await {
+                tracing::debug!(error = %e, "cannot acknowledge a delivery");
+            }
+        }
     }
-    if !facts.is_empty() {
-        let store = app.store.clone();
-        match tokio::task::spawn_blocking(move || store.apply(&facts)).await {
-            Ok(Ok(changes)) => {
-                if *full {
-                    *full = false;
+
+    /// Applies the pending facts to the history in one durable transaction (with the
+    /// journal generation they came in), starts the journal's next generation, tells
+    /// the live page and counts the outcomes. A history that cannot be written is a
+    /// warning: those facts are not recorded, the console goes on.
+    async fn apply(&mut self) {
+        self.due = None;
+        let Some(mut wal) = self.wal.take() else {
+            return;
+        };
+        if self.pending.is_empty() {
+            self.wal = Some(wal);
+            return;
+        }
+        let facts = std::mem::take(&mut self.pending);
+        let store = self.app.store.clone();
+        let (wal, applied, restarted) = unblock(move || {
+            let generation = wal.generation();
+            let applied = store.apply_wal(&facts, Some(generation));
+            let restarted = wal.restart(generation + 1);
+            (wal, applied, restarted)
+        })
+        .await;
+        self.wal = Some(wal);
+        if let Err(e) = restarted {
+            self.failed(&format!("the journal: {e}"));
+        }
+        match applied {
+            Ok(changes) => {
+                if self.full {
+                    self.full = false;
                     tracing::info!("the console's history is recorded again");
                 }
                 for f in &changes.files {
-                    count(app, f, unix);
-                    let _ = app.live.send(Live::File(FileView::from(f)));
+                    count(&self.app, f);
+                    let _ = self.app.live.send(Live::File(FileView::from(f)));
                 }
                 for l in changes.letters {
-                    let _ = app.live.send(Live::Letter(l));
+                    let _ = self.app.live.send(Live::Letter(l));
+                }
+                for u in changes.unreadable {
+                    let _ = self.app.live.send(Live::Unreadable(u));
                 }
             }
-            Ok(Err(e)) => {
-                if !*full {
-                    tracing::warn!(error = %e, "the console's history cannot be written: not recorded until it can (the chain goes on)");
-                }
-                *full = true;
-            }
-            Err(e) => tracing::warn!(error = %e, "recording crashed"),
+            Err(e) => self.failed(&e.to_string()),
         }
     }
-    for d in &batch {
-        if let Err(e) = app.bus.ack(d).await {
-            tracing::debug!(error = %e, "cannot acknowledge a delivery");
+
+    fn failed(&mut self, error: &str) {
+        if !self.full {
+            tracing::warn!(
+                error,
+                "the console's history cannot be written: not recorded until it can (the chain goes on)"
+            );
         }
+        self.full = true;
+    }
+}
+
+/// Runs disk work on the blocking pool.
+async fn unblock<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 
 /// Counts what just happened to a file for the charts.
-fn count(app: &App, f: &FileRecord, unix: i64) {
+fn count(app: &App, f: &FileRecord) {
     let Some(last) = f.steps.last() else {
         return;
     };
@@ -283,5 +420,5 @@ fn count(app: &App, f: &FileRecord, unix: i64) {
         (State::Deadletter, "deadletter") => Outcome::Deadletter,
         _ => return,
     };
-    app.stats.count(unix, outcome);
+    app.stats.count(f.updated, outcome);
 }

@@ -10,7 +10,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use wis2_bus::DeadLetter;
 
-use crate::journal::{Fact, FileRecord, LetterView, State};
+use crate::journal::{Fact, FileRecord, LetterView, State, UnreadableView};
 
 /// path → the file's record (JSON).
 const FILES: TableDefinition<&str, &[u8]> = TableDefinition::new("files");
@@ -28,7 +28,10 @@ const LETTER_ORDER: TableDefinition<u64, &str> = TableDefinition::new("letter_or
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 /// arrival number → a Global Broker's monitoring event (JSON).
 const MONITOR: TableDefinition<u64, &[u8]> = TableDefinition::new("monitor");
-/// counters: "seq", and "state:<state>" (files in each state).
+/// arrival number → a payload the console could not read (JSON).
+const UNREADABLE: TableDefinition<u64, &[u8]> = TableDefinition::new("unreadable");
+/// counters: "seq", "wal" (the journal generation applied last), and "state:<state>"
+/// (files in each state).
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// (state, change number) → path: the files of one state, newest change last.
 const BY_STATE: TableDefinition<(u8, u64), &str> = TableDefinition::new("by_state");
@@ -102,6 +105,8 @@ pub struct StoreError {
 
 /// Monitoring events kept.
 pub const MONITOR_KEPT: u64 = 10_000;
+/// Unreadable payloads kept.
+pub const UNREADABLE_KEPT: u64 = 1_000;
 
 /// A message as published.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,6 +141,7 @@ pub struct RecordView {
 pub struct Changes {
     pub files: Vec<FileRecord>,
     pub letters: Vec<LetterView>,
+    pub unreadable: Vec<UnreadableView>,
 }
 
 /// A search of the files.
@@ -191,6 +197,8 @@ impl Store {
             tx.open_table(TERMS).map_err(|e| err("open", e.into()))?;
             tx.open_table(BY_DATA_ID)
                 .map_err(|e| err("open", e.into()))?;
+            tx.open_table(UNREADABLE)
+                .map_err(|e| err("open", e.into()))?;
         }
         tx.commit().map_err(|e| err("open", e.into()))?;
         Ok(Store {
@@ -210,6 +218,28 @@ impl Store {
     /// Records a burst of facts (each with the time it was seen, RFC 3339, and in
     /// Unix seconds) in one durable transaction; returns what changed.
     pub fn apply(&self, facts: &[(Fact, String, i64)]) -> Result<Changes, StoreError> {
+        self.apply_wal(facts, None)
+    }
+
+    /// The generation of the journal of deliveries the history applied last (0: none).
+    pub fn wal_applied(&self) -> Result<u64, StoreError> {
+        let e = |e: redb::Error| self.err("read", e);
+        let tx = self.db.begin_read().map_err(|x| e(x.into()))?;
+        let meta = tx.open_table(META).map_err(|x| e(x.into()))?;
+        Ok(meta
+            .get("wal")
+            .map_err(|x| e(x.into()))?
+            .map(|v| v.value())
+            .unwrap_or(0))
+    }
+
+    /// [`Store::apply`], recording in the same transaction that the facts of generation
+    /// `generation` of the journal of deliveries are applied ([`crate::wal`]).
+    pub fn apply_wal(
+        &self,
+        facts: &[(Fact, String, i64)],
+        generation: Option<u64>,
+    ) -> Result<Changes, StoreError> {
         let e = |e: redb::Error| self.err("record", e);
         let tx = self.db.begin_write().map_err(|x| e(x.into()))?;
         let mut changes = Changes::default();
@@ -227,6 +257,12 @@ impl Store {
             let mut by_data_id = tx.open_table(BY_DATA_ID).map_err(|x| e(x.into()))?;
             let mut by_time = tx.open_table(BY_TIME).map_err(|x| e(x.into()))?;
             let mut by_pubtime = tx.open_table(BY_PUBTIME).map_err(|x| e(x.into()))?;
+            let mut unreadable = tx.open_table(UNREADABLE).map_err(|x| e(x.into()))?;
+            let mut unreadable_next = unreadable
+                .last()
+                .map_err(|x| e(x.into()))?
+                .map(|(k, _)| k.value() + 1)
+                .unwrap_or(1);
             let mut counts: std::collections::HashMap<&'static str, i64> = Default::default();
             let mut seq = meta
                 .get("seq")
@@ -274,7 +310,32 @@ impl Store {
                         }
                         continue;
                     }
+                    Fact::Unreadable {
+                        topic,
+                        reason,
+                        excerpt,
+                    } => {
+                        let view = UnreadableView {
+                            topic: topic.clone(),
+                            reason: reason.clone(),
+                            time: time.clone(),
+                            excerpt: excerpt.clone(),
+                        };
+                        unreadable
+                            .insert(unreadable_next, json(&view).as_slice())
+                            .map_err(|x| e(x.into()))?;
+                        unreadable_next += 1;
+                        changes.unreadable.push(view);
+                        continue;
+                    }
                     Fact::DeadLetter { view, letter } => {
+                        if letters
+                            .get(view.id.as_str())
+                            .map_err(|x| e(x.into()))?
+                            .is_some()
+                        {
+                            continue; // delivered again
+                        }
                         seq += 1;
                         let l = Letter {
                             view: view.clone(),
@@ -336,14 +397,18 @@ impl Store {
                     }
                 };
                 let (_, current, last) = &mut burst[at];
-                current.apply(fact, time);
-                current.updated = *unix;
-                changed += 1;
-                *last = changed;
+                if current.apply_once(fact, time) {
+                    current.updated = *unix;
+                    changed += 1;
+                    *last = changed;
+                }
             }
             // In the order of their last change: the newest is listed first.
             burst.sort_by_key(|(_, _, last)| *last);
-            for (before, mut record, _) in burst {
+            for (before, mut record, last) in burst {
+                if last == 0 {
+                    continue; // only messages delivered again: nothing changed
+                }
                 let path = record.path.clone();
                 let old_terms = before.as_ref().map(terms).unwrap_or_default();
                 if let Some(r) = &before {
@@ -378,7 +443,15 @@ impl Store {
                     .map_err(|x| e(x.into()))?;
                 changes.files.push(record);
             }
+            if unreadable_next > UNREADABLE_KEPT + 1 {
+                unreadable
+                    .retain_in(..unreadable_next - UNREADABLE_KEPT, |_, _| false)
+                    .map_err(|x| e(x.into()))?;
+            }
             meta.insert("seq", seq).map_err(|x| e(x.into()))?;
+            if let Some(g) = generation {
+                meta.insert("wal", g).map_err(|x| e(x.into()))?;
+            }
             for (key, delta) in counts {
                 let n = meta
                     .get(key)
@@ -603,47 +676,47 @@ impl Store {
                 meta.insert(key, was.saturating_sub(n))
                     .map_err(|x| e(x.into()))?;
             }
-            // Messages and dead letters: kept for as long as the files of their time.
-            let first_kept = order
-                .first()
-                .map_err(|x| e(x.into()))?
-                .map(|(k, _)| k.value())
-                .unwrap_or(u64::MAX);
+            // Messages and dead letters: by their own time (a message's pubtime, a
+            // letter's), not by the files' order, which moves with every change.
             let mut messages = tx.open_table(MESSAGES).map_err(|x| e(x.into()))?;
             let mut ids = tx.open_table(MESSAGE_IDS).map_err(|x| e(x.into()))?;
             let mut by_data_id = tx.open_table(BY_DATA_ID).map_err(|x| e(x.into()))?;
             let mut by_pubtime = tx.open_table(BY_PUBTIME).map_err(|x| e(x.into()))?;
-            let old_messages: Vec<(u64, String, String, Option<i64>)> = messages
-                .range(..first_kept)
+            let old_messages: Vec<(i64, u64)> = by_pubtime
+                .range(..(before.saturating_mul(1000), 0))
                 .map_err(|x| e(x.into()))?
                 .filter_map(Result::ok)
-                .filter_map(|(k, v)| {
-                    serde_json::from_slice::<Published>(v.value())
-                        .ok()
-                        .map(|p| {
-                            let t = pubtime_ms(p.pubtime.as_deref());
-                            (k.value(), p.message_id, p.data_id, t)
-                        })
-                })
+                .map(|(k, _)| k.value())
                 .collect();
-            for (seq, id, data_id, t) in old_messages {
-                if let Some(t) = t {
-                    by_pubtime.remove((t, seq)).map_err(|x| e(x.into()))?;
+            for (t, seq) in old_messages {
+                by_pubtime.remove((t, seq)).map_err(|x| e(x.into()))?;
+                let gone_message: Option<Published> = messages
+                    .remove(seq)
+                    .map_err(|x| e(x.into()))?
+                    .and_then(|v| serde_json::from_slice(v.value()).ok());
+                if let Some(p) = gone_message {
+                    ids.remove(p.message_id.as_str()).map_err(|x| e(x.into()))?;
+                    by_data_id
+                        .remove((p.data_id.as_str(), seq))
+                        .map_err(|x| e(x.into()))?;
                 }
-                messages.remove(seq).map_err(|x| e(x.into()))?;
-                ids.remove(id.as_str()).map_err(|x| e(x.into()))?;
-                by_data_id
-                    .remove((data_id.as_str(), seq))
-                    .map_err(|x| e(x.into()))?;
             }
             let mut letters = tx.open_table(LETTERS).map_err(|x| e(x.into()))?;
             let mut letter_order = tx.open_table(LETTER_ORDER).map_err(|x| e(x.into()))?;
-            let old_letters: Vec<(u64, String)> = letter_order
-                .range(..first_kept)
-                .map_err(|x| e(x.into()))?
-                .filter_map(Result::ok)
-                .map(|(k, v)| (k.value(), v.value().to_string()))
-                .collect();
+            let mut old_letters: Vec<(u64, String)> = Vec::new();
+            for item in letter_order.iter().map_err(|x| e(x.into()))? {
+                let (seq, id) = item.map_err(|x| e(x.into()))?;
+                let time = letters
+                    .get(id.value())
+                    .map_err(|x| e(x.into()))?
+                    .and_then(|v| serde_json::from_slice::<Letter>(v.value()).ok())
+                    .and_then(|l| chrono::DateTime::parse_from_rfc3339(&l.view.time).ok())
+                    .map_or(0, |t| t.timestamp());
+                if time >= before {
+                    break; // in order of arrival: the later ones are newer
+                }
+                old_letters.push((seq.value(), id.value().to_string()));
+            }
             for (seq, id) in old_letters {
                 letter_order.remove(seq).map_err(|x| e(x.into()))?;
                 letters.remove(id.as_str()).map_err(|x| e(x.into()))?;

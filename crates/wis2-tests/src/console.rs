@@ -1,4 +1,5 @@
-//! The console (`wis2-console`) in-process on a test's broker, and its HTTP API.
+//! The console (`wis2-console`) on a test's broker, in-process or as its own process
+//! (to `kill -9` it), and a client of its HTTP API.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,32 +8,37 @@ use crate::broker::{Broker, password};
 use crate::fixtures::CENTRE;
 use crate::flags::s;
 use crate::net::free_port;
+use crate::process::Proc;
 use crate::service::{self, Service};
 
 /// A console on `b` with its history in `state`, serving on a free port; the
 /// operator's password is the test broker's.
 pub struct Console {
     pub service: Service,
-    /// The port of the page and the API.
-    pub port: u16,
+    pub api: Api,
+}
+
+/// The console's flags on `b`, with its history in `state`, serving on `port`.
+fn flags(b: &Broker, state: &Path, port: u16) -> Vec<String> {
+    vec![
+        s("--broker-url"),
+        b.url("wis2-console"),
+        s("--state-dir"),
+        state.display().to_string(),
+        s("--addr"),
+        format!("127.0.0.1:{port}"),
+        s("--centre-id"),
+        s(CENTRE),
+        s("--operator-password"),
+        s(password("operator")),
+    ]
 }
 
 impl Console {
     /// Starts it (with `extra` flags) and waits until it is connected and serving.
     pub async fn start(b: &Broker, state: &Path, extra: &[String]) -> Console {
         let port = free_port();
-        let mut flags = vec![
-            s("--broker-url"),
-            b.url("wis2-console"),
-            s("--state-dir"),
-            state.display().to_string(),
-            s("--addr"),
-            format!("127.0.0.1:{port}"),
-            s("--centre-id"),
-            s(CENTRE),
-            s("--operator-password"),
-            s(password("operator")),
-        ];
+        let mut flags = flags(b, state, port);
         flags.extend(extra.iter().cloned());
         let service = service::spawn::<wis2_console::RunArgs, _, _>(
             "wis2-console",
@@ -45,9 +51,63 @@ impl Console {
             crate::net::wait_port(port, Duration::from_secs(10)),
             "the console does not serve on {port}"
         );
-        Console { service, port }
+        Console {
+            service,
+            api: Api { port },
+        }
+    }
+}
+
+impl std::ops::Deref for Console {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// The console as its own process (the binary cargo built), to `kill -9` it.
+pub struct ConsoleProc {
+    pub proc: Proc,
+    pub api: Api,
+}
+
+impl ConsoleProc {
+    /// Starts it and waits until it is connected and serving; its log goes to `logs`.
+    pub async fn start(b: &Broker, state: &Path, logs: &Path) -> ConsoleProc {
+        let port = free_port();
+        let c = ConsoleProc {
+            proc: Proc::start("wis2-console", flags(b, state, port), logs),
+            api: Api { port },
+        };
+        c.wait_ready().await;
+        c
     }
 
+    /// Waits until it is connected and serving (after a start or a restart).
+    pub async fn wait_ready(&self) {
+        self.proc.wait_ready().await;
+        assert!(
+            crate::net::wait_port(self.api.port, Duration::from_secs(10)),
+            "the console does not serve on {}",
+            self.api.port
+        );
+    }
+}
+
+impl std::ops::Deref for ConsoleProc {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// A client of the console's page and API.
+pub struct Api {
+    /// The port of the page and the API.
+    pub port: u16,
+}
+
+impl Api {
     /// The URL of `path` on the console.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)

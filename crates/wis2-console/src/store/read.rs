@@ -4,7 +4,7 @@ use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::{
     BY_DATA_ID, BY_PUBTIME, LETTER_ORDER, LETTERS, Letter, MESSAGE_IDS, MESSAGES, MONITOR,
-    MONITOR_KEPT, Published, RECORDS, RecordView, Store, StoreError, json,
+    MONITOR_KEPT, Published, RECORDS, RecordView, Store, StoreError, UNREADABLE, json,
 };
 
 impl Store {
@@ -242,6 +242,24 @@ impl Store {
             let (_, v) = item.map_err(|x| e(x.into()))?;
             if let Ok(m) = serde_json::from_slice(v.value()) {
                 out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The payloads the console could not read, newest first, at most `limit`.
+    pub fn unreadable(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<crate::journal::UnreadableView>, StoreError> {
+        let e = |e: redb::Error| self.err("read", e);
+        let tx = self.db.begin_read().map_err(|x| e(x.into()))?;
+        let table = tx.open_table(UNREADABLE).map_err(|x| e(x.into()))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|x| e(x.into()))?.rev().take(limit) {
+            let (_, v) = item.map_err(|x| e(x.into()))?;
+            if let Ok(u) = serde_json::from_slice(v.value()) {
+                out.push(u);
             }
         }
         Ok(out)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::Value;
 use wis2_tests::broker::password;
-use wis2_tests::console::Console;
+use wis2_tests::console::{Console, ConsoleProc};
 use wis2_tests::fixtures::{CENTRE, TOPIC, argo, drop_file, put};
 use wis2_tests::site::Site;
 
@@ -346,4 +346,81 @@ async fn monitoring_events_of_a_global_broker_are_shown_with_the_message_they_na
     );
     assert!(e["data_id"].as_str().is_some_and(|d| d.ends_with(GOOD)));
     chain.stop().await;
+}
+
+/// The console killed with SIGKILL three times while a stream of files goes through
+/// the chain: each time it comes back, it applies what its journal held, the broker
+/// resends what it had not acknowledged, and in the end every file is in its history
+/// as published with its four steps once each, every message once in the collection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "slow: scripts/test.sh runs it (cargo test -- --include-ignored)"]
+async fn the_history_survives_kill_9_of_the_console_during_a_stream() {
+    const N: usize = 300;
+    let site = Site::start();
+    let state = tempfile::tempdir().expect("state");
+    let logs = tempfile::tempdir().expect("logs");
+    let mut console = ConsoleProc::start(&site.broker, state.path(), logs.path()).await;
+    let _chain = site.chain().await;
+    let src = std::fs::read(argo(GOOD)).expect("read");
+    let data = site.dirs.data.clone();
+    let writer = std::thread::spawn(move || {
+        for i in 0..N {
+            put(&data, format!("K{i:04}.nc"), &src);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    let wait = Duration::from_secs(120);
+    for round in 1..=3 {
+        // Some more of the stream recorded, then SIGKILL in the middle of it.
+        let at_least = round * N / 5;
+        console
+            .until("/api/files?limit=1", wait, |b| {
+                b["total"].as_u64().unwrap_or(0) as usize >= at_least
+            })
+            .await;
+        console.proc.restart();
+        console.wait_ready().await;
+    }
+    writer.join().expect("writer");
+    let path = "/api/files?state=published&limit=1000";
+    let body = console
+        .until(path, wait, |b| b["total"].as_u64() == Some(N as u64))
+        .await;
+    for f in files(&body) {
+        let stages: Vec<&str> = f["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter_map(|s| s["stage"].as_str())
+            .collect();
+        assert_eq!(
+            stages,
+            ["announced", "created", "validated", "published"],
+            "{}",
+            f["path"]
+        );
+    }
+    let (_, items) = console.get("/collections/messages/items?limit=1000").await;
+    let published: std::collections::BTreeSet<String> = items["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter_map(|f| f["id"].as_str().map(str::to_string))
+        .collect();
+    let missing: Vec<String> = files(&body)
+        .iter()
+        .filter(|f| !published.contains(f["message_id"].as_str().unwrap_or_default()))
+        .map(|f| format!("{} {}", f["path"], f["steps"]))
+        .collect();
+    assert_eq!(
+        items["numberMatched"],
+        N,
+        "each message once; missing: {missing:?}; log: {}",
+        console.proc.log()
+    );
+    let log = console.proc.log();
+    assert!(
+        log.contains("recorded what the journal held"),
+        "at least one SIGKILL left deliveries in the journal: {log}"
+    );
 }

@@ -2,7 +2,8 @@
 //! chromedriver), against a real chain and broker: a dropped file appears as
 //! published with its four steps, without a reload; a truncated one as a dead letter
 //! with its reason, published after it is fixed and replayed from the page; search
-//! finds a file by its data_id; a stopped service shows as offline.
+//! finds a file by its data_id; a payload that is not what its topic carries is
+//! listed as unreadable; a stopped service shows as offline.
 //!
 //! `WIS2_UPDATE_SCREENSHOT=1` writes the README's screenshot, `docs/console.png`.
 
@@ -88,6 +89,21 @@ async fn the_page_shows_every_file_live_and_replays_a_dead_letter() {
     browser
         .wait_text("#files tbody tr .path", SAMPLE, Duration::from_secs(5))
         .await;
+
+    // A payload that is not what its topic carries: listed as such, live, with why.
+    let producer = wis2_tests::tap::injector(&site.broker).await;
+    producer
+        .publish(wis2_bus::topics::EVENTS, b"{not json".to_vec())
+        .await
+        .expect("publish");
+    browser
+        .wait_text("#unreadable tbody", "not a CloudEvent", wait)
+        .await;
+    browser
+        .wait_text("#unreadable tbody", "{not json", Duration::from_secs(5))
+        .await;
+    let (_, listed) = console.get("/api/unreadable").await;
+    assert_eq!(listed["unreadable"][0]["topic"], wis2_bus::topics::EVENTS);
 
     // A stopped service shows as offline within seconds.
     chain.stop_one("create").await;

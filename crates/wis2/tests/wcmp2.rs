@@ -740,6 +740,34 @@ fn global_service_theme_rules() {
         vec![id],
         "a Global Broker centre must declare its service type"
     );
+
+    // A Global Cache of a centre whose id names no service (de-dwd): its local id and
+    // its title say what it is, and it must declare it too.
+    let mut v = example("de-dwd.global-cache.json");
+    remove(&mut v, "/properties/themes/1");
+    let r = domain().check_value(&v);
+    assert_eq!(r.failed_ids(), vec![id], "{}", r.to_human());
+    assert!(
+        r.to_human().contains("global-cache-service"),
+        "{}",
+        r.to_human()
+    );
+    set(&mut v, "/id", json!("urn:wmo:md:de-dwd:gc"));
+    let r = domain().check_value(&v);
+    assert_eq!(
+        r.failed_ids(),
+        vec![id],
+        "the title says it: {}",
+        r.to_human()
+    );
+    assert!(r.to_human().contains("its title"), "{}", r.to_human());
+    // A service record that is no Global Service needs no such theme.
+    set(
+        &mut v,
+        "/properties/title",
+        json!("Argo profiles download service"),
+    );
+    assert!(check(&v).is_empty());
 }
 
 /// No MQTT link: a warning by default (archive records have none), a failure for a

@@ -159,6 +159,39 @@ pub(super) fn themes(cx: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Vec<Finding> 
     out
 }
 
+/// Whether a record describes a WIS2 Global Service, and which type: its centre-id
+/// ends in a global-service type (`fr-meteofrance-global-broker`), its local id names
+/// one (`urn:wmo:md:de-dwd:global-cache-service`), or its title does ("WIS2 Global
+/// Cache provided by ..."). Returns the type and what said so.
+fn describes_global_service(cx: &Ctx<'_>) -> Option<(String, String)> {
+    let types = &cx.codelists.global_service_types;
+    if let Some(c) = cx.centre_id
+        && let Some(t) = types.iter().find(|t| c.ends_with(t.as_str()))
+    {
+        return Some((t.clone(), format!("its centre-id {c:?}")));
+    }
+    let local = cx
+        .rec
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.strip_prefix(super::context::ID_PREFIX))
+        .and_then(|rest| rest.split_once(':'))
+        .map(|(_, local)| local.to_ascii_lowercase());
+    if let Some(local) = &local
+        && let Some(t) = types.iter().find(|t| local.contains(t.as_str()))
+    {
+        return Some((t.clone(), format!("its local id {local:?}")));
+    }
+    let title = cx.prop_str("title")?.to_ascii_lowercase().replace('-', " ");
+    let t = types
+        .iter()
+        .find(|t| title.contains(&t.replace('-', " ")))?;
+    Some((
+        t.clone(),
+        format!("its title names a {}", t.replace('-', " ")),
+    ))
+}
+
 /// `themes_wis2_global_service`: a Global Service record is a `service` with one
 /// global-service-type concept, and serves every discipline.
 pub(super) fn global_service(cx: &Ctx<'_>) -> Vec<Finding> {
@@ -186,13 +219,12 @@ pub(super) fn global_service(cx: &Ctx<'_>) -> Vec<Finding> {
     let rtype = cx.prop_str("type");
     let types = &cx.codelists.global_service_types;
     let Some((i, theme)) = gs_theme else {
-        // Not declared as a Global Service; a Global Service centre must declare it.
+        // Not declared as a Global Service: a service record that describes one must.
         if rtype == Some("service")
-            && let Some(c) = cx.centre_id
-            && let Some(t) = types.iter().find(|t| c.ends_with(t.as_str()))
+            && let Some((t, why)) = describes_global_service(cx)
         {
             return vec![
-                Finding::new("/properties/themes", format!("the record of Global Service centre {c:?} has no global-service-type theme"))
+                Finding::new("/properties/themes", format!("this record describes a WIS2 Global Service ({why}) but has no global-service-type theme"))
                     .with_fix(format!("add {{\"scheme\": \"https://codes.wmo.int/wis/global-service-type\", \"concepts\": [{{\"id\": \"{t}\"}}]}}")),
             ];
         }

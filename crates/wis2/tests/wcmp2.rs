@@ -238,6 +238,13 @@ const CASES: &[Case] = &[
     (
         "id: centre differs from channel",
         |v| set(v, "/id", json!("urn:wmo:md:fr-meteofrance:argo")),
+        // WCMP2 2.3.0 makes it a step of the links test.
+        test_id::LINKS,
+        false,
+    ),
+    (
+        "id: semicolon in the local id",
+        |v| set(v, "/id", json!("urn:wmo:md:fr-ifremer-argo:argo;core")),
         test_id::IDENTIFIER,
         false,
     ),
@@ -576,6 +583,18 @@ const CASES: &[Case] = &[
         false,
     ),
     (
+        "links: filters not JSON Schema",
+        |v| {
+            set(
+                v,
+                "/links/0/filters",
+                json!({"platform_code": {"type": "strin"}}),
+            )
+        },
+        test_id::LINKS,
+        false,
+    ),
+    (
         "links: security without description",
         |v| {
             set(
@@ -614,7 +633,7 @@ fn each_rule_fails_exactly_its_test() {
     any_says("id: unregistered centre", "not registered");
     first_says(
         "id: centre differs from channel",
-        "differs from centre-id \"fr-ifremer-argo\"",
+        "differs from centre-id \"fr-meteofrance\" of the record id",
     );
     first_says("type: collection", "dataset, service, process");
     any_says("geometry: lon 190", "longitude 190 is outside -180..180");
@@ -639,12 +658,27 @@ fn each_rule_fails_exactly_its_test() {
         "neither an IANA link relation nor a WCMP2 link type",
     );
     first_says("links: old core/data order", "swapped");
+    first_says(
+        "links: filters not JSON Schema",
+        "/links/0/filters/platform_code: filter \"platform_code\" is not a valid JSON Schema",
+    );
 }
 
 /// What the rules allow: a test centre, a null geometry or time, open interval ends,
 /// PT1H.
 #[test]
 fn what_the_rules_allow() {
+    // Client-side filters on the MQTT link, as WCMP2 2.3.0's example writes them.
+    let mut v = project_record();
+    set(
+        &mut v,
+        "/links/0/filters",
+        json!({
+            "platform_code": {"type": "string", "title": "WMO platform code"},
+            "model_run": {"type": "string", "format": "date-time", "example": "2025-05-27T00:00:00Z"}
+        }),
+    );
+    assert!(checker().check_value(&v).is_valid());
     // A test centre (-test) is not looked up in the registry, like pywcmp, but the
     // channel must still agree.
     let mut v = project_record();

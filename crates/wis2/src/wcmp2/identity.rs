@@ -3,7 +3,6 @@
 use serde_json::Value;
 
 use crate::report::Finding;
-use crate::topic;
 
 use super::context::{Ctx, ID_PREFIX, allowed, missing_props};
 
@@ -55,6 +54,15 @@ pub(super) fn identifier(cx: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Vec<Findi
                 .with_fix("replace spaces with - or ."),
         );
     }
+    if local.contains(';') {
+        out.push(
+            Finding::new(
+                "/id",
+                format!("local identifier {local:?} contains a semicolon"),
+            )
+            .with_fix("WCMP2 allows no semicolon in the local identifier: use : - . or _"),
+        );
+    }
     if !id.is_ascii() {
         out.push(
             Finding::new(
@@ -96,19 +104,6 @@ pub(super) fn identifier(cx: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Vec<Findi
                     .with_fix("publish under the centre-id that replaced it"),
             ),
             Some(_) => {}
-        }
-    }
-    for (i, ch) in cx.wis2_channels() {
-        if let Some(tc) = topic::centre_id(ch)
-            && tc != centre
-        {
-            out.push(
-                Finding::new(
-                    "/id",
-                    format!("centre-id {centre:?} of the id differs from centre-id {tc:?} of /links/{i}/channel {ch:?}"),
-                )
-                .with_fix("the Global Discovery Catalogue requires the record id's centre-id to be the topic's: use one centre-id in both"),
-            );
         }
     }
     out

@@ -112,6 +112,29 @@ pub(super) fn links(
                 ),
             }
         }
+        if let Some(ch) = channel.and_then(Value::as_str)
+            && is_wis2_topic(ch)
+            && let (Some(tc), Some(centre)) = (topic::centre_id(ch), cx.centre_id)
+            && tc != centre
+            // A malformed or unregistered centre-id in the id is the identifier
+            // test's finding, not a second one here.
+            && centre
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && (centre.ends_with("-test")
+                || cx.tables.is_none_or(|t| t.centre_status(centre).is_some()))
+        {
+            out.push(
+                Finding::new(
+                    format!("{path}/channel"),
+                    format!("centre-id {tc:?} of channel {ch:?} differs from centre-id {centre:?} of the record id"),
+                )
+                .with_fix("the 4th level of the channel must be the id's centre-id (WCMP2 2.3.0, /conf/core/links): use one centre-id in both"),
+            );
+        }
+        if let Some(filters) = obj.get("filters") {
+            out.extend(filters_findings(&format!("{path}/filters"), filters));
+        }
         if let Some(sec) = obj.get("security") {
             match sec.as_object() {
                 Some(m) => {
@@ -145,6 +168,36 @@ pub(super) fn links(
             out.push(f);
         } else {
             warnings.push(f);
+        }
+    }
+    out
+}
+
+/// The client-side `filters` of an MQTT link (WCMP2 2.3.0, /rec/core/client_side_filters):
+/// when present, an object mapping WNM property names to JSON Schemas.
+fn filters_findings(path: &str, filters: &Value) -> Vec<Finding> {
+    let fix = "write \"filters\": {\"<WNM property>\": {\"type\": \"string\", \"title\": \"...\"}}: one JSON Schema per property of the notifications";
+    let Some(map) = filters.as_object() else {
+        return vec![Finding::new(path, "filters must be an object").with_fix(fix)];
+    };
+    let mut out = Vec::new();
+    for (name, schema) in map {
+        let at = format!("{path}/{name}");
+        if !schema.is_object() {
+            out.push(
+                Finding::new(&at, format!("filter {name:?} is not a JSON Schema object"))
+                    .with_fix(fix),
+            );
+            continue;
+        }
+        if let Err(e) = jsonschema::meta::validate(schema) {
+            out.push(
+                Finding::new(
+                    &at,
+                    format!("filter {name:?} is not a valid JSON Schema: {e}"),
+                )
+                .with_fix(fix),
+            );
         }
     }
     out

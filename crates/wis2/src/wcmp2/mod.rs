@@ -8,7 +8,7 @@
 //! | test | what |
 //! |---|---|
 //! | `validation` | the authoritative JSON Schema (Draft 2020-12, formats asserted); SKIPPED without a schema |
-//! | `identifier` | `urn:wmo:md:<centre-id>:<local-id>`, ASCII, no spaces; centre-id registered (WTH tables) and equal to the MQTT channels' centre-id |
+//! | `identifier` | `urn:wmo:md:<centre-id>:<local-id>`, ASCII, no spaces or semicolons; centre-id registered (WTH tables; not looked up for a `-test` centre) |
 //! | `conformance` | `conformsTo` holds `http://wis.wmo.int/spec/wcmp/2/conf/core` |
 //! | `type` | `properties.type` in the resource-type code list |
 //! | `extent_geospatial` | GeoJSON geometry or null, WGS84 ranges, closed non-degenerate rings, bbox |
@@ -19,7 +19,7 @@
 //! | `contacts` | organization, roles from the contact-role code list, at least one `host` |
 //! | `record_created_datetime` | `properties.created` (and `updated`) RFC 3339, updated not before created |
 //! | `data_policy` | `wmo:dataPolicy` core/recommended for datasets, licence link when recommended, equal to the MQTT channels' level 6 |
-//! | `links` | rel an IANA relation or WCMP2 link type; MQTT links carry a valid WTH `channel`; security described |
+//! | `links` | rel an IANA relation or WCMP2 link type; MQTT links carry a valid WTH `channel` whose centre-id (4th level) is the id's; `filters` are JSON Schemas; security described |
 //!
 //! Where the checker differs from pywcmp (all documented in the tests):
 //! - pywcmp raises on a missing member (`KeyError`); here that member's test fails.

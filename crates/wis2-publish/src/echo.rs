@@ -234,11 +234,13 @@ impl Echo {
 
     /// Disconnects (the session stays: the next start reads what it queues).
     pub async fn stop(self) {
-        if let Some(r) = &self.recovery {
+        // The recovery and the reader hold the stage (and so the store): each is
+        // awaited once aborted, so that the store is closed when this returns.
+        if let Some(r) = self.recovery {
             r.abort();
+            let _ = r.await;
         }
         self.bus.close(self.conn_task).await;
-        // The reader holds the stage (and so the store): wait until it is gone.
         self.task.abort();
         let _ = self.task.await;
     }

@@ -189,7 +189,9 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
             .count_into(conn.bus.metrics().messages_republished.clone());
         let holding = tokio::spawn(hold_after_state_loss(conn.bus.session(), stage.clone()));
         let r = service.run_stage(stage, conn, shutdown).await;
+        // It holds the stage (and so the store): gone before this returns.
         holding.abort();
+        let _ = holding.await;
         r
     } else {
         Ok(())

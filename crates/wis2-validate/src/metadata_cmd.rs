@@ -42,6 +42,7 @@ const CODELISTS_IN_ZIP: ZipFiles<'static> = ZipFiles {
     archive: "the code lists zip",
     folder: Some(CODELISTS_FOLDER),
     names: &CODELIST_FILES,
+    tree: None,
 };
 
 /// `metadata FILE... [--json]`, or `metadata sync`.

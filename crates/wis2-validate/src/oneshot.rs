@@ -33,7 +33,13 @@ use crate::verify::{self, VerifyArgs};
 
 /// Official address of the bundled WNM schema.
 pub const WNM_SCHEMA_URL: &str = "https://raw.githubusercontent.com/wmo-im/wis2-notification-message/main/schemas/wis2-notification-message-bundled.json";
-/// Official address of the WTH bundle (a zip of the level CSVs).
+/// Official address of the WTH as its repository keeps it (a zip of the repository):
+/// the level tables and the earth-system-discipline tree with each topic's `Status`
+/// (Operational, Experimental, Planned, Retired). `topic sync` takes it by default.
+pub const WTH_REPOSITORY_URL: &str =
+    "https://github.com/wmo-im/wis2-topic-hierarchy/archive/refs/heads/main.zip";
+/// Official address of the WTH bundle (a zip of the level CSVs, without the topics'
+/// status): `topic sync --url` with it still works.
 pub const WTH_BUNDLE_URL: &str = "https://wmo-im.github.io/wis2-topic-hierarchy/wth-bundle.zip";
 
 /// The CSV tables `TopicTables::load_dir` needs, wherever they sit in the bundle.
@@ -49,6 +55,7 @@ const WTH_TABLES: ZipFiles<'static> = ZipFiles {
         "data-policy.csv",
         "earth-system-discipline.csv",
     ],
+    tree: None,
 };
 
 /// The one-shot subcommands (flattened into the binary's command list).
@@ -235,15 +242,47 @@ pub fn sync_schema(args: &SyncArgs) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// Downloads the WTH bundle, extracts its CSV tables, checks that they load, and
-/// puts them in the cache.
+/// Downloads the WTH (by default the repository's zip, with each topic's status; the
+/// official bundle zip works too), extracts its CSV tables, checks that they load,
+/// and puts them in the cache.
 pub fn sync_wth(args: &SyncArgs) -> anyhow::Result<PathBuf> {
-    let unzip = Some(WTH_TABLES);
-    sync_into_cache(args, WTH_BUNDLE_URL, WTH_FOLDER, unzip, |staged, url| {
-        TopicTables::load_dir(staged)
-            .with_context(|| format!("{url} does not hold usable WTH tables"))
+    let cache = args.cache.cache();
+    let dir = cache.dir()?;
+    let url = args.url.as_deref().unwrap_or(WTH_REPOSITORY_URL);
+    let bytes = sync::download(url)?;
+    let unzip = install_wth(dir, &bytes).with_context(|| format!("from {url}"))?;
+    if unzip.tree.is_none() {
+        eprintln!(
+            "note: {url} is the WTH bundle, which has no topic status: retired and planned topics are not told apart (the default address, {WTH_REPOSITORY_URL}, has them)"
+        );
+    }
+    Ok(dir.join(WTH_FOLDER))
+}
+
+/// Installs the WTH from a zip into `<dir>/<WTH_FOLDER>`: the repository's layout
+/// (`topic-hierarchy/` with its tree) when the zip has it, else the bundle's level
+/// CSVs; returns which.
+pub fn install_wth(dir: &Path, zip: &[u8]) -> anyhow::Result<ZipFiles<'static>> {
+    let unzip = match sync::tree_root(zip, "topic-hierarchy", "earth-system-discipline/index.csv") {
+        Some(_) => ZipFiles {
+            archive: "the WTH repository zip",
+            folder: None,
+            names: &[],
+            tree: Some("topic-hierarchy"),
+        },
+        None => WTH_TABLES,
+    };
+    let part = Part {
+        name: WTH_FOLDER,
+        bytes: zip,
+        unzip: Some(unzip),
+    };
+    sync::install(dir, &[part], |staged| {
+        TopicTables::load_dir(&staged.join(WTH_FOLDER))
+            .context("the zip does not hold usable WTH tables")
             .map(drop)
-    })
+    })?;
+    Ok(unzip)
 }
 
 /// Downloads `--url` (else `official`) and installs it as `name` in the cache once
@@ -266,4 +305,68 @@ fn sync_into_cache(
     };
     sync::install(dir, &[part], |staged| check(&staged.join(name), url))?;
     Ok(dir.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn shared(rel: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/standards")
+            .join(rel)
+    }
+
+    /// A zip of the files of `dir`, each under `prefix` + its path below `dir`.
+    fn zip_dir(dir: &Path, prefix: &str) -> Vec<u8> {
+        fn walk(dir: &Path, rel: &str, w: &mut zip::ZipWriter<std::io::Cursor<Vec<u8>>>) {
+            for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+                let name = format!("{rel}{}", e.file_name().to_string_lossy());
+                if e.path().is_dir() {
+                    walk(&e.path(), &format!("{name}/"), w);
+                } else {
+                    w.start_file(name, zip::write::SimpleFileOptions::default())
+                        .expect("entry");
+                    w.write_all(&std::fs::read(e.path()).expect("read"))
+                        .expect("write");
+                }
+            }
+        }
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        walk(dir, prefix, &mut w);
+        w.finish().expect("zip").into_inner()
+    }
+
+    #[test]
+    fn the_wth_installs_from_the_repository_zip_with_status_and_from_the_old_bundle() {
+        // The repository's zip, as GitHub serves it (one top folder).
+        let repo = zip_dir(&shared("wth-tree"), "wis2-topic-hierarchy-main/");
+        let cache = tempfile::tempdir().expect("cache");
+        let how = install_wth(cache.path(), &repo).expect("repository zip");
+        assert_eq!(how.tree, Some("topic-hierarchy"));
+        let t = TopicTables::load_dir(&cache.path().join(WTH_FOLDER)).expect("loads");
+        assert_eq!(
+            t.path_status("hydrology/surface-based-observations"),
+            Some("Experimental")
+        );
+        assert!(t.has_path("ocean/surface-based-observations/drifting-ocean-profilers"));
+
+        // The official bundle (flat CSVs): replaces it, and works without status.
+        let bundle = zip_dir(&shared("wth"), "");
+        let how = install_wth(cache.path(), &bundle).expect("bundle zip");
+        assert_eq!(how.tree, None);
+        let t = TopicTables::load_dir(&cache.path().join(WTH_FOLDER)).expect("loads");
+        assert!(t.has_path("ocean/surface-based-observations/drifting-ocean-profilers"));
+        assert_eq!(t.path_status("hydrology/surface-based-observations"), None);
+
+        // Something else: refused, the cache as it was.
+        let other = zip_dir(&shared("wcmp2/codelists"), "x/");
+        let err = format!(
+            "{:#}",
+            install_wth(cache.path(), &other).expect_err("refused")
+        );
+        assert!(err.contains("lacks"), "{err}");
+        assert!(TopicTables::load_dir(&cache.path().join(WTH_FOLDER)).is_ok());
+    }
 }

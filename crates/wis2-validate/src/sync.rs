@@ -34,6 +34,10 @@ pub struct ZipFiles<'a> {
     pub folder: Option<&'a str>,
     /// The file names to take; each must be there.
     pub names: &'a [&'a str],
+    /// Instead of `names`: every `.csv` file below the folder of this name (the first
+    /// found in the archive, at any depth), with the paths below it kept, into a
+    /// folder of that name.
+    pub tree: Option<&'a str>,
 }
 
 /// One entry of what a sync installs, under its name in the destination folder.
@@ -114,6 +118,9 @@ fn move_in(from: &Path, to: &Path, aside: &Path) -> anyhow::Result<()> {
 /// Writes the wanted files of `zip_bytes` flat into the new folder `dest`; an error
 /// names the files the archive lacks.
 pub fn extract(zip_bytes: &[u8], files: &ZipFiles<'_>, dest: &Path) -> anyhow::Result<()> {
+    if let Some(folder) = files.tree {
+        return extract_tree(zip_bytes, files.archive, folder, dest);
+    }
     let archive_name = files.archive;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes))
         .with_context(|| format!("{archive_name} is not a zip archive"))?;
@@ -158,6 +165,71 @@ pub fn extract(zip_bytes: &[u8], files: &ZipFiles<'_>, dest: &Path) -> anyhow::R
     Ok(())
 }
 
+/// The archive's path of the folder `folder` (`<anything>/<folder>/`), when it has
+/// one holding `marker` below it.
+pub fn tree_root(zip_bytes: &[u8], folder: &str, marker: &str) -> Option<String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).ok()?;
+    let suffix = format!("{folder}/{marker}");
+    (0..archive.len()).find_map(|i| {
+        let name = archive.by_index(i).ok()?.name().to_string();
+        let at = name.find(&suffix)?;
+        (at == 0 || name[..at].ends_with('/')).then(|| name[..at + folder.len() + 1].to_string())
+    })
+}
+
+/// Every `.csv` below the archive's folder `folder` into `dest/<folder>/`, paths kept.
+fn extract_tree(
+    zip_bytes: &[u8],
+    archive_name: &str,
+    folder: &str,
+    dest: &Path,
+) -> anyhow::Result<()> {
+    let root = tree_root(zip_bytes, folder, "")
+        .with_context(|| format!("{archive_name} has no {folder}/ folder"))?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes))
+        .with_context(|| format!("{archive_name} is not a zip archive"))?;
+    let top = dest.join(folder);
+    std::fs::create_dir_all(&top).with_context(|| format!("cannot create {}", top.display()))?;
+    let mut taken = 0usize;
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .with_context(|| format!("unreadable entry in {archive_name}"))?;
+        let name = entry.name().to_string();
+        let Some(rel) = name.strip_prefix(&root) else {
+            continue;
+        };
+        if !entry.is_file() || !rel.ends_with(".csv") {
+            continue;
+        }
+        // Plain names only: nothing is written outside `dest`.
+        let rel_path = Path::new(rel);
+        if !rel_path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+        {
+            continue;
+        }
+        let path = top.join(rel_path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let mut out = std::fs::File::create(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let copied = std::io::copy(&mut entry.by_ref().take(MAX_DOWNLOAD + 1), &mut out)
+            .with_context(|| format!("cannot extract {rel} from {archive_name}"))?;
+        if copied > MAX_DOWNLOAD {
+            bail!("{rel} in {archive_name} is over {MAX_DOWNLOAD} bytes: not a standard's table");
+        }
+        taken += 1;
+    }
+    if taken == 0 {
+        bail!("{archive_name} has no CSV file below {folder}/");
+    }
+    Ok(())
+}
+
 impl<'a> ZipFiles<'a> {
     /// The wanted name of the archive's entry at `path`, when it is one.
     fn wanted(&self, path: &str) -> Option<&'a str> {
@@ -181,6 +253,7 @@ mod tests {
         archive: "the test bundle",
         folder: Some("tables"),
         names: &["a.csv", "b.csv"],
+        tree: None,
     };
 
     fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {

@@ -54,6 +54,36 @@ pub(crate) fn entries(text: &str) -> Result<Vec<Entry>, String> {
     Ok(out)
 }
 
+/// The rows of a two-level table (the WTH's `index-flat.csv` of satellites and
+/// their instruments): each as `satellite/instrument` and its `Status`.
+pub(crate) fn pair_entries(text: &str, first: &str, second: &str) -> Result<Vec<Entry>, String> {
+    let mut rows = rows(text)?.into_iter();
+    let header = rows.next().ok_or("empty file")?;
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let a = column(first).ok_or_else(|| format!("no `{first}` column"))?;
+    let b = column(second).ok_or_else(|| format!("no `{second}` column"))?;
+    let status_col = column("status");
+    let out: Vec<Entry> = rows
+        .filter_map(|row| {
+            let (x, y) = (row.get(a)?.trim(), row.get(b)?.trim());
+            (!x.is_empty() && !y.is_empty()).then(|| Entry {
+                name: format!("{x}/{y}"),
+                status: status_col
+                    .and_then(|c| row.get(c))
+                    .map(|s| s.trim().to_string()),
+            })
+        })
+        .collect();
+    if out.is_empty() {
+        return Err("no entries".into());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1192,3 +1192,124 @@ fn failure_texts_and_paths_are_exact() {
     let (msg, _) = finding(&r, "/properties/content/size");
     assert_eq!(msg, "size is 12 but the decoded content is 11 bytes");
 }
+
+/// The WTH as the repository keeps it (`wth-tree/`): one `index.csv` per node with
+/// a `Status` column, and the satellites' `index-flat.csv`.
+fn tree_tables() -> &'static TopicTables {
+    static T: OnceLock<TopicTables> = OnceLock::new();
+    T.get_or_init(|| TopicTables::load_dir(&shared("standards/wth-tree")).expect("tree loads"))
+}
+
+#[test]
+fn the_repository_layout_of_the_wth_gives_the_bundle_s_topics() {
+    // Every path of the official bundle is in the tree.
+    let text = std::fs::read_to_string(shared("standards/wth/earth-system-discipline.csv"))
+        .expect("bundle");
+    let bundle: BTreeSet<String> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.trim().trim_matches('/').to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let tree = tree_tables();
+    let missing: Vec<&String> = bundle.iter().filter(|p| !tree.has_path(p)).collect();
+    assert!(missing.is_empty(), "not in the tree: {missing:?}");
+    let disciplines: BTreeSet<&str> = tree.disciplines().collect();
+    assert_eq!(
+        disciplines,
+        tables().disciplines().collect::<BTreeSet<_>>(),
+        "the same disciplines"
+    );
+    // The folder itself or its topic-hierarchy/ folder.
+    let inner = TopicTables::load_dir(&shared("standards/wth-tree/topic-hierarchy"))
+        .expect("inner folder loads");
+    assert!(inner.has_path("ocean/surface-based-observations/drifting-ocean-profilers"));
+    // The bundle has no status; the tree has.
+    assert_eq!(
+        tables().path_status("hydrology/surface-based-observations"),
+        None
+    );
+    assert_eq!(
+        tree.path_status("hydrology/surface-based-observations"),
+        Some("Experimental")
+    );
+    assert_eq!(
+        tree.path_status("weather/space-based-observations/co2m-a/map"),
+        Some("Planned")
+    );
+}
+
+#[test]
+fn the_wth_status_of_a_topic_decides_whether_it_is_published() {
+    let tree = Some(tree_tables());
+    let base = "origin/a/wis2/fr-ifremer-argo/data/core";
+    // Operational: nothing to say.
+    let argo = format!("{base}/ocean/surface-based-observations/drifting-ocean-profilers");
+    assert!(topic::check(&argo, tree, Mode::Publish).is_empty());
+    assert!(topic::notes(&argo, tree).is_empty());
+    // Experimental: valid, with a warning naming the experimental level.
+    let hydro = format!("{base}/hydrology/surface-based-observations/water-quantity");
+    assert!(topic::check(&hydro, tree, Mode::Publish).is_empty());
+    let notes = topic::notes(&hydro, tree);
+    assert!(
+        notes.iter().any(|n| n.message.contains(
+            "`hydrology/surface-based-observations` is experimental in the WIS2 Topic Hierarchy"
+        )),
+        "{notes:?}"
+    );
+    // Planned: fails, saying why and what to do.
+    let planned = format!("{base}/weather/space-based-observations/co2m-a/map");
+    let f = topic::check(&planned, tree, Mode::Publish);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].message.contains("planned"), "{}", f[0]);
+    assert!(
+        f[0].fix.as_deref().unwrap_or("").contains("Operational"),
+        "{}",
+        f[0]
+    );
+    // Subscribing to it is allowed (it will carry data one day).
+    assert!(topic::check(&planned, tree, Mode::Subscribe).is_empty());
+    // With the old bundle (no status), the same topic is only checked as a path.
+    assert!(topic::check(&planned, Some(tables()), Mode::Publish).is_empty());
+
+    // Retired: a copy of the tree where the Argo topic is retired.
+    let dir = tempfile::tempdir().expect("dir");
+    copy_dir(&shared("standards/wth-tree"), dir.path());
+    let index = dir
+        .path()
+        .join("topic-hierarchy/earth-system-discipline/ocean/surface-based-observations/index.csv");
+    let text = std::fs::read_to_string(&index).expect("index");
+    let retired: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("drifting-ocean-profilers,") {
+                format!("{},Retired", l.rsplit_once(',').map_or(l, |(a, _)| a))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(retired, text, "the Argo row is in {}", index.display());
+    std::fs::write(&index, retired).expect("write");
+    let t = TopicTables::load_dir(dir.path()).expect("copy loads");
+    let f = topic::check(&argo, Some(&t), Mode::Publish);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(f[0].message.contains("is retired"), "{}", f[0]);
+    assert!(
+        f[0].message
+            .contains("ocean/surface-based-observations/drifting-ocean-profilers")
+    );
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}

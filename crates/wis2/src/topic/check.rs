@@ -44,9 +44,15 @@ pub fn is_test_centre(centre: &str) -> bool {
 }
 
 /// What a report says besides the topic's errors: that the registry check of a test
-/// centre-id was skipped.
+/// centre-id was skipped, that a level is experimental in the WTH.
 pub fn notes(topic: &str, tables: Option<&TopicTables>) -> Vec<Finding> {
     let levels: Vec<&str> = topic.split('/').collect();
+    let mut out = tables.map_or_else(Vec::new, |t| experimental_notes(&levels, t));
+    out.extend(test_centre_note(&levels, tables));
+    out
+}
+
+fn test_centre_note(levels: &[&str], tables: Option<&TopicTables>) -> Vec<Finding> {
     match (tables, levels.get(3)) {
         (Some(_), Some(c)) if levels.len() > 3 && is_test_centre(c) => vec![
             Finding::new(
@@ -468,6 +474,9 @@ impl<'a> Checker<'a> {
             return;
         };
         let mut path = levels[6].to_string();
+        if !self.in_force(6, &path, t) {
+            return;
+        }
         for i in 7..levels.len() {
             let l = levels[i];
             if i == 7 && l == EXPERIMENTAL {
@@ -509,8 +518,71 @@ impl<'a> Checker<'a> {
                 );
                 return;
             }
+            if !self.in_force(i, &path, t) {
+                return;
+            }
         }
     }
+
+    /// Publishing needs a topic in force: a retired or planned one (the WTH's
+    /// `Status`) fails, with the reason. False when it failed.
+    fn in_force(&mut self, i: usize, path: &str, t: &TopicTables) -> bool {
+        if self.mode != Mode::Publish {
+            return true;
+        }
+        let status = t.path_status(path).unwrap_or_default();
+        let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+        let experimental = if parent.is_empty() {
+            String::new()
+        } else {
+            format!(" or {parent}/experimental/...")
+        };
+        if status.eq_ignore_ascii_case("retired") {
+            self.push(
+                i + 1,
+                format!("`{path}` is retired in the WIS2 Topic Hierarchy: Global Brokers no longer relay it"),
+                format!("publish on the topic that replaced it (see the WTH's earth-system-discipline tree){experimental}"),
+            );
+            return false;
+        }
+        if status.eq_ignore_ascii_case("planned") {
+            self.push(
+                i + 1,
+                format!("`{path}` is planned in the WIS2 Topic Hierarchy, not yet open for publication"),
+                format!("wait until WMO makes it Experimental or Operational, and publish meanwhile on an operational topic{experimental}"),
+            );
+            return false;
+        }
+        true
+    }
+}
+
+/// The experimental topics among `path`'s levels (WTH `Status`), as warnings.
+fn experimental_notes(levels: &[&str], tables: &TopicTables) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if levels.len() < 7 || levels.get(4) != Some(&"data") {
+        return out;
+    }
+    let mut path = String::new();
+    for (i, l) in levels.iter().enumerate().skip(6) {
+        if !path.is_empty() {
+            path.push('/');
+        }
+        path.push_str(l);
+        if tables
+            .path_status(&path)
+            .is_some_and(|s| s.eq_ignore_ascii_case("experimental"))
+        {
+            out.push(
+                Finding::new(
+                    level_path(i + 1),
+                    format!("`{path}` is experimental in the WIS2 Topic Hierarchy: it may change or be withdrawn"),
+                )
+                .with_fix("follow the WTH's changes; move to the operational topic when there is one"),
+            );
+        }
+    }
+    out
 }
 
 #[cfg(test)]

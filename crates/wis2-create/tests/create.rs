@@ -12,7 +12,7 @@ use sha2::Digest;
 use wis2::event::CloudEvent;
 use wis2::hash::Method;
 use wis2::message::{Notification, Relation};
-use wis2::validate::{Validator, ValidatorOptions};
+use wis2::validate::{Profile, Validator, ValidatorOptions};
 use wis2_create::{CreateError, CreateSettings, Creator, DEFAULT_TOPIC, EventKind, RunArgs};
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared");
@@ -34,16 +34,37 @@ fn validator() -> Validator {
             "standards/wnm/wis2-notification-message-bundled.json",
         )),
         wth_dir: Some(shared("standards/wth")),
+        profile: Profile::Wnm13,
     })
     .expect("the authoritative schema and WTH tables load")
 }
 
+/// The INFCOM-4 draft (WNM 1.4.0), with its schema.
+fn draft_validator() -> Validator {
+    Validator::new(&ValidatorOptions {
+        schema: Some(shared(
+            "standards/wnm-infcom4-draft/schemas/wis2-notification-message-bundled.json",
+        )),
+        wth_dir: Some(shared("standards/wth")),
+        profile: Profile::Infcom4Draft,
+    })
+    .expect("the draft's schema and WTH tables load")
+}
+
+/// Valid under `v` (WNM 1.3.0) and under the INFCOM-4 draft: what the chain creates
+/// passes both editions.
 fn assert_valid(v: &Validator, msg: &Notification, what: &str) {
     let raw = msg.to_json();
     let report = v.check_message(raw.as_bytes(), Some(DEFAULT_TOPIC));
     assert!(
         report.is_valid(),
         "{what}: invalid message\n{}\n{raw}",
+        report.to_human()
+    );
+    let report = draft_validator().check_message(raw.as_bytes(), Some(DEFAULT_TOPIC));
+    assert!(
+        report.is_valid(),
+        "{what}: invalid under the INFCOM-4 draft\n{}\n{raw}",
         report.to_human()
     );
 }

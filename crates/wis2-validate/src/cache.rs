@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! <cache>/wis2-notification-message-bundled.json    schema sync
+//! <cache>/wis2-notification-message-infcom4-draft.json
+//!                                                   schema sync --profile infcom4-draft
 //! <cache>/wth/*.csv                                 topic sync
 //! <cache>/wcmp2/wcmp2-bundled.json                  metadata sync
 //! <cache>/wcmp2/codelists/*.csv                     metadata sync
@@ -13,12 +15,22 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use clap::builder::{OsStringValueParser, TypedValueParser};
-use wis2::validate::ValidatorOptions;
+use wis2::validate::{Profile, ValidatorOptions};
 use wis2::wcmp2::Wcmp2Options;
 use wis2::wcmp2::codelists::CODELIST_FILES;
 
 /// File name of the WNM schema in the cache.
 pub const SCHEMA_FILE: &str = "wis2-notification-message-bundled.json";
+/// File name of the INFCOM-4 draft's WNM schema in the cache.
+pub const DRAFT_SCHEMA_FILE: &str = "wis2-notification-message-infcom4-draft.json";
+
+/// File name in the cache of the WNM schema of `profile`.
+pub fn schema_file(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Wnm13 => SCHEMA_FILE,
+        Profile::Infcom4Draft => DRAFT_SCHEMA_FILE,
+    }
+}
 /// Folder of the WTH tables in the cache.
 pub const WTH_FOLDER: &str = "wth";
 /// Folder of the WCMP2 documents in the cache.
@@ -78,9 +90,9 @@ impl Cache {
         })
     }
 
-    /// The cached WNM schema, when `schema sync` has run.
-    pub fn wnm_schema(&self) -> Option<PathBuf> {
-        self.existing(|d| d.join(SCHEMA_FILE), |p| p.is_file())
+    /// The cached WNM schema of `profile`, when `schema sync` has run for it.
+    pub fn wnm_schema(&self, profile: Profile) -> Option<PathBuf> {
+        self.existing(|d| d.join(schema_file(profile)), |p| p.is_file())
     }
 
     /// The cached WTH tables, when `topic sync` has run.
@@ -109,7 +121,7 @@ impl Cache {
 
     /// The validator's standards: each one given, else the cached one.
     pub fn fill_wnm(&self, mut given: ValidatorOptions) -> ValidatorOptions {
-        given.schema = given.schema.or_else(|| self.wnm_schema());
+        given.schema = given.schema.or_else(|| self.wnm_schema(given.profile));
         given.wth_dir = given.wth_dir.or_else(|| self.wth_dir());
         given
     }
@@ -162,7 +174,7 @@ mod tests {
     fn only_what_sync_completed_is_found() {
         let dir = tempfile::tempdir().expect("temp dir");
         let cache = Cache::new(dir.path());
-        assert_eq!(cache.wnm_schema(), None);
+        assert_eq!(cache.wnm_schema(Profile::Wnm13), None);
         assert_eq!(cache.wth_dir(), None);
         std::fs::create_dir_all(dir.path().join(WTH_FOLDER)).expect("wth");
         assert_eq!(
@@ -171,11 +183,20 @@ mod tests {
             "an empty wth folder is not the tables"
         );
         std::fs::write(dir.path().join(SCHEMA_FILE), "{}").expect("schema");
-        assert_eq!(cache.wnm_schema(), Some(dir.path().join(SCHEMA_FILE)));
+        assert_eq!(
+            cache.wnm_schema(Profile::Wnm13),
+            Some(dir.path().join(SCHEMA_FILE))
+        );
+        assert_eq!(
+            cache.wnm_schema(Profile::Infcom4Draft),
+            None,
+            "the draft's schema is its own file"
+        );
         let given = PathBuf::from(SHARED).join("standards/wth");
         let opts = cache.fill_wnm(ValidatorOptions {
             schema: None,
             wth_dir: Some(given.clone()),
+            profile: Profile::Wnm13,
         });
         assert_eq!(opts.schema, Some(dir.path().join(SCHEMA_FILE)));
         assert_eq!(opts.wth_dir, Some(given));

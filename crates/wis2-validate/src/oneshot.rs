@@ -21,10 +21,10 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 use wis2::report::{Finding, Report, TestResult};
 use wis2::topic::{Mode, TopicTables};
-use wis2::validate::{Validator, ValidatorOptions, ids};
+use wis2::validate::{Profile, Validator, ValidatorOptions, ids};
 use wis2_bus::cli::Exit;
 
-use crate::cache::{CacheArgs, SCHEMA_FILE, WTH_FOLDER};
+use crate::cache::{CacheArgs, WTH_FOLDER, schema_file};
 use crate::files::{self, FileArgs};
 use crate::output::Reports;
 use crate::standards::{StandardsArgs, load_validator};
@@ -33,6 +33,8 @@ use crate::verify::{self, VerifyArgs};
 
 /// Official address of the bundled WNM schema.
 pub const WNM_SCHEMA_URL: &str = "https://raw.githubusercontent.com/wmo-im/wis2-notification-message/main/schemas/wis2-notification-message-bundled.json";
+/// Official address of the INFCOM-4 draft's bundled WNM schema (branch `INFCOM-4`).
+pub const WNM_DRAFT_SCHEMA_URL: &str = "https://raw.githubusercontent.com/wmo-im/wis2-notification-message/INFCOM-4/schemas/wis2-notification-message-bundled.json";
 /// Official address of the WTH as its repository keeps it (a zip of the repository):
 /// the level tables and the earth-system-discipline tree with each topic's `Status`
 /// (Operational, Experimental, Planned, Retired). `topic sync` takes it by default.
@@ -114,11 +116,15 @@ pub struct TopicArgs {
     pub standards: StandardsArgs,
 }
 
-/// `schema sync`
+/// `schema sync [--profile P]`
 #[derive(Debug, Clone, Args)]
 pub struct SchemaArgs {
     #[command(subcommand)]
     pub command: SyncCommand,
+    /// Edition whose schema to sync: 1.3.0 (in force) or infcom4-draft (the 1.4.0
+    /// draft for INFCOM-4, from its branch); each has its own file in the cache.
+    #[arg(long, env = "WIS2_WNM_PROFILE", default_value = "1.3.0", global = true)]
+    pub profile: Profile,
 }
 
 /// The `sync` subcommand of `schema` and `topic`.
@@ -225,17 +231,23 @@ pub fn verify(args: &VerifyArgs) -> Exit {
 /// `schema sync`.
 pub fn schema(args: &SchemaArgs) -> anyhow::Result<Exit> {
     let SyncCommand::Sync(s) = &args.command;
-    let p = sync_schema(s)?;
-    println!("WNM schema synced into {}", p.display());
+    let p = sync_schema(s, args.profile)?;
+    println!("WNM {} schema synced into {}", args.profile, p.display());
     Ok(Exit::Done)
 }
 
-/// Downloads the WNM schema, checks that it compiles, and puts it in the cache.
-pub fn sync_schema(args: &SyncArgs) -> anyhow::Result<PathBuf> {
-    sync_into_cache(args, WNM_SCHEMA_URL, SCHEMA_FILE, None, |staged, url| {
+/// Downloads the WNM schema of `profile`, checks that it compiles, and puts it in
+/// the cache.
+pub fn sync_schema(args: &SyncArgs, profile: Profile) -> anyhow::Result<PathBuf> {
+    let official = match profile {
+        Profile::Wnm13 => WNM_SCHEMA_URL,
+        Profile::Infcom4Draft => WNM_DRAFT_SCHEMA_URL,
+    };
+    sync_into_cache(args, official, schema_file(profile), None, |staged, url| {
         Validator::new(&ValidatorOptions {
             schema: Some(staged.to_path_buf()),
             wth_dir: None,
+            profile,
         })
         .with_context(|| format!("{url} is not a usable WNM schema"))
         .map(drop)

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use wis2::validate::{Validator, ValidatorOptions};
+use wis2::validate::{Profile, Validator, ValidatorOptions};
 use wis2::wcmp2::Wcmp2Options;
 
 use crate::cache::{Cache, CacheArgs};
@@ -28,6 +28,11 @@ pub struct StandardsArgs {
     /// `topic sync`, else built-in rules only).
     #[arg(long, env = "WIS2_WTH_DIR")]
     pub wth_dir: Option<PathBuf>,
+    /// Edition of the WNM standard: 1.3.0 (in force) or infcom4-draft (the 1.4.0
+    /// draft for INFCOM-4: metadata_id and integrity required, no version); the
+    /// cached schema is that edition's (`schema sync --profile ...`).
+    #[arg(long, env = "WIS2_WNM_PROFILE", default_value = "1.3.0")]
+    pub profile: Profile,
     #[command(flatten)]
     pub cache: CacheArgs,
 }
@@ -38,6 +43,7 @@ impl StandardsArgs {
         self.cache.cache().fill_wnm(ValidatorOptions {
             schema: self.schema.clone(),
             wth_dir: self.wth_dir.clone(),
+            profile: self.profile,
         })
     }
 }
@@ -73,9 +79,13 @@ pub fn load_validator(args: &StandardsArgs) -> anyhow::Result<Validator> {
     let opts = args.resolve();
     let v = Validator::new(&opts).context("cannot set up the validator")?;
     match &opts.schema {
-        Some(p) => tracing::debug!(schema = %p.display(), "WNM schema loaded"),
+        Some(p) => {
+            tracing::debug!(schema = %p.display(), profile = %opts.profile, "WNM schema loaded")
+        }
         None => tracing::info!(
-            "no WNM schema: built-in structural check only (run `wis2-validate schema sync` or pass --schema)"
+            profile = %opts.profile,
+            "no WNM schema: built-in structural check only (run `wis2-validate schema sync --profile {}` or pass --schema)",
+            opts.profile
         ),
     }
     match &opts.wth_dir {

@@ -39,6 +39,7 @@ fn bench(c: &mut Criterion) {
             "standards/wnm/wis2-notification-message-bundled.json",
         )),
         wth_dir: Some(shared("standards/wth")),
+        ..ValidatorOptions::default()
     }) {
         Ok(v) => v,
         Err(e) => panic!("{e}"),

@@ -30,6 +30,7 @@ fn full() -> &'static Validator {
         Validator::new(&ValidatorOptions {
             schema: Some(schema_path()),
             wth_dir: Some(shared("standards/wth")),
+            ..ValidatorOptions::default()
         })
         .expect("schema and tables load")
     })
@@ -1031,7 +1032,7 @@ fn tables_error_names_the_path_and_fix() {
     );
     let err = Validator::new(&ValidatorOptions {
         schema: Some("/nonexistent/wnm.json".into()),
-        wth_dir: None,
+        ..ValidatorOptions::default()
     })
     .expect_err("no schema");
     let s = err.to_string();

@@ -80,6 +80,7 @@ fn validator() -> wis2::validate::Validator {
     wis2::validate::Validator::new(&wis2::validate::ValidatorOptions {
         schema: Some(shared().join("standards/wnm/wis2-notification-message-bundled.json")),
         wth_dir: Some(shared().join("standards/wth")),
+        profile: wis2::validate::Profile::Wnm13,
     })
     .expect("validator with the authoritative schema")
 }

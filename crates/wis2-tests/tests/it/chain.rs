@@ -33,8 +33,22 @@ fn validator() -> wis2::validate::Validator {
     wis2::validate::Validator::new(&wis2::validate::ValidatorOptions {
         schema: Some(shared().join("standards/wnm/wis2-notification-message-bundled.json")),
         wth_dir: Some(shared().join("standards/wth")),
+        profile: wis2::validate::Profile::Wnm13,
     })
     .expect("validator with the authoritative schema")
+}
+
+/// The INFCOM-4 draft (WNM 1.4.0) with its own schema: the chain's messages pass it too.
+fn draft_validator() -> wis2::validate::Validator {
+    wis2::validate::Validator::new(&wis2::validate::ValidatorOptions {
+        schema: Some(
+            shared()
+                .join("standards/wnm-infcom4-draft/schemas/wis2-notification-message-bundled.json"),
+        ),
+        wth_dir: Some(shared().join("standards/wth")),
+        profile: wis2::validate::Profile::Infcom4Draft,
+    })
+    .expect("validator with the draft's schema")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -69,10 +83,13 @@ async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
     assert_eq!(got.len(), FILES.len(), "one message per file");
 
     let v = validator();
+    let draft = draft_validator();
     let mut by_name: HashMap<String, serde_json::Value> = HashMap::new();
     for m in &got {
         let report = v.check_message(&m.payload, Some(&m.topic));
         assert!(report.is_valid(), "{}", report.to_human());
+        let report = draft.check_message(&m.payload, Some(&m.topic));
+        assert!(report.is_valid(), "INFCOM-4 draft: {}", report.to_human());
         let msg = m.json();
         let data_id = msg["properties"]["data_id"]
             .as_str()

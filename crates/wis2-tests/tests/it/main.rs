@@ -18,4 +18,5 @@ mod outage;
 mod publish;
 mod scale;
 mod security;
+mod standards;
 mod verify;

@@ -287,3 +287,50 @@ pub(crate) fn integrity_warnings(c: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Ex
         }
     })
 }
+
+/// The INFCOM-4 draft's `/conf/core/integrity`: `properties.integrity` is present,
+/// its `method` one of the six, its `value` base64 of a digest of the method's length
+/// (the standard alphabet, padded: what decodes here encodes back identically).
+/// Returns the declared digest like [`integrity_warnings`].
+pub(crate) fn integrity(c: &Ctx<'_>) -> (TestResult, Expected) {
+    const P: &str = "/properties/integrity";
+    const FIX: &str = "add \"integrity\": {\"method\": \"sha512\", \"value\": \"<base64 of the digest of the data>\"}";
+    let mut e = Vec::new();
+    match c.prop("integrity") {
+        None => e.push(f(
+            P,
+            "missing: required from WNM 1.4.0 (INFCOM-4 draft, /req/core/integrity)",
+            FIX,
+        )),
+        Some(Value::Object(o)) => {
+            let methods = || Method::ALL.map(Method::as_str).join(", ");
+            match o.get("method") {
+                Some(Value::String(m)) if m.parse::<Method>().is_ok() => {}
+                Some(m) => e.push(f(
+                    "/properties/integrity/method",
+                    format!("{m} is not one of {}", methods()),
+                    "set method to sha512 (or another of the list)",
+                )),
+                None => e.push(f(
+                    "/properties/integrity/method",
+                    "missing",
+                    format!("set method to one of {}", methods()),
+                )),
+            }
+            match o.get("value") {
+                Some(Value::String(_)) => {}
+                Some(v) => e.push(f(
+                    "/properties/integrity/value",
+                    format!("{v} is not a string"),
+                    FIX,
+                )),
+                None => e.push(f("/properties/integrity/value", "missing", FIX)),
+            }
+        }
+        Some(v) => e.push(f(P, format!("{v} is not an object"), FIX)),
+    }
+    let mut found = Vec::new();
+    let expected = integrity_warnings(c, &mut found);
+    e.extend(found);
+    (TestResult::from_errors(ids::INTEGRITY, e), expected)
+}

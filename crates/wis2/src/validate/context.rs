@@ -4,6 +4,8 @@ use serde_json::{Map, Value};
 
 use crate::report::Finding;
 
+use super::Profile;
+
 /// What the tests share about one message.
 pub(crate) struct Ctx<'a> {
     pub msg: &'a Value,
@@ -14,6 +16,8 @@ pub(crate) struct Ctx<'a> {
     pub topic_type: Option<&'a str>,
     /// Size of the message as received (or as serialized), in bytes.
     pub size: usize,
+    /// The edition of the standard checked.
+    pub profile: Profile,
 }
 
 impl<'a> Ctx<'a> {
@@ -24,7 +28,14 @@ impl<'a> Ctx<'a> {
             topic_centre: topic.and_then(crate::topic::centre_id),
             topic_type: topic.and_then(crate::topic::notification_type),
             size,
+            profile: Profile::Wnm13,
         }
+    }
+
+    /// The same message, checked against `profile`.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
     }
 
     /// `properties.<key>`.

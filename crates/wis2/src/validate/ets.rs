@@ -36,6 +36,11 @@ pub(crate) fn conformance(c: &Ctx<'_>) -> TestResult {
     let version = c.msg.get("version");
     match (conforms, version) {
         (None, None) => e.push(f("/conformsTo", "missing", fix())),
+        (_, Some(_)) if c.profile.is_draft() => e.push(f(
+            "/version",
+            "the deprecated version was removed in WNM 1.4.0 (INFCOM-4 draft)",
+            format!("remove \"version\" and declare \"conformsTo\": [\"{WNM_CONFORMANCE}\"]"),
+        )),
         (Some(_), Some(_)) => e.push(f(
             "/version",
             "both conformsTo and the deprecated version are present (never both)",
@@ -201,6 +206,9 @@ pub(crate) fn data_id(c: &Ctx<'_>, warnings: &mut Vec<Finding>) -> TestResult {
             e.push(f("/properties/data_id", "is empty", FIX))
         }
         Some(Value::String(s)) => {
+            if c.profile.is_draft() {
+                draft_data_id(c, s, warnings);
+            }
             if is_uuid(s) {
                 warnings.push(f(
                     "/properties/data_id",
@@ -216,6 +224,30 @@ pub(crate) fn data_id(c: &Ctx<'_>, warnings: &mut Vec<Finding>) -> TestResult {
         )),
     }
     TestResult::from_errors(ids::DATA_ID, e)
+}
+
+/// The INFCOM-4 draft's `/rec/core/data_id`: `data_id` should start with the WCMP2
+/// record's identifier (its local id, or the whole `urn:wmo:md:...`).
+fn draft_data_id(c: &Ctx<'_>, data_id: &str, warnings: &mut Vec<Finding>) {
+    let Some(md) = c.prop("metadata_id").and_then(Value::as_str) else {
+        return;
+    };
+    let local = md
+        .strip_prefix("urn:wmo:md:")
+        .and_then(|r| r.split_once(':'))
+        .map(|(_, local)| local);
+    let starts =
+        data_id.starts_with(md) || local.is_some_and(|l| !l.is_empty() && data_id.starts_with(l));
+    if !starts {
+        warnings.push(f(
+            "/properties/data_id",
+            format!(
+                "does not start with the record's identifier `{}` (recommended from WNM 1.4.0, /rec/core/data_id)",
+                local.unwrap_or(md)
+            ),
+            format!("start data_id with `{}/`", local.unwrap_or(md)),
+        ));
+    }
 }
 
 /// `properties.metadata_id` (optional): `urn:wmo:md:<centre-id>:<local-id>`, with the
@@ -241,7 +273,16 @@ pub(crate) fn metadata_id(c: &Ctx<'_>) -> TestResult {
                             == Some(Ok(Relation::Deletion))
                     })
                 });
-            if deletion && c.topic_type == Some("metadata") {
+            if c.profile.is_draft() {
+                e.push(f(
+                    PATH,
+                    "missing: required from WNM 1.4.0 (INFCOM-4 draft, /req/core/metadata_id)",
+                    format!(
+                        "add \"metadata_id\": \"{}\", the id of the dataset's WCMP2 record",
+                        example()
+                    ),
+                ));
+            } else if deletion && c.topic_type == Some("metadata") {
                 e.push(f(
                     PATH,
                     "a metadata deletion must carry the metadata_id of the record to remove",

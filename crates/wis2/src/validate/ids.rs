@@ -22,6 +22,9 @@ pub const LINKS: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/links";
 pub const MESSAGE_SIZE: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/message_size";
 /// Inline `content`: encoding, at most 4096 encoded bytes.
 pub const CONTENT: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/content";
+/// `properties.integrity`: required, one of the six methods, a base64 value (INFCOM-4
+/// draft only: in 1.3.0 it is a recommendation, checked as warnings).
+pub const INTEGRITY: &str = "http://wis.wmo.int/spec/wnm/1/conf/core/integrity";
 /// The topic the message came on (WIS2 Topic Hierarchy).
 pub const TOPIC: &str = crate::topic::TOPIC_TEST_ID;
 

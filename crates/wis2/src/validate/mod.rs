@@ -16,6 +16,7 @@
 //! let v = Validator::new(&ValidatorOptions {
 //!     schema: Some("wis2-notification-message-bundled.json".into()),
 //!     wth_dir: None,
+//!     profile: wis2::validate::Profile::Wnm13,
 //! })?;
 //! let report = v.check_message(br#"{"id": "..."}"#, Some("origin/a/wis2/..."));
 //! println!("{}", report.to_human());
@@ -27,6 +28,7 @@ mod context;
 mod error;
 mod ets;
 pub mod ids;
+mod profile;
 mod schema;
 mod structure;
 pub mod time;
@@ -41,6 +43,7 @@ use crate::topic::{self, Mode, TopicTables};
 use context::Ctx;
 
 pub use error::ValidateError;
+pub use profile::{Profile, UnknownProfile};
 
 /// Where the validator finds the standards; `None` means built-in rules only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,6 +52,9 @@ pub struct ValidatorOptions {
     pub schema: Option<PathBuf>,
     /// A directory holding the WTH bundle's CSV tables.
     pub wth_dir: Option<PathBuf>,
+    /// The edition of the standard (WNM 1.3.0 by default; the schema given should be
+    /// that edition's).
+    pub profile: Profile,
 }
 
 /// Runs the WNM test suite (and the topic test); build once, share between threads.
@@ -56,6 +62,7 @@ pub struct ValidatorOptions {
 pub struct Validator {
     schema: Option<schema::Schema>,
     tables: Option<TopicTables>,
+    profile: Profile,
 }
 
 const SKIPPED_SCHEMA: &str = "built-in structural check passed; the authoritative WNM schema was not checked (none loaded: pass --schema or run `wis2-validate schema sync`)";
@@ -73,7 +80,11 @@ impl Validator {
             .as_deref()
             .map(TopicTables::load_dir)
             .transpose()?;
-        Ok(Validator { schema, tables })
+        Ok(Validator {
+            schema,
+            tables,
+            profile: opts.profile,
+        })
     }
 
     /// Built-in rules only: no schema, no WTH tables.
@@ -81,7 +92,19 @@ impl Validator {
         Validator {
             schema: None,
             tables: None,
+            profile: Profile::Wnm13,
         }
+    }
+
+    /// The same validator, checking against `profile`.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The edition of the standard checked.
+    pub fn profile(&self) -> Profile {
+        self.profile
     }
 
     /// A validator with these tables (and the schema, if any, of `self`).
@@ -121,6 +144,12 @@ impl Validator {
                     ],
                 ));
                 for id in &ids::ALL[1..] {
+                    if *id == ids::CONTENT && self.profile.is_draft() {
+                        tests.push(TestResult::skipped(
+                            ids::INTEGRITY,
+                            "the message is not JSON",
+                        ));
+                    }
                     if *id == ids::MESSAGE_SIZE {
                         let null = Value::Null;
                         tests.push(ets::message_size(&Ctx::new(&null, raw.len(), None)));
@@ -170,7 +199,7 @@ impl Validator {
     }
 
     fn run(&self, v: &Value, size: usize, topic: Option<&str>) -> Report {
-        let c = Ctx::new(v, size, topic);
+        let c = Ctx::new(v, size, topic).with_profile(self.profile);
         let mut warnings = Vec::new();
         let mut tests = Vec::with_capacity(ids::ALL.len() + usize::from(topic.is_some()));
         tests.push(self.validation(v));
@@ -183,7 +212,13 @@ impl Validator {
         tests.push(ets::temporal(&c));
         tests.push(ets::links(&c));
         tests.push(ets::message_size(&c));
-        let expected = content::integrity_warnings(&c, &mut warnings);
+        let expected = if self.profile.is_draft() {
+            let (test, expected) = content::integrity(&c);
+            tests.push(test);
+            expected
+        } else {
+            content::integrity_warnings(&c, &mut warnings)
+        };
         tests.push(content::content(&c, expected, &mut warnings));
         if let Some(t) = topic {
             tests.push(topic::check_result(t, self.tables.as_ref(), Mode::Publish));

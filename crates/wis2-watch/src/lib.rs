@@ -492,8 +492,13 @@ impl Watcher {
         if hours == 0 {
             return;
         }
+        let dir = self.args.watch.metadata_dir.trim_matches('/').to_string();
+        if dir.is_empty() {
+            return;
+        }
+        // The metadata folder's entries only: never the whole store.
         let store = self.store.clone();
-        let Ok(Ok(all)) = tokio::task::spawn_blocking(move || store.all()).await else {
+        let Ok(Ok(all)) = tokio::task::spawn_blocking(move || store.under(&dir)).await else {
             return;
         };
         let cutoff = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)

@@ -14,6 +14,19 @@
 //! - [`unconfirmed_older_than`](AnnounceStore::unconfirmed_older_than) lists what to
 //!   re-announce after a timeout.
 //!
+//! A file found on a first start (or by `wis2-watch baseline`) and not announced is
+//! [`baseline`](AnnounceStore::baseline_many)d: recorded as known and confirmed, with
+//! no event id, so that only its later changes are announced.
+//!
+//! # Size and memory
+//! Nothing is held in memory per file: the pending files have their own table
+//! (path → when announced), so that counting them, re-announcing them and confirming
+//! them never reads the whole store; the scanner reads the store in key order, a page
+//! at a time ([`page`](AnnounceStore::page)). redb's page cache is bounded
+//! ([`CACHE_BYTES`]): the tree stays on disk, read through the kernel's page cache.
+//! A first start also has a third table, the store's state (whether the first start's
+//! baseline is done).
+//!
 //! Durability: announcements are committed durably (fsync) before the caller goes on.
 //! Confirmations are not: losing one (a crash of the machine or a `kill -9` before the
 //! next durable commit) only makes the file look unconfirmed, so it is announced again
@@ -30,7 +43,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use wis2::event::FileChange;
 use wis2::path::RelPath;
@@ -38,6 +51,24 @@ use wis2::path::RelPath;
 use crate::notice::{FileNotice, ns_system_time, system_time_ns};
 
 const ANNOUNCED: TableDefinition<&str, &[u8]> = TableDefinition::new("announced");
+/// The unconfirmed entries: path → when announced (Unix nanoseconds).
+const PENDING: TableDefinition<&str, i64> = TableDefinition::new("pending");
+/// The store's state: [`STATE`] and [`PENDING_INDEX`].
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+/// Key of the first start's state in [`META`]: [`BASELINING`] or [`READY`].
+const STATE: &str = "state";
+/// A first start is recording the existing files (it goes on after a crash).
+const BASELINING: &str = "baselining";
+/// The first start is over: every start after it announces what changed.
+const READY: &str = "ready";
+/// Key in [`META`] present once [`PENDING`] indexes every unconfirmed entry (stores
+/// written before it existed are indexed once, at open).
+const PENDING_INDEX: &str = "pending-index";
+
+/// redb's page cache (its default is 1 GiB, which a tree of millions of files would
+/// fill): reads past it go to the kernel's page cache, which is not the service's
+/// memory.
+pub const CACHE_BYTES: usize = 8 << 20;
 
 /// What was announced for one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +92,10 @@ pub struct Entry {
     /// The `id` of the WCMP2 record, for files of the metadata folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_id: Option<String>,
+    /// Recorded as known without being announced (a first start's existing file, or
+    /// `wis2-watch baseline`): `event_id` is empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub baselined: bool,
 }
 
 impl Entry {
@@ -83,6 +118,21 @@ impl Entry {
             announced_at_ns: system_time_ns(SystemTime::now()),
             confirmed: false,
             record_id: None,
+            baselined: false,
+        }
+    }
+
+    /// The entry of a file recorded as known without being announced.
+    pub fn baselined(size: u64, mtime_ns: i64) -> Self {
+        Entry {
+            size: Some(size),
+            mtime_ns: Some(mtime_ns),
+            change: FileChange::Created,
+            event_id: String::new(),
+            announced_at_ns: system_time_ns(SystemTime::now()),
+            confirmed: true,
+            record_id: None,
+            baselined: true,
         }
     }
 
@@ -187,31 +237,114 @@ impl AnnounceStore {
                 source,
             })?;
         }
-        let db = Database::create(path).map_err(|source| match source {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
-                path: path.to_path_buf(),
-            },
-            source => StoreError::Open {
-                path: path.to_path_buf(),
-                source: Box::new(source),
-            },
-        })?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|source| match source {
+                redb::DatabaseError::DatabaseAlreadyOpen => StoreError::AlreadyOpen {
+                    path: path.to_path_buf(),
+                },
+                source => StoreError::Open {
+                    path: path.to_path_buf(),
+                    source: Box::new(source),
+                },
+            })?;
         let store = AnnounceStore {
             db: Arc::new(db),
             path: Arc::new(path.to_path_buf()),
             pending: Arc::default(),
         };
-        // Make sure the table exists so that readers never see "table missing".
-        let tx = store
-            .db
-            .begin_write()
-            .map_err(|e| store.db_err("open", e))?;
-        tx.open_table(ANNOUNCED)
-            .map_err(|e| store.db_err("open", e))?;
-        tx.commit().map_err(|e| store.db_err("open", e))?;
-        let pending = store.all()?.iter().filter(|(_, e)| !e.confirmed).count();
-        store.pending.store(pending, Ordering::Relaxed);
+        // Make sure the tables exist so that readers never see "table missing", and
+        // index the pending entries of a store written before the index.
+        let err = |e: redb::Error| store.db_err("open", e);
+        let tx = store.db.begin_write().map_err(|e| err(e.into()))?;
+        let pending = {
+            let announced = tx.open_table(ANNOUNCED).map_err(|e| err(e.into()))?;
+            let mut pending = tx.open_table(PENDING).map_err(|e| err(e.into()))?;
+            let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
+            if meta
+                .get(PENDING_INDEX)
+                .map_err(|e| err(e.into()))?
+                .is_none()
+            {
+                for item in announced.iter().map_err(|e| err(e.into()))? {
+                    let (k, v) = item.map_err(|e| err(e.into()))?;
+                    let entry = store.decode(k.value(), v.value())?;
+                    if !entry.confirmed {
+                        pending
+                            .insert(k.value(), entry.announced_at_ns)
+                            .map_err(|e| err(e.into()))?;
+                    }
+                }
+                meta.insert(PENDING_INDEX, "1").map_err(|e| err(e.into()))?;
+            }
+            // A store written before the first-start state has files it knows: not a
+            // first start.
+            if meta.get(STATE).map_err(|e| err(e.into()))?.is_none()
+                && !announced.is_empty().map_err(|e| err(e.into()))?
+            {
+                meta.insert(STATE, READY).map_err(|e| err(e.into()))?;
+            }
+            pending.len().map_err(|e| err(e.into()))?
+        };
+        tx.commit().map_err(|e| err(e.into()))?;
+        store.pending.store(
+            usize::try_from(pending).unwrap_or(usize::MAX),
+            Ordering::Relaxed,
+        );
         Ok(store)
+    }
+
+    /// Whether this is a first start: the store has never finished recording the
+    /// files already there (it is new, or a first start stopped half-way).
+    pub fn first_start(&self) -> Result<bool, StoreError> {
+        let err = |e: redb::Error| self.db_err("read", e);
+        let tx = self.db.begin_read().map_err(|e| err(e.into()))?;
+        let meta = tx.open_table(META).map_err(|e| err(e.into()))?;
+        let state = meta.get(STATE).map_err(|e| err(e.into()))?;
+        Ok(state.is_none_or(|s| s.value() == BASELINING))
+    }
+
+    /// Records that a first start began recording the existing files (`done: false`)
+    /// or that it is over (`done: true`).
+    pub fn set_first_start_done(&self, done: bool) -> Result<(), StoreError> {
+        let err = |e: redb::Error| self.db_err("write", e);
+        let tx = self.db.begin_write().map_err(|e| err(e.into()))?;
+        {
+            let mut meta = tx.open_table(META).map_err(|e| err(e.into()))?;
+            let state = if done { READY } else { BASELINING };
+            meta.insert(STATE, state).map_err(|e| err(e.into()))?;
+        }
+        tx.commit().map_err(|e| err(e.into()))
+    }
+
+    /// Records files as known without announcing them (confirmed, no event id): each
+    /// `(path, size, mtime_ns)` the store does not know yet, in one transaction; a
+    /// file it knows (announced, pending, or baselined before) is left as it is.
+    /// Returns how many were recorded.
+    pub fn baseline_many(&self, files: &[(RelPath, u64, i64)]) -> Result<usize, StoreError> {
+        let err = |e: redb::Error| self.db_err("write", e);
+        let tx = self.db.begin_write().map_err(|e| err(e.into()))?;
+        let mut added = 0;
+        {
+            let mut table = tx.open_table(ANNOUNCED).map_err(|e| err(e.into()))?;
+            for (rel, size, mtime_ns) in files {
+                if table
+                    .get(rel.as_str())
+                    .map_err(|e| err(e.into()))?
+                    .is_some()
+                {
+                    continue;
+                }
+                let entry = Entry::baselined(*size, *mtime_ns);
+                table
+                    .insert(rel.as_str(), Self::encode(&entry).as_slice())
+                    .map_err(|e| err(e.into()))?;
+                added += 1;
+            }
+        }
+        tx.commit().map_err(|e| err(e.into()))?;
+        Ok(added)
     }
 
     /// How many files are pending: announced, not confirmed yet.
@@ -307,11 +440,20 @@ impl AnnounceStore {
             let mut table = tx
                 .open_table(ANNOUNCED)
                 .map_err(|e| self.db_err("write", e))?;
+            let mut pending = tx
+                .open_table(PENDING)
+                .map_err(|e| self.db_err("write", e))?;
             for (rel, entry) in entries {
                 let old = table
                     .insert(rel.as_str(), Self::encode(entry).as_slice())
                     .map_err(|e| self.db_err("write", e))?;
                 delta += i64::from(!entry.confirmed) - Self::was_pending(old);
+                if entry.confirmed {
+                    pending.remove(rel.as_str())
+                } else {
+                    pending.insert(rel.as_str(), entry.announced_at_ns)
+                }
+                .map_err(|e| self.db_err("write", e))?;
             }
         }
         tx.commit().map_err(|e| self.db_err("write", e))?;
@@ -338,6 +480,10 @@ impl AnnounceStore {
                 .map_err(|e| self.db_err("remove", e))?;
             let old = table.remove(rel).map_err(|e| self.db_err("remove", e))?;
             delta -= Self::was_pending(old);
+            let mut pending = tx
+                .open_table(PENDING)
+                .map_err(|e| self.db_err("remove", e))?;
+            pending.remove(rel).map_err(|e| self.db_err("remove", e))?;
         }
         tx.commit().map_err(|e| self.db_err("remove", e))?;
         self.count(delta);
@@ -367,6 +513,7 @@ impl AnnounceStore {
         let mut matched = Vec::with_capacity(pairs.len());
         {
             let mut table = tx.open_table(ANNOUNCED).map_err(|e| err(e.into()))?;
+            let mut pending = tx.open_table(PENDING).map_err(|e| err(e.into()))?;
             for (rel, event_id) in pairs {
                 let current = match table.get(rel.as_str()).map_err(|e| err(e.into()))? {
                     Some(v) => Some(self.decode(rel, v.value())?),
@@ -375,6 +522,7 @@ impl AnnounceStore {
                 let hit = match current {
                     Some(entry) if entry.event_id == *event_id => {
                         delta -= i64::from(!entry.confirmed);
+                        pending.remove(rel.as_str()).map_err(|e| err(e.into()))?;
                         if entry.is_live() {
                             let updated = Entry {
                                 confirmed: true,
@@ -412,29 +560,53 @@ impl AnnounceStore {
     }
 
     /// Unconfirmed entries announced at `cutoff_ns` (Unix nanoseconds) or before,
-    /// oldest first.
+    /// oldest first (read from the pending table: at most `WIS2_MAX_PENDING` of them).
     pub fn unconfirmed_announced_before(
         &self,
         cutoff: i64,
     ) -> Result<Vec<(RelPath, Entry)>, StoreError> {
-        let mut out: Vec<(RelPath, Entry)> = self
-            .all()?
-            .into_iter()
-            .filter(|(_, e)| !e.confirmed && e.announced_at_ns <= cutoff)
-            .collect();
+        let err = |e: redb::Error| self.db_err("read", e);
+        let tx = self.db.begin_read().map_err(|e| err(e.into()))?;
+        let pending = tx.open_table(PENDING).map_err(|e| err(e.into()))?;
+        let table = tx.open_table(ANNOUNCED).map_err(|e| err(e.into()))?;
+        let mut out = Vec::new();
+        for item in pending.iter().map_err(|e| err(e.into()))? {
+            let (k, at) = item.map_err(|e| err(e.into()))?;
+            if at.value() > cutoff {
+                continue;
+            }
+            let Some(key) = self.key(k.value()) else {
+                continue;
+            };
+            if let Some(v) = table.get(k.value()).map_err(|e| err(e.into()))? {
+                let entry = self.decode(key.as_str(), v.value())?;
+                if !entry.confirmed {
+                    out.push((key, entry));
+                }
+            }
+        }
         out.sort_by_key(|(_, e)| e.announced_at_ns);
         Ok(out)
     }
 
-    /// Every entry, by path.
-    pub fn all(&self) -> Result<Vec<(RelPath, Entry)>, StoreError> {
-        let tx = self.db.begin_read().map_err(|e| self.db_err("read", e))?;
-        let table = tx
-            .open_table(ANNOUNCED)
-            .map_err(|e| self.db_err("read", e))?;
-        let mut out = Vec::new();
-        for item in table.iter().map_err(|e| self.db_err("read", e))? {
-            let (k, v) = item.map_err(|e| self.db_err("read", e))?;
+    /// At most `n` entries in key order, from the first key after `after` (from the
+    /// first key if `None`): one short read transaction per page, so that a scan of
+    /// millions of files holds neither them in memory nor a read transaction open.
+    pub fn page(&self, after: Option<&str>, n: usize) -> Result<Vec<(RelPath, Entry)>, StoreError> {
+        use std::ops::Bound;
+        let err = |e: redb::Error| self.db_err("read", e);
+        let tx = self.db.begin_read().map_err(|e| err(e.into()))?;
+        let table = tx.open_table(ANNOUNCED).map_err(|e| err(e.into()))?;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut out = Vec::with_capacity(n.min(4096));
+        for item in table
+            .range::<&str>((from, Bound::Unbounded))
+            .map_err(|e| err(e.into()))?
+        {
+            if out.len() >= n {
+                break;
+            }
+            let (k, v) = item.map_err(|e| err(e.into()))?;
             let Some(key) = self.key(k.value()) else {
                 continue;
             };
@@ -442,6 +614,25 @@ impl AnnounceStore {
             out.push((key, entry));
         }
         Ok(out)
+    }
+
+    /// How many files the store knows (entries, tombstones included).
+    pub fn len(&self) -> Result<u64, StoreError> {
+        let err = |e: redb::Error| self.db_err("read", e);
+        let tx = self.db.begin_read().map_err(|e| err(e.into()))?;
+        let table = tx.open_table(ANNOUNCED).map_err(|e| err(e.into()))?;
+        table.len().map_err(|e| err(e.into()))
+    }
+
+    /// Whether the store knows no file.
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Every entry, by path (tests: a real store is read a page at a time).
+    #[cfg(test)]
+    pub fn all(&self) -> Result<Vec<(RelPath, Entry)>, StoreError> {
+        self.page(None, usize::MAX)
     }
 
     /// Entries at `rel` or below it (`rel/...`), for a removed file or directory.
@@ -478,241 +669,4 @@ impl AnnounceStore {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use std::time::UNIX_EPOCH;
-
-    fn rel(path: &str) -> RelPath {
-        RelPath::parse(path).unwrap()
-    }
-
-    fn live(event_id: &str) -> Entry {
-        Entry::new(
-            FileChange::Created,
-            Some(3),
-            Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
-            event_id,
-        )
-    }
-
-    /// What a crash would leave: a copy of the file as it is on disk now.
-    fn crash_copy(path: &Path, dir: &Path, name: &str) -> AnnounceStore {
-        let copy = dir.join(name);
-        std::fs::copy(path, &copy).unwrap();
-        AnnounceStore::open(&copy).unwrap()
-    }
-
-    #[test]
-    fn confirmations_are_durable_after_the_next_durable_commit_or_flush() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("announced.redb");
-        let s = AnnounceStore::open(&path).unwrap();
-        s.record(&rel("a/x.nc"), &live("e1")).unwrap();
-        assert!(s.confirm("a/x.nc", "e1").unwrap());
-        assert!(s.get("a/x.nc").unwrap().unwrap().confirmed, "seen at once");
-        // A crash now loses the confirmation: the file is announced again later.
-        let lost = crash_copy(&path, dir.path(), "before-flush.redb");
-        assert!(!lost.get("a/x.nc").unwrap().unwrap().confirmed);
-        s.flush().unwrap();
-        let kept = crash_copy(&path, dir.path(), "after-flush.redb");
-        assert!(kept.get("a/x.nc").unwrap().unwrap().confirmed);
-        // The next announcement's durable commit carries earlier confirmations too.
-        s.record(&rel("a/y.nc"), &live("e2")).unwrap();
-        assert!(s.confirm("a/y.nc", "e2").unwrap());
-        s.record(&rel("a/z.nc"), &live("e3")).unwrap();
-        let kept = crash_copy(&path, dir.path(), "after-record.redb");
-        assert!(kept.get("a/y.nc").unwrap().unwrap().confirmed);
-    }
-
-    #[test]
-    fn survives_reopen_and_creates_parent_dirs() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state/deep/announced.redb");
-        {
-            let s = AnnounceStore::open(&path).unwrap();
-            s.record(&rel("a/x.nc"), &live("e1")).unwrap();
-        }
-        let s = AnnounceStore::open(&path).unwrap();
-        let e = s.get("a/x.nc").unwrap().unwrap();
-        assert_eq!(e.event_id, "e1");
-        assert_eq!(e.size, Some(3));
-        assert_eq!(e.mtime_ns, Some(1_700_000_000_000_000_000));
-        assert!(!e.confirmed);
-        assert_eq!(s.all().unwrap().len(), 1);
-        assert!(s.get("other").unwrap().is_none());
-    }
-
-    #[test]
-    fn second_open_names_the_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.redb");
-        let _s = AnnounceStore::open(&path).unwrap();
-        // Within one process redb reports the second open as already open.
-        match AnnounceStore::open(&path) {
-            Err(e) => assert!(e.to_string().contains("a.redb"), "{e}"),
-            Ok(_) => panic!("second open of the same store must fail"),
-        }
-    }
-
-    #[test]
-    fn unusable_path_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("plain");
-        std::fs::write(&file, b"x").unwrap();
-        let err = AnnounceStore::open(&file.join("s.redb")).unwrap_err();
-        assert!(matches!(err, StoreError::CreateDir { .. }), "{err}");
-        assert!(err.to_string().contains("plain"), "{err}");
-        let err = AnnounceStore::open(&file).unwrap_err();
-        assert!(err.to_string().contains("plain"), "{err}");
-    }
-
-    #[test]
-    fn confirm_matches_event_id_and_removes_tombstones() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = AnnounceStore::open(&dir.path().join("s.redb")).unwrap();
-        s.record(&rel("x.nc"), &live("e1")).unwrap();
-        assert!(!s.confirm("x.nc", "other").unwrap());
-        assert!(!s.get("x.nc").unwrap().unwrap().confirmed);
-        assert!(!s.confirm("unknown", "e1").unwrap());
-        assert!(s.confirm("x.nc", "e1").unwrap());
-        assert!(s.get("x.nc").unwrap().unwrap().confirmed);
-
-        s.record(
-            &rel("x.nc"),
-            &Entry::new(FileChange::Deleted, Some(3), None, "e2"),
-        )
-        .unwrap();
-        let t = s.get("x.nc").unwrap().unwrap();
-        assert!(!t.is_live());
-        assert_eq!(t.size, None);
-        assert!(s.confirm("x.nc", "e2").unwrap());
-        assert!(s.get("x.nc").unwrap().is_none());
-
-        s.record(&rel("y.nc"), &live("e3")).unwrap();
-        s.remove("y.nc").unwrap();
-        s.remove("y.nc").unwrap();
-        assert!(s.all().unwrap().is_empty());
-    }
-
-    #[test]
-    fn unconfirmed_older_than_lists_old_unconfirmed_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = AnnounceStore::open(&dir.path().join("s.redb")).unwrap();
-        let now = system_time_ns(SystemTime::now());
-        let mut old = live("old");
-        old.announced_at_ns = now - 3_600_000_000_000;
-        let mut older = live("older");
-        older.announced_at_ns = now - 7_200_000_000_000;
-        let mut confirmed = live("c");
-        confirmed.announced_at_ns = now - 7_200_000_000_000;
-        confirmed.confirmed = true;
-        s.record(&rel("old"), &old).unwrap();
-        s.record(&rel("older"), &older).unwrap();
-        s.record(&rel("confirmed"), &confirmed).unwrap();
-        s.record(&rel("fresh"), &live("fresh")).unwrap();
-
-        let due = s.unconfirmed_older_than(Duration::from_secs(60)).unwrap();
-        let names: Vec<&str> = due.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, ["older", "old"]);
-        let all = s.unconfirmed_older_than(Duration::ZERO).unwrap();
-        assert_eq!(all.len(), 3);
-    }
-
-    #[test]
-    fn the_pending_count_follows_announcements_confirmations_and_removals() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.redb");
-        let s = AnnounceStore::open(&path).unwrap();
-        assert_eq!(s.pending(), 0);
-        let a = live("a");
-        s.record_many(&[(rel("a"), a.clone()), (rel("b"), live("b"))])
-            .unwrap();
-        assert_eq!(s.pending(), 2);
-        // Announced again before its confirmation: still one pending file.
-        s.record(&rel("a"), &a).unwrap();
-        assert_eq!(s.pending(), 2);
-        assert_eq!(
-            s.confirm_many(&[("a".into(), a.event_id.clone())]).unwrap(),
-            [true]
-        );
-        assert_eq!(s.pending(), 1);
-        // A confirmation of an older event changes nothing.
-        assert_eq!(
-            s.confirm_many(&[("b".into(), "old".into())]).unwrap(),
-            [false]
-        );
-        assert_eq!(s.pending(), 1);
-        s.remove("b").unwrap();
-        s.remove("a").unwrap();
-        assert_eq!(s.pending(), 0);
-        s.record(&rel("c"), &live("c")).unwrap();
-        drop(s);
-        assert_eq!(
-            AnnounceStore::open(&path).unwrap().pending(),
-            1,
-            "counted at open"
-        );
-    }
-
-    #[test]
-    fn under_lists_a_directory_subtree_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = AnnounceStore::open(&dir.path().join("s.redb")).unwrap();
-        for k in ["a", "a.nc", "a-b/x", "a/x", "a/y/z", "ab/x", "b"] {
-            s.record(&rel(k), &live(k)).unwrap();
-        }
-        let keys: Vec<RelPath> = s.under("a").unwrap().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, ["a", "a/x", "a/y/z"]);
-        assert!(s.under("c").unwrap().is_empty());
-    }
-
-    #[test]
-    fn keys_that_are_not_relative_paths_are_skipped() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = AnnounceStore::open(&dir.path().join("s.redb")).unwrap();
-        s.record(&rel("a/x.nc"), &live("e1")).unwrap();
-        // As a hand-edited store could hold them: wis2-watch never writes these.
-        let tx = s.db.begin_write().unwrap();
-        {
-            let mut table = tx.open_table(ANNOUNCED).unwrap();
-            let bytes = AnnounceStore::encode(&live("bad"));
-            for k in ["a/../x.nc", "/a/y.nc", "a//z.nc"] {
-                table.insert(k, bytes.as_slice()).unwrap();
-            }
-        }
-        tx.commit().unwrap();
-        let keys = |v: Vec<(RelPath, Entry)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
-        assert_eq!(keys(s.all().unwrap()), ["a/x.nc"]);
-        assert_eq!(keys(s.under("a").unwrap()), ["a/x.nc"]);
-        assert_eq!(
-            keys(s.unconfirmed_older_than(Duration::ZERO).unwrap()),
-            ["a/x.nc"]
-        );
-    }
-
-    #[test]
-    fn notice_round_trip() {
-        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
-        let n = FileNotice {
-            change: FileChange::Updated,
-            rel_path: rel("a/b.nc"),
-            size: Some(9),
-            modified: Some(t),
-        };
-        let e = Entry::announced(&n, "ev");
-        assert!(e.same_file(&n));
-        assert_eq!(e.notice(&rel("a/b.nc")), n);
-        let mut other = n.clone();
-        other.size = Some(10);
-        assert!(!e.same_file(&other));
-        let gone = Entry::new(FileChange::Deleted, Some(9), Some(t), "ev2");
-        assert!(!gone.same_file(&n));
-        assert_eq!(gone.notice(&rel("a/b.nc")).size, None);
-    }
-
-    #[test]
-    fn handle_is_send_sync_clone() {
-        fn check<T: Send + Sync + Clone + 'static>() {}
-        check::<AnnounceStore>();
-    }
-}
+mod tests;

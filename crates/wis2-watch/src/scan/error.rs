@@ -17,14 +17,6 @@ pub enum ScanError {
     /// The data directory is a file or something else.
     #[error("data directory {path} is not a directory: set WIS2_DATA_DIR to a directory")]
     DataDirNotDir { path: PathBuf },
-    /// The kernel refused the watch.
-    #[error(
-        "cannot watch {path}: {source}; if the inotify limit is reached raise fs.inotify.max_user_watches / max_user_instances (sysctl)"
-    )]
-    Watch {
-        path: PathBuf,
-        source: notify::Error,
-    },
     /// The worker thread cannot be started.
     #[error("cannot start the scanner thread: {0}; the system is out of threads or memory")]
     Thread(std::io::Error),

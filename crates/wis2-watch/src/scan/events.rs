@@ -1,13 +1,9 @@
-//! The notify (inotify) side of the scanner: the recursive watch, and what each kind of
+//! The notify (inotify) side of the scanner: the watcher, and what each kind of
 //! event means for the files it names. The same classification decides what is dropped
 //! on notify's thread and what the worker does, so the two cannot drift apart.
 
-use std::path::Path;
-
 use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
-use notify::{Config, Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-
-use super::error::ScanError;
+use notify::{Config, Event, EventKind, RecommendedWatcher, Watcher};
 
 /// What an event says happened to each of its paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,17 +48,13 @@ pub(super) fn ignored(ev: &Event) -> bool {
     !ev.need_rescan() && change(&ev.kind).is_none()
 }
 
-/// Starts the recursive watch of `root`; every event the worker acts on, and every
-/// watch error, goes to `forward` (called on notify's thread).
-pub(super) fn watch(
-    root: &Path,
+/// The inotify watcher, watching nothing yet (the worker adds one watch per
+/// directory); every event the worker acts on, and every watch error, goes to
+/// `forward` (called on notify's thread).
+pub(super) fn watcher(
     forward: impl Fn(notify::Result<Event>) + Send + 'static,
-) -> Result<RecommendedWatcher, ScanError> {
-    let failed = |source| ScanError::Watch {
-        path: root.to_path_buf(),
-        source,
-    };
-    let mut watcher = RecommendedWatcher::new(
+) -> notify::Result<RecommendedWatcher> {
+    RecommendedWatcher::new(
         move |res: notify::Result<Event>| {
             if !res.as_ref().is_ok_and(ignored) {
                 forward(res);
@@ -71,11 +63,6 @@ pub(super) fn watch(
         // Never follow symlinked directories: they may lead outside the data directory.
         Config::default().with_follow_symlinks(false),
     )
-    .map_err(failed)?;
-    watcher
-        .watch(root, RecursiveMode::Recursive)
-        .map_err(failed)?;
-    Ok(watcher)
 }
 
 #[cfg(test)]

@@ -1,12 +1,17 @@
 //! The file-system half of `wis2-watch`: which files under the data directory are
 //! complete, new, changed or gone. No MQTT here.
 //!
-//! [`spawn`] starts a [`Scanner`]: a notify (inotify) recursive watch plus one worker
-//! thread. It first runs a catch-up scan against the [`AnnounceStore`] (files not in the
+//! [`spawn`] starts a [`Scanner`]: one worker thread with a notify (inotify) watch per
+//! directory. It first runs a catch-up scan against the [`AnnounceStore`] (files not in the
 //! store → `Created`, changed → `Updated`, gone → `Deleted`), then follows the events.
 //! The same full scan runs again when the kernel queue overflowed (`Flag::Rescan`), on
-//! a watch error, on [`Scanner::rescan`], and every [`ScanOptions::rescan_interval`]
-//! if set.
+//! a watch error, on [`Scanner::rescan`], every [`ScanOptions::rescan_interval`]
+//! if set, and every [`UNWATCHED_RESCAN`] while some directories have no watch (an
+//! inotify limit is reached: see `watches`).
+//!
+//! A full scan streams: the tree, walked in the store's key order, and the store, read
+//! a page at a time, are compared as two sorted lists (`walk`), so that its memory
+//! does not grow with the number of files.
 //!
 //! # When a file is complete
 //! - it is closed after writing (`IN_CLOSE_WRITE`), or
@@ -49,12 +54,16 @@
 //!
 //! # Layout
 //! This module is the API. Inside: `policy` says which paths are reported, `events`
-//! what a notify event means, `worker` runs the state machine on its own thread.
+//! what a notify event means, `watches` keeps the inotify watches within the system's
+//! limits, `walk` streams the tree and the store, `worker` runs the state machine on
+//! its own thread.
 //! [`FileNotice`] lives in [`crate::notice`], shared with the store.
 
 mod error;
 mod events;
 mod policy;
+mod walk;
+mod watches;
 mod worker;
 
 #[cfg(test)]
@@ -65,13 +74,13 @@ use std::path::PathBuf;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
-use notify::RecommendedWatcher;
 use tokio::sync::mpsc;
 use wis2::path::RelPath;
 
 pub use self::error::ScanError;
 use self::policy::{Policy, canonical_data_dir};
 pub use self::policy::{Refusal, TEMP_SUFFIXES, describe_path};
+pub use self::watches::UNWATCHED_RESCAN;
 use self::worker::{Msg, Worker};
 pub use crate::notice::FileNotice;
 use crate::store::AnnounceStore;
@@ -99,6 +108,9 @@ pub struct ScanOptions {
     /// overflow). Needed when files change without local inotify events, e.g. a data
     /// directory on NFS written by other hosts.
     pub rescan_interval: Option<Duration>,
+    /// At most this many inotify watches (one per directory), below the system's
+    /// limit: for tests of what happens at the limit.
+    pub max_watches: Option<usize>,
 }
 
 impl ScanOptions {
@@ -110,6 +122,7 @@ impl ScanOptions {
             ignore_suffixes: Vec::new(),
             exclude_dirs: Vec::new(),
             rescan_interval: None,
+            max_watches: None,
         }
     }
 }
@@ -125,9 +138,10 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
     );
     let (ctl_tx, ctl_rx) = std_mpsc::channel::<Msg>();
     let fs_tx = ctl_tx.clone();
-    let watcher = events::watch(policy.root(), move |res| {
+    let watcher = events::watcher(move |res| {
         let _ = fs_tx.send(Msg::Fs(res));
-    })?;
+    });
+    let watches = watches::Watches::new(watcher, opts.max_watches);
     let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
     let (refused_tx, refused_rx) = mpsc::unbounded_channel();
     let worker = Worker::new(
@@ -135,6 +149,7 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
         opts.settle,
         opts.rescan_interval,
         store,
+        watches,
         tx,
         refused_tx,
     );
@@ -146,7 +161,6 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
         rx,
         refused: Some(refused_rx),
         ctl: ctl_tx,
-        _watcher: watcher,
         thread: Some(thread),
     })
 }
@@ -159,8 +173,6 @@ pub struct Scanner {
     refused: Option<mpsc::UnboundedReceiver<Refusal>>,
     /// The worker's inbox.
     ctl: std_mpsc::Sender<Msg>,
-    /// Kept alive for the events; dropping it ends the watch.
-    _watcher: RecommendedWatcher,
     /// The worker, joined on drop.
     thread: Option<std::thread::JoinHandle<()>>,
 }

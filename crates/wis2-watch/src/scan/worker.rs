@@ -15,8 +15,10 @@ use wis2::path::RelPath;
 
 use super::events::{self, Change};
 use super::policy::{FileState, Policy, Refusal, Sig, Skip, relative};
+use super::walk::{Item, SortedWalk, StoreCursor};
+use super::watches::{UNWATCHED_RESCAN, Watches};
 use crate::notice::FileNotice;
-use crate::store::{AnnounceStore, StoreError};
+use crate::store::{AnnounceStore, Entry, StoreError};
 
 /// The first back-off before a file whose notice was not recorded is looked at again
 /// (doubling up to [`RETRY_MAX`]).
@@ -61,6 +63,16 @@ struct Retry {
     attempts: u32,
 }
 
+/// What an entry of the store says of its file.
+fn known_of(e: &Entry) -> Known {
+    match (e.change, e.size, e.mtime_ns) {
+        (FileChange::Deleted, _, _) => Known::Gone,
+        (_, Some(size), Some(mtime)) => Known::Live((size, mtime)),
+        // A live entry without a version: treat as changed (never equal).
+        _ => Known::Live((u64::MAX, i64::MIN)),
+    }
+}
+
 /// The keys of `map` whose value `is_due`.
 fn due_keys<K: Clone + Eq + Hash, V>(map: &HashMap<K, V>, is_due: impl Fn(&V) -> bool) -> Vec<K> {
     map.iter()
@@ -81,6 +93,8 @@ pub(super) struct Worker {
     next_full: Option<Instant>,
     /// What was announced; read, never written here.
     store: AnnounceStore,
+    /// The inotify watches, one per directory.
+    watches: Watches,
     /// The notices, to the [`Scanner`](super::Scanner).
     tx: mpsc::Sender<FileNotice>,
     /// The refusals, to the [`Scanner`](super::Scanner).
@@ -105,6 +119,7 @@ impl Worker {
         settle: Duration,
         rescan_interval: Option<Duration>,
         store: AnnounceStore,
+        watches: Watches,
         tx: mpsc::Sender<FileNotice>,
         refused: mpsc::UnboundedSender<Refusal>,
     ) -> Self {
@@ -114,6 +129,7 @@ impl Worker {
             rescan_interval: rescan_interval.filter(|d| !d.is_zero()),
             next_full: None,
             store,
+            watches,
             tx,
             refused,
             overlay: HashMap::new(),
@@ -143,6 +159,7 @@ impl Worker {
             self.check_pending();
             self.check_retries();
             if self.next_full.is_some_and(|t| t <= Instant::now()) {
+                self.next_full = None;
                 self.full_rescan("periodic");
             }
         }
@@ -226,10 +243,24 @@ impl Worker {
             return;
         };
         if meta.is_dir() {
-            if self.dir_wanted(path) {
-                let mut seen = HashSet::new();
-                let mut unreadable = Vec::new();
-                self.walk(path, &mut seen, &mut unreadable);
+            // Each directory is watched before it is listed: a file written meanwhile
+            // is in the listing or has its event.
+            let mut walk = SortedWalk::new(path);
+            while let Some(item) = walk.next(|d| self.enter(d)) {
+                if self.closed {
+                    return;
+                }
+                match item {
+                    Item::File(p) => {
+                        self.consider(&p, true);
+                    }
+                    Item::Unreadable(d, e) => {
+                        tracing::warn!(dir = %d.display(), error = %e, "cannot list directory: its files are skipped; fix its permissions");
+                    }
+                }
+            }
+            if self.watches.partial() {
+                self.schedule_full();
             }
         } else if created {
             self.touched(path);
@@ -259,6 +290,7 @@ impl Worker {
         self.pending.retain(|p, _| !p.starts_with(path));
         // Something refused there before is refused again if it comes back.
         self.warned.retain(|p| !p.starts_with(path));
+        self.watches.forget(path);
         if path.symlink_metadata().is_ok() {
             // Replaced at once by something else; its own event covers it.
             return;
@@ -309,15 +341,7 @@ impl Worker {
         if let Some(k) = self.overlay.get(rel).and_then(|q| q.back()) {
             return Ok(Some(*k));
         }
-        Ok(self
-            .store
-            .get(rel.as_str())?
-            .map(|e| match (e.change, e.size, e.mtime_ns) {
-                (FileChange::Deleted, _, _) => Known::Gone,
-                (_, Some(size), Some(mtime)) => Known::Live((size, mtime)),
-                // A live entry without a version: treat as changed (never equal).
-                _ => Known::Live((u64::MAX, i64::MIN)),
-            }))
+        Ok(self.store.get(rel.as_str())?.as_ref().map(known_of))
     }
 
     /// The relative path of a candidate file, or `None` if it is never reported.
@@ -328,12 +352,17 @@ impl Worker {
             .ok()
     }
 
-    /// Whether a directory is to be descended into.
-    fn dir_wanted(&mut self, path: &Path) -> bool {
-        self.policy
+    /// Whether a directory is to be descended into; if so, it is watched first.
+    fn enter(&mut self, path: &Path) -> bool {
+        let wanted = self
+            .policy
             .dir_wanted(path)
             .map_err(|skip| self.skipped(path, skip))
-            .is_ok()
+            .is_ok();
+        if wanted {
+            self.watches.add(path);
+        }
+        wanted
     }
 
     /// The regular file at `path`, or `None` (refused once where useful).
@@ -349,6 +378,19 @@ impl Worker {
     /// reportable regular file (emitted, unchanged or pending).
     fn consider(&mut self, path: &Path, settle: bool) -> Option<RelPath> {
         let rel = self.rel_of(path)?;
+        self.consider_known(path, rel, None, settle)
+    }
+
+    /// [`Worker::consider`] of the file `rel` at `path`, whose store entry a full scan
+    /// read already (`stored`: `Some(None)` when the store has none; `None`: look it
+    /// up). A notice handed out and not yet done still comes first.
+    fn consider_known(
+        &mut self,
+        path: &Path,
+        rel: RelPath,
+        stored: Option<Option<Entry>>,
+        settle: bool,
+    ) -> Option<RelPath> {
         let state = self.inspect(path)?;
         if settle && !self.old_enough(&state) {
             let now = Instant::now();
@@ -359,7 +401,12 @@ impl Worker {
             return Some(rel);
         }
         let sig = state.sig();
-        let change = match self.known(&rel) {
+        let known = match (self.overlay.get(&rel).and_then(|q| q.back()), stored) {
+            (Some(k), _) => Ok(Some(*k)),
+            (None, Some(stored)) => Ok(stored.as_ref().map(known_of)),
+            (None, None) => self.known(&rel),
+        };
+        let change = match known {
             Ok(None) | Ok(Some(Known::Gone)) => FileChange::Created,
             Ok(Some(Known::Live(k))) if k == sig => return Some(rel),
             Ok(Some(Known::Live(_))) => FileChange::Updated,
@@ -413,68 +460,26 @@ impl Worker {
     // ---------------------------------------------------------------- scans
 
     /// Walks the whole data directory against the store: new → Created, changed →
-    /// Updated, known but gone → Deleted.
+    /// Updated, known but gone → Deleted. The tree (in key order) and the store (a
+    /// page at a time) are read side by side: nothing is held per file.
     fn full_rescan(&mut self, why: &str) {
         let started = Instant::now();
-        self.next_full = self.rescan_interval.map(|d| started + d);
-        let mut seen = HashSet::new();
-        let mut unreadable = Vec::new();
+        self.next_full = None;
+        self.watches.begin_scan();
+        let mut cursor = StoreCursor::new(self.store.clone());
+        // The store cannot be read: files are looked up one by one, deletions wait.
+        let mut store_failed = false;
+        let mut unreadable: Vec<Option<RelPath>> = Vec::new();
+        let mut files = 0u64;
         let root = self.policy.root().to_path_buf();
-        self.walk(&root, &mut seen, &mut unreadable);
-        let mut known: Vec<RelPath> = match self.store.all() {
-            Ok(v) => v
-                .into_iter()
-                .filter(|(_, e)| e.is_live())
-                .map(|(k, _)| k)
-                .collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the announce store: deletions not checked this scan");
-                Vec::new()
-            }
-        };
-        known.extend(self.overlay.keys().cloned());
-        known.sort();
-        known.dedup();
-        for rel in known {
+        let mut walk = SortedWalk::new(&root);
+        while let Some(item) = walk.next(|d| self.enter(d)) {
             if self.closed {
                 return;
             }
-            // Under a directory that could not be listed (`None`: the data directory
-            // itself), a file not seen may still be there.
-            if seen.contains(&rel)
-                || unreadable
-                    .iter()
-                    .any(|u| u.as_ref().is_none_or(|u| rel.starts_with(u)))
-            {
-                continue;
-            }
-            self.deleted(&rel);
-        }
-        tracing::info!(
-            reason = why,
-            files = seen.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "data directory scanned"
-        );
-    }
-
-    /// Considers every file under `dir` (settle rule applies); `seen` gets the
-    /// reportable ones, `unreadable` the relative paths of directories that could not
-    /// be listed (`None` for the data directory itself, which has no relative path).
-    fn walk(
-        &mut self,
-        dir: &Path,
-        seen: &mut HashSet<RelPath>,
-        unreadable: &mut Vec<Option<RelPath>>,
-    ) {
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            if self.closed {
-                return;
-            }
-            let entries = match std::fs::read_dir(&d) {
-                Ok(e) => e,
-                Err(e) => {
+            let path = match item {
+                Item::File(path) => path,
+                Item::Unreadable(d, e) => {
                     tracing::warn!(dir = %d.display(), error = %e, "cannot list directory: its files are skipped; fix its permissions");
                     if let Ok(rel) = relative(self.policy.root(), &d) {
                         unreadable.push(Some(rel));
@@ -484,18 +489,94 @@ impl Worker {
                     continue;
                 }
             };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let Ok(ft) = entry.file_type() else { continue };
-                if ft.is_dir() {
-                    if self.dir_wanted(&path) {
-                        stack.push(path);
+            let Some(rel) = self.rel_of(&path) else {
+                continue;
+            };
+            // The store's entries before this file are files not found on disk.
+            let mut stored = None;
+            while !store_failed {
+                match cursor.peek() {
+                    Ok(Some(k)) if *k < rel => {
+                        if let Ok(Some((k, e))) = cursor.take() {
+                            self.missing(&k, &e, &unreadable);
+                        }
                     }
-                } else if let Some(rel) = self.consider(&path, true) {
-                    seen.insert(rel);
+                    Ok(Some(k)) if *k == rel => {
+                        stored = cursor.take().ok().flatten().map(|(_, e)| Some(e));
+                        break;
+                    }
+                    Ok(_) => {
+                        stored = Some(None);
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the announce store: deletions not checked this scan");
+                        store_failed = true;
+                    }
+                }
+            }
+            if self.consider_known(&path, rel, stored, true).is_some() {
+                files += 1;
+            }
+        }
+        while !store_failed && !self.closed {
+            match cursor.take() {
+                Ok(Some((k, e))) => self.missing(&k, &e, &unreadable),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the announce store: deletions not checked this scan");
+                    break;
                 }
             }
         }
+        // Notices handed out and not done yet: their files may be gone too.
+        let mut handed: Vec<RelPath> = self.overlay.keys().cloned().collect();
+        handed.sort();
+        for rel in handed {
+            if !Self::under_unreadable(&rel, &unreadable) {
+                self.deleted(&rel);
+            }
+        }
+        let unwatched = self.watches.end_scan();
+        self.schedule_full();
+        tracing::info!(
+            reason = why,
+            files,
+            watched_dirs = self.watches.len(),
+            unwatched_dirs = unwatched,
+            ms = started.elapsed().as_millis() as u64,
+            "data directory scanned"
+        );
+    }
+
+    /// Under a directory that could not be listed (`None`: the data directory itself),
+    /// a file not seen may still be there.
+    fn under_unreadable(rel: &RelPath, unreadable: &[Option<RelPath>]) -> bool {
+        unreadable
+            .iter()
+            .any(|u| u.as_ref().is_none_or(|u| rel.starts_with(u)))
+    }
+
+    /// A file the store knows and a full scan did not find.
+    fn missing(&mut self, rel: &RelPath, entry: &Entry, unreadable: &[Option<RelPath>]) {
+        if entry.is_live() && !Self::under_unreadable(rel, unreadable) {
+            self.deleted(rel);
+        }
+    }
+
+    /// Sets the next periodic full scan, if none is set: at the rescan interval, and
+    /// at [`UNWATCHED_RESCAN`] at most while some directory
+    /// has no watch.
+    fn schedule_full(&mut self) {
+        if self.next_full.is_some() {
+            return;
+        }
+        let unwatched = self.watches.partial().then_some(UNWATCHED_RESCAN);
+        let every = match (self.rescan_interval, unwatched) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.next_full = every.map(|d| Instant::now() + d);
     }
 
     // ---------------------------------------------------------------- caller feedback

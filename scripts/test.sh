@@ -23,6 +23,9 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 # over WebDriver (wis2-tests' src/browser.rs).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+# The WMO's own Python tools (pywis-pubsub, pywcmp, pywis-topics, wis2downloader) run
+# against the chain from a virtual environment (below); Debian's venv module is apart.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -58,6 +61,22 @@ if [ "${1:-}" != "--quick" ]; then
     echo "test.sh: WARNING: the RustSec advisory database cannot be fetched: advisories NOT checked" >&2
     cargo deny --locked check --hide-inclusion-graph bans licenses sources
   fi
+fi
+# The WMO's tools at the versions scripts/wmo-requirements.txt pins, in a virtual
+# environment made once (about 1 min) and again only when that list changes; the tests
+# that run them (wis2-tests' tests/it/wmo_tools.rs) find it through WIS2_WMO_VENV.
+WIS2_WMO_VENV=$(realpath -m "${WIS2_WMO_VENV:-target/wmo-venv}")
+export WIS2_WMO_VENV
+if ! cmp -s scripts/wmo-requirements.txt "$WIS2_WMO_VENV/wmo-requirements.txt"; then
+  echo "test.sh: making the WMO tools' virtual environment in $WIS2_WMO_VENV" >&2
+  if [ -e "$WIS2_WMO_VENV" ] && [ ! -e "$WIS2_WMO_VENV/pyvenv.cfg" ]; then
+    echo "test.sh: $WIS2_WMO_VENV is not a virtual environment: set WIS2_WMO_VENV to a new folder" >&2
+    exit 2
+  fi
+  python3 -m venv --clear "$WIS2_WMO_VENV"
+  "$WIS2_WMO_VENV/bin/pip" install --quiet --no-deps -r scripts/wmo-requirements.txt
+  "$WIS2_WMO_VENV/bin/pip" check
+  cp scripts/wmo-requirements.txt "$WIS2_WMO_VENV/"
 fi
 # The service binaries are built by this command (each service crate has an
 # integration test of its command line); the tests that run them find them in target/.

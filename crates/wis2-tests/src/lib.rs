@@ -16,6 +16,8 @@
 //! - [`tap`]: what the chain ends its input with (dead letters, WIS2 messages), and
 //!   raw events injected.
 //! - [`logs`]: the log lines of the services running in-process.
+//! - [`wmo`]: the WMO's own Python tools, offline, from the virtual environment that
+//!   `scripts/test.sh` makes.
 //! - [`cli`]: a binary run as a user runs it, for the command-line tests of the service
 //!   crates (which include it by path).
 //!
@@ -37,3 +39,4 @@ pub mod service;
 pub mod site;
 pub mod tap;
 pub mod web;
+pub mod wmo;

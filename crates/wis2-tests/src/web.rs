@@ -31,18 +31,29 @@ impl Web {
 
     /// Starts nginx over an empty folder; with `tls`, also https.
     pub fn start_with(tls: bool) -> Web {
+        Web::launch(tls, None)
+    }
+
+    /// Starts nginx (plain http) over the existing folder `root` (a chain's data
+    /// directory, which the messages' links then point into); [`Web::www`] is unused.
+    pub fn serving(root: &Path) -> Web {
+        Web::launch(false, Some(root))
+    }
+
+    fn launch(tls: bool, root: Option<&Path>) -> Web {
         let bin = tool("nginx", "nginx-light");
         let dir = tempfile::tempdir().expect("temp dir");
         if tls {
             self_signed(dir.path());
         }
         std::fs::create_dir_all(dir.path().join("www")).expect("www dir");
+        let root = root.map_or_else(|| dir.path().join("www"), Path::to_path_buf);
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port();
             let tls_port = tls.then(free_port);
             let conf_path = dir.path().join("nginx.conf");
-            std::fs::write(&conf_path, config(dir.path(), port, tls_port))
+            std::fs::write(&conf_path, config(dir.path(), &root, port, tls_port))
                 .expect("write nginx.conf");
             let mut child = Command::new(&bin)
                 .arg("-c")
@@ -99,6 +110,18 @@ impl Web {
     pub fn www(&self) -> PathBuf {
         self.dir.path().join("www")
     }
+
+    /// The paths of the GET requests answered so far, in order, each with its status
+    /// (from nginx's access log).
+    pub fn requests(&self) -> Vec<(String, u16)> {
+        let log = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| {
+                let (path, status) = l.strip_prefix("GET ")?.split_once(' ')?;
+                Some((path.to_string(), status.parse().ok()?))
+            })
+            .collect()
+    }
 }
 
 impl Drop for Web {
@@ -129,13 +152,15 @@ fn self_signed(dir: &Path) {
     );
 }
 
-/// nginx.conf for a server rooted at `<dir>/www` on `port` (and `tls_port`).
-fn config(dir: &Path, port: u16, tls_port: Option<u16>) -> String {
+/// nginx.conf for a server rooted at `root` on `port` (and `tls_port`), its state in
+/// `dir`; its access log has one line per request: method, path, status.
+fn config(dir: &Path, root: &Path, port: u16, tls_port: Option<u16>) -> String {
     let t = dir.display();
+    let r = root.display();
     let tls_server = match tls_port {
         Some(p) => format!(
             "  server {{\n    listen 127.0.0.1:{p} ssl;\n    ssl_certificate {t}/cert.pem;\n    \
-             ssl_certificate_key {t}/key.pem;\n    root {t}/www;\n  }}\n"
+             ssl_certificate_key {t}/key.pem;\n    root {r};\n  }}\n"
         ),
         None => String::new(),
     };
@@ -143,9 +168,10 @@ fn config(dir: &Path, port: u16, tls_port: Option<u16>) -> String {
     // private temp directory whoever that is.
     format!(
         "daemon off;\nmaster_process off;\npid {t}/nginx.pid;\nerror_log {t}/error.log;\n\
-         events {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {t}/body;\n  \
+         events {{}}\nhttp {{\n  log_format requests '$request_method $uri $status';\n  \
+         access_log {t}/access.log requests;\n  client_body_temp_path {t}/body;\n  \
          proxy_temp_path {t}/proxy;\n  fastcgi_temp_path {t}/fastcgi;\n  uwsgi_temp_path {t}/uwsgi;\n  \
-         scgi_temp_path {t}/scgi;\n  server {{\n    listen 127.0.0.1:{port};\n    root {t}/www;\n    \
+         scgi_temp_path {t}/scgi;\n  server {{\n    listen 127.0.0.1:{port};\n    root {r};\n    \
          location /moved/ {{ rewrite ^/moved/(.*)$ /$1 permanent; }}\n  }}\n{tls_server}}}\n"
     )
 }

@@ -20,3 +20,4 @@ mod scale;
 mod security;
 mod standards;
 mod verify;
+mod wmo_tools;

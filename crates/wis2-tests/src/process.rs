@@ -203,8 +203,7 @@ impl ProcChain {
         validate.wait_ready().await;
         let create = Proc::start("wis2-create", d.create_flags(b), &logs);
         create.wait_ready().await;
-        let mut wargs = d.watch_flags(b, &d.state.join("watch"));
-        wargs.extend(watch_extra.iter().cloned());
+        let wargs = d.watch_flags_with(b, &d.state.join("watch"), watch_extra);
         let watch = Proc::start("wis2-watch", wargs, &logs);
         watch.wait_ready().await;
         ProcChain {

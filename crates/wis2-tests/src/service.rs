@@ -117,8 +117,21 @@ impl ChainDirs {
         d
     }
 
-    /// wis2-watch's flags on `b`, with its store in `state`.
-    pub fn watch_flags(&self, b: &Broker, state: &Path) -> Vec<String> {
+    /// wis2-watch's flags on `b`, with its store in `state`, then `extra`. The chain's
+    /// tests drop their files before or after the start as it suits them and expect
+    /// every one announced: `--announce-existing all`, unless `extra` names another
+    /// (a test of the first start on an existing tree).
+    pub fn watch_flags_with(&self, b: &Broker, state: &Path, extra: &[String]) -> Vec<String> {
+        let mut flags = self.watch_flags(b, state);
+        if !extra.iter().any(|f| f == "--announce-existing") {
+            flags.extend([s("--announce-existing"), s("all")]);
+        }
+        with(flags, extra)
+    }
+
+    /// wis2-watch's flags on `b`, with its store in `state` (a first start on files
+    /// already there announces none of them: see [`ChainDirs::watch_flags_with`]).
+    fn watch_flags(&self, b: &Broker, state: &Path) -> Vec<String> {
         vec![
             s("--broker-url"),
             b.url("wis2-watch"),
@@ -185,12 +198,13 @@ fn with(mut flags: Vec<String>, extra: &[String]) -> Vec<String> {
     flags
 }
 
-/// wis2-watch in-process, its store in the chain's state folder, with more flags.
+/// wis2-watch in-process, its store in the chain's state folder, with more flags
+/// (`--announce-existing all` unless they name it: [`ChainDirs::watch_flags_with`]).
 pub fn start_watch(b: &Broker, d: &ChainDirs, extra: &[String]) -> Service {
     spawn::<wis2_watch::RunArgs, _, _>(
         "wis2-watch",
         wis2_watch::run,
-        &with(d.watch_flags(b, &d.state), extra),
+        &d.watch_flags_with(b, &d.state, extra),
     )
 }
 

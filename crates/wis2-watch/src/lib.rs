@@ -6,7 +6,11 @@
 //! a file still pending after the confirmation timeout is announced again, so a
 //! message lost anywhere downstream is not lost for good. After a broker that may have
 //! lost what it held, the pending files are announced again at once ([`recovery`]).
+//!
+//! A first start on a tree that already holds files records them as known without
+//! announcing them, unless `WIS2_ANNOUNCE_EXISTING` says otherwise ([`baseline`]).
 
+pub mod baseline;
 pub mod notice;
 pub mod recovery;
 pub mod scan;
@@ -41,6 +45,13 @@ pub struct RunArgs {
     /// File announced at start (relative to WIS2_DATA_DIR, or absolute inside it).
     #[arg(long, env = "WIS2_INPUT_FILE")]
     pub input_file: Option<PathBuf>,
+    /// Which files already in WIS2_DATA_DIR a first start (an empty state) announces:
+    /// `none` (recorded as known: only later changes are announced), `all`, or a
+    /// duration such as `24h` or `7d` (the files modified within it). Discovery
+    /// metadata records and WIS2_INPUT_FILE are announced whatever it says; files
+    /// that arrive while the watcher is stopped are announced at its next start.
+    #[arg(long, env = "WIS2_ANNOUNCE_EXISTING", default_value = "none")]
+    pub announce_existing: baseline::AnnounceExisting,
     /// Milliseconds a file's size and modification time must stay unchanged to count
     /// as complete when no close-after-write is seen.
     #[arg(long, env = "WIS2_SETTLE_MS", default_value = "2000")]
@@ -71,6 +82,28 @@ pub struct RunArgs {
     /// Topic the confirmations of wis2-publish arrive on.
     #[arg(long, env = "WIS2_PUBLISHED_TOPIC", default_value = wis2_bus::topics::PUBLISHED)]
     pub published_topic: String,
+    /// For tests: at most this many inotify watches (one per directory), as if the
+    /// system's limit (fs.inotify.max_user_watches) were reached there; 0 for the
+    /// system's limit only.
+    #[arg(long, env = "WIS2_MAX_WATCHES", default_value_t = 0, hide = true)]
+    pub max_watches: usize,
+}
+
+impl RunArgs {
+    /// The scanner's settings for `data_dir` (resolved).
+    fn scan_options(&self, data_dir: &Path) -> scan::ScanOptions {
+        let mut opts = scan::ScanOptions::new(data_dir);
+        opts.settle = self.settle_ms.0;
+        opts.ignore_suffixes = self.ignore.clone();
+        opts.rescan_interval = (!self.rescan_secs.0.is_zero()).then_some(self.rescan_secs.0);
+        opts.max_watches = (self.max_watches > 0).then_some(self.max_watches);
+        if let Ok(state) = self.state.state_dir.canonicalize()
+            && state.starts_with(data_dir)
+        {
+            opts.exclude_dirs.push(state);
+        }
+        opts
+    }
 }
 
 impl Settings for RunArgs {
@@ -524,6 +557,91 @@ impl Watcher {
     }
 }
 
+/// A first start: records the files already in the data directory as known, but for
+/// those `WIS2_ANNOUNCE_EXISTING` announces, and says how many and how to publish
+/// them. Interrupted, it goes on at the next start.
+async fn first_start(
+    store: &store::AnnounceStore,
+    args: &RunArgs,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let mode = args.announce_existing;
+    let since = match mode {
+        baseline::AnnounceExisting::All => {
+            store.set_first_start_done(true)?;
+            tracing::info!(
+                "first start: every file already in WIS2_DATA_DIR is announced (WIS2_ANNOUNCE_EXISTING=all)"
+            );
+            return Ok(());
+        }
+        baseline::AnnounceExisting::None => None,
+        baseline::AnnounceExisting::ModifiedWithin(d) => Some(
+            SystemTime::now()
+                .checked_sub(d)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        ),
+    };
+    store.set_first_start_done(false)?;
+    let started = std::time::Instant::now();
+    let (s, opts, watch) = (
+        store.clone(),
+        args.scan_options(data_dir),
+        args.watch.clone(),
+    );
+    let input = args
+        .input_file
+        .as_ref()
+        .and_then(|f| scan::describe_path(data_dir, f).ok())
+        .map(|n| n.rel_path);
+    let counts = tokio::task::spawn_blocking(move || {
+        baseline::record_existing(&s, &opts, &watch, input.as_ref(), since)
+    })
+    .await
+    .context("first start task")?
+    .context("recording the files already in WIS2_DATA_DIR")?;
+    store.set_first_start_done(true)?;
+    let known = counts.recorded + counts.known;
+    tracing::info!(
+        recorded = known,
+        announced = counts.left,
+        announce_existing = %mode,
+        ms = started.elapsed().as_millis() as u64,
+        "first start: {known} files already in WIS2_DATA_DIR are recorded as known without being announced (WIS2_ANNOUNCE_EXISTING={mode}); {} are announced (discovery metadata records, WIS2_INPUT_FILE{}, files still being written). To publish the existing files too: stop wis2-watch, move {} away and start it with WIS2_ANNOUNCE_EXISTING=all (or a duration such as 7d); one file: `wis2-watch emit FILE`",
+        counts.left,
+        if since.is_some() { ", files modified within it" } else { "" },
+        store.path().display(),
+    );
+    Ok(())
+}
+
+/// `wis2-watch baseline`: records every file of the data directory (but the
+/// discovery metadata records) as known, without announcing it, and marks the first
+/// start done: the next `run` announces only what changes after it.
+pub fn baseline_tree(
+    state_dir: &Path,
+    watch: &WatchArgs,
+    ignore: &[String],
+) -> anyhow::Result<(baseline::Baseline, PathBuf)> {
+    let data_dir = watch.data_dir.canonicalize().with_context(|| {
+        format!(
+            "WIS2_DATA_DIR {} cannot be opened: create it or point WIS2_DATA_DIR at the data",
+            watch.data_dir.display()
+        )
+    })?;
+    let store = store::AnnounceStore::open(&state_dir.join("announced.redb"))?;
+    let mut opts = scan::ScanOptions::new(&data_dir);
+    opts.settle = Duration::ZERO;
+    opts.ignore_suffixes = ignore.to_vec();
+    if let Ok(state) = state_dir.canonicalize()
+        && state.starts_with(&data_dir)
+    {
+        opts.exclude_dirs.push(state);
+    }
+    let counts = baseline::record_existing(&store, &opts, watch, None, None)?;
+    store.set_first_start_done(true)?;
+    Ok((counts, store.path().to_path_buf()))
+}
+
 /// Runs the service until `shutdown` completes.
 pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> anyhow::Result<()> {
     let Config { data_dir, args } = config;
@@ -566,12 +684,23 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
 
     tokio::pin!(shutdown);
 
+    if store.first_start()? {
+        let first = first_start(&store, &args, &data_dir);
+        tokio::select! {
+            r = first => r?,
+            _ = &mut shutdown => return Ok(()),
+        }
+    }
+
     // The file named in the configuration first, as the original demo did.
     if let Some(input) = &args.input_file {
         match scan::describe_path(&data_dir, input) {
             Ok(notice) => {
                 let known = store.get(notice.rel_path.as_str())?;
-                if known.as_ref().is_some_and(|e| e.same_file(&notice)) {
+                if known
+                    .as_ref()
+                    .is_some_and(|e| e.same_file(&notice) && !e.baselined)
+                {
                     tracing::info!(
                         path = notice.rel_path.as_str(),
                         "WIS2_INPUT_FILE already announced and unchanged"
@@ -587,15 +716,7 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
         }
     }
 
-    let mut opts = scan::ScanOptions::new(data_dir.clone());
-    opts.settle = args.settle_ms.0;
-    opts.ignore_suffixes = args.ignore.clone();
-    opts.rescan_interval = (!args.rescan_secs.0.is_zero()).then_some(args.rescan_secs.0);
-    if let Ok(state) = args.state.state_dir.canonicalize()
-        && state.starts_with(&data_dir)
-    {
-        opts.exclude_dirs.push(state);
-    }
+    let opts = args.scan_options(&data_dir);
     let mut scanner = scan::spawn(opts, store.clone())?;
     let mut refusals = scanner
         .take_refusals()

@@ -7,6 +7,7 @@
 //! rest, `scripts/test.sh` runs them all (`cargo test -- --include-ignored`).
 
 mod acl;
+mod archive;
 mod badinput;
 mod browser;
 mod bus;

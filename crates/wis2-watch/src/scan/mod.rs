@@ -70,9 +70,9 @@ mod worker;
 #[allow(clippy::unwrap_used)]
 mod tests;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use wis2::path::RelPath;
@@ -163,6 +163,33 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
         ctl: ctl_tx,
         thread: Some(thread),
     })
+}
+
+/// Every file a scan would report under `opts.data_dir`, in key order, with its size
+/// and modification time, given to `visit`: what a first start and `wis2-watch
+/// baseline` record. No watch, no store, no refusals (the scanner reports those);
+/// memory does not grow with the tree.
+pub fn existing_files(
+    opts: &ScanOptions,
+    store_file: &Path,
+    mut visit: impl FnMut(RelPath, u64, Option<SystemTime>),
+) -> Result<(), ScanError> {
+    let root = canonical_data_dir(&opts.data_dir)?;
+    let policy = Policy::new(root, &opts.ignore_suffixes, &opts.exclude_dirs, store_file);
+    let mut walk = walk::SortedWalk::new(policy.root());
+    while let Some(item) = walk.next(|d| policy.dir_wanted(d).is_ok()) {
+        match item {
+            walk::Item::File(path) => {
+                if let (Ok(rel), Ok(state)) = (policy.rel_of(&path), policy.inspect(&path)) {
+                    visit(rel, state.size, state.modified);
+                }
+            }
+            walk::Item::Unreadable(d, e) => {
+                tracing::warn!(dir = %d.display(), error = %e, "cannot list directory: its files are skipped; fix its permissions");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A running watch of the data directory; dropping it stops the watch.

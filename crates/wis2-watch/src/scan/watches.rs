@@ -132,7 +132,7 @@ impl Watches {
             Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
                 self.full = true;
                 self.unwatched += 1;
-                self.report_limit(capped);
+                self.report_limit(capped, dir);
             }
             // Gone already: its parent's event says so.
             Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {}
@@ -154,8 +154,8 @@ impl Watches {
         }
     }
 
-    /// Says once which limit is reached and how to raise it.
-    fn report_limit(&mut self, capped: bool) {
+    /// Says once which limit is reached (at `dir`) and how to raise it.
+    fn report_limit(&mut self, capped: bool, dir: &Path) {
         if self.reported {
             return;
         }
@@ -166,6 +166,7 @@ impl Watches {
             tracing::error!(
                 limit = "WIS2_MAX_WATCHES",
                 value = watched,
+                dir = %dir.display(),
                 watched,
                 "the inotify watch limit is reached (WIS2_MAX_WATCHES = {watched}, a cap for tests): {watched} directories are watched, the others are rescanned periodically; unset WIS2_MAX_WATCHES"
             );
@@ -178,6 +179,7 @@ impl Watches {
             limit = name,
             value,
             watched,
+            dir = %dir.display(),
             "the inotify watch limit is reached ({name}, {file} = {value}; other programs of this user count too): {watched} directories are watched, the others are rescanned periodically; raise it with `sysctl -w {name}={more}` (and a file in /etc/sysctl.d/ to keep it): the next rescan watches them"
         );
     }

@@ -541,6 +541,7 @@ impl Worker {
         self.schedule_full();
         tracing::info!(
             reason = why,
+            data_dir = %self.policy.root().display(),
             files,
             watched_dirs = self.watches.len(),
             unwatched_dirs = unwatched,

@@ -235,3 +235,76 @@ fn handle_is_send_sync_clone() {
     fn check<T: Send + Sync + Clone + 'static>() {}
     check::<AnnounceStore>();
 }
+
+#[test]
+fn a_first_start_lasts_until_done_and_baselined_files_are_known_and_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    let s = AnnounceStore::open(&path).unwrap();
+    assert!(s.first_start().unwrap(), "a new store");
+    s.record(&rel("a/x.nc"), &live("e1")).unwrap();
+    s.set_first_start_done(false).unwrap();
+    let files = [(rel("a/x.nc"), 9, 1), (rel("a/y.nc"), 9, 2)];
+    assert_eq!(
+        s.baseline_many(&files).unwrap(),
+        1,
+        "a known file is left alone"
+    );
+    let y = s.get("a/y.nc").unwrap().unwrap();
+    assert!(y.baselined && y.confirmed && y.event_id.is_empty(), "{y:?}");
+    assert_eq!((y.size, y.mtime_ns), (Some(9), Some(2)));
+    assert_eq!(s.get("a/x.nc").unwrap().unwrap().event_id, "e1");
+    assert_eq!(s.pending(), 1, "baselined files are not pending");
+    drop(s);
+    let s = AnnounceStore::open(&path).unwrap();
+    assert!(s.first_start().unwrap(), "interrupted: it goes on");
+    s.set_first_start_done(true).unwrap();
+    drop(s);
+    assert!(!AnnounceStore::open(&path).unwrap().first_start().unwrap());
+}
+
+#[test]
+fn a_store_written_before_the_pending_index_is_indexed_at_open_and_not_a_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.redb");
+    {
+        // As an older wis2-watch left it: entries, no pending table, no state.
+        let db = Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(ANNOUNCED).unwrap();
+            let mut done = live("c");
+            done.confirmed = true;
+            t.insert("a/x.nc", AnnounceStore::encode(&live("p")).as_slice())
+                .unwrap();
+            t.insert("a/y.nc", AnnounceStore::encode(&done).as_slice())
+                .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let s = AnnounceStore::open(&path).unwrap();
+    assert!(!s.first_start().unwrap());
+    assert_eq!(s.pending(), 1);
+    let due = s.unconfirmed_older_than(Duration::ZERO).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].0.as_str(), "a/x.nc");
+    assert!(s.confirm("a/x.nc", "p").unwrap());
+    assert_eq!(s.pending(), 0);
+    assert!(s.unconfirmed_older_than(Duration::ZERO).unwrap().is_empty());
+    assert_eq!(s.len().unwrap(), 2);
+}
+
+#[test]
+fn pages_read_every_entry_once_in_key_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = AnnounceStore::open(&dir.path().join("s.redb")).unwrap();
+    for k in ["b", "a/x", "a-b/x", "a.nc"] {
+        s.record(&rel(k), &live(k)).unwrap();
+    }
+    let first = s.page(None, 3).unwrap();
+    let keys: Vec<&str> = first.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["a-b/x", "a.nc", "a/x"]);
+    let rest = s.page(Some("a/x"), 3).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].0.as_str(), "b");
+}

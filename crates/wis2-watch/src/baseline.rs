@@ -9,15 +9,17 @@
 //! its data), and so is `WIS2_INPUT_FILE` (see the service's start). `wis2-watch
 //! baseline` records a tree the same way without running the chain.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
+use anyhow::Context;
 use wis2::path::RelPath;
 
-use crate::WatchArgs;
 use crate::notice::system_time_ns;
 use crate::scan::{self, ScanError, ScanOptions};
 use crate::store::{AnnounceStore, StoreError};
+use crate::{RunArgs, WatchArgs};
 
 /// Files recorded in one store transaction.
 const BATCH: usize = 4096;
@@ -139,6 +141,91 @@ pub fn record_existing(
         return Err(e.into());
     }
     Ok(counts)
+}
+
+/// A first start: records the files already in the data directory as known, but for
+/// those `WIS2_ANNOUNCE_EXISTING` announces, and says how many and how to publish
+/// them. Interrupted, it goes on at the next start.
+pub(crate) async fn first_start(
+    store: &AnnounceStore,
+    args: &RunArgs,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let mode = args.announce_existing;
+    let since = match mode {
+        AnnounceExisting::All => {
+            store.set_first_start_done(true)?;
+            tracing::info!(
+                "first start: every file already in WIS2_DATA_DIR is announced (WIS2_ANNOUNCE_EXISTING=all)"
+            );
+            return Ok(());
+        }
+        AnnounceExisting::None => None,
+        AnnounceExisting::ModifiedWithin(d) => Some(
+            SystemTime::now()
+                .checked_sub(d)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        ),
+    };
+    store.set_first_start_done(false)?;
+    let started = std::time::Instant::now();
+    let (s, opts, watch) = (
+        store.clone(),
+        args.scan_options(data_dir),
+        args.watch.clone(),
+    );
+    let input = args
+        .input_file
+        .as_ref()
+        .and_then(|f| scan::describe_path(data_dir, f).ok())
+        .map(|n| n.rel_path);
+    let counts = tokio::task::spawn_blocking(move || {
+        record_existing(&s, &opts, &watch, input.as_ref(), since)
+    })
+    .await
+    .context("first start task")?
+    .context("recording the files already in WIS2_DATA_DIR")?;
+    store.set_first_start_done(true)?;
+    let known = counts.recorded + counts.known;
+    tracing::info!(
+        recorded = known,
+        announced = counts.left,
+        announce_existing = %mode,
+        ms = started.elapsed().as_millis() as u64,
+        "first start: {known} files already in WIS2_DATA_DIR are recorded as known without being announced (WIS2_ANNOUNCE_EXISTING={mode}); {} are announced (discovery metadata records, WIS2_INPUT_FILE{}, files still being written). To publish the existing files too: stop wis2-watch, move {} away and start it with WIS2_ANNOUNCE_EXISTING=all (or a duration such as 7d); one file: `wis2-watch emit FILE`",
+        counts.left,
+        if since.is_some() { ", files modified within it" } else { "" },
+        store.path().display(),
+    );
+    Ok(())
+}
+
+/// `wis2-watch baseline`: records every file of the data directory (but the
+/// discovery metadata records) as known, without announcing it, and marks the first
+/// start done: the next `run` announces only what changes after it.
+pub fn tree(
+    state_dir: &Path,
+    watch: &WatchArgs,
+    ignore: &[String],
+) -> anyhow::Result<(Baseline, PathBuf)> {
+    let data_dir = watch.data_dir.canonicalize().with_context(|| {
+        format!(
+            "WIS2_DATA_DIR {} cannot be opened: create it or point WIS2_DATA_DIR at the data",
+            watch.data_dir.display()
+        )
+    })?;
+    let store = AnnounceStore::open(&state_dir.join("announced.redb"))?;
+    let mut opts = scan::ScanOptions::new(&data_dir);
+    opts.settle = Duration::ZERO;
+    opts.ignore_suffixes = ignore.to_vec();
+    if let Ok(state) = state_dir.canonicalize()
+        && state.starts_with(&data_dir)
+    {
+        opts.exclude_dirs.push(state);
+    }
+    let counts = record_existing(&store, &opts, watch, None, None)?;
+    store.set_first_start_done(true)?;
+    Ok((counts, store.path().to_path_buf()))
 }
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// The scanner's settings for `data_dir` (resolved).
-    fn scan_options(&self, data_dir: &Path) -> scan::ScanOptions {
+    pub(crate) fn scan_options(&self, data_dir: &Path) -> scan::ScanOptions {
         let mut opts = scan::ScanOptions::new(data_dir);
         opts.settle = self.settle_ms.0;
         opts.ignore_suffixes = self.ignore.clone();
@@ -557,91 +557,6 @@ impl Watcher {
     }
 }
 
-/// A first start: records the files already in the data directory as known, but for
-/// those `WIS2_ANNOUNCE_EXISTING` announces, and says how many and how to publish
-/// them. Interrupted, it goes on at the next start.
-async fn first_start(
-    store: &store::AnnounceStore,
-    args: &RunArgs,
-    data_dir: &Path,
-) -> anyhow::Result<()> {
-    let mode = args.announce_existing;
-    let since = match mode {
-        baseline::AnnounceExisting::All => {
-            store.set_first_start_done(true)?;
-            tracing::info!(
-                "first start: every file already in WIS2_DATA_DIR is announced (WIS2_ANNOUNCE_EXISTING=all)"
-            );
-            return Ok(());
-        }
-        baseline::AnnounceExisting::None => None,
-        baseline::AnnounceExisting::ModifiedWithin(d) => Some(
-            SystemTime::now()
-                .checked_sub(d)
-                .unwrap_or(SystemTime::UNIX_EPOCH),
-        ),
-    };
-    store.set_first_start_done(false)?;
-    let started = std::time::Instant::now();
-    let (s, opts, watch) = (
-        store.clone(),
-        args.scan_options(data_dir),
-        args.watch.clone(),
-    );
-    let input = args
-        .input_file
-        .as_ref()
-        .and_then(|f| scan::describe_path(data_dir, f).ok())
-        .map(|n| n.rel_path);
-    let counts = tokio::task::spawn_blocking(move || {
-        baseline::record_existing(&s, &opts, &watch, input.as_ref(), since)
-    })
-    .await
-    .context("first start task")?
-    .context("recording the files already in WIS2_DATA_DIR")?;
-    store.set_first_start_done(true)?;
-    let known = counts.recorded + counts.known;
-    tracing::info!(
-        recorded = known,
-        announced = counts.left,
-        announce_existing = %mode,
-        ms = started.elapsed().as_millis() as u64,
-        "first start: {known} files already in WIS2_DATA_DIR are recorded as known without being announced (WIS2_ANNOUNCE_EXISTING={mode}); {} are announced (discovery metadata records, WIS2_INPUT_FILE{}, files still being written). To publish the existing files too: stop wis2-watch, move {} away and start it with WIS2_ANNOUNCE_EXISTING=all (or a duration such as 7d); one file: `wis2-watch emit FILE`",
-        counts.left,
-        if since.is_some() { ", files modified within it" } else { "" },
-        store.path().display(),
-    );
-    Ok(())
-}
-
-/// `wis2-watch baseline`: records every file of the data directory (but the
-/// discovery metadata records) as known, without announcing it, and marks the first
-/// start done: the next `run` announces only what changes after it.
-pub fn baseline_tree(
-    state_dir: &Path,
-    watch: &WatchArgs,
-    ignore: &[String],
-) -> anyhow::Result<(baseline::Baseline, PathBuf)> {
-    let data_dir = watch.data_dir.canonicalize().with_context(|| {
-        format!(
-            "WIS2_DATA_DIR {} cannot be opened: create it or point WIS2_DATA_DIR at the data",
-            watch.data_dir.display()
-        )
-    })?;
-    let store = store::AnnounceStore::open(&state_dir.join("announced.redb"))?;
-    let mut opts = scan::ScanOptions::new(&data_dir);
-    opts.settle = Duration::ZERO;
-    opts.ignore_suffixes = ignore.to_vec();
-    if let Ok(state) = state_dir.canonicalize()
-        && state.starts_with(&data_dir)
-    {
-        opts.exclude_dirs.push(state);
-    }
-    let counts = baseline::record_existing(&store, &opts, watch, None, None)?;
-    store.set_first_start_done(true)?;
-    Ok((counts, store.path().to_path_buf()))
-}
-
 /// Runs the service until `shutdown` completes.
 pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> anyhow::Result<()> {
     let Config { data_dir, args } = config;
@@ -685,7 +600,7 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
     tokio::pin!(shutdown);
 
     if store.first_start()? {
-        let first = first_start(&store, &args, &data_dir);
+        let first = baseline::first_start(&store, &args, &data_dir);
         tokio::select! {
             r = first => r?,
             _ = &mut shutdown => return Ok(()),

@@ -54,7 +54,7 @@ impl wis2_bus::cli::Tool for Tool {
             }),
             Tool::Baseline(a) => {
                 let (counts, store) =
-                    wis2_watch::baseline_tree(&a.state.state_dir, &a.watch, &a.ignore)?;
+                    wis2_watch::baseline::tree(&a.state.state_dir, &a.watch, &a.ignore)?;
                 println!(
                     "{} files of {} recorded as known in {} without being announced ({} known already); {} left to announce at the next start (discovery metadata records)",
                     counts.recorded,

@@ -194,7 +194,7 @@ async fn a_baselined_tree_announces_only_its_metadata_and_what_changes_after() {
     let watch_args: wis2_watch::WatchArgs =
         args(&[s("--data-dir"), dirs.data.display().to_string()]);
     let (counts, _) =
-        wis2_watch::baseline_tree(&dirs.state, &watch_args, &[s("README.md")]).expect("baseline");
+        wis2_watch::baseline::tree(&dirs.state, &watch_args, &[s("README.md")]).expect("baseline");
     assert_eq!((counts.recorded, counts.left), (2, 1));
     let mut obs = Observer::connect(&broker, "operator", &["origin/a/wis2/#"]).await;
     let mut services = start_downstream(&broker, &dirs).await;

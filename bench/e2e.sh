@@ -6,8 +6,10 @@
 #                               # then N more as fast as possible (saturation)
 #   RUNS=rate bench/e2e.sh      # only the fixed-rate run; RUNS=sat only saturation
 #   DRAIN=60 bench/e2e.sh       # give up on missing messages 60 s after the last file
-#   TMPDIR=/dev/shm bench/e2e.sh  # files, stores and output copies on tmpfs (see fs_line
-#                               # in lib.sh: the last line names the filesystem)
+#   ON=tmpfs bench/e2e.sh       # files, stores and output copies on tmpfs; the default,
+#                               # ON=disk, puts them on the disk (TMPDIR, else /tmp,
+#                               # else target/ when those are tmpfs); the first and last
+#                               # lines name the filesystem (fs_line in lib.sh)
 #   SVC_ENV=WIS2_WORKER_THREADS=0 bench/e2e.sh  # extra environment of the four
 #                               # services (A/B runs of a setting; space-separated)
 #   DROP=move bench/e2e.sh      # write the files beforehand outside the watched

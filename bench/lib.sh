@@ -22,8 +22,26 @@ export WIS2_WATCH_PASSWORD=bench-watch WIS2_CREATE_PASSWORD=bench-create \
 declare -A PID PORT
 CHILDREN=()
 
+# Where the bench's files, stores and output go: ON=disk (the default: TMPDIR, else
+# /tmp, else the repository's target/ when those are tmpfs) or ON=tmpfs (/dev/shm).
+# A TMPDIR given without ON is taken as it is.
+bench_base() {
+    local d
+    case "${ON:-}" in
+        tmpfs) echo /dev/shm ;;
+        disk | "")
+            if [ -z "${ON:-}" ] && [ -n "${TMPDIR:-}" ]; then echo "$TMPDIR"; return; fi
+            d=${TMPDIR:-/tmp}
+            [ "$(findmnt -no FSTYPE -T "$d" 2>/dev/null)" = tmpfs ] && d=$ROOT/target && mkdir -p "$d"
+            echo "$d"
+            ;;
+        *) echo "ON must be disk or tmpfs" >&2; exit 2 ;;
+    esac
+}
+
 bench_init() {
-    TMP=$(mktemp -d "${TMPDIR:-/tmp}/wis2-bench.XXXXXX")
+    TMP=$(mktemp -d "$(bench_base)/wis2-bench.XXXXXX")
+    echo "== files, stores and output on $(fs_line) ($TMP)"
     chmod 711 "$TMP" # mosquitto, started as root, drops to its own user: let it reach its folder
     trap bench_cleanup EXIT
     trap 'exit 130' INT TERM

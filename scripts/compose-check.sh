@@ -116,16 +116,16 @@ until [ "$(dc ps --format '{{.Service}} {{.Health}}' "${services[@]}" 2>/dev/nul
   sleep 1
 done
 say "stack up in $(( $(date +%s) - t0 )) s (image build included)"
-# The sample file's message, in the output folder as the README shows it
-# (`docker compose exec wis2-publish ls /output`): the subscription above may have
-# come after it.
+# The sample file's message, in the output folder's JSON-lines file of the hour, as
+# the README shows it (`docker compose exec wis2-publish sh -c 'cat /output/*.jsonl'`):
+# the subscription above may have come after it.
 for _ in $(seq 120); do
-  sample=$(dc exec -T wis2-publish ls /output 2>/dev/null | grep -m1 'R9900001_001\.nc' || true)
+  sample=$(dc exec -T wis2-publish sh -c 'cat /output/*.jsonl' 2>/dev/null | grep -m1 'R9900001_001\.nc' || true)
   [ -n "$sample" ] && break
   sleep 1
 done
 [ -n "$sample" ] || { dc logs --tail 50 >&2; fail "no message for the sample file in /output"; }
-dc exec -T wis2-publish cat "/output/$sample" >"$work/sample.json"
+printf '%s\n' "$sample" >"$work/sample.json"
 validate "$work/sample.json" || fail "the sample file's message is not valid: $(cat "$work/sample.json")"
 say "sample file's message arrived and passes wis2-validate"
 # The console (README: open http://localhost:8090) shows the sample file as published.

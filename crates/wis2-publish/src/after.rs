@@ -11,6 +11,16 @@ use crate::output::OutputWriter;
 use crate::remote::RemoteOutbox;
 use crate::store::PublishedStore;
 
+/// A publication known to be on the WIS2 topic, and what happened (for the log).
+pub struct Done<'a> {
+    pub fields: &'a Fields,
+    pub topic: &'a str,
+    /// The message as published.
+    pub message: &'a [u8],
+    pub event_id: &'a str,
+    pub what: &'a str,
+}
+
 /// The after-publication pipeline.
 pub struct AfterPublication {
     store: PublishedStore,
@@ -49,30 +59,57 @@ impl AfterPublication {
         }
     }
 
-    /// Records publications, each on its topic, in one transaction. A failure is
-    /// logged: a redelivery of them would be published again.
-    pub fn record(&self, published: &[(&Fields, &str)]) {
-        let records: Vec<_> = published
+    /// Records publications in one transaction (with their output copies, pending
+    /// until written), logs each (`what` happened), and writes the copies (one
+    /// append for the hourly layout). A failure to record is logged: a redelivery of
+    /// them would be published again.
+    pub fn recorded(&self, done: &[Done<'_>]) {
+        let records: Vec<_> = done
             .iter()
-            .map(|(f, topic)| (f.data_id.clone(), f.record(topic)))
+            .map(|d| (d.fields.data_id.clone(), d.fields.record(d.topic)))
             .collect();
-        if let Err(e) = self.store.record_many(&records) {
-            tracing::error!(error = %e, messages = records.len(), "cannot record publications: a redelivery of them would be published again");
+        let copies: Vec<_> = match &self.output {
+            Some(_) => done
+                .iter()
+                .map(|d| d.fields.queued(d.topic, d.message))
+                .collect(),
+            None => Vec::new(),
+        };
+        let keys = match self.store.record_with_copies(&records, &copies) {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::error!(error = %e, messages = records.len(), "cannot record publications: a redelivery of them would be published again");
+                Vec::new()
+            }
+        };
+        for d in done {
+            tracing::info!(
+                topic = d.topic,
+                event_id = d.event_id,
+                message_id = d.fields.id,
+                data_id = d.fields.data_id,
+                rel = %d.fields.rel,
+                "{}",
+                d.what
+            );
+        }
+        if let Some(out) = &self.output {
+            out.write_batch(&copies);
+            self.store.copies_written(&keys);
         }
     }
 
-    /// Logs the publication (`what` happened) and writes the output copy.
-    pub fn copy(&self, topic: &str, f: &Fields, message: &[u8], event_id: &str, what: &str) {
-        tracing::info!(
-            topic,
-            event_id,
-            message_id = f.id,
-            data_id = f.data_id,
-            rel = %f.rel,
-            "{what}"
-        );
+    /// At start: the output copies an earlier run recorded and may not have written.
+    pub fn recover_output(&self) {
         if let Some(out) = &self.output {
-            out.write(&f.queued(topic, message));
+            out.recover(&self.store);
+        }
+    }
+
+    /// At a stop: the marks of the copies written, committed.
+    pub fn flush(&self) {
+        if let Err(e) = self.store.flush_written() {
+            tracing::warn!(error = %e, "cannot mark the last WIS2_OUTPUT copies written (they are looked for at the next start)");
         }
     }
 

@@ -79,6 +79,7 @@ impl Fields {
             message_id: self.id.clone(),
             data_id: self.data_id.clone(),
             message: String::from_utf8_lossy(message).into_owned(),
+            pubtime: self.pubtime.clone(),
         }
     }
 

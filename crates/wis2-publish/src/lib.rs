@@ -47,6 +47,7 @@ pub mod after;
 pub mod dedup;
 pub mod echo;
 pub mod fields;
+pub mod jsonl;
 pub mod monitor;
 pub mod output;
 pub mod queue;
@@ -86,6 +87,11 @@ pub struct RunArgs {
     /// File or folder (existing, or ending with `/`) where each published message is written.
     #[arg(long, env = "WIS2_OUTPUT")]
     pub output: Option<PathBuf>,
+    /// How a WIS2_OUTPUT folder holds the messages: `hourly`, one JSON-lines file per
+    /// hour of publication (`wis2-messages-<YYYY-MM-DDTHH>Z.jsonl`), or `files`, one
+    /// `<file name>.<message id>.json` per message.
+    #[arg(long, env = "WIS2_OUTPUT_LAYOUT", value_enum, default_value = "hourly")]
+    pub output_layout: output::Layout,
     /// Topic the validated messages arrive on.
     #[arg(long, env = "WIS2_VALIDATED_TOPIC", default_value = wis2_bus::topics::VALIDATED)]
     pub validated_topic: String,
@@ -111,7 +117,7 @@ impl Settings for RunArgs {
                 .output
                 .clone()
                 .filter(|p| !p.as_os_str().is_empty())
-                .map(output::OutputTarget::new)
+                .map(|p| output::OutputTarget::new(p, self.output_layout))
                 .transpose()?,
             remote: self.remote.check()?,
             monitor: self.monitor.check("wis2-publish")?,
@@ -174,6 +180,10 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
         Dedup::new(store.clone()),
         AfterPublication::new(store, output, remote.clone(), args.published_topic.clone()),
     ));
+    // The output copies an earlier run recorded and may not have written, each once,
+    // before any new one.
+    let s = stage.clone();
+    tokio::task::spawn_blocking(move || s.after().recover_output()).await?;
     // Read the WIS2 topic back first: what an earlier run published without
     // recording it is recorded before any input is taken (see [`echo`]).
     let mut echo = echo::Echo::start(echo::options(&service.broker, service.name), stage.clone());
@@ -188,7 +198,7 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
             .unechoed()
             .count_into(conn.bus.metrics().messages_republished.clone());
         let holding = tokio::spawn(hold_after_state_loss(conn.bus.session(), stage.clone()));
-        let r = service.run_stage(stage, conn, shutdown).await;
+        let r = service.run_stage(stage.clone(), conn, shutdown).await;
         // It holds the stage (and so the store): gone before this returns.
         holding.abort();
         let _ = holding.await;
@@ -197,6 +207,8 @@ pub async fn run(service: Service, config: Config, shutdown: impl Shutdown) -> a
         Ok(())
     };
     echo.stop().await;
+    let s = stage.clone();
+    let _ = tokio::task::spawn_blocking(move || s.after().flush()).await;
     if let Some(tx) = stop_retry {
         let _ = tx.send(true);
     }

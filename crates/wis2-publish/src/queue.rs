@@ -27,6 +27,9 @@ pub struct Queued {
     pub data_id: String,
     /// The WNM, byte for byte as published (JSON text).
     pub message: String,
+    /// Its `properties.pubtime` (the hour of the JSON-lines output file).
+    #[serde(default)]
+    pub pubtime: String,
 }
 
 /// The queue file cannot be used.
@@ -177,6 +180,7 @@ mod tests {
             message_id: format!("m{i}"),
             data_id: "d".into(),
             message: "{}".into(),
+            pubtime: String::new(),
         }
     }
 

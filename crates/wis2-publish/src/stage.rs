@@ -11,7 +11,7 @@ use wis2_bus::envelope::Envelope;
 use wis2_bus::stage::{BatchStep, Step};
 use wis2_bus::{AfterAck, Delivery, Failure, Output, Stage, Work};
 
-use crate::after::AfterPublication;
+use crate::after::{AfterPublication, Done};
 use crate::dedup::{Claim, Claimant, Dedup, Echo};
 use crate::fields::Fields;
 use crate::unechoed::{Grace, InDoubt, Unechoed};
@@ -74,6 +74,11 @@ impl PublishStage {
         &self.grace
     }
 
+    /// The after-publication pipeline.
+    pub fn after(&self) -> &AfterPublication {
+        &self.after
+    }
+
     /// The acknowledged publications not read back yet.
     pub fn unechoed(&self) -> &Unechoed {
         &self.unechoed
@@ -107,11 +112,17 @@ impl PublishStage {
                 self.dedup.take_duplicate(&p.fields.id);
             }
         }
-        let records: Vec<_> = published
+        let done: Vec<_> = published
             .iter()
-            .map(|(_, p)| (&p.fields, p.env.topic.as_str()))
+            .map(|(_, p)| Done {
+                fields: &p.fields,
+                topic: p.env.topic.as_str(),
+                message: p.message(),
+                event_id: p.event_id(),
+                what: "published",
+            })
             .collect();
-        self.after.record(&records);
+        self.after.recorded(&done);
         for (i, p) in published {
             let mut confirmations = vec![self.after.confirmation(&p.env, &p.fields)];
             confirmations.extend(self.dedup.take_followers(&p.fields.id));
@@ -119,13 +130,6 @@ impl PublishStage {
                 self.unechoed.echoed(&p.fields.id);
             }
             self.dedup.release(&p.fields);
-            self.after.copy(
-                &p.env.topic,
-                &p.fields,
-                p.message(),
-                p.event_id(),
-                "published",
-            );
             follow_ups[i] = confirmations;
         }
         follow_ups
@@ -141,15 +145,14 @@ impl PublishStage {
         }
         if self.dedup.was_echoed(&p.fields.id) {
             self.after.forward(&p.env.topic, &p.fields, p.message());
-            self.after.record(&[(&p.fields, p.env.topic.as_str())]);
+            self.after.recorded(&[Done {
+                fields: &p.fields,
+                topic: &p.env.topic,
+                message: p.message(),
+                event_id: p.event_id(),
+                what: "published (read back from the WIS2 topic; its PUBACK was lost)",
+            }]);
             self.dedup.release(&p.fields);
-            self.after.copy(
-                &p.env.topic,
-                &p.fields,
-                p.message(),
-                p.event_id(),
-                "published (read back from the WIS2 topic; its PUBACK was lost)",
-            );
             return;
         }
         // In doubt: the broker may have it, and a subscriber too. Its claim stays, so a
@@ -169,12 +172,16 @@ impl PublishStage {
     /// duplicates that waited for it), to send.
     pub fn settle(&self, d: &InDoubt, how: &str) -> Vec<Output> {
         self.after.forward(&d.topic, &d.fields, &d.message);
-        self.after.record(&[(&d.fields, d.topic.as_str())]);
+        self.after.recorded(&[Done {
+            fields: &d.fields,
+            topic: &d.topic,
+            message: &d.message,
+            event_id: &d.event_id,
+            what: how,
+        }]);
         let mut confirmations = vec![d.confirmation.clone()];
         confirmations.extend(self.dedup.take_followers(&d.fields.id));
         self.dedup.release(&d.fields);
-        self.after
-            .copy(&d.topic, &d.fields, &d.message, &d.event_id, how);
         confirmations
     }
 
@@ -206,15 +213,14 @@ impl PublishStage {
             }
         }
         self.after.forward(topic, &f, message);
-        self.after.record(&[(&f, topic)]);
-        drop(reserved);
-        self.after.copy(
+        self.after.recorded(&[Done {
+            fields: &f,
             topic,
-            &f,
             message,
-            "",
-            "found on the WIS2 topic, published before a restart: recorded, not to be published again",
-        );
+            event_id: "",
+            what: "found on the WIS2 topic, published before a restart: recorded, not to be published again",
+        }]);
+        drop(reserved);
         Echoed::Orphan
     }
 }

@@ -15,6 +15,10 @@
 //! created again after a deletion are published: only the *last* state of a data_id
 //! counts, so going back to an earlier content is a change too.
 //!
+//! - `output_pending`: the WIS2_OUTPUT copies of the messages recorded, until they are
+//!   written (see [`crate::jsonl`]): committed with the records, removed with the next
+//!   commit after their write, so that a crash in between writes each exactly once.
+//!
 //! Crash window: the record is written once the broker acknowledged the publication,
 //! before the input is acknowledged. A crash between the PUBACK and the commit is
 //! repaired at the next start by the read-back of the WIS2 topic
@@ -23,12 +27,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use wis2::message::Relation;
 
+use crate::queue::Queued;
+
 const LAST: TableDefinition<&str, &[u8]> = TableDefinition::new("last_published");
 const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
+const PENDING: TableDefinition<u64, &[u8]> = TableDefinition::new("output_pending");
 
 /// A publication acknowledged by the broker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,10 +94,23 @@ struct GroupCommit {
     done: std::sync::Condvar,
 }
 
+/// What one commit writes.
+struct Batch {
+    records: Vec<(String, String, Vec<u8>)>,
+    copies: Vec<(u64, Vec<u8>)>,
+    written: Vec<u64>,
+}
+
 #[derive(Default)]
 struct GroupState {
     /// Records waiting for the next batch: (data_id, message id, encoded record).
     waiting: Vec<(String, String, Vec<u8>)>,
+    /// Output copies waiting for the next batch, under their keys.
+    copies: Vec<(u64, Vec<u8>)>,
+    /// Output copies written, to remove with the next batch.
+    written: Vec<u64>,
+    /// The key of the next output copy.
+    next_copy: u64,
     /// The number of the batch the waiting records will be committed in.
     open: u64,
     /// Every batch up to this number (excluded) is over, committed or failed.
@@ -114,11 +134,22 @@ impl PublishedStore {
         let tx = db.begin_write().map_err(|e| err(e.to_string()))?;
         tx.open_table(LAST).map_err(|e| err(e.to_string()))?;
         tx.open_table(MESSAGES).map_err(|e| err(e.to_string()))?;
+        let next_copy = {
+            let t = tx.open_table(PENDING).map_err(|e| err(e.to_string()))?;
+            let last = t.last().map_err(|e| err(e.to_string()))?;
+            last.map_or(0, |(k, _)| k.value() + 1)
+        };
         tx.commit().map_err(|e| err(e.to_string()))?;
+        let group = GroupCommit::default();
+        group
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_copy = next_copy;
         Ok(PublishedStore {
             db: Arc::new(db),
             path,
-            group: Arc::default(),
+            group: Arc::new(group),
         })
     }
 
@@ -203,8 +234,19 @@ impl PublishedStore {
     /// transaction, shared with the records of other threads that arrive meanwhile.
     /// Returns once they are committed.
     pub fn record_many(&self, records: &[(String, Published)]) -> Result<(), StoreError> {
-        if records.is_empty() {
-            return Ok(());
+        self.record_with_copies(records, &[]).map(drop)
+    }
+
+    /// Records several publications like [`Self::record_many`], and in the same
+    /// transaction their output `copies` as pending; returns the copies' keys, for
+    /// [`Self::copies_written`] once they are written.
+    pub fn record_with_copies(
+        &self,
+        records: &[(String, Published)],
+        copies: &[Queued],
+    ) -> Result<Vec<u64>, StoreError> {
+        if records.is_empty() && copies.is_empty() {
+            return Ok(Vec::new());
         }
         let mut encoded = Vec::with_capacity(records.len());
         for (data_id, p) in records {
@@ -213,9 +255,59 @@ impl PublishedStore {
             let bytes = serde_json::to_vec(&p).map_err(|e| self.err(e))?;
             encoded.push((p.data_id, p.message_id, bytes));
         }
+        let mut copy_bytes = Vec::with_capacity(copies.len());
+        for c in copies {
+            copy_bytes.push(serde_json::to_vec(c).map_err(|e| self.err(e))?);
+        }
         let g = &self.group;
         let mut st = g.state.lock().unwrap_or_else(|e| e.into_inner());
         st.waiting.extend(encoded);
+        let first = st.next_copy;
+        st.next_copy += copy_bytes.len() as u64;
+        st.copies.extend((first..).zip(copy_bytes));
+        let keys: Vec<u64> = (first..first + copies.len() as u64).collect();
+        self.wait_for_batch(st).map(|()| keys)
+    }
+
+    /// Output copies written: removed from the pending ones with the next commit.
+    pub fn copies_written(&self, keys: &[u64]) {
+        let mut st = self.group.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.written.extend_from_slice(keys);
+    }
+
+    /// Commits the removals of written copies still waiting (at a stop).
+    pub fn flush_written(&self) -> Result<(), StoreError> {
+        let st = self.group.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.written.is_empty() {
+            return Ok(());
+        }
+        self.wait_for_batch(st)
+    }
+
+    /// The output copies recorded and not known to be written, in order.
+    pub fn pending_copies(&self) -> Result<Vec<(u64, Queued)>, StoreError> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(PENDING).map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for entry in t.iter().map_err(|e| self.err(e))? {
+            let (k, v) = entry.map_err(|e| self.err(e))?;
+            match serde_json::from_slice::<Queued>(v.value()) {
+                Ok(q) => out.push((k.value(), q)),
+                Err(e) => {
+                    tracing::error!(key = k.value(), error = %e, "an unreadable pending WIS2_OUTPUT copy is dropped");
+                    self.copies_written(&[k.value()]);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Waits until the batch open now is committed, leading it when no commit runs.
+    fn wait_for_batch<'a>(
+        &'a self,
+        mut st: std::sync::MutexGuard<'a, GroupState>,
+    ) -> Result<(), StoreError> {
+        let g = &self.group;
         let mine = st.open;
         loop {
             if st.over > mine {
@@ -231,7 +323,11 @@ impl PublishedStore {
             // Lead: commit every record waiting (ours among them, unless an
             // earlier leader took it, in which case `over` passes `mine` first).
             st.committing = true;
-            let batch = std::mem::take(&mut st.waiting);
+            let batch = Batch {
+                records: std::mem::take(&mut st.waiting),
+                copies: std::mem::take(&mut st.copies),
+                written: std::mem::take(&mut st.written),
+            };
             let number = st.open;
             st.open += 1;
             drop(st);
@@ -251,16 +347,23 @@ impl PublishedStore {
 
     /// Commits records in one transaction, in order (a later record of a data_id
     /// wins).
-    fn commit(&self, batch: &[(String, String, Vec<u8>)]) -> Result<(), StoreError> {
+    fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(|e| self.err(e))?;
         {
             let mut t = tx.open_table(LAST).map_err(|e| self.err(e))?;
             let mut m = tx.open_table(MESSAGES).map_err(|e| self.err(e))?;
-            for (data_id, id, bytes) in batch {
+            for (data_id, id, bytes) in &batch.records {
                 t.insert(data_id.as_str(), bytes.as_slice())
                     .map_err(|e| self.err(e))?;
                 m.insert(id.as_str(), bytes.as_slice())
                     .map_err(|e| self.err(e))?;
+            }
+            let mut p = tx.open_table(PENDING).map_err(|e| self.err(e))?;
+            for (key, bytes) in &batch.copies {
+                p.insert(key, bytes.as_slice()).map_err(|e| self.err(e))?;
+            }
+            for key in &batch.written {
+                p.remove(key).map_err(|e| self.err(e))?;
             }
         }
         tx.commit().map_err(|e| self.err(e))

@@ -34,6 +34,7 @@ pub mod flags;
 pub mod logs;
 pub mod net;
 pub mod observer;
+pub mod output;
 pub mod process;
 pub mod service;
 pub mod site;

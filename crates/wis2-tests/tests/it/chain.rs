@@ -149,11 +149,7 @@ async fn every_dropped_file_gets_one_valid_message_on_the_wis2_topic() {
 
     // Each published message is also in the output folder (written after the
     // broker's acknowledgement, so possibly a moment after the message arrived).
-    let count = || {
-        std::fs::read_dir(&site.dirs.output)
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
+    let count = || wis2_tests::output::messages(&site.dirs.output).len();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while count() < FILES.len() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;

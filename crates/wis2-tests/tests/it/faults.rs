@@ -52,25 +52,9 @@ fn without_colours(text: &str) -> String {
     out
 }
 
-/// data_id file name → how many messages were published for it.
+/// data_id file name → how many messages were written to the output for it.
 fn published(output: &Path) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    let Ok(entries) = std::fs::read_dir(output) else {
-        return counts;
-    };
-    for e in entries.flatten() {
-        let Ok(bytes) = std::fs::read(e.path()) else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-            continue;
-        };
-        if let Some(id) = v["properties"]["data_id"].as_str() {
-            let name = id.rsplit('/').next().unwrap_or(id).to_string();
-            *counts.entry(name).or_insert(0) += 1;
-        }
-    }
-    counts
+    wis2_tests::output::counts_by_file(output)
 }
 
 /// Waits until `at_least` distinct files are published (or the timeout).
@@ -448,17 +432,14 @@ async fn broker_killed_twice_during_a_stream(saved: bool) {
     );
     let got_b = ids_by_file(&seen_b);
     let mut due_b = Vec::new();
-    for e in std::fs::read_dir(&dirs.output).expect("output").flatten() {
-        let late = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t > b_since + Duration::from_secs(1));
-        if late
-            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(
-                &std::fs::read(e.path()).unwrap_or_default(),
-            )
-            && let Some(data_id) = v["properties"]["data_id"].as_str()
-        {
+    // Created (pubtime) after it, so published after it too.
+    let since: chrono::DateTime<chrono::Utc> = (b_since + Duration::from_secs(1)).into();
+    for v in wis2_tests::output::messages(&dirs.output) {
+        let late = v["properties"]["pubtime"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|t| t > since);
+        if late && let Some(data_id) = v["properties"]["data_id"].as_str() {
             due_b.push(data_id.rsplit('/').next().unwrap_or(data_id).to_string());
         }
     }

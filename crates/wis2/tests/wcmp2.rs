@@ -475,25 +475,25 @@ const CASES: &[Case] = &[
     (
         "created: date only",
         |v| set(v, "/properties/created", json!("2026-11-28")),
-        test_id::RECORD_CREATED_DATETIME,
+        test_id::RECORD_CREATION_DATE,
         true,
     ),
     (
         "created: space separator",
         |v| set(v, "/properties/created", json!("2026-11-28 12:00:00Z")),
-        test_id::RECORD_CREATED_DATETIME,
+        test_id::RECORD_CREATION_DATE,
         true,
     ),
     (
         "created: none",
         |v| remove(v, "/properties/created"),
-        test_id::RECORD_CREATED_DATETIME,
+        test_id::RECORD_CREATION_DATE,
         true,
     ),
     (
         "updated before created",
         |v| set(v, "/properties/updated", json!("2020-01-01T00:00:00Z")),
-        test_id::RECORD_CREATED_DATETIME,
+        test_id::RECORD_CREATION_DATE,
         false,
     ),
     (

@@ -141,7 +141,7 @@ impl Wcmp2Checker {
             ),
             TestResult::from_errors(test_id::CONTACTS, properties::contacts(&cx, w)),
             TestResult::from_errors(
-                test_id::RECORD_CREATED_DATETIME,
+                test_id::RECORD_CREATION_DATE,
                 properties::record_created(&cx, w),
             ),
             TestResult::from_errors(test_id::DATA_POLICY, links::data_policy(&cx)),

@@ -17,7 +17,7 @@
 //! | `themes` | themes with concepts and scheme; an earth-system-discipline theme whose concepts are in the WTH |
 //! | `themes_wis2_global_service` | a Global Service record: type `service`, one global-service-type concept, all disciplines |
 //! | `contacts` | organization, roles from the contact-role code list, at least one `host` |
-//! | `record_created_datetime` | `properties.created` (and `updated`) RFC 3339, updated not before created |
+//! | `record_creation_date` | `properties.created` (and `updated`) RFC 3339, updated not before created |
 //! | `data_policy` | `wmo:dataPolicy` core/recommended for datasets, licence link when recommended, equal to the MQTT channels' level 6 |
 //! | `links` | rel an IANA relation or WCMP2 link type; MQTT links carry a valid WTH `channel` whose centre-id (4th level) is the id's; `filters` are JSON Schemas; security described |
 //!

@@ -1,4 +1,4 @@
-//! Test identifiers, as pywcmp writes them.
+//! Test identifiers: the labels of the WCMP2 abstract tests, under pywcmp's prefix.
 
 macro_rules! ids {
     ($($name:ident = $s:literal),* $(,)?) => {
@@ -19,7 +19,7 @@ ids! {
     THEMES = "themes",
     THEMES_WIS2_GLOBAL_SERVICE = "themes_wis2_global_service",
     CONTACTS = "contacts",
-    RECORD_CREATED_DATETIME = "record_created_datetime",
+    RECORD_CREATION_DATE = "record_creation_date",
     DATA_POLICY = "data_policy",
     LINKS = "links",
 }
@@ -32,8 +32,8 @@ mod tests {
     fn ids_are_pywcmp_shaped() {
         assert_eq!(ALL.len(), 14);
         assert_eq!(
-            RECORD_CREATED_DATETIME,
-            "http://wis.wmo.int/spec/wcmp/2/conf/core/record_created_datetime"
+            RECORD_CREATION_DATE,
+            "http://wis.wmo.int/spec/wcmp/2/conf/core/record_creation_date"
         );
     }
 }

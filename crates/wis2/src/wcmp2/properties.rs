@@ -46,7 +46,7 @@ pub(super) fn description(cx: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Vec<Find
     out
 }
 
-/// `record_created_datetime`: `created` (and `updated`) RFC 3339, updated not before
+/// `record_creation_date`: `created` (and `updated`) RFC 3339, updated not before
 /// created.
 pub(super) fn record_created(cx: &Ctx<'_>, warnings: &mut Vec<Finding>) -> Vec<Finding> {
     if cx.props.is_none() {

@@ -12,6 +12,8 @@
 #                               # lines name the filesystem (fs_line in lib.sh)
 #   SVC_ENV=WIS2_WORKER_THREADS=0 bench/e2e.sh  # extra environment of the four
 #                               # services (A/B runs of a setting; space-separated)
+#   STRACE=1 RUNS=sat bench/e2e.sh 5000  # each service under strace -c: its file-system
+#                               # and sync calls per file (slow: not for the rate)
 #   DROP=move bench/e2e.sh      # write the files beforehand outside the watched
 #                               # folder, then only move them in during the run
 #                               # (default DROP=write: written in place, renamed)
@@ -101,6 +103,7 @@ echo "-- peak RSS (VmHWM) of each process over the whole script"
 for s in mosquitto "${SERVICES[@]}" "${EXTRA[@]}"; do
     printf '%-14s %6d kB\n' "$s" "$(status_kb "${PID[$s]}" VmHWM)"
 done
+strace_report "$(( (${#RUNS} > 4 ? 2 * N : N) + 200 ))"
 dl=$(find "$TMP/deadletters" -type f 2>/dev/null | wc -l || true)
 echo "dead letters: $dl"
 if [ "${CONSOLE:-0}" = 1 ]; then

@@ -142,8 +142,13 @@ start_service() {
     pick_port port
     PORT[$name]=$port
     local t0; t0=$(now_ns)
+    local wrap=()
+    # STRACE=1: each service under `strace -f -c` (its system calls counted, and their
+    # time: slow, for where the time goes, not for the rate); summaries in
+    # $TMP/strace.NAME, printed by strace_report.
+    [ "${STRACE:-0}" = 1 ] && wrap=(strace -f -c -o "$TMP/strace.$name")
     env ${SVC_ENV:-} RUST_LOG=${RUST_LOG:-info} WIS2_LOG_FORMAT=human \
-        "$BIN/$name" run "$@" --health-addr "127.0.0.1:${PORT[$name]}" >>"$TMP/$name.log" 2>&1 &
+        "${wrap[@]}" "$BIN/$name" run "$@" --health-addr "127.0.0.1:${PORT[$name]}" >>"$TMP/$name.log" 2>&1 &
     PID[$name]=$!
     CHILDREN+=("$!")
     wait_healthz "$name"
@@ -251,4 +256,26 @@ fs_line() {
         journal=" without journal"
     fi
     echo "${fstype:-?}$journal"
+}
+
+# With STRACE=1: stops the services (strace writes its summary as they exit) and
+# prints, per service, the file-system calls per file (FILES files went through) and
+# the time strace measured in them.
+strace_report() { # FILES
+    [ "${STRACE:-0}" = 1 ] || return 0
+    local s
+    # SIGTERM to each service itself (strace's child): strace writes its summary when
+    # the service exits.
+    for s in "${SERVICES[@]}"; do
+        pkill -TERM -P "${PID[$s]}" 2>/dev/null || true
+        for _ in $(seq 150); do kill -0 "${PID[$s]}" 2>/dev/null || break; sleep 0.1; done
+    done
+    echo "-- system calls per file (strace -f -c; $1 files), file-system and sync calls"
+    for s in "${SERVICES[@]}"; do
+        [ -f "$TMP/strace.$s" ] || continue
+        awk -v svc="$s" -v n="$1" '
+            $NF ~ /^(fsync|fdatasync|sync_file_range|openat|rename|renameat2|unlink|unlinkat|write|pwrite64|writev|pwritev|ftruncate|fallocate|mkdir|statx|newfstatat|read|pread64)$/ && $4 ~ /^[0-9]+$/ {
+                printf "%-14s %-16s %8.3f per file %10.3f s\n", svc, $NF, $4 / n, $2 }
+            /^100.00/ { printf "%-14s %-16s %8s          %10.3f s\n", svc, "(all calls)", "", $2 }' "$TMP/strace.$s"
+    done
 }

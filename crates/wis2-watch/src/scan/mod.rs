@@ -152,10 +152,11 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
         watches,
         tx,
         refused_tx,
+        ctl_rx,
     );
     let thread = std::thread::Builder::new()
         .name("wis2-watch-scan".into())
-        .spawn(move || worker.run(ctl_rx))
+        .spawn(move || worker.run())
         .map_err(ScanError::Thread)?;
     Ok(Scanner {
         rx,

@@ -450,3 +450,42 @@ async fn spawn_on_a_missing_dir_names_it() {
         .unwrap();
     assert!(err.to_string().contains("absent"), "{err}");
 }
+
+#[tokio::test]
+async fn a_large_first_scan_hands_out_every_file_once_in_key_order_while_taking_the_dones() {
+    let f = fixture();
+    let mut want = Vec::new();
+    for d in 0..20 {
+        let dir = f.data.join(format!("d{d:02}"));
+        std::fs::create_dir(&dir).unwrap();
+        for i in 0..100 {
+            std::fs::write(dir.join(format!("f{i:03}.nc")), b"x").unwrap();
+            want.push(format!("d{d:02}/f{i:03}.nc"));
+        }
+    }
+    // Old enough to be complete at once.
+    for w in &want {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(f.data.join(w))
+            .unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
+    }
+    // More files than the channel holds: the scan goes on only as the caller takes
+    // them, and takes their dones meanwhile.
+    let mut s = f.scanner();
+    let mut got = Vec::new();
+    for _ in 0..want.len() {
+        let n = next(&mut s).await;
+        assert_eq!(n.change, FileChange::Created);
+        ack(&s, &f.store, &n);
+        got.push(n.rel_path.into_string());
+    }
+    assert_eq!(got, want, "every file once, in key order");
+    quiet(&mut s, QUIET).await;
+    // The dones were taken: a change is an update, announced once.
+    std::fs::write(f.data.join("d00/f000.nc"), b"changed").unwrap();
+    expect(&mut s, &f.store, FileChange::Updated, "d00/f000.nc").await;
+    quiet(&mut s, QUIET).await;
+}

@@ -109,6 +109,11 @@ pub(super) struct Worker {
     warned: HashSet<PathBuf>,
     /// Set once the caller is gone: nothing more is handed out.
     closed: bool,
+    /// The inbox.
+    ctl: std_mpsc::Receiver<Msg>,
+    /// Messages that came during a scan and wait for its end (all but the `done`s,
+    /// which are taken at once: see [`Worker::take_dones`]).
+    deferred: VecDeque<Msg>,
 }
 
 impl Worker {
@@ -122,6 +127,7 @@ impl Worker {
         watches: Watches,
         tx: mpsc::Sender<FileNotice>,
         refused: mpsc::UnboundedSender<Refusal>,
+        ctl: std_mpsc::Receiver<Msg>,
     ) -> Self {
         Worker {
             policy,
@@ -137,19 +143,25 @@ impl Worker {
             retries: HashMap::new(),
             warned: HashSet::new(),
             closed: false,
+            ctl,
+            deferred: VecDeque::new(),
         }
     }
 
     /// Runs until `Msg::Shutdown`, until every sender is gone or until the receiver of
     /// the notices is closed; the catch-up scan comes first.
-    pub(super) fn run(mut self, ctl: std_mpsc::Receiver<Msg>) {
+    pub(super) fn run(mut self) {
         self.full_rescan("start");
         while !self.closed {
             let wait = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(Instant::now()))
                 .unwrap_or(IDLE_WAIT);
-            match ctl.recv_timeout(wait) {
+            let next = match self.deferred.pop_front() {
+                Some(m) => Ok(m),
+                None => self.ctl.recv_timeout(wait),
+            };
+            match next {
                 Ok(Msg::Shutdown) | Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
                 Ok(Msg::Fs(res)) => self.on_fs(res),
                 Ok(Msg::Done(rel)) => self.on_done(&rel),
@@ -187,6 +199,21 @@ impl Worker {
             return;
         }
         self.overlay.entry(rel).or_default().push_back(known);
+        self.take_dones();
+    }
+
+    /// Takes the `done`s that arrived (a scan hands out notices for as long as it
+    /// runs: millions, on a first start that announces an archive; left in the inbox
+    /// until its end, their `done`s and the notices they close would hold every path
+    /// in memory). Other messages wait for the end of the scan.
+    fn take_dones(&mut self) {
+        while let Ok(m) = self.ctl.try_recv() {
+            match m {
+                Msg::Done(rel) => self.on_done(&rel),
+                Msg::Shutdown => self.closed = true,
+                other => self.deferred.push_back(other),
+            }
+        }
     }
 
     /// Warns once per path that it is not announced, and hands out the refusal; an

@@ -81,7 +81,7 @@ pub use self::error::ScanError;
 use self::policy::{Policy, canonical_data_dir};
 pub use self::policy::{Refusal, TEMP_SUFFIXES, describe_path};
 pub use self::watches::UNWATCHED_RESCAN;
-use self::worker::{Msg, Worker};
+use self::worker::{Channels, Msg, Worker};
 pub use crate::notice::FileNotice;
 use crate::store::AnnounceStore;
 
@@ -150,9 +150,11 @@ pub fn spawn(opts: ScanOptions, store: AnnounceStore) -> Result<Scanner, ScanErr
         opts.rescan_interval,
         store,
         watches,
-        tx,
-        refused_tx,
-        ctl_rx,
+        Channels {
+            tx,
+            refused: refused_tx,
+            ctl: ctl_rx,
+        },
     );
     let thread = std::thread::Builder::new()
         .name("wis2-watch-scan".into())

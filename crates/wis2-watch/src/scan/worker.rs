@@ -81,6 +81,13 @@ fn due_keys<K: Clone + Eq + Hash, V>(map: &HashMap<K, V>, is_due: impl Fn(&V) ->
         .collect()
 }
 
+/// The worker's channels: the notices and refusals it hands out, its inbox.
+pub(super) struct Channels {
+    pub(super) tx: mpsc::Sender<FileNotice>,
+    pub(super) refused: mpsc::UnboundedSender<Refusal>,
+    pub(super) ctl: std_mpsc::Receiver<Msg>,
+}
+
 /// The state of the scan, owned by its thread.
 pub(super) struct Worker {
     /// What is reported and what is refused.
@@ -117,18 +124,17 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    /// A worker applying `policy`, that hands notices to `tx` and refusals to
-    /// `refused`; `rescan_interval` of zero means none.
+    /// A worker applying `policy`, that hands notices and refusals to `channels`
+    /// and reads its inbox there; `rescan_interval` of zero means none.
     pub(super) fn new(
         policy: Policy,
         settle: Duration,
         rescan_interval: Option<Duration>,
         store: AnnounceStore,
         watches: Watches,
-        tx: mpsc::Sender<FileNotice>,
-        refused: mpsc::UnboundedSender<Refusal>,
-        ctl: std_mpsc::Receiver<Msg>,
+        channels: Channels,
     ) -> Self {
+        let Channels { tx, refused, ctl } = channels;
         Worker {
             policy,
             settle,

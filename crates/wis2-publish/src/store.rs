@@ -121,6 +121,9 @@ struct GroupState {
     failed: std::collections::VecDeque<(u64, String)>,
 }
 
+/// redb's page cache of the store (see [`PublishedStore::open`]).
+const CACHE_BYTES: usize = 8 << 20;
+
 impl PublishedStore {
     /// Opens (or creates) `<dir>/published.redb`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -130,7 +133,13 @@ impl PublishedStore {
             message: m,
         };
         std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
-        let db = Database::create(&path).map_err(|e| err(e.to_string()))?;
+        // redb's default page cache (1 GiB) grows with the store: 450 MB of resident
+        // memory after 300,000 messages (bench/archive.sh). Past it, reads go to the
+        // kernel's page cache, which is not the service's memory.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| err(e.to_string()))?;
         let tx = db.begin_write().map_err(|e| err(e.to_string()))?;
         tx.open_table(LAST).map_err(|e| err(e.to_string()))?;
         tx.open_table(MESSAGES).map_err(|e| err(e.to_string()))?;

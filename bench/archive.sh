@@ -90,7 +90,8 @@ restart() { # nth scan line of this log
     local scans; scans=$(grep -cF "data directory scanned" "$TMP/wis2-watch.log" || true)
     start_watch "$@"
     local ms; ms=$(log_field "data directory scanned" ms $((scans + 1)))
-    echo "restart with $N files known: ready (spawn to /healthz 200) ${STARTUP_MS[wis2-watch]} ms; catch-up scan $ms ms, wis2-watch CPU so far $(cpu_secs "${PID[wis2-watch]}") s; VmHWM $(status_kb "${PID[wis2-watch]}" VmHWM) kB"
+    local dirs; dirs=$(log_field "data directory scanned" watched_dirs $((scans + 1)))
+    echo "restart with $N files known: ready (spawn to /healthz 200) ${STARTUP_MS[wis2-watch]} ms; catch-up scan $ms ms ($dirs folders watched), wis2-watch CPU so far $(cpu_secs "${PID[wis2-watch]}") s; VmHWM $(status_kb "${PID[wis2-watch]}" VmHWM) kB"
 }
 
 start_publish
@@ -108,10 +109,12 @@ CHILDREN+=("$sub")
 start_watch --announce-existing none
 first=$(log_field "first start:" ms)
 scan=$(log_field "data directory scanned" ms)
+watched=$(log_field "data directory scanned" watched_dirs)
+unwatched=$(log_field "data directory scanned" unwatched_dirs)
 sleep 5
 kill -TERM "$sub" 2>/dev/null || true
 wait "$sub" 2>/dev/null || true
-echo "recorded in $first ms (then the catch-up scan: $scan ms); ready ${STARTUP_MS[wis2-watch]} ms; messages on the WIS2 topic: $(grep -c . "$TMP/none.msgs" || true); wis2-watch CPU $(cpu_secs "${PID[wis2-watch]}") s, VmHWM $(status_kb "${PID[wis2-watch]}" VmHWM) kB"
+echo "recorded in $first ms (then the catch-up scan: $scan ms; $watched folders watched, $unwatched not); ready ${STARTUP_MS[wis2-watch]} ms; messages on the WIS2 topic: $(grep -c . "$TMP/none.msgs" || true); wis2-watch CPU $(cpu_secs "${PID[wis2-watch]}") s, VmHWM $(status_kb "${PID[wis2-watch]}" VmHWM) kB"
 grep -F "first start:" "$TMP/wis2-watch.log" | sed 's/^/    /' | cut -c1-400
 echo "    $(store_line "$TMP/state/watch/announced.redb")"
 

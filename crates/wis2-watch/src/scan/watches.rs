@@ -184,3 +184,48 @@ impl Watches {
         );
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn watcher() -> notify::Result<RecommendedWatcher> {
+        notify::recommended_watcher(|_: notify::Result<notify::Event>| {})
+    }
+
+    #[test]
+    fn past_the_cap_directories_are_left_for_the_rescans_and_tried_again_at_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        let mut w = Watches::new(watcher(), Some(2));
+        w.begin_scan();
+        for d in [dir.path(), &a, &b] {
+            w.add(d);
+        }
+        assert_eq!((w.len(), w.partial()), (2, true));
+        assert_eq!(w.end_scan(), 1);
+        // Room again (a folder removed): the next scan watches the one left out.
+        w.forget(&a);
+        w.begin_scan();
+        for d in [dir.path(), &b] {
+            w.add(d);
+        }
+        assert_eq!((w.len(), w.end_scan()), (2, 0));
+        assert!(!w.partial());
+    }
+
+    #[test]
+    fn without_an_inotify_instance_every_directory_is_left_for_the_rescans() {
+        let dir = tempfile::tempdir().unwrap();
+        // What inotify_init1 returns at fs.inotify.max_user_instances.
+        let refused = Err(notify::Error::io(std::io::Error::from_raw_os_error(24)));
+        let mut w = Watches::new(refused, None);
+        w.begin_scan();
+        w.add(dir.path());
+        assert_eq!((w.len(), w.end_scan()), (0, 1));
+        assert!(w.partial());
+    }
+}

@@ -32,6 +32,7 @@ case "$N$DIRS" in *[!0-9]*) echo "N and DIRS are numbers" >&2; exit 2 ;; esac
 [ "$N" -ge 1 ] && [ "$DIRS" -ge 1 ] || { echo "N and DIRS must be >= 1" >&2; exit 2; }
 
 bench_init
+command -v mosquitto_sub >/dev/null || { echo "needs mosquitto_sub (apt-get install mosquitto-clients)" >&2; exit 1; }
 build_release
 start_broker
 chain_dirs

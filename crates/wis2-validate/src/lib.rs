@@ -62,7 +62,8 @@ pub struct RunArgs {
     #[arg(long, env = "WIS2_REQUIRE_METADATA")]
     pub require_metadata: bool,
     /// Seconds a data_id is remembered: a `canonical` message repeating it with other
-    /// data within this window is rejected (it needs `rel=update`); 0 turns it off.
+    /// data within this window is rejected (it needs `rel=update`); 0 turns it off. At
+    /// most the last 200,000 data_ids are remembered (bounded memory).
     #[arg(long, env = "WIS2_UNIQUE_WINDOW_SECS", default_value = "3600")]
     pub unique_window_secs: wis2_bus::service::Secs,
     /// Also download each message's data (its canonical/update link) and reject the

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -18,18 +19,94 @@ pub type SeenKey = (String, Relation, Option<String>);
 pub const UNIQUE_TEST_ID: &str = "https://wis2-chain.org/conf/data-id-unique";
 
 /// The `data_id`s seen recently with their integrity, for the uniqueness check.
+///
+/// Memory is bounded, whatever the flow: a data_id is kept as a 128-bit hash, its
+/// integrity as a 64-bit one, and at most [`SeenIds::MAX`] of them (about 16 MB): the
+/// window is the last hour (`WIS2_UNIQUE_WINDOW_SECS`) or the last `MAX` data_ids,
+/// whichever is shorter (an archive published at full rate fills `MAX` in under two
+/// minutes). The oldest go first, one at a time, as new ones come.
 #[derive(Debug)]
 pub struct SeenIds {
     window: Duration,
-    seen: Mutex<HashMap<String, (Instant, Option<String>)>>,
+    seen: Mutex<Window>,
+}
+
+/// The data_ids of the window: the latest time and integrity of each, and the order
+/// they came in (an entry there whose time is not its map entry's is a stale one).
+#[derive(Debug)]
+struct Window {
+    start: Instant,
+    hashers: (std::hash::RandomState, std::hash::RandomState),
+    /// data_id hash -> (seconds, integrity hash, number of its entry in `order`).
+    by_id: HashMap<u128, (u32, u64, u64)>,
+    /// (data_id hash, seconds, number), oldest first.
+    order: std::collections::VecDeque<(u128, u32, u64)>,
+    /// The number of the next entry.
+    next: u64,
+    /// Whether the cap cut the window short yet (logged once).
+    capped: bool,
+}
+
+impl Window {
+    fn id(&self, data_id: &str) -> u128 {
+        let (a, b) = &self.hashers;
+        (u128::from(a.hash_one(data_id)) << 64) | u128::from(b.hash_one(data_id))
+    }
+
+    fn integrity(&self, integrity: &Option<String>) -> u64 {
+        self.hashers.0.hash_one(integrity)
+    }
+
+    /// Seconds since the window was made.
+    fn now(&self) -> u32 {
+        u32::try_from(self.start.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
+    /// Forgets what left the window (older than `window`, or past `max` data_ids).
+    fn expire(&mut self, now: u32, window: u32, max: usize) {
+        while let Some(&(id, t, n)) = self.order.front() {
+            let old = now.saturating_sub(t) >= window;
+            let full = self.order.len() > max;
+            if !old && !full {
+                break;
+            }
+            if full && !old && !self.capped {
+                self.capped = true;
+                tracing::info!(
+                    kept = max,
+                    "the data_id uniqueness check keeps the last {max} data_ids: at this rate it covers less than WIS2_UNIQUE_WINDOW_SECS"
+                );
+            }
+            self.order.pop_front();
+            if self.by_id.get(&id).is_some_and(|e| e.2 == n) {
+                self.by_id.remove(&id);
+            }
+        }
+    }
 }
 
 impl SeenIds {
+    /// The most data_ids remembered.
+    pub const MAX: usize = 200_000;
+
     pub fn new(window: Duration) -> Self {
         SeenIds {
             window,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Window {
+                start: Instant::now(),
+                hashers: Default::default(),
+                by_id: HashMap::new(),
+                order: std::collections::VecDeque::new(),
+                next: 0,
+                capped: false,
+            }),
         }
+    }
+
+    fn window_secs(&self) -> u32 {
+        u32::try_from(self.window.as_secs())
+            .unwrap_or(u32::MAX)
+            .max(1)
     }
 
     /// The data_id, rel and integrity of a message (its JSON text); none when it has
@@ -56,17 +133,19 @@ impl SeenIds {
         }
         let (data_id, rel, integrity) = key;
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let (t, prev) = seen.get(data_id)?;
-        let age = t.elapsed();
-        if *rel != Relation::Canonical || age >= self.window || prev == integrity {
+        let (t, prev, _) = *seen.by_id.get(&seen.id(data_id))?;
+        let age = seen.now().saturating_sub(t);
+        if *rel != Relation::Canonical
+            || age >= self.window_secs()
+            || prev == seen.integrity(integrity)
+        {
             return None;
         }
         Some(
             Finding::new(
                 "/properties/data_id",
                 format!(
-                    "data_id {data_id} was announced with other data {} s ago; a Global Cache drops a known data_id sent again as canonical",
-                    age.as_secs()
+                    "data_id {data_id} was announced with other data {age} s ago; a Global Cache drops a known data_id sent again as canonical"
                 ),
             )
             .with_fix("announce changed data with a link rel=update (same data_id, newer pubtime)"),
@@ -79,14 +158,29 @@ impl SeenIds {
         if self.window.is_zero() {
             return;
         }
-        let (data_id, _, integrity) = key.clone();
-        let now = Instant::now();
+        let (data_id, _, integrity) = key;
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 200_000 {
-            let window = self.window;
-            seen.retain(|_, (t, _)| now.duration_since(*t) < window);
-        }
-        seen.insert(data_id, (now, integrity));
+        let now = seen.now();
+        let (id, value) = (seen.id(data_id), seen.integrity(integrity));
+        let n = seen.next;
+        seen.next += 1;
+        seen.by_id.insert(id, (now, value, n));
+        seen.order.push_back((id, now, n));
+        seen.expire(now, self.window_secs(), Self::MAX);
+    }
+
+    /// How many data_ids are remembered.
+    pub fn len(&self) -> usize {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_id
+            .len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -181,6 +275,30 @@ mod tests {
         let off = SeenIds::new(Duration::ZERO);
         off.record(&msg("d", "canonical", "A"));
         assert!(off.check(&msg("d", "canonical", "B")).is_none());
+    }
+
+    #[test]
+    fn memory_is_bounded_the_oldest_data_ids_go_first() {
+        let s = SeenIds::new(Duration::from_secs(3600));
+        let n = SeenIds::MAX + 1000;
+        for i in 0..n {
+            s.record(&(format!("d{i}"), Relation::Canonical, Some("A".into())));
+        }
+        assert_eq!(s.len(), SeenIds::MAX, "at most MAX remembered");
+        assert!(
+            s.check(&msg("d0", "canonical", "B")).is_none(),
+            "the oldest was forgotten"
+        );
+        assert!(
+            s.check(&msg(&format!("d{}", n - 1), "canonical", "B"))
+                .is_some(),
+            "the newest is remembered"
+        );
+        // A data_id recorded again stays, with its latest data.
+        s.record(&msg("again", "canonical", "A"));
+        s.record(&msg("again", "canonical", "B"));
+        assert!(s.check(&msg("again", "canonical", "B")).is_none());
+        assert!(s.check(&msg("again", "canonical", "C")).is_some());
     }
 
     #[test]

@@ -59,6 +59,22 @@ impl AfterPublication {
         }
     }
 
+    /// Queues `message` for the remote broker with the others of its batch: written to
+    /// the outbox by [`AfterPublication::flush_forwards`], which the batch's
+    /// [`AfterPublication::recorded`] step calls first (so still before the record).
+    pub fn defer_forward(&self, topic: &str, f: &Fields, message: &[u8]) {
+        if let Some(remote) = &self.remote {
+            remote.defer(f.queued(topic, message));
+        }
+    }
+
+    /// Writes the deferred forwards to the remote outbox, in order, in one commit.
+    pub fn flush_forwards(&self) {
+        if let Some(remote) = &self.remote {
+            remote.flush();
+        }
+    }
+
     /// Records publications in one transaction (with their output copies, pending
     /// until written), logs each (`what` happened), and writes the copies (one
     /// append for the hourly layout). A failure to record is logged: a redelivery of
@@ -106,8 +122,9 @@ impl AfterPublication {
         }
     }
 
-    /// At a stop: the marks of the copies written, committed.
+    /// At a stop: the deferred forwards and the marks of the copies written, committed.
     pub fn flush(&self) {
+        self.flush_forwards();
         if let Err(e) = self.store.flush_written() {
             tracing::warn!(error = %e, "cannot mark the last WIS2_OUTPUT copies written (they are looked for at the next start)");
         }

@@ -6,8 +6,8 @@
 //! consumer calls once the item is safely delivered: a crash in between delivers it
 //! again (at-least-once).
 //!
-//! The API is synchronous (each push and remove is one fsynced redb commit); call it
-//! from the blocking pool, never from async code directly.
+//! The API is synchronous (each push, `push_many` and remove is one fsynced redb
+//! commit); call it from the blocking pool, never from async code directly.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -98,26 +98,44 @@ impl DiskQueue {
 
     /// Appends `item` unless the queue is full.
     pub fn push(&self, item: &Queued) -> Result<Pushed, QueueError> {
-        let bytes = serde_json::to_vec(item).map_err(|e| self.err(e))?;
+        let mut pushed = self.push_many(std::slice::from_ref(item))?;
+        Ok(pushed.pop().unwrap_or(Pushed::Full {
+            capacity: self.capacity,
+        }))
+    }
+
+    /// Appends `items`, in order, in one transaction (one fsync for all); each that
+    /// finds the queue full is left out. One result per item.
+    pub fn push_many(&self, items: &[Queued]) -> Result<Vec<Pushed>, QueueError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
         let tx = self.db.begin_write().map_err(|e| self.err(e))?;
-        let len = {
+        let mut out = Vec::with_capacity(items.len());
+        {
             let mut t = tx.open_table(ITEMS).map_err(|e| self.err(e))?;
-            let len = t.len().map_err(|e| self.err(e))?;
-            if len >= self.capacity {
-                return Ok(Pushed::Full {
-                    capacity: self.capacity,
-                });
-            }
-            let next = match t.last().map_err(|e| self.err(e))? {
+            let mut len = t.len().map_err(|e| self.err(e))?;
+            let mut next = match t.last().map_err(|e| self.err(e))? {
                 Some((k, _)) => k.value().saturating_add(1),
                 None => 0,
             };
-            t.insert(next, bytes.as_slice()).map_err(|e| self.err(e))?;
-            len + 1
-        };
+            for item in items {
+                if len >= self.capacity {
+                    out.push(Pushed::Full {
+                        capacity: self.capacity,
+                    });
+                    continue;
+                }
+                let bytes = serde_json::to_vec(item).map_err(|e| self.err(e))?;
+                t.insert(next, bytes.as_slice()).map_err(|e| self.err(e))?;
+                next = next.saturating_add(1);
+                len += 1;
+                out.push(Pushed::Queued { len });
+            }
+        }
         tx.commit().map_err(|e| self.err(e))?;
         self.notify.notify_one();
-        Ok(Pushed::Queued { len })
+        Ok(out)
     }
 
     /// The first `n` items, oldest first, with their keys. Unreadable items (a file
@@ -182,6 +200,30 @@ mod tests {
             message: "{}".into(),
             pubtime: String::new(),
         }
+    }
+
+    #[test]
+    fn push_many_is_one_transaction_in_order_up_to_the_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = DiskQueue::open(&dir.path().join("q.redb"), 3).unwrap();
+        queue.push(&q(0)).unwrap();
+        let pushed = queue.push_many(&[q(1), q(2), q(3)]).unwrap();
+        assert_eq!(
+            pushed,
+            [
+                Pushed::Queued { len: 2 },
+                Pushed::Queued { len: 3 },
+                Pushed::Full { capacity: 3 }
+            ]
+        );
+        let ids: Vec<String> = queue
+            .peek(10)
+            .unwrap()
+            .into_iter()
+            .filter_map(|(_, i)| i.map(|i| i.message_id))
+            .collect();
+        assert_eq!(ids, ["m0", "m1", "m2"]);
+        assert!(queue.push_many(&[]).unwrap().is_empty());
     }
 
     #[test]

@@ -107,6 +107,9 @@ pub struct RemoteOutbox {
     high: Arc<AtomicBool>,
     /// Its tasks, until [`RemoteOutbox::shutdown`].
     tasks: Arc<tokio::sync::Mutex<Option<Tasks>>>,
+    /// Messages of the current batch waiting for [`RemoteOutbox::flush`], in arrival
+    /// order (the lock is held across the commit, so commits keep that order).
+    deferred: Arc<std::sync::Mutex<Vec<Queued>>>,
 }
 
 /// The drain task and the connection's event loop.
@@ -137,14 +140,51 @@ impl RemoteOutbox {
                 drain: task,
                 conn: conn.task,
             }))),
+            deferred: Arc::default(),
         })
     }
 
-    /// Queues a published message for the remote broker (blocking: one local commit).
-    /// Never fails the caller: a full outbox or a storage error is logged with the
-    /// message it concerns.
+    /// Queues a published message for the remote broker now (blocking: one local
+    /// commit, after the deferred ones). Never fails the caller: a full outbox or a
+    /// storage error is logged with the message it concerns.
     pub fn push(&self, item: &Queued) {
-        match self.queue.push(item) {
+        self.defer(item.clone());
+        self.flush();
+    }
+
+    /// Queues a message for the next [`RemoteOutbox::flush`] (in memory: the messages
+    /// of a batch go to disk together).
+    pub fn defer(&self, item: Queued) {
+        self.deferred
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(item);
+    }
+
+    /// Commits the deferred messages, in order, in one transaction (blocking).
+    pub fn flush(&self) {
+        let mut deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        if deferred.is_empty() {
+            return;
+        }
+        let items = std::mem::take(&mut *deferred);
+        match self.queue.push_many(&items) {
+            Ok(pushed) => {
+                for (item, p) in items.iter().zip(pushed) {
+                    self.pushed(item, Ok(p));
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for item in &items {
+                    self.pushed(item, Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    fn pushed(&self, item: &Queued, result: Result<Pushed, String>) {
+        match result {
             Ok(Pushed::Queued { len }) => {
                 let cap = self.queue.capacity();
                 if len.saturating_mul(10) >= cap.saturating_mul(9) {

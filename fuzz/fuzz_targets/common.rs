@@ -29,6 +29,7 @@ pub fn shared_standards() -> (Option<ValidatorOptions>, Option<Wcmp2Options>) {
     let wnm = wnm_schema.is_file().then(|| ValidatorOptions {
         schema: Some(wnm_schema),
         wth_dir: wth_dir.clone(),
+        ..ValidatorOptions::default()
     });
     let wcmp2_schema = dir.join("wcmp2/wcmp2-bundled.json");
     let wcmp2 = wcmp2_schema.is_file().then(|| Wcmp2Options {

@@ -103,7 +103,11 @@ echo "-- peak RSS (VmHWM) of each process over the whole script"
 for s in mosquitto "${SERVICES[@]}" "${EXTRA[@]}"; do
     printf '%-14s %6d kB\n' "$s" "$(status_kb "${PID[$s]}" VmHWM)"
 done
-strace_report "$(( (${#RUNS} > 4 ? 2 * N : N) + 200 ))"
+# The files that went through: the warm-up's 200, and N per part run.
+files=200
+case "$RUNS" in *rate*) files=$((files + N)) ;; esac
+case "$RUNS" in *sat*) files=$((files + N)) ;; esac
+strace_report "$files"
 dl=$(find "$TMP/deadletters" -type f 2>/dev/null | wc -l || true)
 echo "dead letters: $dl"
 if [ "${CONSOLE:-0}" = 1 ]; then

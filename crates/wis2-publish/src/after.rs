@@ -50,36 +50,25 @@ impl AfterPublication {
         self.remote.is_some()
     }
 
-    /// Queues `message` for the remote broker, when there is one (one local commit).
-    /// First of the pipeline: a crash before the record publishes the message again
-    /// (at-least-once) rather than never forwarding it.
+    /// Queues `message` for the remote broker, when there is one: kept in memory with
+    /// the others of its batch, committed to the outbox by [`AfterPublication::recorded`]
+    /// before the records, so that a crash before the record forwards the message
+    /// again (at-least-once) rather than never.
     pub fn forward(&self, topic: &str, f: &Fields, message: &[u8]) {
-        if let Some(remote) = &self.remote {
-            remote.push(&f.queued(topic, message));
-        }
-    }
-
-    /// Queues `message` for the remote broker with the others of its batch: written to
-    /// the outbox by [`AfterPublication::flush_forwards`], which the batch's
-    /// [`AfterPublication::recorded`] step calls first (so still before the record).
-    pub fn defer_forward(&self, topic: &str, f: &Fields, message: &[u8]) {
         if let Some(remote) = &self.remote {
             remote.defer(f.queued(topic, message));
         }
     }
 
-    /// Writes the deferred forwards to the remote outbox, in order, in one commit.
-    pub fn flush_forwards(&self) {
+    /// Commits the forwards waiting (in arrival order, one transaction), then records
+    /// publications in one transaction (with their output copies, pending until
+    /// written), logs each (`what` happened), and writes the copies (one append for
+    /// the hourly layout). A failure to record is logged: a redelivery of them would
+    /// be published again.
+    pub fn recorded(&self, done: &[Done<'_>]) {
         if let Some(remote) = &self.remote {
             remote.flush();
         }
-    }
-
-    /// Records publications in one transaction (with their output copies, pending
-    /// until written), logs each (`what` happened), and writes the copies (one
-    /// append for the hourly layout). A failure to record is logged: a redelivery of
-    /// them would be published again.
-    pub fn recorded(&self, done: &[Done<'_>]) {
         let records: Vec<_> = done
             .iter()
             .map(|d| (d.fields.data_id.clone(), d.fields.record(d.topic)))
@@ -122,9 +111,11 @@ impl AfterPublication {
         }
     }
 
-    /// At a stop: the deferred forwards and the marks of the copies written, committed.
+    /// At a stop: the forwards waiting and the marks of the copies written, committed.
     pub fn flush(&self) {
-        self.flush_forwards();
+        if let Some(remote) = &self.remote {
+            remote.flush();
+        }
         if let Err(e) = self.store.flush_written() {
             tracing::warn!(error = %e, "cannot mark the last WIS2_OUTPUT copies written (they are looked for at the next start)");
         }

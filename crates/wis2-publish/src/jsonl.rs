@@ -97,19 +97,25 @@ impl Appender {
             buf.extend_from_slice(line(message).as_bytes());
             buf.push(b'\n');
         }
-        let mut written = Vec::with_capacity(by_file.len());
-        for (name, buf) in by_file {
-            let path = self.dir.join(&name);
-            let r = self.file(&name).and_then(|f| f.write_all(&buf));
+        // Each file's length before this call: on a failure, every file is cut back
+        // to it, so that the retry of the whole batch writes each message once.
+        let mut before: Vec<(String, u64)> = Vec::with_capacity(by_file.len());
+        for (name, buf) in &by_file {
+            let r = self.file(name).and_then(|f| {
+                before.push((name.clone(), f.metadata()?.len()));
+                f.write_all(buf)
+            });
             if let Err(e) = r {
-                // A partial write leaves a torn line: cut it at the next recovery,
-                // and reopen the file then.
-                self.open.retain(|(n, _)| *n != name);
+                for (n, len) in &before {
+                    if let Err(cut) = self.file(n).and_then(|f| f.set_len(*len)) {
+                        tracing::warn!(file = n, error = %cut, "WIS2_OUTPUT: cannot cut a failed append back: a torn line may stay");
+                    }
+                }
+                self.open.clear();
                 return Err(e);
             }
-            written.push(path);
         }
-        Ok(written)
+        Ok(by_file.iter().map(|(n, _)| self.dir.join(n)).collect())
     }
 
     /// After a crash: cuts a torn last line off the files of `pending`, and returns
@@ -192,6 +198,23 @@ mod tests {
         let eleven = std::fs::read_to_string(dir.path().join("wis2-messages-2026-12-07T11Z.jsonl"))
             .expect("11h");
         assert_eq!(eleven, "{\"id\":\"b\"}\n");
+    }
+
+    #[test]
+    fn a_failed_append_leaves_no_line_of_its_batch() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut a = Appender::new(dir.path().to_path_buf());
+        let (ten, eleven) = ("2026-12-07T10:00:00Z", "2026-12-07T11:00:00Z");
+        a.append([(ten, r#"{"id":"a"}"#)]).expect("append");
+        // The 11 h file cannot be opened (a folder has its name).
+        std::fs::create_dir(dir.path().join(file_name(eleven))).expect("dir");
+        let err = a.append([(ten, r#"{"id":"b"}"#), (eleven, r#"{"id":"c"}"#)]);
+        assert!(err.is_err());
+        let text = std::fs::read_to_string(dir.path().join(file_name(ten))).expect("read");
+        assert_eq!(
+            text, "{\"id\":\"a\"}\n",
+            "b was cut back: its retry writes it once"
+        );
     }
 
     #[test]

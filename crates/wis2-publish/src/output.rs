@@ -160,11 +160,6 @@ impl OutputWriter {
         }
     }
 
-    /// Writes one published message now, or queues it for a retry (blocking).
-    pub fn write(&self, item: &Queued) {
-        self.write_batch(std::slice::from_ref(item));
-    }
-
     /// Writes published messages now (in one append for the hourly layout), or queues
     /// them for a retry (blocking).
     pub fn write_batch(&self, items: &[Queued]) {
@@ -192,15 +187,29 @@ impl OutputWriter {
                 } else {
                     items
                 };
-                for item in items {
-                    self.queue_retry(&e, item);
+                match self.retry.push_many(items) {
+                    Ok(pushed) => {
+                        for (item, p) in items.iter().zip(pushed) {
+                            self.queued_for_retry(&e, item, Ok(p));
+                        }
+                    }
+                    Err(q) => {
+                        for item in items {
+                            self.queued_for_retry(&e, item, Err(&q));
+                        }
+                    }
                 }
             }
         }
     }
 
-    fn queue_retry(&self, e: &OutputError, item: &Queued) {
-        match self.retry.push(item) {
+    fn queued_for_retry(
+        &self,
+        e: &OutputError,
+        item: &Queued,
+        pushed: Result<Pushed, &QueueError>,
+    ) {
+        match pushed {
             Ok(Pushed::Queued { len }) => tracing::error!(
                 error = %e,
                 message_id = item.message_id,
@@ -382,7 +391,7 @@ mod tests {
         std::fs::remove_dir(&out).unwrap();
         std::fs::write(&out, b"").unwrap();
         let item = q("x/R1.nc", "m1", "{}");
-        w.write(&item);
+        w.write_batch(std::slice::from_ref(&item));
         assert_eq!(w.waiting(), 1);
         assert_eq!(w.retry(), 1, "still failing");
         std::fs::remove_file(&out).unwrap();

@@ -144,14 +144,6 @@ impl RemoteOutbox {
         })
     }
 
-    /// Queues a published message for the remote broker now (blocking: one local
-    /// commit, after the deferred ones). Never fails the caller: a full outbox or a
-    /// storage error is logged with the message it concerns.
-    pub fn push(&self, item: &Queued) {
-        self.defer(item.clone());
-        self.flush();
-    }
-
     /// Queues a message for the next [`RemoteOutbox::flush`] (in memory: the messages
     /// of a batch go to disk together).
     pub fn defer(&self, item: Queued) {
@@ -161,7 +153,8 @@ impl RemoteOutbox {
             .push(item);
     }
 
-    /// Commits the deferred messages, in order, in one transaction (blocking).
+    /// Commits the deferred messages, in order, in one transaction (blocking). Never
+    /// fails the caller: a full outbox or a storage error is logged with each message.
     pub fn flush(&self) {
         let mut deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
         if deferred.is_empty() {

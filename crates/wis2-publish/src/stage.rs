@@ -85,14 +85,12 @@ impl PublishStage {
     }
 
     /// In arrival order: the remote outbox (the records and output copies of several
-    /// messages are then written concurrently), in memory; the batch's `acknowledged`
-    /// step commits them first, so that a crash before the record publishes them again
-    /// rather than never forwarding them.
+    /// messages are then written concurrently), in memory: the batch's record commits
+    /// them first.
     fn forward_in_order(&self, p: &Parsed) {
         // A duplicate: only its confirmation went out.
         if self.dedup.is_original(&p.fields.id, p.seq) {
-            self.after
-                .defer_forward(&p.env.topic, &p.fields, p.message());
+            self.after.forward(&p.env.topic, &p.fields, p.message());
         }
     }
 
@@ -100,9 +98,6 @@ impl PublishStage {
     /// its confirmation (with those of the duplicates that waited for it) as the
     /// follow-up the stage sends before acknowledging the input.
     fn acknowledged(&self, ps: &[&Parsed]) -> Vec<Vec<Output>> {
-        // The forwards of this batch (and of those before it), in one commit, before
-        // the records.
-        self.after.flush_forwards();
         let mut follow_ups = vec![Vec::new(); ps.len()];
         let mut published = Vec::with_capacity(ps.len());
         for (i, p) in ps.iter().enumerate() {

@@ -95,20 +95,20 @@ struct GroupCommit {
 }
 
 /// What one commit writes.
+#[derive(Default)]
 struct Batch {
+    /// Records: (data_id, message id, encoded record).
     records: Vec<(String, String, Vec<u8>)>,
+    /// Output copies, under their keys.
     copies: Vec<(u64, Vec<u8>)>,
+    /// Output copies written, to remove.
     written: Vec<u64>,
 }
 
 #[derive(Default)]
 struct GroupState {
-    /// Records waiting for the next batch: (data_id, message id, encoded record).
-    waiting: Vec<(String, String, Vec<u8>)>,
-    /// Output copies waiting for the next batch, under their keys.
-    copies: Vec<(u64, Vec<u8>)>,
-    /// Output copies written, to remove with the next batch.
-    written: Vec<u64>,
+    /// What waits for the next commit.
+    waiting: Batch,
     /// The key of the next output copy.
     next_copy: u64,
     /// The number of the batch the waiting records will be committed in.
@@ -270,10 +270,10 @@ impl PublishedStore {
         }
         let g = &self.group;
         let mut st = g.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.waiting.extend(encoded);
+        st.waiting.records.extend(encoded);
         let first = st.next_copy;
         st.next_copy += copy_bytes.len() as u64;
-        st.copies.extend((first..).zip(copy_bytes));
+        st.waiting.copies.extend((first..).zip(copy_bytes));
         let keys: Vec<u64> = (first..first + copies.len() as u64).collect();
         self.wait_for_batch(st).map(|()| keys)
     }
@@ -281,13 +281,13 @@ impl PublishedStore {
     /// Output copies written: removed from the pending ones with the next commit.
     pub fn copies_written(&self, keys: &[u64]) {
         let mut st = self.group.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.written.extend_from_slice(keys);
+        st.waiting.written.extend_from_slice(keys);
     }
 
     /// Commits the removals of written copies still waiting (at a stop).
     pub fn flush_written(&self) -> Result<(), StoreError> {
         let st = self.group.state.lock().unwrap_or_else(|e| e.into_inner());
-        if st.written.is_empty() {
+        if st.waiting.written.is_empty() {
             return Ok(());
         }
         self.wait_for_batch(st)
@@ -332,11 +332,7 @@ impl PublishedStore {
             // Lead: commit every record waiting (ours among them, unless an
             // earlier leader took it, in which case `over` passes `mine` first).
             st.committing = true;
-            let batch = Batch {
-                records: std::mem::take(&mut st.waiting),
-                copies: std::mem::take(&mut st.copies),
-                written: std::mem::take(&mut st.written),
-            };
+            let batch = std::mem::take(&mut st.waiting);
             let number = st.open;
             st.open += 1;
             drop(st);

@@ -199,6 +199,10 @@ impl Store {
                 .map_err(|e| err("open", e.into()))?;
             tx.open_table(UNREADABLE)
                 .map_err(|e| err("open", e.into()))?;
+            tx.open_table(BY_TIME).map_err(|e| err("open", e.into()))?;
+            tx.open_table(BY_PUBTIME)
+                .map_err(|e| err("open", e.into()))?;
+            count_history(&tx).map_err(|e| err("count the history", e))?;
         }
         tx.commit().map_err(|e| err("open", e.into()))?;
         Ok(Store {
@@ -258,6 +262,7 @@ impl Store {
             let mut by_time = tx.open_table(BY_TIME).map_err(|x| e(x.into()))?;
             let mut by_pubtime = tx.open_table(BY_PUBTIME).map_err(|x| e(x.into()))?;
             let mut unreadable = tx.open_table(UNREADABLE).map_err(|x| e(x.into()))?;
+            let mut counted = counts::Deltas::default();
             let mut unreadable_next = unreadable
                 .last()
                 .map_err(|x| e(x.into()))?
@@ -306,6 +311,7 @@ impl Store {
                                 .map_err(|x| e(x.into()))?;
                             if let Some(t) = pubtime_ms(pubtime.as_deref()) {
                                 by_pubtime.insert((t, seq), ()).map_err(|x| e(x.into()))?;
+                                counted.add(counts::PUBTIME, t, 1);
                             }
                         }
                         continue;
@@ -420,6 +426,7 @@ impl Store {
                         .remove((state_code(r.state), r.seq))
                         .map_err(|x| e(x.into()))?;
                     *counts.entry(state_key(r.state)).or_default() -= 1;
+                    counted.file(r, -1);
                 }
                 seq += 1;
                 record.seq = seq;
@@ -431,6 +438,7 @@ impl Store {
                     .insert((state_code(record.state), seq), path.as_str())
                     .map_err(|x| e(x.into()))?;
                 *counts.entry(state_key(record.state)).or_default() += 1;
+                counted.file(&record, 1);
                 let new_terms = terms(&record);
                 for t in old_terms.iter().filter(|t| !new_terms.contains(t)) {
                     terms_t.remove(t.as_str()).map_err(|x| e(x.into()))?;
@@ -449,6 +457,9 @@ impl Store {
                     .map_err(|x| e(x.into()))?;
             }
             meta.insert("seq", seq).map_err(|x| e(x.into()))?;
+            counted
+                .write(&mut tx.open_table(counts::COUNTS).map_err(|x| e(x.into()))?)
+                .map_err(e)?;
             if let Some(g) = generation {
                 meta.insert("wal", g).map_err(|x| e(x.into()))?;
             }
@@ -530,61 +541,96 @@ impl Store {
                 .unwrap_or(0) as usize)
         };
         let timed = query.from.is_some() || query.to.is_some();
-        let by_state = tx.open_table(BY_STATE).map_err(|x| e(x.into()))?;
-        let order = tx.open_table(ORDER).map_err(|x| e(x.into()))?;
-        let paths: Box<dyn Iterator<Item = Result<String, StoreError>>> = match query.state {
-            Some(s) => {
-                let c = state_code(s);
-                let range = by_state
-                    .range((c, 0)..=(c, u64::MAX))
-                    .map_err(|x| e(x.into()))?;
-                Box::new(range.rev().map(move |i| {
-                    i.map(|(_, p)| p.value().to_string())
-                        .map_err(|x| self.err("read", x))
-                }))
-            }
-            None => {
-                let range = order.iter().map_err(|x| e(x.into()))?;
-                Box::new(range.rev().map(move |i| {
-                    i.map(|(_, p)| p.value().to_string())
-                        .map_err(|x| self.err("read", x))
-                }))
-            }
-        };
+        let counted = tx.open_table(counts::COUNTS).map_err(|x| e(x.into()))?;
+        let key = |k: i64| u64::try_from(k.max(0)).unwrap_or(0);
         if !timed {
-            // The counts are kept: only the page itself is read.
+            // The counts are kept, and those of the index's buckets find the page:
+            // only the page itself is read.
             total = match query.state {
                 Some(s) => count(state_key(s))?,
                 None => files.len().map_err(|x| e(x.into()))? as usize,
             };
-            for p in paths.skip(query.offset).take(query.limit) {
-                if let Some(r) = load(&p?)? {
+            let mut paths = Vec::new();
+            match query.state {
+                Some(s) => {
+                    let c = state_code(s);
+                    let by_state = tx.open_table(BY_STATE).map_err(|x| e(x.into()))?;
+                    let at = counts::seek(
+                        &counted,
+                        counts::state(c),
+                        (0, i64::MAX),
+                        query.offset,
+                        false,
+                        |a, b| Ok(by_state.range((c, key(a))..=(c, key(b)))?.count()),
+                    )
+                    .map_err(e)?;
+                    if let Some(skip) = at.skip {
+                        let range = by_state
+                            .range((c, 0)..=(c, key(at.from)))
+                            .map_err(|x| e(x.into()))?;
+                        for item in range.rev().skip(skip).take(query.limit) {
+                            paths.push(item.map_err(|x| e(x.into()))?.1.value().to_string());
+                        }
+                    }
+                }
+                None => {
+                    let order = tx.open_table(ORDER).map_err(|x| e(x.into()))?;
+                    let at = counts::seek(
+                        &counted,
+                        counts::ORDER,
+                        (0, i64::MAX),
+                        query.offset,
+                        false,
+                        |a, b| Ok(order.range(key(a)..=key(b))?.count()),
+                    )
+                    .map_err(e)?;
+                    if let Some(skip) = at.skip {
+                        let range = order.range(..=key(at.from)).map_err(|x| e(x.into()))?;
+                        for item in range.rev().skip(skip).take(query.limit) {
+                            paths.push(item.map_err(|x| e(x.into()))?.1.value().to_string());
+                        }
+                    }
+                }
+            }
+            for p in paths {
+                if let Some(r) = load(&p)? {
                     out.push(r);
                 }
             }
             return Ok((out, total));
         }
-        drop(paths);
         // A time range: the time index gives its files, newest first.
         let by_time = tx.open_table(BY_TIME).map_err(|x| e(x.into()))?;
         let (from, to) = (query.from.unwrap_or(i64::MIN), query.to.unwrap_or(i64::MAX));
+        if query.state.is_none() {
+            // The count and the page's place from the buckets' counts; only the page's
+            // records are read.
+            let at = counts::seek(
+                &counted,
+                counts::TIME,
+                (from, to),
+                query.offset,
+                true,
+                |a, b| Ok(by_time.range((a, 0)..=(b, u64::MAX))?.count()),
+            )
+            .map_err(e)?;
+            if let Some(skip) = at.skip {
+                let range = by_time
+                    .range((from, 0)..=(at.from, u64::MAX))
+                    .map_err(|x| e(x.into()))?;
+                for item in range.rev().skip(skip).take(query.limit) {
+                    let (_, p) = item.map_err(|x| e(x.into()))?;
+                    if let Some(r) = load(p.value())? {
+                        out.push(r);
+                    }
+                }
+            }
+            return Ok((out, at.total));
+        }
+        // A time range and a state: the records of the range are read.
         let range = by_time
             .range((from, 0)..=(to, u64::MAX))
             .map_err(|x| e(x.into()))?;
-        if query.state.is_none() {
-            // The count from the index's keys; only the page's records are read.
-            for item in range.rev() {
-                let (_, p) = item.map_err(|x| e(x.into()))?;
-                if total >= query.offset
-                    && out.len() < query.limit
-                    && let Some(r) = load(p.value())?
-                {
-                    out.push(r);
-                }
-                total += 1;
-            }
-            return Ok((out, total));
-        }
         for item in range.rev() {
             let (_, p) = item.map_err(|x| e(x.into()))?;
             let Some(r) = load(p.value())? else { continue };
@@ -647,6 +693,7 @@ impl Store {
             let mut terms_t = tx.open_table(TERMS).map_err(|x| e(x.into()))?;
             let mut meta = tx.open_table(META).map_err(|x| e(x.into()))?;
             let mut counts: std::collections::HashMap<&'static str, u64> = Default::default();
+            let mut counted = counts::Deltas::default();
             for (seq, path) in old {
                 order.remove(seq).map_err(|x| e(x.into()))?;
                 let gone_record: Option<FileRecord> = files
@@ -664,6 +711,7 @@ impl Store {
                         terms_t.remove(t.as_str()).map_err(|x| e(x.into()))?;
                     }
                     *counts.entry(state_key(r.state)).or_default() += 1;
+                    counted.file(&r, -1);
                 }
                 gone += 1;
             }
@@ -690,6 +738,7 @@ impl Store {
                 .collect();
             for (t, seq) in old_messages {
                 by_pubtime.remove((t, seq)).map_err(|x| e(x.into()))?;
+                counted.add(counts::PUBTIME, t, -1);
                 let gone_message: Option<Published> = messages
                     .remove(seq)
                     .map_err(|x| e(x.into()))?
@@ -721,13 +770,55 @@ impl Store {
                 letter_order.remove(seq).map_err(|x| e(x.into()))?;
                 letters.remove(id.as_str()).map_err(|x| e(x.into()))?;
             }
+            counted
+                .write(&mut tx.open_table(counts::COUNTS).map_err(|x| e(x.into()))?)
+                .map_err(e)?;
         }
         tx.commit().map_err(|x| e(x.into()))?;
         Ok(gone)
     }
 }
 
+mod counts;
 mod read;
+
+impl counts::Deltas {
+    /// A file's entries in the counted indexes: the files in order, those of its
+    /// state, and by time.
+    fn file(&mut self, r: &FileRecord, delta: i64) {
+        let seq = i64::try_from(r.seq).unwrap_or(i64::MAX);
+        self.add(counts::ORDER, seq, delta);
+        self.add(counts::state(state_code(r.state)), seq, delta);
+        self.add(counts::TIME, r.updated, delta);
+    }
+}
+
+/// Counts the indexes of a history written before their counts were kept (once: the
+/// `counts` meta entry says it is done).
+fn count_history(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    let mut meta = tx.open_table(META)?;
+    if meta.get("counts")?.is_some() {
+        return Ok(());
+    }
+    let seq = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
+    let mut d = counts::Deltas::default();
+    for item in tx.open_table(ORDER)?.iter()? {
+        d.add(counts::ORDER, seq(item?.0.value()), 1);
+    }
+    for item in tx.open_table(BY_STATE)?.iter()? {
+        let (code, s) = item?.0.value();
+        d.add(counts::state(code), seq(s), 1);
+    }
+    for item in tx.open_table(BY_TIME)?.iter()? {
+        d.add(counts::TIME, item?.0.value().0, 1);
+    }
+    for item in tx.open_table(BY_PUBTIME)?.iter()? {
+        d.add(counts::PUBTIME, item?.0.value().0, 1);
+    }
+    d.write(&mut tx.open_table(counts::COUNTS)?)?;
+    meta.insert("counts", 1)?;
+    Ok(())
+}
 
 #[cfg(test)]
 #[path = "store_tests.rs"]

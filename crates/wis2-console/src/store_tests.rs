@@ -170,3 +170,114 @@ fn messages_are_pruned_by_their_own_time_not_by_the_files_changes() {
     assert_eq!(n, 1, "{kept:?}");
     assert_eq!(kept[0].message_id, "new");
 }
+
+fn fact_rejected(path: &str, id: &str) -> Fact {
+    Fact::Rejected {
+        path: Some(path.into()),
+        message_id: id.into(),
+        data_id: format!("wis2/x/{path}"),
+        reason: "invalid".into(),
+        report: serde_json::Value::Null,
+    }
+}
+
+/// Every page of every listing, deep or not, is the slice of the whole listing at its
+/// offset, with the right count: before and after pruning, and for a history written
+/// before the buckets' counts existed.
+#[test]
+fn deep_pages_and_time_ranges_agree_with_the_whole_listing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let s = Store::open(dir.path()).expect("open");
+    let t = "2026-12-07T10:00:00Z".to_string();
+    // 3,000 files over 6,000 s in bursts; every fifth changed again later, every
+    // seventh rejected; a message for each, its pubtime 1.7 s apart.
+    for burst in 0..30i64 {
+        let mut facts = Vec::new();
+        for i in burst * 100..burst * 100 + 100 {
+            let path = format!("f{i:05}.nc");
+            let unix = 1_000 + i * 2;
+            let fact = if i % 7 == 0 {
+                fact_rejected(&path, &format!("m{i}"))
+            } else {
+                fact_published(&path, &format!("m{i}"))
+            };
+            facts.push((fact, t.clone(), unix));
+            let pubtime = chrono::DateTime::from_timestamp_millis(1_000_000 + i * 1_700)
+                .expect("a time")
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            facts.push((on_wis2(&format!("m{i}"), &pubtime), t.clone(), unix));
+            if i % 5 == 0 && i >= 100 {
+                let again = format!("f{:05}.nc", i - 100);
+                facts.push((fact_published(&again, &format!("again{i}")), t.clone(), unix));
+            }
+        }
+        s.apply(&facts).expect("apply");
+    }
+    let check = |s: &Store| {
+        for state in [None, Some(State::Published), Some(State::Rejected)] {
+            for (from, to) in [(None, None), (Some(2_000), Some(4_321)), (Some(6_999), None)] {
+                let all = Query {
+                    state,
+                    from,
+                    to,
+                    limit: usize::MAX,
+                    ..Query::default()
+                };
+                let (whole, n) = s.files(&all).expect("the whole listing");
+                assert_eq!(n, whole.len(), "{state:?} {from:?}..{to:?}");
+                for offset in [0, 1, 99, 1_024, 1_500, n.saturating_sub(1), n, n + 5] {
+                    let (page, m) = s
+                        .files(&Query {
+                            limit: 10,
+                            offset,
+                            ..all.clone()
+                        })
+                        .expect("a page");
+                    assert_eq!(m, n, "count of {state:?} {from:?}..{to:?}");
+                    let want: Vec<&str> = whole
+                        .iter()
+                        .skip(offset)
+                        .take(10)
+                        .map(|r| r.path.as_str())
+                        .collect();
+                    let got: Vec<&str> = page.iter().map(|r| r.path.as_str()).collect();
+                    assert_eq!(got, want, "page at {offset} of {state:?} {from:?}..{to:?}");
+                }
+            }
+        }
+        for window in [
+            (None, None),
+            (Some(1_000_000 + 1_234 * 1_700), None),
+            (Some(1_500_000), Some(4_000_000)),
+        ] {
+            let (whole, n) = s.messages(None, window, usize::MAX, 0).expect("all");
+            assert_eq!(n, whole.len(), "{window:?}");
+            for offset in [0, 7, 1_001, n.saturating_sub(1), n + 1] {
+                let (page, m) = s.messages(None, window, 5, offset).expect("a page");
+                assert_eq!(m, n);
+                let want: Vec<&str> = whole
+                    .iter()
+                    .skip(offset)
+                    .take(5)
+                    .map(|p| p.message_id.as_str())
+                    .collect();
+                let got: Vec<&str> = page.iter().map(|p| p.message_id.as_str()).collect();
+                assert_eq!(got, want, "messages at {offset} in {window:?}");
+            }
+        }
+    };
+    check(&s);
+    assert!(s.prune(3_000).expect("prune") > 0);
+    check(&s);
+    // A history from before the counts: they are rebuilt when it is opened.
+    let tx = s.db.begin_write().expect("write");
+    tx.delete_table(counts::COUNTS).expect("forget the counts");
+    tx.open_table(META)
+        .expect("meta")
+        .remove("counts")
+        .expect("forget the counts");
+    tx.commit().expect("commit");
+    drop(s);
+    let s = Store::open(dir.path()).expect("open again");
+    check(&s);
+}

@@ -4,7 +4,7 @@ use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::{
     BY_DATA_ID, BY_PUBTIME, LETTER_ORDER, LETTERS, Letter, MESSAGE_IDS, MESSAGES, MONITOR,
-    MONITOR_KEPT, Published, RECORDS, RecordView, Store, StoreError, UNREADABLE, json,
+    MONITOR_KEPT, Published, RECORDS, RecordView, Store, StoreError, UNREADABLE, counts, json,
 };
 
 impl Store {
@@ -63,44 +63,33 @@ impl Store {
                     .map(|i| i.map(|(k, _)| k.value().1).map_err(|x| self.err("read", x))),
             ),
             None => {
-                if !timed {
-                    // Every message: the count is kept; the page is found through the
-                    // pubtime index (small keys, newest first), then only it is read.
-                    let total = messages.len().map_err(|x| e(x.into()))? as usize;
-                    let by_pubtime = tx.open_table(BY_PUBTIME).map_err(|x| e(x.into()))?;
-                    let mut out = Vec::new();
-                    for item in by_pubtime
-                        .iter()
-                        .map_err(|x| e(x.into()))?
-                        .rev()
-                        .skip(offset)
-                        .take(limit)
-                    {
+                // Every message, or those of a time window: the pubtime index gives
+                // them, newest first, and its buckets' counts find the page and count
+                // the window; then only the page is read.
+                let by_pubtime = tx.open_table(BY_PUBTIME).map_err(|x| e(x.into()))?;
+                let counted = tx.open_table(counts::COUNTS).map_err(|x| e(x.into()))?;
+                let (a, b) = (window.0.unwrap_or(i64::MIN), window.1.unwrap_or(i64::MAX));
+                let at = counts::seek(&counted, counts::PUBTIME, (a, b), offset, timed, |x, y| {
+                    Ok(by_pubtime.range((x, 0)..=(y, u64::MAX))?.count())
+                })
+                .map_err(|x| e(x))?;
+                let total = if timed {
+                    at.total
+                } else {
+                    // The count is kept (with the messages without a pubtime).
+                    messages.len().map_err(|x| e(x.into()))? as usize
+                };
+                let mut out = Vec::new();
+                if let Some(skip) = at.skip {
+                    let range = by_pubtime
+                        .range((a, 0)..=(at.from, u64::MAX))
+                        .map_err(|x| e(x.into()))?;
+                    for item in range.rev().skip(skip).take(limit) {
                         let (k, _) = item.map_err(|x| e(x.into()))?;
                         if let Some(p) = load(k.value().1)? {
                             out.push(p);
                         }
                     }
-                    return Ok((out, total));
-                }
-                // A time window: the pubtime index gives its messages and their count.
-                let by_pubtime = tx.open_table(BY_PUBTIME).map_err(|x| e(x.into()))?;
-                let (a, b) = (window.0.unwrap_or(i64::MIN), window.1.unwrap_or(i64::MAX));
-                let mut out = Vec::new();
-                let mut total = 0;
-                for item in by_pubtime
-                    .range((a, 0)..=(b, u64::MAX))
-                    .map_err(|x| e(x.into()))?
-                    .rev()
-                {
-                    let (k, _) = item.map_err(|x| e(x.into()))?;
-                    if total >= offset
-                        && out.len() < limit
-                        && let Some(p) = load(k.value().1)?
-                    {
-                        out.push(p);
-                    }
-                    total += 1;
                 }
                 return Ok((out, total));
             }

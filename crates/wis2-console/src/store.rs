@@ -202,7 +202,7 @@ impl Store {
             tx.open_table(BY_TIME).map_err(|e| err("open", e.into()))?;
             tx.open_table(BY_PUBTIME)
                 .map_err(|e| err("open", e.into()))?;
-            count_history(&tx).map_err(|e| err("count the history", e))?;
+            count_history(&tx).map_err(|e| err("count the history", *e))?;
         }
         tx.commit().map_err(|e| err("open", e.into()))?;
         Ok(Store {
@@ -459,7 +459,7 @@ impl Store {
             meta.insert("seq", seq).map_err(|x| e(x.into()))?;
             counted
                 .write(&mut tx.open_table(counts::COUNTS).map_err(|x| e(x.into()))?)
-                .map_err(e)?;
+                .map_err(|x| e(x.into()))?;
             if let Some(g) = generation {
                 meta.insert("wal", g).map_err(|x| e(x.into()))?;
             }
@@ -563,7 +563,7 @@ impl Store {
                         false,
                         |a, b| Ok(by_state.range((c, key(a))..=(c, key(b)))?.count()),
                     )
-                    .map_err(e)?;
+                    .map_err(|x| e(x.into()))?;
                     if let Some(skip) = at.skip {
                         let range = by_state
                             .range((c, 0)..=(c, key(at.from)))
@@ -583,7 +583,7 @@ impl Store {
                         false,
                         |a, b| Ok(order.range(key(a)..=key(b))?.count()),
                     )
-                    .map_err(e)?;
+                    .map_err(|x| e(x.into()))?;
                     if let Some(skip) = at.skip {
                         let range = order.range(..=key(at.from)).map_err(|x| e(x.into()))?;
                         for item in range.rev().skip(skip).take(query.limit) {
@@ -613,7 +613,7 @@ impl Store {
                 true,
                 |a, b| Ok(by_time.range((a, 0)..=(b, u64::MAX))?.count()),
             )
-            .map_err(e)?;
+            .map_err(|x| e(x.into()))?;
             if let Some(skip) = at.skip {
                 let range = by_time
                     .range((from, 0)..=(at.from, u64::MAX))
@@ -772,7 +772,7 @@ impl Store {
             }
             counted
                 .write(&mut tx.open_table(counts::COUNTS).map_err(|x| e(x.into()))?)
-                .map_err(e)?;
+                .map_err(|x| e(x.into()))?;
         }
         tx.commit().map_err(|x| e(x.into()))?;
         Ok(gone)
@@ -795,28 +795,58 @@ impl counts::Deltas {
 
 /// Counts the indexes of a history written before their counts were kept (once: the
 /// `counts` meta entry says it is done).
-fn count_history(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
-    let mut meta = tx.open_table(META)?;
-    if meta.get("counts")?.is_some() {
+fn count_history(tx: &redb::WriteTransaction) -> Result<(), Box<redb::Error>> {
+    let b = |e: redb::Error| Box::new(e);
+    let mut meta = tx.open_table(META).map_err(|x| b(x.into()))?;
+    if meta.get("counts").map_err(|x| b(x.into()))?.is_some() {
         return Ok(());
     }
     let seq = |s: u64| i64::try_from(s).unwrap_or(i64::MAX);
     let mut d = counts::Deltas::default();
-    for item in tx.open_table(ORDER)?.iter()? {
-        d.add(counts::ORDER, seq(item?.0.value()), 1);
+    for item in tx
+        .open_table(ORDER)
+        .map_err(|x| b(x.into()))?
+        .iter()
+        .map_err(|x| b(x.into()))?
+    {
+        d.add(
+            counts::ORDER,
+            seq(item.map_err(|x| b(x.into()))?.0.value()),
+            1,
+        );
     }
-    for item in tx.open_table(BY_STATE)?.iter()? {
-        let (code, s) = item?.0.value();
+    for item in tx
+        .open_table(BY_STATE)
+        .map_err(|x| b(x.into()))?
+        .iter()
+        .map_err(|x| b(x.into()))?
+    {
+        let (code, s) = item.map_err(|x| b(x.into()))?.0.value();
         d.add(counts::state(code), seq(s), 1);
     }
-    for item in tx.open_table(BY_TIME)?.iter()? {
-        d.add(counts::TIME, item?.0.value().0, 1);
+    for item in tx
+        .open_table(BY_TIME)
+        .map_err(|x| b(x.into()))?
+        .iter()
+        .map_err(|x| b(x.into()))?
+    {
+        d.add(counts::TIME, item.map_err(|x| b(x.into()))?.0.value().0, 1);
     }
-    for item in tx.open_table(BY_PUBTIME)?.iter()? {
-        d.add(counts::PUBTIME, item?.0.value().0, 1);
+    for item in tx
+        .open_table(BY_PUBTIME)
+        .map_err(|x| b(x.into()))?
+        .iter()
+        .map_err(|x| b(x.into()))?
+    {
+        d.add(
+            counts::PUBTIME,
+            item.map_err(|x| b(x.into()))?.0.value().0,
+            1,
+        );
     }
-    d.write(&mut tx.open_table(counts::COUNTS)?)?;
-    meta.insert("counts", 1)?;
+    d.write(&mut tx.open_table(counts::COUNTS).map_err(|x| b(x.into()))?)
+        .map_err(|x| b(x.into()))?;
+    meta.insert("counts", 1).map_err(|x| b(x.into()))?;
     Ok(())
 }
 

@@ -208,14 +208,22 @@ fn deep_pages_and_time_ranges_agree_with_the_whole_listing() {
             facts.push((on_wis2(&format!("m{i}"), &pubtime), t.clone(), unix));
             if i % 5 == 0 && i >= 100 {
                 let again = format!("f{:05}.nc", i - 100);
-                facts.push((fact_published(&again, &format!("again{i}")), t.clone(), unix));
+                facts.push((
+                    fact_published(&again, &format!("again{i}")),
+                    t.clone(),
+                    unix,
+                ));
             }
         }
         s.apply(&facts).expect("apply");
     }
     let check = |s: &Store| {
         for state in [None, Some(State::Published), Some(State::Rejected)] {
-            for (from, to) in [(None, None), (Some(2_000), Some(4_321)), (Some(6_999), None)] {
+            for (from, to) in [
+                (None, None),
+                (Some(2_000), Some(4_321)),
+                (Some(6_999), None),
+            ] {
                 let all = Query {
                     state,
                     from,

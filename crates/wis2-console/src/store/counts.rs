@@ -92,7 +92,7 @@ impl Deltas {
     pub(super) fn write(
         self,
         counts: &mut redb::Table<(u8, u8, i64), u64>,
-    ) -> Result<(), redb::Error> {
+    ) -> Result<(), redb::StorageError> {
         for (k, d) in self.0 {
             if d == 0 {
                 continue;
@@ -183,10 +183,10 @@ pub(super) fn seek<T, E>(
     offset: usize,
     count_all: bool,
     mut entries: E,
-) -> Result<Seek, redb::Error>
+) -> Result<Seek, redb::StorageError>
 where
     T: ReadableTable<(u8, u8, i64), u64>,
-    E: FnMut(i64, i64) -> Result<usize, redb::Error>,
+    E: FnMut(i64, i64) -> Result<usize, redb::StorageError>,
 {
     let (lo, hi) = (lo.clamp(LOWEST, HIGHEST), hi.clamp(LOWEST, HIGHEST));
     let mut seek = Seek {

@@ -72,7 +72,7 @@ impl Store {
                 let at = counts::seek(&counted, counts::PUBTIME, (a, b), offset, timed, |x, y| {
                     Ok(by_pubtime.range((x, 0)..=(y, u64::MAX))?.count())
                 })
-                .map_err(|x| e(x))?;
+                .map_err(|x| e(x.into()))?;
                 let total = if timed {
                     at.total
                 } else {

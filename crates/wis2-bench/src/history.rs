@@ -45,16 +45,6 @@ fn facts(i: usize, now: &str, unix: i64) -> Vec<(Fact, String, i64)> {
             record_id: None,
             reannounce: false,
         }),
-        at(Fact::Created {
-            path: path.clone(),
-            message_id: message_id.clone(),
-            data_id: data_id.clone(),
-            link: Some(format!("https://data.example.org/{path}")),
-        }),
-        at(Fact::Validated {
-            path: path.clone(),
-            message_id: message_id.clone(),
-        }),
         at(Fact::OnWis2 {
             topic: "origin/a/wis2/fr-ifremer-argo/data/core/ocean/surface-based-observations/drifting-ocean-profilers".into(),
             message_id: message_id.clone(),
@@ -62,10 +52,13 @@ fn facts(i: usize, now: &str, unix: i64) -> Vec<(Fact, String, i64)> {
             pubtime: Some(now.to_string()),
             message: serde_json::value::to_raw_value(&message).expect("a JSON value"),
         }),
+        // The four steps: created and validated are stamped on the confirmation.
         at(Fact::Published {
             path,
             message_id,
             data_id,
+            created: Some(now.to_string()),
+            validated: Some(now.to_string()),
         }),
     ]
 }

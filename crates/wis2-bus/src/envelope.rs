@@ -26,6 +26,13 @@ pub struct Envelope {
     /// A periodic re-announcement: published again even if published before.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reannounce: bool,
+    /// When `wis2-create` built the message (RFC 3339): the console shows it as the
+    /// file's "created" step without reading `chain/created`.
+    #[serde(default)]
+    pub created: Option<String>,
+    /// When `wis2-validate` found it valid (RFC 3339), for the same reason.
+    #[serde(default)]
+    pub validated: Option<String>,
 }
 
 /// Why an envelope cannot be used.
@@ -55,6 +62,8 @@ impl Envelope {
             message,
             record: None,
             reannounce: false,
+            created: None,
+            validated: None,
         })
     }
 
@@ -89,6 +98,9 @@ pub struct Rejection {
     pub path: Option<RelPath>,
     pub report: wis2::report::Report,
     pub message: Box<RawValue>,
+    /// When the message was built (the envelope's stamp).
+    #[serde(default)]
+    pub created: Option<String>,
 }
 
 impl Rejection {
@@ -109,6 +121,12 @@ pub struct Confirmation {
     pub message_id: String,
     pub data_id: String,
     pub rel: Relation,
+    /// When the message was built and found valid (the envelope's stamps): with
+    /// them, the console records a file's four steps from this confirmation alone.
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub validated: Option<String>,
 }
 
 impl Confirmation {

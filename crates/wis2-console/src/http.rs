@@ -301,6 +301,13 @@ async fn file(State(app): State<Shared>, Query(p): Query<FileParams>) -> Respons
     .await;
     match found {
         Ok(Some((r, message, letter))) => {
+            // The link the message as published gives, when the record has none (the
+            // console does not read `chain/created`).
+            let link = r.link.clone().or_else(|| {
+                message
+                    .as_ref()
+                    .and_then(|m| crate::journal::link_of(m.get()))
+            });
             let mut v = serde_json::to_value(FileView::from(&r)).unwrap_or(Value::Null);
             v["message"] = message
                 .and_then(|m| serde_json::from_str(m.get()).ok())
@@ -309,7 +316,7 @@ async fn file(State(app): State<Shared>, Query(p): Query<FileParams>) -> Respons
             v["deadletter"] = letter
                 .map(|l| json!({"id": l.id, "stage": l.stage, "reason": l.reason, "time": l.time}))
                 .unwrap_or(Value::Null);
-            v["link"] = r.link.clone().map(Value::String).unwrap_or(Value::Null);
+            v["link"] = link.map(Value::String).unwrap_or(Value::Null);
             axum::Json(json!({ "file": v })).into_response()
         }
         Ok(None) => error(StatusCode::NOT_FOUND, "no such file in the history"),

@@ -99,19 +99,26 @@ pub enum Fact {
     },
     /// `chain/validated`: its message valid.
     Validated { path: String, message_id: String },
-    /// `chain/rejected`: its message invalid, with the report.
+    /// `chain/rejected`: its message invalid, with the report, the link it gives to
+    /// the data and when it was built.
     Rejected {
         path: Option<String>,
         message_id: String,
         data_id: String,
         reason: String,
         report: Value,
+        link: Option<String>,
+        created: Option<String>,
     },
-    /// `chain/published`: its message is on the WIS2 topic.
+    /// `chain/published`: its message is on the WIS2 topic; when it was built and
+    /// found valid (the services' stamps: the console does not read `chain/created`
+    /// and `chain/validated`, whose payloads are whole messages).
     Published {
         path: String,
         message_id: String,
         data_id: String,
+        created: Option<String>,
+        validated: Option<String>,
     },
     /// `origin/a/wis2/...`: a message as published.
     OnWis2 {
@@ -172,6 +179,11 @@ impl Head<'_> {
             .find(|l| matches!(l.rel.as_deref(), Some("canonical" | "update")))
             .and_then(|l| l.href.as_deref().map(str::to_string))
     }
+}
+
+/// The link to the data a message gives (`canonical`, or `update`), when it reads.
+pub fn link_of(message: &str) -> Option<String> {
+    serde_json::from_str::<Head>(message).ok()?.link()
 }
 
 /// The path a dead letter's original payload names, when it names one.
@@ -301,8 +313,11 @@ fn read_fact(topic: &str, payload: &[u8]) -> Fact {
         topics::REJECTED => match serde_json::from_slice::<Rejection>(payload) {
             Ok(r) => {
                 // A rejected message may lack its id or data_id: empty then.
-                let (message_id, data_id) = serde_json::from_str::<Head>(r.message.get())
-                    .map(|h| (h.id.into_owned(), h.properties.data_id.into_owned()))
+                let (message_id, data_id, link) = serde_json::from_str::<Head>(r.message.get())
+                    .map(|h| {
+                        let link = h.link();
+                        (h.id.into_owned(), h.properties.data_id.into_owned(), link)
+                    })
                     .unwrap_or_default();
                 Fact::Rejected {
                     path: r.path.map(|p| p.to_string()),
@@ -310,6 +325,8 @@ fn read_fact(topic: &str, payload: &[u8]) -> Fact {
                     data_id,
                     reason: summary(&r.report),
                     report: serde_json::to_value(&r.report).unwrap_or(Value::Null),
+                    link,
+                    created: r.created,
                 }
             }
             Err(e) => unreadable(topic, "a rejection", e),
@@ -320,6 +337,8 @@ fn read_fact(topic: &str, payload: &[u8]) -> Fact {
                     path: p.to_string(),
                     message_id: c.message_id,
                     data_id: c.data_id,
+                    created: c.created,
+                    validated: c.validated,
                 },
                 None => Fact::Ignored,
             },
@@ -401,6 +420,21 @@ impl FileRecord {
         });
     }
 
+    /// A step a service stamped on a later message (`created` and `validated` come
+    /// with the confirmation), unless this attempt has it already (from its own topic:
+    /// a journal written by an older console).
+    fn stamp(&mut self, stage: &str, time: Option<&str>) {
+        let Some(time) = time else { return };
+        let attempt = self
+            .steps
+            .iter()
+            .rposition(|s| matches!(s.stage.as_str(), "published" | "rejected" | "deadletter"))
+            .map_or(0, |i| i + 1);
+        if !self.steps[attempt..].iter().any(|s| s.stage == stage) {
+            self.step(stage, time);
+        }
+    }
+
     /// What identifies the message behind `fact`: its stage and the id of its event,
     /// message or dead letter.
     fn identity(fact: &Fact) -> Option<u32> {
@@ -476,10 +510,16 @@ impl FileRecord {
                 data_id,
                 reason,
                 report,
+                link,
+                created,
                 ..
             } => {
                 self.message_id = Some(message_id.clone());
                 self.data_id = Some(data_id.clone());
+                if link.is_some() {
+                    self.link = link.clone();
+                }
+                self.stamp("created", created.as_deref());
                 self.state = State::Rejected;
                 self.reason = Some(reason.clone());
                 self.report = Some(report.clone());
@@ -488,10 +528,14 @@ impl FileRecord {
             Fact::Published {
                 message_id,
                 data_id,
+                created,
+                validated,
                 ..
             } => {
                 self.message_id = Some(message_id.clone());
                 self.data_id = Some(data_id.clone());
+                self.stamp("created", created.as_deref());
+                self.stamp("validated", validated.as_deref());
                 self.state = State::Published;
                 self.reason = None;
                 self.step("published", time);
@@ -598,6 +642,8 @@ mod tests {
             message_id: "m1".into(),
             data_id: "wis2/x/a.nc".into(),
             rel: wis2::message::Relation::Canonical,
+            created: None,
+            validated: None,
         };
         r.apply(&read(topics::PUBLISHED, &c.to_vec()), T);
         assert_eq!(r.state, State::Published);
@@ -607,6 +653,90 @@ mod tests {
         assert_eq!(r.link.as_deref(), Some("https://example.org/a.nc"));
         assert!(r.matches("A.NC") && r.matches("wis2/x") && r.matches("m1"));
         assert!(!r.matches("zzz"));
+    }
+
+    /// What the console reads: the event, then the confirmation with the times
+    /// wis2-create and wis2-validate stamped; four steps, each once, at those times.
+    #[test]
+    fn the_confirmation_stamps_give_the_created_and_validated_steps() {
+        let ev = CloudEvent::file(
+            "test",
+            wis2::event::FileChange::Created,
+            FileData {
+                path: wis2::path::RelPath::parse("a.nc").expect("path"),
+                size: Some(1),
+                modified: None,
+                record_id: None,
+                reannounce: false,
+            },
+        );
+        let mut r = FileRecord::new("a.nc");
+        r.apply(&read(topics::EVENTS, ev.to_json().as_bytes()), T);
+        let c = Confirmation {
+            event_id: Some(ev.id.clone()),
+            path: Some(wis2::path::RelPath::parse("a.nc").expect("path")),
+            topic: "origin/a/wis2/x/data".into(),
+            message_id: "m1".into(),
+            data_id: "wis2/x/a.nc".into(),
+            rel: wis2::message::Relation::Canonical,
+            created: Some("2026-12-07T10:00:00.001Z".into()),
+            validated: Some("2026-12-07T10:00:00.002Z".into()),
+        };
+        let published = read(topics::PUBLISHED, &c.to_vec());
+        assert!(r.apply_once(&published, "2026-12-07T10:00:00.003Z"));
+        assert!(!r.apply_once(&published, T), "delivered again: no step");
+        let steps: Vec<(&str, &str)> = r
+            .steps
+            .iter()
+            .map(|s| (s.stage.as_str(), s.time.as_str()))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("announced", T),
+                ("created", "2026-12-07T10:00:00.001Z"),
+                ("validated", "2026-12-07T10:00:00.002Z"),
+                ("published", "2026-12-07T10:00:00.003Z")
+            ]
+        );
+        // Published again in the same journey (a replay): a second attempt's steps.
+        let again = Confirmation {
+            message_id: "m2".into(),
+            created: Some("2026-12-07T11:00:00Z".into()),
+            validated: Some("2026-12-07T11:00:01Z".into()),
+            ..c.clone()
+        };
+        r.apply(
+            &read(topics::PUBLISHED, &again.to_vec()),
+            "2026-12-07T11:00:02Z",
+        );
+        let stages: Vec<&str> = r.steps.iter().map(|s| s.stage.as_str()).collect();
+        assert_eq!(
+            stages,
+            [
+                "announced",
+                "created",
+                "validated",
+                "published",
+                "created",
+                "validated",
+                "published"
+            ]
+        );
+        // A rejection: its stamp and the link of its message.
+        let mut rejected = FileRecord::new("a.nc");
+        let rejection = Rejection {
+            topic: "origin/a/wis2/x/data".into(),
+            event_id: Some(ev.id.clone()),
+            path: Some(wis2::path::RelPath::parse("a.nc").expect("path")),
+            report: wis2::report::Report::new(None, Vec::new(), Vec::new()),
+            message: serde_json::value::RawValue::from_string(wnm("m3")).expect("json"),
+            created: Some("2026-12-07T10:00:00.001Z".into()),
+        };
+        rejected.apply(&read(topics::REJECTED, &rejection.to_vec()), T);
+        let stages: Vec<&str> = rejected.steps.iter().map(|s| s.stage.as_str()).collect();
+        assert_eq!(stages, ["created", "rejected"]);
+        assert_eq!(rejected.link.as_deref(), Some("https://example.org/a.nc"));
     }
 
     #[test]

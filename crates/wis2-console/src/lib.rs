@@ -79,7 +79,7 @@ impl Settings for RunArgs {
                     .get_or_insert_with(|| centre.to_string());
                 m.check("wis2-console")?
             },
-            subscriptions: vec!["chain/#".to_string(), format!("origin/a/wis2/{centre}/#")],
+            subscriptions: subscriptions(centre),
             access: Access {
                 operator_password: nonempty(&self.operator_password),
                 console_password: nonempty(&self.console_password),
@@ -87,6 +87,25 @@ impl Settings for RunArgs {
             args: self.clone(),
         })
     }
+}
+
+/// What the console reads: the chain's outcomes (`chain/events`, `chain/rejected`,
+/// `chain/deadletter`, `chain/published`), the services' status, and the centre's
+/// WIS2 topics. Not `chain/created` and `chain/validated`: their payloads are whole
+/// messages, two more deliveries of a few kB for each file that the broker and the
+/// console would handle at full speed; the confirmation and the rejection carry the
+/// times they stamp (their steps on the page), and the messages come from the WIS2
+/// topic. The journal still reads them (a journal written by an older console).
+fn subscriptions(centre: &str) -> Vec<String> {
+    use wis2_bus::topics;
+    vec![
+        topics::EVENTS.to_string(),
+        topics::REJECTED.to_string(),
+        topics::DEADLETTER.to_string(),
+        topics::PUBLISHED.to_string(),
+        format!("{}/#", topics::STATUS),
+        format!("origin/a/wis2/{centre}/#"),
+    ]
 }
 
 /// The settings of the console, checked.

@@ -7,6 +7,8 @@ fn fact_published(path: &str, id: &str) -> Fact {
         path: path.into(),
         message_id: id.into(),
         data_id: format!("wis2/x/{path}"),
+        created: None,
+        validated: None,
     }
 }
 
@@ -178,6 +180,8 @@ fn fact_rejected(path: &str, id: &str) -> Fact {
         data_id: format!("wis2/x/{path}"),
         reason: "invalid".into(),
         report: serde_json::Value::Null,
+        link: None,
+        created: None,
     }
 }
 

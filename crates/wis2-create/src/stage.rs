@@ -98,6 +98,7 @@ impl Stage for CreateStage {
                 env = env.with_record(record.clone())?;
             }
             env.reannounce = reannounce;
+            env.created = Some(wis2::message::rfc3339(&chrono::Utc::now()));
             tracing::info!(
                 event_id,
                 message_id = %msg.id,

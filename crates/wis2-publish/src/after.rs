@@ -130,6 +130,8 @@ impl AfterPublication {
             message_id: f.id.clone(),
             data_id: f.data_id.clone(),
             rel: f.rel,
+            created: env.created.clone(),
+            validated: env.validated.clone(),
         };
         Output::new(self.published_topic.clone(), confirmation.to_vec())
     }

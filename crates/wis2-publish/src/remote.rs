@@ -242,6 +242,9 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 /// The drain loop: oldest first, removed after the remote PUBACK.
+/// How long a stop waits for the acknowledgements of messages already sent.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn drain(queue: DiskQueue, bus: Bus, mut stop: watch::Receiver<bool>) {
     let mut failures: u32 = 0;
     loop {
@@ -291,7 +294,15 @@ async fn drain(queue: DiskQueue, bus: Bus, mut stop: watch::Receiver<bool>) {
         }
         let mut done = unreadable;
         let mut complete = true;
+        // Asked to stop, the acknowledgements of what was sent are still waited for a
+        // moment: a clean stop then leaves in the outbox no message the remote broker
+        // has (to be sent again at the next start), and a remote broker that is down
+        // delays it by a second at most.
         for (key, item, rx) in sent {
+            let stopping = async {
+                let _ = stop.wait_for(|s| *s).await;
+                tokio::time::sleep(STOP_GRACE).await;
+            };
             tokio::select! {
                 r = bus.wait_ack(&item.topic, rx) => match r {
                     Ok(()) => {
@@ -305,7 +316,7 @@ async fn drain(queue: DiskQueue, bus: Bus, mut stop: watch::Receiver<bool>) {
                         break;
                     }
                 },
-                _ = stop.changed() => { complete = false; break; }
+                _ = stopping => { complete = false; break; }
             }
         }
         let q = queue.clone();

@@ -21,8 +21,6 @@ use crate::verify::{DEFAULT_TIMEOUT, agent, verify_message};
 /// A message from `wis2-create`, parsed once.
 pub struct Incoming {
     pub env: Envelope,
-    /// The envelope as it arrived: passed on to `wis2-publish` unchanged.
-    raw: Vec<u8>,
     /// The message's key for the uniqueness check, when it has one.
     seen_key: Option<SeenKey>,
     /// Its identifiers, for the log span.
@@ -167,6 +165,7 @@ impl ValidateStage {
             path: input.env.path.clone(),
             report,
             message: input.env.message.clone(),
+            created: input.env.created.clone(),
         };
         Failure::new(reason)
             .with_output(Output::new(self.rejected_topic.clone(), rejection.to_vec()))
@@ -190,7 +189,6 @@ impl Stage for ValidateStage {
         Ok(Incoming {
             seen_key: SeenIds::key_of(keys),
             ids,
-            raw: d.payload.clone(),
             env,
         })
     }
@@ -208,9 +206,12 @@ impl Stage for ValidateStage {
             return Err(self.reject(input, report, Rejected::Invalid));
         }
         tracing::info!("message valid");
+        // Forwarded as it came, with the time it was found valid (for the console).
+        let mut env = input.env.clone();
+        env.validated = Some(wis2::message::rfc3339(&chrono::Utc::now()));
         Ok(vec![Output::new(
             self.validated_topic.clone(),
-            input.raw.clone(),
+            env.to_vec(),
         )])
     }
 

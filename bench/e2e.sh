@@ -29,6 +29,7 @@
 # switches per file.
 # CONSOLE=1 runs wis2-console too (its CPU and memory with the others', and how many
 # files it recorded as published): interleave with CONSOLE=0 to see what it costs.
+# CONSOLE=sub runs a bare mosquitto_sub on the console's topics instead (lib.sh).
 # Targets (2 cores): >= 2000 files/s sustained; p99 < 100 ms at 500 files/s.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"

@@ -193,10 +193,31 @@ start_watch() {
 
 SERVICES=(wis2-watch wis2-create wis2-validate wis2-publish)
 # CONSOLE=1: the console too (its CPU and memory are reported with the others').
+# CONSOLE=sub: in its place, mosquitto_sub on the console's account and topics (QoS 1,
+# a persistent session, the messages thrown away): what a subscriber that does no
+# work at all costs the chain.
 EXTRA=()
+
+# The topics the console reads (wis2_console::subscriptions).
+CONSOLE_TOPICS=(chain/events chain/rejected chain/deadletter chain/published 'chain/status/#'
+    "origin/a/wis2/$CENTRE/#")
 
 start_console() {
     pick_port CONSOLE_PORT
+    if [ "${CONSOLE:-0}" = sub ]; then
+        local sub=(mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -u wis2-console
+            -P "$WIS2_CONSOLE_BROKER_PASSWORD" -q 1 -c -i bench-console-sub)
+        local t
+        for t in "${CONSOLE_TOPICS[@]}"; do sub+=(-t "$t"); done
+        # -E: subscribe, then exit; the session keeps the subscriptions, so the
+        # subscriber below misses nothing.
+        "${sub[@]}" -E
+        "${sub[@]}" >/dev/null &
+        PID[wis2-console]=$!
+        CHILDREN+=("$!")
+        EXTRA=(wis2-console)
+        return
+    fi
     start_service wis2-console --broker-url "$(url wis2-console)" --state-dir "$TMP/state/console" \
         --addr "127.0.0.1:$CONSOLE_PORT" --centre-id "$CENTRE" "$@"
     EXTRA=(wis2-console)
@@ -205,7 +226,7 @@ start_console() {
 # The four services, downstream first, each ready before the next starts (as ProcChain).
 start_chain() {
     chain_dirs
-    [ "${CONSOLE:-0}" = 1 ] && start_console
+    case "${CONSOLE:-0}" in 1 | sub) start_console ;; esac
     start_publish
     start_validate
     start_create

@@ -540,7 +540,17 @@ impl FileRecord {
                 self.reason = None;
                 self.step("published", time);
             }
-            Fact::DeadLetter { view, .. } => {
+            Fact::DeadLetter { view, letter } => {
+                // A letter of wis2-validate or wis2-publish holds the envelope, with
+                // the stamps of the stages it went through.
+                if let Some(env) = letter
+                    .original()
+                    .ok()
+                    .and_then(|b| Envelope::parse(&b).ok())
+                {
+                    self.stamp("created", env.created.as_deref());
+                    self.stamp("validated", env.validated.as_deref());
+                }
                 self.state = State::Deadletter;
                 self.reason = Some(format!("{}: {}", view.stage, view.reason));
                 self.deadletter = Some(view.id.clone());
@@ -795,5 +805,39 @@ mod tests {
         assert_eq!(r.state, State::Deadletter);
         assert_eq!(r.reason.as_deref(), Some("wis2-create: truncated netCDF"));
         assert_eq!(r.deadletter.as_deref(), Some(letter.id.as_str()));
+    }
+
+    /// A letter of wis2-publish holds the envelope: its stamps are the file's steps.
+    #[test]
+    fn a_dead_letter_of_a_later_stage_gives_the_stamped_steps() {
+        let mut env = Envelope::parse(&envelope("m1")).expect("envelope");
+        env.created = Some("2026-12-07T10:00:00.001Z".into());
+        env.validated = Some("2026-12-07T10:00:00.002Z".into());
+        let letter = DeadLetter::new(
+            "wis2-publish",
+            "the broker refused it",
+            topics::VALIDATED,
+            &env.to_vec(),
+        );
+        let fact = read(
+            topics::DEADLETTER,
+            &serde_json::to_vec(&letter).expect("json"),
+        );
+        assert_eq!(FileRecord::path_of(&fact), Some("a.nc"));
+        let mut r = FileRecord::new("a.nc");
+        r.apply(&fact, T);
+        let steps: Vec<(&str, &str)> = r
+            .steps
+            .iter()
+            .map(|s| (s.stage.as_str(), s.time.as_str()))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("created", "2026-12-07T10:00:00.001Z"),
+                ("validated", "2026-12-07T10:00:00.002Z"),
+                ("deadletter", T)
+            ]
+        );
     }
 }

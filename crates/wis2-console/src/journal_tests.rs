@@ -24,19 +24,24 @@ fn envelope(id: &str) -> Vec<u8> {
     .to_vec()
 }
 
-#[test]
-fn a_file_goes_through_its_four_steps() {
-    let ev = CloudEvent::file(
+/// wis2-watch's event for a new file at `path`.
+fn file_event(path: &str) -> CloudEvent {
+    CloudEvent::file(
         "test",
         wis2::event::FileChange::Created,
         FileData {
-            path: wis2::path::RelPath::parse("a.nc").expect("path"),
+            path: wis2::path::RelPath::parse(path).expect("path"),
             size: Some(1),
             modified: None,
             record_id: None,
             reannounce: false,
         },
-    );
+    )
+}
+
+#[test]
+fn a_file_goes_through_its_four_steps() {
+    let ev = file_event("a.nc");
     let mut r = FileRecord::new("a.nc");
     for (topic, payload) in [
         (topics::EVENTS, ev.to_json().into_bytes()),
@@ -71,17 +76,7 @@ fn a_file_goes_through_its_four_steps() {
 /// wis2-create and wis2-validate stamped; four steps, each once, at those times.
 #[test]
 fn the_confirmation_stamps_give_the_created_and_validated_steps() {
-    let ev = CloudEvent::file(
-        "test",
-        wis2::event::FileChange::Created,
-        FileData {
-            path: wis2::path::RelPath::parse("a.nc").expect("path"),
-            size: Some(1),
-            modified: None,
-            record_id: None,
-            reannounce: false,
-        },
-    );
+    let ev = file_event("a.nc");
     let mut r = FileRecord::new("a.nc");
     r.apply(&read(topics::EVENTS, ev.to_json().as_bytes()), T);
     let c = Confirmation {
@@ -180,17 +175,7 @@ fn a_payload_that_is_not_what_its_topic_carries_is_unreadable_with_the_reason() 
 
 #[test]
 fn a_dead_letter_names_the_file_of_its_original_payload() {
-    let ev = CloudEvent::file(
-        "test",
-        wis2::event::FileChange::Created,
-        FileData {
-            path: wis2::path::RelPath::parse("d/b.nc").expect("path"),
-            size: None,
-            modified: None,
-            record_id: None,
-            reannounce: false,
-        },
-    );
+    let ev = file_event("d/b.nc");
     let letter = DeadLetter::new(
         "wis2-create",
         "truncated netCDF",

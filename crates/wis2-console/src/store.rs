@@ -550,48 +550,45 @@ impl Store {
                 Some(s) => count(state_key(s))?,
                 None => files.len().map_err(|x| e(x.into()))? as usize,
             };
-            let mut paths = Vec::new();
-            match query.state {
+            let all = (0, i64::MAX);
+            let (paths, _) = match query.state {
                 Some(s) => {
                     let c = state_code(s);
                     let by_state = tx.open_table(BY_STATE).map_err(|x| e(x.into()))?;
-                    let at = counts::seek(
+                    counts::page(
                         &counted,
                         counts::state(c),
-                        (0, i64::MAX),
-                        query.offset,
+                        all,
+                        (query.offset, query.limit),
                         false,
                         |a, b| Ok(by_state.range((c, key(a))..=(c, key(b)))?.count()),
+                        |from| {
+                            Ok(by_state
+                                .range((c, 0)..=(c, key(from)))?
+                                .rev()
+                                .map(|i| i.map(|(_, p)| p.value().to_string())))
+                        },
                     )
-                    .map_err(|x| e(x.into()))?;
-                    if let Some(skip) = at.skip {
-                        let range = by_state
-                            .range((c, 0)..=(c, key(at.from)))
-                            .map_err(|x| e(x.into()))?;
-                        for item in range.rev().skip(skip).take(query.limit) {
-                            paths.push(item.map_err(|x| e(x.into()))?.1.value().to_string());
-                        }
-                    }
                 }
                 None => {
                     let order = tx.open_table(ORDER).map_err(|x| e(x.into()))?;
-                    let at = counts::seek(
+                    counts::page(
                         &counted,
                         counts::ORDER,
-                        (0, i64::MAX),
-                        query.offset,
+                        all,
+                        (query.offset, query.limit),
                         false,
                         |a, b| Ok(order.range(key(a)..=key(b))?.count()),
+                        |from| {
+                            Ok(order
+                                .range(..=key(from))?
+                                .rev()
+                                .map(|i| i.map(|(_, p)| p.value().to_string())))
+                        },
                     )
-                    .map_err(|x| e(x.into()))?;
-                    if let Some(skip) = at.skip {
-                        let range = order.range(..=key(at.from)).map_err(|x| e(x.into()))?;
-                        for item in range.rev().skip(skip).take(query.limit) {
-                            paths.push(item.map_err(|x| e(x.into()))?.1.value().to_string());
-                        }
-                    }
                 }
             }
+            .map_err(|x| e(x.into()))?;
             for p in paths {
                 if let Some(r) = load(&p)? {
                     out.push(r);
@@ -605,24 +602,24 @@ impl Store {
         if query.state.is_none() {
             // The count and the page's place from the buckets' counts; only the page's
             // records are read.
-            let at = counts::seek(
+            let (paths, at) = counts::page(
                 &counted,
                 counts::TIME,
                 (from, to),
-                query.offset,
+                (query.offset, query.limit),
                 true,
                 |a, b| Ok(by_time.range((a, 0)..=(b, u64::MAX))?.count()),
+                |at| {
+                    Ok(by_time
+                        .range((from, 0)..=(at, u64::MAX))?
+                        .rev()
+                        .map(|i| i.map(|(_, p)| p.value().to_string())))
+                },
             )
             .map_err(|x| e(x.into()))?;
-            if let Some(skip) = at.skip {
-                let range = by_time
-                    .range((from, 0)..=(at.from, u64::MAX))
-                    .map_err(|x| e(x.into()))?;
-                for item in range.rev().skip(skip).take(query.limit) {
-                    let (_, p) = item.map_err(|x| e(x.into()))?;
-                    if let Some(r) = load(p.value())? {
-                        out.push(r);
-                    }
+            for p in paths {
+                if let Some(r) = load(&p)? {
+                    out.push(r);
                 }
             }
             return Ok((out, at.total));

@@ -254,6 +254,34 @@ where
     Ok(seek)
 }
 
+/// Entries `offset..offset + limit` (0: the newest) of index `c` in keys `lo..=hi`, and
+/// what [`seek`] found (with the range's count when `count_all`). `entries` is as for
+/// [`seek`]; `walk(from)` reads the index back from key `from`, down to `lo`.
+pub(super) fn page<T, E, W, I, X>(
+    counts: &T,
+    c: Counted,
+    range: (i64, i64),
+    (offset, limit): (usize, usize),
+    count_all: bool,
+    entries: E,
+    walk: W,
+) -> Result<(Vec<X>, Seek), redb::StorageError>
+where
+    T: ReadableTable<(u8, u8, i64), u64>,
+    E: FnMut(i64, i64) -> Result<usize, redb::StorageError>,
+    W: FnOnce(i64) -> Result<I, redb::StorageError>,
+    I: Iterator<Item = Result<X, redb::StorageError>>,
+{
+    let at = seek(counts, c, range, offset, count_all, entries)?;
+    let mut out = Vec::new();
+    if let Some(skip) = at.skip {
+        for item in walk(at.from)?.skip(skip).take(limit) {
+            out.push(item?);
+        }
+    }
+    Ok((out, at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

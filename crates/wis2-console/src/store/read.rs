@@ -69,9 +69,20 @@ impl Store {
                 let by_pubtime = tx.open_table(BY_PUBTIME).map_err(|x| e(x.into()))?;
                 let counted = tx.open_table(counts::COUNTS).map_err(|x| e(x.into()))?;
                 let (a, b) = (window.0.unwrap_or(i64::MIN), window.1.unwrap_or(i64::MAX));
-                let at = counts::seek(&counted, counts::PUBTIME, (a, b), offset, timed, |x, y| {
-                    Ok(by_pubtime.range((x, 0)..=(y, u64::MAX))?.count())
-                })
+                let (seqs, at) = counts::page(
+                    &counted,
+                    counts::PUBTIME,
+                    (a, b),
+                    (offset, limit),
+                    timed,
+                    |x, y| Ok(by_pubtime.range((x, 0)..=(y, u64::MAX))?.count()),
+                    |from| {
+                        Ok(by_pubtime
+                            .range((a, 0)..=(from, u64::MAX))?
+                            .rev()
+                            .map(|i| i.map(|(k, _)| k.value().1)))
+                    },
+                )
                 .map_err(|x| e(x.into()))?;
                 let total = if timed {
                     at.total
@@ -80,15 +91,9 @@ impl Store {
                     messages.len().map_err(|x| e(x.into()))? as usize
                 };
                 let mut out = Vec::new();
-                if let Some(skip) = at.skip {
-                    let range = by_pubtime
-                        .range((a, 0)..=(at.from, u64::MAX))
-                        .map_err(|x| e(x.into()))?;
-                    for item in range.rev().skip(skip).take(limit) {
-                        let (k, _) = item.map_err(|x| e(x.into()))?;
-                        if let Some(p) = load(k.value().1)? {
-                            out.push(p);
-                        }
+                for seq in seqs {
+                    if let Some(p) = load(seq)? {
+                        out.push(p);
                     }
                 }
                 return Ok((out, total));

@@ -297,26 +297,30 @@ async fn drain(queue: DiskQueue, bus: Bus, mut stop: watch::Receiver<bool>) {
         // Asked to stop, the acknowledgements of what was sent are still waited for a
         // moment: a clean stop then leaves in the outbox no message the remote broker
         // has (to be sent again at the next start), and a remote broker that is down
-        // delays it by a second at most.
-        for (key, item, rx) in sent {
-            let stopping = async {
+        // delays it by a second at most (one grace for the whole batch).
+        {
+            let mut stop = stop.clone();
+            let stopping = async move {
                 let _ = stop.wait_for(|s| *s).await;
                 tokio::time::sleep(STOP_GRACE).await;
             };
-            tokio::select! {
-                r = bus.wait_ack(&item.topic, rx) => match r {
-                    Ok(()) => {
-                        tracing::debug!(message_id = item.message_id, "forwarded to the remote broker");
-                        done.push(key);
-                    }
-                    Err(BusError::Closed) => { complete = false; break; }
-                    Err(e) => {
-                        tracing::warn!(error = %e, message_id = item.message_id, "remote broker did not acknowledge; retrying");
-                        complete = false;
-                        break;
-                    }
-                },
-                _ = stopping => { complete = false; break; }
+            tokio::pin!(stopping);
+            for (key, item, rx) in sent {
+                tokio::select! {
+                    r = bus.wait_ack(&item.topic, rx) => match r {
+                        Ok(()) => {
+                            tracing::debug!(message_id = item.message_id, "forwarded to the remote broker");
+                            done.push(key);
+                        }
+                        Err(BusError::Closed) => { complete = false; break; }
+                        Err(e) => {
+                            tracing::warn!(error = %e, message_id = item.message_id, "remote broker did not acknowledge; retrying");
+                            complete = false;
+                            break;
+                        }
+                    },
+                    _ = &mut stopping => { complete = false; break; }
+                }
             }
         }
         let q = queue.clone();

@@ -87,6 +87,30 @@ impl Envelope {
     pub fn to_vec(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an envelope is strings, a flag and checked JSON")
     }
+
+    /// `raw`, this envelope as it arrived, stamped `validated` at `time`: the stamp is
+    /// appended to the bytes, which are copied once and not serialised again (this is
+    /// on every message's way). An envelope stamped already is serialised with the
+    /// new stamp (a key must not appear twice).
+    pub fn stamped_validated(&self, raw: &[u8], time: String) -> Vec<u8> {
+        let end = raw.iter().rposition(|b| !b.is_ascii_whitespace());
+        match end {
+            Some(i) if self.validated.is_none() && raw[i] == b'}' => {
+                let stamp = serde_json::to_string(&time).expect("a string");
+                let mut out = Vec::with_capacity(i + stamp.len() + 16);
+                out.extend_from_slice(&raw[..i]);
+                out.extend_from_slice(b",\"validated\":");
+                out.extend_from_slice(stamp.as_bytes());
+                out.push(b'}');
+                out
+            }
+            _ => {
+                let mut env = self.clone();
+                env.validated = Some(time);
+                env.to_vec()
+            }
+        }
+    }
 }
 
 /// On `chain/rejected`: the message, where it was going, and the full report.
@@ -139,6 +163,22 @@ impl Confirmation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_validated_stamp_is_appended_and_the_message_kept_byte_for_byte() {
+        let m = r#"{"id": "x",  "a" : 1}"#;
+        let env = Envelope::new("origin/a/wis2/x", None, None, m.to_string()).expect("env");
+        let raw = [env.to_vec(), b" \n".to_vec()].concat();
+        let stamped = env.stamped_validated(&raw, "2026-12-07T10:00:00Z".into());
+        let back = Envelope::parse(&stamped).expect("still an envelope");
+        assert_eq!(back.validated.as_deref(), Some("2026-12-07T10:00:00Z"));
+        assert_eq!(back.message.get(), m);
+        // Stamped again (a message validated twice): one key, the new time.
+        let again = back.stamped_validated(&stamped, "2026-12-07T11:00:00Z".into());
+        let back = Envelope::parse(&again).expect("no key twice");
+        assert_eq!(back.validated.as_deref(), Some("2026-12-07T11:00:00Z"));
+        assert_eq!(back.message.get(), m);
+    }
 
     #[test]
     fn message_bytes_are_kept_exactly() {

@@ -21,6 +21,8 @@ use crate::verify::{DEFAULT_TIMEOUT, agent, verify_message};
 /// A message from `wis2-create`, parsed once.
 pub struct Incoming {
     pub env: Envelope,
+    /// The envelope as it arrived: passed on to `wis2-publish` with its stamp.
+    raw: Vec<u8>,
     /// The message's key for the uniqueness check, when it has one.
     seen_key: Option<SeenKey>,
     /// Its identifiers, for the log span.
@@ -188,6 +190,7 @@ impl Stage for ValidateStage {
         );
         Ok(Incoming {
             seen_key: SeenIds::key_of(keys),
+            raw: d.payload.clone(),
             ids,
             env,
         })
@@ -207,11 +210,10 @@ impl Stage for ValidateStage {
         }
         tracing::info!("message valid");
         // Forwarded as it came, with the time it was found valid (for the console).
-        let mut env = input.env.clone();
-        env.validated = Some(wis2::message::rfc3339(&chrono::Utc::now()));
+        let now = wis2::message::rfc3339(&chrono::Utc::now());
         Ok(vec![Output::new(
             self.validated_topic.clone(),
-            env.to_vec(),
+            input.env.stamped_validated(&input.raw, now),
         )])
     }
 
